@@ -1,0 +1,666 @@
+"""Batched gradient descent on deep matrix factorizations (Arora et al. 2019).
+
+The product matrix is ``W = W_N ⋯ W_1`` (depth N). A *batch* is a set of runs
+that share one data set (same observations): they differ in initialization,
+learning rate and seed, and are trained together as stacked tensors
+``[B, rows, cols]`` with batched matrix products and hand-written gradients.
+Runs that stop (train loss ≤ tolerance, or divergence) are frozen on the spot
+and removed from the batch at the next synchronisation point, so the slowest
+run does not make the others pay.
+
+Spec references: model §1.3, initialization §1.4, loss §1.5, optimizers §1.6,
+stopping and logging §1.7, metrics §1.8.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+import torch
+
+from implicit_reg import metrics
+
+log = logging.getLogger(__name__)
+
+STATUS_CONVERGED = "converged"
+STATUS_MAX_ITERS = "max_iters"
+STATUS_DIVERGED = "diverged"
+
+
+# --------------------------------------------------------------------------
+# Observation operators: the loss is (1/m) Σ (A(W) − y)², a mean with no ½.
+# --------------------------------------------------------------------------
+
+
+class ObservationOperator(Protocol):
+    """A linear observation of the product matrix and its mean squared loss."""
+
+    count: int
+
+    def residual(self, product: torch.Tensor) -> torch.Tensor:
+        """Residual of a batch of products ``[B, rows, cols]``."""
+
+    def loss(self, residual: torch.Tensor) -> torch.Tensor:
+        """Mean squared residual per run, ``[B]``."""
+
+    def product_gradient(self, residual: torch.Tensor) -> torch.Tensor:
+        """Gradient of the loss with respect to the product, ``[B, rows, cols]``."""
+
+
+@dataclass
+class EntryObservations:
+    """Observed entries (matrix completion, MovieLens, or a test set).
+
+    The mask is dense and multiplicative: boolean indexing is an order of
+    magnitude slower on CPU (ecosystem spec §7).
+    """
+
+    mask: torch.Tensor  # [rows, cols], 1 on observed entries
+    targets: torch.Tensor  # [rows, cols], 0 off the mask
+    count: int
+
+    def residual(self, product: torch.Tensor) -> torch.Tensor:
+        return (product - self.targets).mul_(self.mask)
+
+    def loss(self, residual: torch.Tensor) -> torch.Tensor:
+        return residual.square().sum(dim=(-2, -1)) / self.count
+
+    def product_gradient(self, residual: torch.Tensor) -> torch.Tensor:
+        return residual * (2.0 / self.count)
+
+    def target_norm_sq(self) -> float:
+        """‖Y‖² over the observed entries (normalises the reconstruction error)."""
+        return float(self.targets.double().square().sum())
+
+
+@dataclass
+class LinearMeasurements:
+    """Matrix sensing: y_i = ⟨X_i, W⟩ with all X_i stacked as rows of one matrix.
+
+    A batch of runs shares the ``[m, rows·cols]`` matrix, so one step of the
+    whole batch is a single matrix–matrix product instead of B matrix–vector
+    products (the memory-bound part of sensing).
+    """
+
+    matrix: torch.Tensor  # [m, rows*cols]
+    targets: torch.Tensor  # [m]
+    count: int
+
+    def residual(self, product: torch.Tensor) -> torch.Tensor:
+        flat = product.reshape(product.shape[0], -1)
+        return flat @ self.matrix.T - self.targets
+
+    def loss(self, residual: torch.Tensor) -> torch.Tensor:
+        return residual.square().mean(dim=-1)
+
+    def product_gradient(self, residual: torch.Tensor) -> torch.Tensor:
+        # residual is [B, m]; the result must be reshaped by the caller's shape.
+        return (residual @ self.matrix) * (2.0 / self.count)
+
+
+@dataclass
+class Problem:
+    """Everything a batch of runs needs about its data."""
+
+    shape: tuple[int, int]
+    train: EntryObservations | LinearMeasurements
+    test: EntryObservations
+    #: G = alignment_scale × ∇_W loss, the authors' rescaled gradient (spec §1.8).
+    alignment_scale: float = 0.5
+
+    def product_gradient(self, residual: torch.Tensor) -> torch.Tensor:
+        grad = self.train.product_gradient(residual)
+        return grad.reshape(grad.shape[0], *self.shape)
+
+
+# --------------------------------------------------------------------------
+# Initialization (spec §1.4)
+# --------------------------------------------------------------------------
+
+
+def factor_shapes(shape: tuple[int, int], depth: int) -> list[tuple[int, int]]:
+    """Shapes of W_1 … W_N; hidden width min(rows, cols) keeps the rank unconstrained."""
+    rows, cols = shape
+    if depth < 1:
+        raise ValueError(f"depth must be ≥ 1, got {depth}")
+    if depth == 1:
+        return [(rows, cols)]
+    width = min(rows, cols)
+    return [(width, cols)] + [(width, width)] * (depth - 2) + [(rows, width)]
+
+
+def initial_factors(
+    shape: tuple[int, int],
+    depth: int,
+    scheme: str,
+    init_scale: float,
+    rng: np.random.Generator,
+) -> list[np.ndarray]:
+    """Factors W_1 … W_N (float64) for one run.
+
+    ``init_scale`` has the authors' semantics: for ``gaussian`` each entry of
+    each factor is N(0, s²) with s = init_scale^{1/N}/√width, so that
+    ‖W(0)‖_F ≈ √n·init_scale; ``identity`` sets every factor to
+    init_scale^{1/N}·I (rectangular identity), so W(0) = init_scale·I;
+    ``balanced`` draws a gaussian product M with the same expected norm as
+    ``gaussian`` and splits its SVD evenly across the factors, so that
+    W(0) = M and W_{j+1}ᵀW_{j+1} = W_j W_jᵀ exactly.
+    """
+    if init_scale <= 0:
+        raise ValueError(f"init_scale must be positive, got {init_scale}")
+    shapes = factor_shapes(shape, depth)
+    width = min(shape)
+    per_factor = init_scale ** (1.0 / depth)
+    if scheme == "gaussian":
+        std = per_factor / math.sqrt(width)
+        return [rng.standard_normal(s) * std for s in shapes]
+    if scheme == "identity":
+        return [np.eye(*s) * per_factor for s in shapes]
+    if scheme == "balanced":
+        product = rng.standard_normal(shape) * (init_scale / math.sqrt(width))
+        if depth == 1:
+            return [product]
+        u, sv, vt = np.linalg.svd(product, full_matrices=False)
+        root = np.diag(sv ** (1.0 / depth))
+        return [root @ vt] + [root.copy() for _ in range(depth - 2)] + [u @ root]
+    raise ValueError(f"unknown initialization scheme {scheme!r}")
+
+
+def end_to_end(factors: list[torch.Tensor] | list[np.ndarray]):
+    """The product matrix W_N ⋯ W_1 (works for torch and numpy, batched or not)."""
+    product = factors[0]
+    for w in factors[1:]:
+        product = w @ product
+    return product
+
+
+# --------------------------------------------------------------------------
+# Forward / backward with hand-written gradients
+# --------------------------------------------------------------------------
+
+
+def forward(factors: list[torch.Tensor]) -> list[torch.Tensor]:
+    """Partial products [W_1, W_2W_1, …, W_N⋯W_1]; the last one is the product.
+
+    N−1 batched matrix products.
+    """
+    partial = [factors[0]]
+    for w in factors[1:]:
+        partial.append(torch.bmm(w, partial[-1]))
+    return partial
+
+
+def backward(
+    factors: list[torch.Tensor],
+    partial: list[torch.Tensor],
+    product_grad: torch.Tensor,
+) -> list[torch.Tensor]:
+    """Gradients of the loss w.r.t. each factor, given ∂loss/∂W.
+
+    ∂/∂W_j = (W_N⋯W_{j+1})ᵀ G (W_{j−1}⋯W_1)ᵀ, accumulated from the top so that
+    the whole backward pass costs 2(N−1) batched matrix products.
+    """
+    depth = len(factors)
+    grads: list[torch.Tensor] = [product_grad] * depth
+    upstream = product_grad
+    for j in range(depth - 1, 0, -1):
+        grads[j] = torch.bmm(upstream, partial[j - 1].transpose(1, 2))
+        upstream = torch.bmm(factors[j].transpose(1, 2), upstream)
+    grads[0] = upstream
+    return grads
+
+
+# --------------------------------------------------------------------------
+# Optimizers (spec §1.6)
+# --------------------------------------------------------------------------
+
+
+def group_rmsprop_step_size(
+    lr: torch.Tensor,
+    second_moment: torch.Tensor,
+    grad_sq_norm: torch.Tensor,
+    step: int,
+    alpha: float,
+    eps: float,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """GroupRMSprop: one global adaptive scalar step per run.
+
+    v_t = α v_{t−1} + (1−α) Σ_θ ‖∇_θ L‖², v̂_t = v_t/(1−α^t),
+    η_t = lr/(√v̂_t + ε). Returns (η_t, v_t); ``step`` is t ≥ 1.
+    """
+    second_moment = alpha * second_moment + (1.0 - alpha) * grad_sq_norm
+    corrected = second_moment / (1.0 - alpha**step)
+    return lr / (corrected.sqrt() + eps), second_moment
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """How long and how a batch is trained, and what is logged."""
+
+    optimizer: str = "grouprmsprop"  # or "gd"
+    max_iters: int = 1_000_000
+    log_every: int = 1000
+    train_loss_tol: float = 1e-6
+    rmsprop_alpha: float = 0.99
+    rmsprop_eps: float = 1e-4
+    n_singular_values: int = 10
+    log_alignment: bool = False
+    #: A finite loss above this counts as divergence.
+    divergence_loss: float = 1e30
+    #: How often stopped runs are removed from the batch (iterations).
+    sync_every: int = 100
+    #: Seconds between checkpoints (0 disables).
+    checkpoint_seconds: float = 300.0
+
+    def __post_init__(self) -> None:
+        if self.optimizer not in ("grouprmsprop", "gd"):
+            raise ValueError(f"unknown optimizer {self.optimizer!r}")
+        for name in ("max_iters", "log_every", "sync_every"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be positive")
+
+
+@dataclass
+class BatchResult:
+    """Final metrics (one entry per run, in input order) and logged trajectories."""
+
+    final: dict[str, np.ndarray]
+    status: list[str]
+    trajectories: dict[str, np.ndarray]
+    batch_wall_seconds: float = 0.0
+    final_products: np.ndarray | None = None
+
+
+@dataclass
+class _State:
+    """Mutable training state; everything needed to resume lives here."""
+
+    iteration: int
+    factors: list[torch.Tensor]
+    run_index: torch.Tensor  # original position of each active run
+    lr: torch.Tensor
+    second_moment: torch.Tensor
+    active: torch.Tensor  # bool, runs not yet stopped since the last sync
+    stop_iter: torch.Tensor
+    elapsed: float
+    history: dict[str, list[torch.Tensor]] = field(default_factory=dict)
+    final: dict[str, torch.Tensor] = field(default_factory=dict)
+    status: dict[int, str] = field(default_factory=dict)
+    products: dict[int, torch.Tensor] = field(default_factory=dict)
+
+
+FINAL_COLUMNS = (
+    "final_train_loss",
+    "test_mse",
+    "recon_error_sq",
+    "recon_error",
+    "nuclear_norm",
+    "effective_rank",
+    "iterations",
+    "wall_seconds",
+)
+
+
+class BatchTrainer:
+    """Trains a batch of deep-factorization runs that share one problem."""
+
+    def __init__(
+        self,
+        problem: Problem,
+        initial: list[list[np.ndarray]],
+        lrs: list[float],
+        schedule: Schedule,
+        device: torch.device | str = "cpu",
+        dtype: torch.dtype = torch.float32,
+        checkpoint_path: str | Path | None = None,
+    ) -> None:
+        if len(initial) != len(lrs) or not initial:
+            raise ValueError("need one initialization per learning rate, at least one")
+        if any(lr <= 0 for lr in lrs):
+            raise ValueError(f"learning rates must be positive, got {lrs}")
+        self.problem = problem
+        self.schedule = schedule
+        self.device = torch.device(device)
+        self.dtype = dtype
+        self.n_runs = len(lrs)
+        self.checkpoint_path = Path(checkpoint_path) if checkpoint_path else None
+        depth = len(initial[0])
+        factors = [
+            torch.as_tensor(
+                np.stack([run[j] for run in initial]), dtype=dtype, device=self.device
+            )
+            for j in range(depth)
+        ]
+        self.state = _State(
+            iteration=0,
+            factors=factors,
+            run_index=torch.arange(self.n_runs, device=self.device),
+            lr=torch.as_tensor(lrs, dtype=dtype, device=self.device),
+            second_moment=torch.zeros(self.n_runs, dtype=dtype, device=self.device),
+            active=torch.ones(self.n_runs, dtype=torch.bool, device=self.device),
+            stop_iter=torch.full((self.n_runs,), -1, device=self.device),
+            elapsed=0.0,
+        )
+        self.test_norm_sq = problem.test.target_norm_sq()
+
+    # ---------------------------------------------------------------- running
+    def run(self) -> BatchResult:
+        """Train until every run has stopped or reached ``max_iters``."""
+        self._maybe_resume()
+        sched = self.schedule
+        st = self.state
+        t_start = time.perf_counter() - st.elapsed
+        last_ckpt = time.perf_counter()
+        while st.run_index.numel() > 0:
+            t = st.iteration
+            partial = forward(st.factors)
+            product = partial[-1]
+            residual = self.problem.train.residual(product)
+            loss = self.problem.train.loss(residual)
+            keep = (loss > sched.train_loss_tol) & (loss < sched.divergence_loss)
+            st.stop_iter = torch.where(st.active & ~keep, t, st.stop_iter)
+            st.active = st.active & keep
+            at_cap = t >= sched.max_iters
+            if t % sched.sync_every == 0 or t % sched.log_every == 0 or at_cap:
+                st.elapsed = time.perf_counter() - t_start
+                if at_cap:
+                    st.stop_iter = torch.where(st.active, t, st.stop_iter)
+                    st.active = torch.zeros_like(st.active)
+                stopped = ~st.active
+                if bool(stopped.any()):
+                    self._finalize(stopped, product, loss, at_cap)
+                    kept = (~stopped).nonzero().squeeze(1)
+                    st.factors = [w.index_select(0, kept) for w in st.factors]
+                    partial = [p.index_select(0, kept) for p in partial]
+                    product = partial[-1]
+                    residual = residual.index_select(0, kept)
+                    loss = loss.index_select(0, kept)
+                    for name in ("run_index", "lr", "second_moment", "active", "stop_iter"):
+                        setattr(st, name, getattr(st, name).index_select(0, kept))
+                    if st.run_index.numel() == 0:
+                        break
+                if t % sched.log_every == 0:
+                    self._log(t, product, residual, loss)
+                    log.info(
+                        "iteration %d: %d runs active, train loss min %.3e max %.3e, %.1f s",
+                        t,
+                        st.run_index.numel(),
+                        float(loss.min()),
+                        float(loss.max()),
+                        st.elapsed,
+                    )
+                if (
+                    self.checkpoint_path is not None
+                    and sched.checkpoint_seconds > 0
+                    and time.perf_counter() - last_ckpt >= sched.checkpoint_seconds
+                ):
+                    self.save_checkpoint(self.checkpoint_path)
+                    last_ckpt = time.perf_counter()
+            product_grad = self.problem.product_gradient(residual)
+            grads = backward(st.factors, partial, product_grad)
+            step_size = self._step_size(grads, t + 1) * st.active.to(self.dtype)
+            scale = step_size.view(-1, 1, 1)
+            for w, g in zip(st.factors, grads):
+                w.addcmul_(scale, g, value=-1.0)
+            st.iteration = t + 1
+        st.elapsed = time.perf_counter() - t_start
+        return self._result()
+
+    def _step_size(self, grads: list[torch.Tensor], step: int) -> torch.Tensor:
+        st, sched = self.state, self.schedule
+        if sched.optimizer == "gd":
+            self._last_step = st.lr
+            return st.lr
+        grad_sq = sum(g.square().sum(dim=(1, 2)) for g in grads)
+        eta, st.second_moment = group_rmsprop_step_size(
+            st.lr, st.second_moment, grad_sq, step, sched.rmsprop_alpha, sched.rmsprop_eps
+        )
+        self._last_step = eta
+        return eta
+
+    # ---------------------------------------------------------------- metrics
+    def _evaluate(
+        self, product: torch.Tensor, residual: torch.Tensor, loss: torch.Tensor
+    ) -> dict[str, torch.Tensor]:
+        """Metrics of a batch of products, computed before their update."""
+        test_res = self.problem.test.residual(product)
+        test_sq = test_res.square().sum(dim=(-2, -1))
+        sv = metrics.singular_values(product.double())
+        out = {
+            "train_loss": loss.double(),
+            "test_mse": test_sq.double() / self.problem.test.count,
+            "recon_error_sq": test_sq.double() / self.test_norm_sq,
+            "nuclear_norm": metrics.nuclear_norm_from_singular_values(sv),
+            "effective_rank": metrics.effective_rank_from_singular_values(sv),
+        }
+        k = min(self.schedule.n_singular_values, sv.shape[-1])
+        for i in range(k):
+            out[f"sv_{i + 1}"] = sv[:, i]
+        if self.schedule.log_alignment:
+            grad = self.problem.product_gradient(residual).double()
+            stats = metrics.alignment_statistics(
+                product.double(), grad * self.problem.alignment_scale
+            )
+            for i, name in enumerate(
+                ("align_diag_mean", "align_diag_std", "align_offdiag_mean", "align_offdiag_std")
+            ):
+                out[name] = stats[:, i]
+            # ⟨∇ℓ(W), u_r v_rᵀ⟩ for the top singular pairs: Theorem 3's rate term.
+            u, _, vh = torch.linalg.svd(product.double(), full_matrices=False)
+            proj = torch.einsum("bir,bij,brj->br", u[:, :, :k], grad, vh[:, :k, :])
+            for i in range(k):
+                out[f"grad_proj_{i + 1}"] = proj[:, i]
+        return out
+
+    def _log(
+        self, t: int, product: torch.Tensor, residual: torch.Tensor, loss: torch.Tensor
+    ) -> None:
+        st = self.state
+        values = self._evaluate(product, residual, loss)
+        values["run"] = st.run_index.clone()
+        values["iteration"] = torch.full_like(st.run_index, t)
+        if self.schedule.optimizer == "gd":
+            values["step_size"] = st.lr.double()
+        elif t > 0:
+            values["step_size"] = self._last_step.double()
+        else:
+            values["step_size"] = torch.full_like(loss, float("nan"), dtype=torch.float64)
+        for name, v in values.items():
+            st.history.setdefault(name, []).append(v.detach().cpu())
+
+    def _finalize(
+        self, stopped: torch.Tensor, product: torch.Tensor, loss: torch.Tensor, at_cap: bool
+    ) -> None:
+        """Record final metrics and the last trajectory row of stopped runs."""
+        st, sched = self.state, self.schedule
+        idx = stopped.nonzero().squeeze(1)
+        p = product.index_select(0, idx)
+        lo = loss.index_select(0, idx)
+        residual = self.problem.train.residual(p)
+        values = self._evaluate(p, residual, lo)
+        stop_iter = st.stop_iter.index_select(0, idx)
+        runs = st.run_index.index_select(0, idx)
+        # The last trajectory row of a run is its stopping iteration (spec §1.7).
+        row = dict(values)
+        row["run"] = runs.clone()
+        row["iteration"] = stop_iter.clone()
+        row["step_size"] = torch.full_like(lo, float("nan"), dtype=torch.float64)
+        # Stopped runs leave the batch before the log of this iteration, so this
+        # row is never a duplicate.
+        for name, v in row.items():
+            st.history.setdefault(name, []).append(v.detach().cpu())
+        test_sq = values["recon_error_sq"]
+        for i, run in enumerate(runs.tolist()):
+            lv = float(lo[i])
+            if at_cap and math.isfinite(lv) and lv > sched.train_loss_tol and lv < sched.divergence_loss:
+                status = STATUS_MAX_ITERS
+            elif math.isfinite(lv) and lv <= sched.train_loss_tol:
+                status = STATUS_CONVERGED
+            else:
+                status = STATUS_DIVERGED
+            st.status[run] = status
+            st.products[run] = p[i].detach().cpu()
+            for name in ("train_loss", "test_mse", "recon_error_sq", "nuclear_norm", "effective_rank"):
+                st.final.setdefault(name, torch.full((self.n_runs,), float("nan"), dtype=torch.float64))
+                st.final[name][run] = float(values[name][i])
+            st.final.setdefault("recon_error", torch.full((self.n_runs,), float("nan"), dtype=torch.float64))
+            st.final["recon_error"][run] = math.sqrt(float(test_sq[i])) if math.isfinite(float(test_sq[i])) else float("nan")
+            st.final.setdefault("iterations", torch.full((self.n_runs,), -1.0, dtype=torch.float64))
+            st.final["iterations"][run] = float(stop_iter[i])
+            st.final.setdefault("wall_seconds", torch.full((self.n_runs,), float("nan"), dtype=torch.float64))
+            st.final["wall_seconds"][run] = st.elapsed
+            log.info("run %d stopped at iteration %d: %s, train loss %.3e", run, int(stop_iter[i]), status, lv)
+
+    def _result(self) -> BatchResult:
+        st = self.state
+        final = {k: v.numpy().copy() for k, v in st.final.items()}
+        final["final_train_loss"] = final.pop("train_loss")
+        final["iterations"] = final["iterations"].astype(np.int64)
+        traj = {k: torch.cat(v).numpy() for k, v in st.history.items()}
+        order = np.lexsort((traj["iteration"], traj["run"]))
+        traj = {k: v[order] for k, v in traj.items()}
+        traj["run"] = traj["run"].astype(np.int64)
+        traj["iteration"] = traj["iteration"].astype(np.int64)
+        products = np.stack([st.products[i].numpy() for i in range(self.n_runs)])
+        return BatchResult(
+            final=final,
+            status=[st.status[i] for i in range(self.n_runs)],
+            trajectories=traj,
+            batch_wall_seconds=st.elapsed,
+            final_products=products,
+        )
+
+    # ------------------------------------------------------------ checkpoints
+    def save_checkpoint(self, path: str | Path) -> None:
+        """Write the whole state atomically (write to a temporary file, then rename)."""
+        st = self.state
+        payload = {
+            "n_runs": self.n_runs,
+            "iteration": st.iteration,
+            "elapsed": st.elapsed,
+            "factors": [w.cpu() for w in st.factors],
+            "run_index": st.run_index.cpu(),
+            "lr": st.lr.cpu(),
+            "second_moment": st.second_moment.cpu(),
+            "active": st.active.cpu(),
+            "stop_iter": st.stop_iter.cpu(),
+            "history": {k: torch.cat(v) for k, v in st.history.items()},
+            "final": {k: v.clone() for k, v in st.final.items()},
+            "status": {str(k): v for k, v in st.status.items()},
+            "products": {str(k): v for k, v in st.products.items()},
+            "last_step": getattr(self, "_last_step", st.lr).cpu(),
+            "torch_rng": torch.get_rng_state(),
+        }
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        torch.save(payload, tmp)
+        os.replace(tmp, path)
+        log.info("checkpoint written at iteration %d", st.iteration)
+
+    def _maybe_resume(self) -> None:
+        path = self.checkpoint_path
+        if path is None or not path.exists():
+            return
+        payload = torch.load(path, weights_only=True)
+        if payload["n_runs"] != self.n_runs:
+            log.warning("checkpoint %s does not match this batch; starting afresh", path)
+            return
+        dev = self.device
+        st = self.state
+        st.iteration = int(payload["iteration"])
+        st.elapsed = float(payload["elapsed"])
+        st.factors = [w.to(dev, self.dtype) for w in payload["factors"]]
+        for name in ("run_index", "lr", "second_moment", "active", "stop_iter"):
+            setattr(st, name, payload[name].to(dev))
+        st.history = {k: [v] for k, v in payload["history"].items()}
+        st.final = dict(payload["final"])
+        st.status = {int(k): v for k, v in payload["status"].items()}
+        st.products = {int(k): v for k, v in payload["products"].items()}
+        self._last_step = payload["last_step"].to(dev)
+        torch.set_rng_state(payload["torch_rng"])
+        log.info("resumed from checkpoint %s at iteration %d", path, st.iteration)
+
+
+def pick_device(requested: str = "auto") -> torch.device:
+    """``cuda`` when asked for or available (``auto``), else CPU, saying so in the log.
+
+    The scheduler restricts visible GPUs through ``CUDA_VISIBLE_DEVICES``; torch
+    honours it, so device 0 is always the one this job was given.
+    """
+    if requested == "cpu":
+        return torch.device("cpu")
+    if torch.cuda.is_available():
+        return torch.device("cuda:0")
+    if requested == "cuda":
+        log.warning("CUDA requested but not available: falling back to CPU")
+    else:
+        log.info(
+            "no GPU visible (CUDA_VISIBLE_DEVICES=%s): running on CPU",
+            os.environ.get("CUDA_VISIBLE_DEVICES", "unset"),
+        )
+    return torch.device("cpu")
+
+
+def _entries(
+    shape: tuple[int, int], rows: np.ndarray, cols: np.ndarray, values: np.ndarray,
+    device: torch.device, dtype: torch.dtype,
+) -> EntryObservations:
+    mask = torch.zeros(shape, dtype=dtype, device=device)
+    targets = torch.zeros(shape, dtype=dtype, device=device)
+    r = torch.as_tensor(rows, device=device)
+    c = torch.as_tensor(cols, device=device)
+    mask[r, c] = 1.0
+    targets[r, c] = torch.as_tensor(values, dtype=dtype, device=device)
+    return EntryObservations(mask, targets, int(len(values)))
+
+
+def build_problem(
+    task: str,
+    observations: dict[str, np.ndarray],
+    ground_truth: np.ndarray | None,
+    device: torch.device | str = "cpu",
+    dtype: torch.dtype = torch.float32,
+    alignment_total: int | None = None,
+) -> Problem:
+    """Torch problem from the arrays of an observation file (and ground truth).
+
+    The alignment gradient scale follows the authors' code (spec §1.8):
+    completion G = P_Ω(W−Y)/m (half the gradient); sensing G = Σ r_i X_i
+    (m/2 times the gradient); MovieLens divides by the full dataset size
+    ``alignment_total`` instead of the number of training ratings.
+    """
+    device = torch.device(device)
+    if task == "movielens":
+        shape = tuple(int(s) for s in observations["shape"])
+        train = _entries(shape, observations["train_rows"], observations["train_cols"],
+                         observations["train_values"], device, dtype)
+        test = _entries(shape, observations["test_rows"], observations["test_cols"],
+                        observations["test_values"], device, dtype)
+        total = alignment_total or train.count
+        return Problem(shape, train, test, alignment_scale=0.5 * train.count / total)
+    if ground_truth is None:
+        raise ValueError(f"task {task!r} needs its ground truth")
+    shape = tuple(ground_truth.shape)
+    test = EntryObservations(
+        torch.ones(shape, dtype=dtype, device=device),
+        torch.as_tensor(ground_truth, dtype=dtype, device=device),
+        shape[0] * shape[1],
+    )
+    if task == "completion":
+        idx = observations["indices"]
+        train = _entries(shape, idx // shape[1], idx % shape[1], observations["labels"], device, dtype)
+        return Problem(shape, train, test, alignment_scale=0.5)
+    if task == "sensing":
+        matrix = torch.as_tensor(observations["measurements"], dtype=dtype, device=device)
+        targets = torch.as_tensor(observations["labels"], dtype=dtype, device=device)
+        m = int(targets.shape[0])
+        return Problem(shape, LinearMeasurements(matrix, targets, m), test, alignment_scale=m / 2)
+    raise ValueError(f"unknown task {task!r}")

@@ -1,0 +1,172 @@
+"""Ground truths and observations for the matrix experiments of Arora et al. (2019).
+
+Spec §1.1 (ground truth), §1.2 (completion, sensing, MovieLens-100K). Arrays are
+numpy float32; files are ``.npz`` (never pickle).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+#: The authors' sanity check on the observed labels' root mean square.
+LABEL_RMS_RANGE = (0.8, 1.2)
+
+
+def low_rank_ground_truth(
+    n_rows: int, n_cols: int, rank: int, rng: np.random.Generator
+) -> np.ndarray:
+    """Random rank-``rank`` matrix ``U Vᵀ/√r`` rescaled to entry RMS 1.
+
+    U and V have i.i.d. standard normal entries (drawn independently), so
+    ``‖W*‖_F = √(n_rows·n_cols)``, i.e. ``n`` for a square ``n×n`` matrix.
+    """
+    if min(n_rows, n_cols, rank) <= 0:
+        raise ValueError("n_rows, n_cols and rank must be positive")
+    u = rng.standard_normal((n_rows, rank))
+    v = rng.standard_normal((n_cols, rank))
+    w = (u @ v.T) / np.sqrt(rank)
+    w *= np.sqrt(n_rows * n_cols) / np.linalg.norm(w)
+    return w.astype(np.float32)
+
+
+def completion_indices(
+    n_rows: int, n_cols: int, n_obs: int, rng: np.random.Generator
+) -> np.ndarray:
+    """``n_obs`` distinct flat (row-major) indices, uniformly without replacement."""
+    if not 0 < n_obs <= n_rows * n_cols:
+        raise ValueError(
+            f"n_obs={n_obs} must be between 1 and the number of entries {n_rows * n_cols}"
+        )
+    return np.sort(rng.choice(n_rows * n_cols, size=n_obs, replace=False)).astype(
+        np.int64
+    )
+
+
+def sensing_matrices(
+    n_rows: int, n_cols: int, n_obs: int, rng: np.random.Generator
+) -> np.ndarray:
+    """Measurement matrices as one ``[n_obs, n_rows·n_cols]`` float32 array.
+
+    Entries are i.i.d. N(0, 1/n²) with n = n_rows (spec §1.2), so each
+    measurement ⟨X_i, W*⟩ has RMS about ‖W*‖_F/n = 1. Row i is vec(X_i) in
+    row-major order, which lets a batch of runs share one matrix product.
+    """
+    a = rng.standard_normal((n_obs, n_rows * n_cols), dtype=np.float32)
+    a /= np.float32(n_rows)
+    return a
+
+
+def check_label_rms(labels: np.ndarray) -> float:
+    """Return the RMS of ``labels``; raise if outside the authors' [0.8, 1.2]."""
+    rms = float(np.sqrt(np.mean(np.square(labels, dtype=np.float64))))
+    lo, hi = LABEL_RMS_RANGE
+    if not lo <= rms <= hi:
+        raise ValueError(f"observed labels have RMS {rms:.3f}, outside [{lo}, {hi}]")
+    return rms
+
+
+@dataclass(frozen=True)
+class Ratings:
+    """MovieLens ratings as (row = item − 1, col = user − 1, rating) in file order."""
+
+    rows: np.ndarray
+    cols: np.ndarray
+    values: np.ndarray
+    shape: tuple[int, int]
+
+
+def read_movielens(path: str | Path) -> Ratings:
+    """Read a ``u.data`` file (tab-separated user, item, rating, timestamp).
+
+    The matrix is oriented items × users (1682 × 943 for ML-100K), as in the
+    authors' code (spec §1.2).
+    """
+    raw = np.loadtxt(path, dtype=np.int64, delimiter="\t", ndmin=2)
+    if raw.shape[1] < 3:
+        raise ValueError(f"{path}: expected at least 3 tab-separated columns")
+    users, items, ratings = raw[:, 0], raw[:, 1], raw[:, 2]
+    if users.min() < 1 or items.min() < 1:
+        raise ValueError(f"{path}: user and item ids must be 1-based")
+    shape = (int(items.max()), int(users.max()))
+    return Ratings(items - 1, users - 1, ratings.astype(np.float32), shape)
+
+
+def split_ratings(
+    ratings: Ratings, n_train: int, rule: str, rng: np.random.Generator | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Indices (into the file order) of the training and test ratings.
+
+    ``rule="first_rows"`` takes the first ``n_train`` rows: the team copy of
+    ML-100K stores the authors' permutation, so this is exactly their split.
+    ``rule="seeded_permutation"`` permutes with ``rng`` first (for the
+    official GroupLens file, whose order is by user).
+    """
+    total = ratings.values.shape[0]
+    if not 0 < n_train < total:
+        raise ValueError(f"n_train={n_train} must be between 1 and {total - 1}")
+    if rule == "first_rows":
+        order = np.arange(total)
+    elif rule == "seeded_permutation":
+        if rng is None:
+            raise ValueError("seeded_permutation needs an rng")
+        order = rng.permutation(total)
+    else:
+        raise ValueError(f"unknown split rule {rule!r}")
+    return order[:n_train], order[n_train:]
+
+
+def sha256_of(path: str | Path) -> str:
+    """Hex sha256 of a file, streamed."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def completion_arrays(
+    ground_truth: np.ndarray, n_obs: int, rng: np.random.Generator
+) -> dict[str, np.ndarray]:
+    """Observation file contents for matrix completion: flat indices and labels."""
+    rows, cols = ground_truth.shape
+    indices = completion_indices(rows, cols, n_obs, rng)
+    labels = ground_truth.reshape(-1)[indices].astype(np.float32)
+    return {"indices": indices, "labels": labels}
+
+
+def sensing_arrays(
+    ground_truth: np.ndarray, n_obs: int, rng: np.random.Generator
+) -> dict[str, np.ndarray]:
+    """Observation file contents for matrix sensing: measurement matrix and labels."""
+    rows, cols = ground_truth.shape
+    matrix = sensing_matrices(rows, cols, n_obs, rng)
+    labels = (matrix.astype(np.float64) @ ground_truth.reshape(-1).astype(np.float64)).astype(
+        np.float32
+    )
+    return {"measurements": matrix, "labels": labels}
+
+
+def movielens_arrays(
+    ratings: Ratings, n_train: int, rule: str, rng: np.random.Generator
+) -> dict[str, np.ndarray]:
+    """Observation file contents for MovieLens: train and test (row, col, rating)."""
+    train, test = split_ratings(ratings, n_train, rule, rng)
+    out: dict[str, np.ndarray] = {"shape": np.asarray(ratings.shape, dtype=np.int64)}
+    for name, idx in (("train", train), ("test", test)):
+        out[f"{name}_rows"] = ratings.rows[idx]
+        out[f"{name}_cols"] = ratings.cols[idx]
+        out[f"{name}_values"] = ratings.values[idx]
+    return out
+
+
+def check_movielens_shape(ratings: Ratings, expected: tuple[int, int]) -> None:
+    """Fail early when the ratings file does not have the configured shape."""
+    if tuple(ratings.shape) != tuple(expected):
+        raise ValueError(
+            f"ratings span {ratings.shape[0]} items x {ratings.shape[1]} users, "
+            f"but data.movielens.shape is {list(expected)}"
+        )

@@ -1,0 +1,54 @@
+"""Metrics of a product matrix, as defined in Arora et al. (2019) §D.2 and the spec §1.8.
+
+All functions accept batched torch tensors ``[..., rows, cols]`` and return one
+value per matrix, so the training engine can evaluate a whole batch of runs at
+once. Numpy references used by the tests live in ``tests/``.
+"""
+
+from __future__ import annotations
+
+import torch
+
+#: Guard inside the logarithm of the effective rank (the authors' value).
+EFFECTIVE_RANK_LOG_GUARD = 1e-10
+
+
+def singular_values(product: torch.Tensor) -> torch.Tensor:
+    """Singular values in descending order, ``[..., min(rows, cols)]``."""
+    return torch.linalg.svdvals(product)
+
+
+def nuclear_norm_from_singular_values(sv: torch.Tensor) -> torch.Tensor:
+    """Sum of the singular values."""
+    return sv.sum(dim=-1)
+
+
+def effective_rank_from_singular_values(sv: torch.Tensor) -> torch.Tensor:
+    """Effective rank of Roy & Vetterli (2007): exp of the entropy of σ/Σσ.
+
+    Summed over all singular values with the 1e-10 guard of the authors' code,
+    so a zero singular value contributes nothing.
+    """
+    p = sv / sv.sum(dim=-1, keepdim=True)
+    return torch.exp(-(p * torch.log(p + EFFECTIVE_RANK_LOG_GUARD)).sum(dim=-1))
+
+
+def alignment_statistics(
+    product: torch.Tensor, rescaled_gradient: torch.Tensor
+) -> torch.Tensor:
+    """Singular-vector alignment of the paper's Corollary 1 (Figure 3, 4th column).
+
+    With the thin SVD ``W = U diag(σ) Vᵀ``, returns ``[..., 4]`` holding the mean
+    and unbiased std of the diagonal of ``|Uᵀ G V|`` and the same two numbers for
+    its off-diagonal entries. ``G`` is the rescaled end-to-end gradient (the
+    caller chooses the scaling, spec §1.8).
+    """
+    u, _, vh = torch.linalg.svd(product, full_matrices=False)
+    a = (u.transpose(-1, -2) @ rescaled_gradient @ vh.transpose(-1, -2)).abs()
+    k = a.shape[-1]
+    eye = torch.eye(k, dtype=torch.bool, device=a.device)
+    diag = torch.diagonal(a, dim1=-2, dim2=-1)
+    off = a[..., ~eye].reshape(*a.shape[:-2], k * k - k)
+    return torch.stack(
+        [diag.mean(-1), diag.std(-1), off.mean(-1), off.std(-1)], dim=-1
+    )

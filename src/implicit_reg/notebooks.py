@@ -1,0 +1,54 @@
+"""Execute jupytext percent-format notebooks with papermill."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import jupytext
+import nbformat
+import papermill
+
+
+class NotebookFailed(RuntimeError):
+    """A figure notebook raised; the message names the notebook and the cell error."""
+
+
+def execute_notebook(
+    source: str | Path,
+    executed: str | Path,
+    parameters: dict[str, Any],
+    log: logging.Logger | None = None,
+    timeout_seconds: int = 1800,
+) -> None:
+    """Convert ``source`` (.py percent format) to ipynb and run it with ``parameters``.
+
+    The executed notebook is written to ``executed`` (also when it fails, so the
+    error can be read in context). Kernel: the current interpreter's.
+    """
+    log = log or logging.getLogger(__name__)
+    source, executed = Path(source), Path(executed)
+    notebook = jupytext.read(source)
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    notebook.metadata["language_info"] = {"name": "python"}
+    executed.parent.mkdir(parents=True, exist_ok=True)
+    prepared = executed.with_name(executed.stem + ".input.ipynb")
+    nbformat.write(notebook, prepared)
+    log.info("executing %s with %s", source, parameters)
+    env_src = str(Path(__file__).resolve().parents[1])
+    os.environ["PYTHONPATH"] = env_src + os.pathsep + os.environ.get("PYTHONPATH", "")
+    try:
+        papermill.execute_notebook(
+            str(prepared), str(executed), parameters=parameters, kernel_name="python3",
+            progress_bar=False, log_output=True, execution_timeout=timeout_seconds,
+            cwd=os.getcwd(),
+        )
+    except papermill.PapermillExecutionError as err:
+        raise NotebookFailed(
+            f"notebook {source} failed in cell {err.exec_count}: {err.ename}: {err.evalue} "
+            f"(executed copy: {executed})"
+        ) from None
+    finally:
+        prepared.unlink(missing_ok=True)

@@ -1,0 +1,125 @@
+# Shared helpers: config validation, the experiment plan, input functions.
+import json
+import sys
+from pathlib import Path
+
+from snakemake.utils import validate
+
+sys.path.insert(0, str(Path(workflow.basedir) / "src"))
+
+from implicit_reg.plan import ConfigError, build_plan  # noqa: E402
+
+
+validate(config, schema="../schemas/config.schema.yaml")
+try:
+    PLAN = build_plan(config)
+except ConfigError as err:
+    raise WorkflowError(f"invalid configuration: {err}") from None
+
+ENVS = "../../envs"
+
+
+wildcard_constraints:
+    batch=r"[A-Za-z0-9.\-]+",
+    dataset=r"(completion|sensing)-r\d+-m\d+|movielens-m\d+",
+    figure=r"[A-Za-z0-9_]+",
+    task=r"completion|sensing",
+    rank=r"\d+",
+    n_obs=r"\d+",
+
+
+def ground_truth_path(dataset):
+    return f"results/data/{dataset.task}-r{dataset.rank}/ground_truth.npz"
+
+
+def observations_path(dataset):
+    if dataset.task == "movielens":
+        return f"results/data/movielens/m{dataset.n_obs}.npz"
+    return f"results/data/{dataset.task}-r{dataset.rank}/m{dataset.n_obs}.npz"
+
+
+def batch_inputs(wildcards):
+    """Observation file (and ground truth) of a training batch."""
+    dataset = PLAN.batches[wildcards.batch].dataset
+    inputs = {"observations": observations_path(dataset)}
+    if dataset.task != "movielens":
+        inputs["ground_truth"] = ground_truth_path(dataset)
+    return inputs
+
+
+def batch_spec(wildcards):
+    return PLAN.batches[wildcards.batch].spec()
+
+
+def convex_inputs(wildcards):
+    dataset = PLAN.convex_datasets()[wildcards.dataset]
+    return {
+        "observations": observations_path(dataset),
+        "ground_truth": ground_truth_path(dataset),
+    }
+
+
+def dataset_record(dataset):
+    return {
+        "name": dataset.name,
+        "task": dataset.task,
+        "rank": dataset.rank,
+        "n_obs": dataset.n_obs,
+        "ground_truth_name": dataset.ground_truth_name,
+    }
+
+
+def figure_plan(wildcards):
+    return PLAN.figures[wildcards.figure]
+
+
+def figure_table_inputs(wildcards):
+    fig = figure_plan(wildcards)
+    ground_truths = {ground_truth_path(d) for d in fig.ground_truth_datasets}
+    return {
+        "batch_runs": [f"results/runs/{b}/runs.parquet" for b in fig.batches],
+        "batch_trajectories": [
+            f"results/runs/{b}/trajectories.parquet" for b in fig.batches
+        ],
+        "convex": [f"results/convex/{d.name}.parquet" for d in fig.convex_datasets],
+        "ground_truths": sorted(ground_truths),
+    }
+
+
+def figure_table_params(wildcards):
+    fig = figure_plan(wildcards)
+    return {
+        "figure": fig.name,
+        "run_ids": fig.run_ids,
+        "ground_truth_datasets": [dataset_record(d) for d in fig.ground_truth_datasets],
+    }
+
+
+def figure_notebook(wildcards):
+    return f"workflow/notebooks/{figure_plan(wildcards).notebook}.py"
+
+
+def figure_notebook_params(wildcards):
+    return json.dumps(figure_plan(wildcards).notebook_params)
+
+
+def all_figure_names():
+    return sorted(PLAN.figures)
+
+
+def all_figure_files():
+    return expand("figures/{figure}.pdf", figure=all_figure_names())
+
+
+def all_runs_tables():
+    return expand("results/{figure}/runs.parquet", figure=all_figure_names())
+
+
+def movielens_input(wildcards):
+    path = config["data"]["movielens"]["path"]
+    return path if path else "resources/ml-100k/u.data"
+
+
+def report_sections():
+    """Hand-written report sections (each one an input, so editing one rebuilds the PDF)."""
+    return sorted(str(p) for p in Path("paper/sections").glob("*.tex"))

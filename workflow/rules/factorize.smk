@@ -1,0 +1,33 @@
+# Gradient descent on deep matrix factorizations: one job per batch of runs
+# sharing a data set, depth and schedule (PyTorch, GPU when the job has one).
+
+
+rule train_factorization_batch:
+    input:
+        unpack(batch_inputs),
+    output:
+        runs="results/runs/{batch}/runs.parquet",
+        trajectories="results/runs/{batch}/trajectories.parquet",
+        products="results/runs/{batch}/final_products.npz",
+    params:
+        spec=batch_spec,
+        device=config["device"],
+        dtype=config["dtype"],
+        engine=config["engine"],
+        group_rmsprop=lookup(dpath="arora2019/group_rmsprop", within=config),
+        alignment_total=lookup(dpath="data/movielens/alignment_total", within=config),
+    log:
+        # Log files survive a failed or killed job, so the checkpoint lives here.
+        main="logs/train_factorization_batch/{batch}.log",
+        checkpoint="logs/train_factorization_batch/{batch}.checkpoint.pt",
+    benchmark:
+        "benchmarks/train_factorization_batch/{batch}.tsv"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=720,
+        gpu=0,
+    conda:
+        f"{ENVS}/compute.yaml"
+    script:
+        "../scripts/train_factorization_batch.py"

@@ -1,0 +1,50 @@
+# The LaTeX report: generated fragments are declared inputs of the PDF.
+
+
+rule report_fragments:
+    input:
+        published="config/published.yaml",
+        runs=all_runs_tables(),
+    output:
+        provenance="paper/generated/provenance.tex",
+        published_table="paper/generated/published_table.tex",
+        published_csv="results/published_vs_reproduced.csv",
+    params:
+        results_dir="results",
+        config=config,
+    log:
+        "logs/report_fragments/report.log",
+    benchmark:
+        "benchmarks/report_fragments/report.tsv"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    conda:
+        f"{ENVS}/figures.yaml"
+    script:
+        "../scripts/report_fragments.py"
+
+
+rule report_pdf:
+    input:
+        main="paper/report.tex",
+        sections=report_sections(),
+        figures=all_figure_files(),
+        provenance="paper/generated/provenance.tex",
+        published_table="paper/generated/published_table.tex",
+    output:
+        pdf="paper/build/report.pdf",
+    log:
+        "logs/report_pdf/report.log",
+    benchmark:
+        "benchmarks/report_pdf/report.tsv"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    conda:
+        f"{ENVS}/report.yaml"
+    shell:
+        "latexmk -pdf -interaction=nonstopmode -halt-on-error -outdir=build"
+        " -cd {input.main:q} > {log:q} 2>&1"

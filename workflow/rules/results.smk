@@ -1,0 +1,23 @@
+# One tidy runs table and one trajectories table per figure.
+
+
+rule collect_figure_results:
+    input:
+        unpack(figure_table_inputs),
+    output:
+        runs="results/{figure}/runs.parquet",
+        trajectories="results/{figure}/trajectories.parquet",
+    params:
+        plan=figure_table_params,
+    log:
+        "logs/collect_figure_results/{figure}.log",
+    benchmark:
+        "benchmarks/collect_figure_results/{figure}.tsv"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=10,
+    conda:
+        f"{ENVS}/compute.yaml"
+    script:
+        "../scripts/collect_figure_results.py"

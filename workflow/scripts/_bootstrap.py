@@ -1,0 +1,42 @@
+"""Shared start of every Snakemake script: import path, logging, threads.
+
+Scripts call :func:`start` first so that everything they print goes to the
+rule's log and torch uses exactly the threads the rule declared.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+
+SRC = Path(__file__).resolve().parents[2] / "src"
+if str(SRC) not in sys.path:
+    sys.path.insert(0, str(SRC))
+
+
+def start(snakemake) -> logging.Logger:
+    """Send stderr and logging to the rule's (first) log file; pin thread counts."""
+    log_path = snakemake.log[0] if len(snakemake.log) else None
+    if log_path:
+        Path(log_path).parent.mkdir(parents=True, exist_ok=True)
+        stream = open(log_path, "w", buffering=1)
+        sys.stderr = stream
+    else:
+        stream = sys.stderr
+    logging.basicConfig(
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=stream,
+        force=True,
+    )
+    threads = max(1, int(snakemake.threads))
+    os.environ["OMP_NUM_THREADS"] = str(threads)
+    try:
+        import torch
+
+        torch.set_num_threads(threads)
+    except ImportError:  # figure and report jobs do not need torch
+        pass
+    return logging.getLogger(f"rule.{snakemake.rule}")

@@ -1,0 +1,17 @@
+"""Adapter: write one rank-r ground truth (spec §1.1)."""
+
+from _bootstrap import start
+
+log = start(snakemake)  # noqa: F821
+
+import numpy as np  # noqa: E402
+
+from implicit_reg.matrix_data import low_rank_ground_truth  # noqa: E402
+from implicit_reg.seeding import rng_for  # noqa: E402
+
+task, rank, size = snakemake.wildcards.task, int(snakemake.wildcards.rank), int(snakemake.params.size)  # noqa: F821
+rng = rng_for(snakemake.params.seed, "ground_truth", task, rank, size)  # noqa: F821
+ground_truth = low_rank_ground_truth(size, size, rank, rng)
+sv = np.linalg.svd(ground_truth.astype(np.float64), compute_uv=False)
+log.info("ground truth %s rank %d, n=%d: top singular values %s", task, rank, size, np.round(sv[: rank + 1], 3))
+np.savez(snakemake.output.ground_truth, ground_truth=ground_truth)  # noqa: F821

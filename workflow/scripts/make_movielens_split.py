@@ -1,0 +1,26 @@
+"""Adapter: split MovieLens ratings into training and test entries (spec §1.2)."""
+
+from _bootstrap import start
+
+log = start(snakemake)  # noqa: F821
+
+import numpy as np  # noqa: E402
+
+from implicit_reg import matrix_data  # noqa: E402
+from implicit_reg.seeding import rng_for  # noqa: E402
+
+cfg = snakemake.params.movielens  # noqa: F821
+path = snakemake.input.ratings  # noqa: F821
+if cfg.get("file_sha256"):
+    digest = matrix_data.sha256_of(path)
+    if digest != cfg["file_sha256"]:
+        raise ValueError(f"{path}: sha256 {digest} differs from data.movielens.file_sha256 {cfg['file_sha256']}")
+ratings = matrix_data.read_movielens(path)
+matrix_data.check_movielens_shape(ratings, tuple(cfg["shape"]))
+n_train = int(snakemake.wildcards.n_obs)  # noqa: F821
+rng = rng_for(snakemake.params.seed, "movielens_split", n_train)  # noqa: F821
+arrays = matrix_data.movielens_arrays(ratings, n_train, cfg["split"], rng)
+counts = np.bincount(ratings.values.astype(int), minlength=6)[1:]
+log.info("%d ratings (counts of 1..5: %s), %d train / %d test, split %s",
+         len(ratings.values), counts.tolist(), len(arrays["train_values"]), len(arrays["test_values"]), cfg["split"])
+np.savez(snakemake.output.observations, **arrays)  # noqa: F821

@@ -1,0 +1,19 @@
+"""Adapter: execute a figure notebook (jupytext percent file) with papermill."""
+
+from _bootstrap import start
+
+log = start(snakemake)  # noqa: F821
+
+import json  # noqa: E402
+
+from implicit_reg.notebooks import execute_notebook  # noqa: E402
+
+smk = snakemake  # noqa: F821
+parameters = {
+    "runs_path": smk.input.runs,
+    "trajectories_path": smk.input.trajectories,
+    "figure_pdf": smk.output.pdf,
+    "figure_png": smk.output.png,
+}
+parameters.update(json.loads(smk.params.extra))
+execute_notebook(smk.input.notebook, smk.output.notebook, parameters, log)

@@ -1,0 +1,26 @@
+"""Adapter: minimum-nuclear-norm solution of one data set (spec §1.9)."""
+
+from _bootstrap import start
+
+log = start(snakemake)  # noqa: F821
+
+import numpy as np  # noqa: E402
+
+from implicit_reg import convex, tables  # noqa: E402
+
+smk = snakemake  # noqa: F821
+name = smk.wildcards.dataset
+task, rank, n_obs = name.split("-")[0], int(name.split("-")[1][1:]), int(name.split("-")[2][1:])
+cfg = smk.params.convex
+ground_truth = np.load(smk.input.ground_truth)["ground_truth"]
+obs = np.load(smk.input.observations)
+if task == "completion":
+    result = convex.min_nuclear_norm_completion(ground_truth.shape, obs["indices"], obs["labels"], cfg["epsilon"], cfg["solver_options"])
+else:
+    result = convex.min_nuclear_norm_sensing(ground_truth.shape, obs["measurements"], obs["labels"], cfg["epsilon"], cfg["solver_options"])
+log.info("%s: status %s after %d SCS iterations, %.1f s, objective %.4f, max violation beyond epsilon %.2e",
+         name, result.status, result.solver_iterations, result.solve_seconds, result.objective, result.max_violation)
+dataset = {"name": name, "task": task, "rank": rank, "n_obs": n_obs}
+row = tables.convex_row(dataset, result, ground_truth, cfg["epsilon"])
+tables.write_parquet(row, smk.output.row)
+np.savez(smk.output.solution, solution=result.solution, status=np.asarray(result.status))
