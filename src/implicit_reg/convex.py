@@ -74,8 +74,11 @@ def _solve(
     # cp.vec is column-major by default; ask for row-major to match the indices.
     residual = operator @ cp.vec(x, order="C") - values
     problem = cp.Problem(cp.Minimize(cp.normNuc(x)), [cp.abs(residual) <= epsilon])
-    options = {"solver": "SCS", "use_indirect": False}
+    options = {"solver": "SCS"}
     options.update(solver_options or {})
+    if options["solver"] == "SCS":
+        # The authors' setting: SCS with its direct linear-system solver.
+        options.setdefault("use_indirect", False)
     start = time.perf_counter()
     try:
         problem.solve(**options)

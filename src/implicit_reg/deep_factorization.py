@@ -396,13 +396,6 @@ class BatchTrainer:
                         float(loss.max()),
                         st.elapsed,
                     )
-                if (
-                    self.checkpoint_path is not None
-                    and sched.checkpoint_seconds > 0
-                    and time.perf_counter() - last_ckpt >= sched.checkpoint_seconds
-                ):
-                    self.save_checkpoint(self.checkpoint_path)
-                    last_ckpt = time.perf_counter()
             product_grad = self.problem.product_gradient(residual)
             grads = backward(st.factors, partial, product_grad)
             step_size = self._step_size(grads, t + 1) * st.active.to(self.dtype)
@@ -410,6 +403,16 @@ class BatchTrainer:
             for w, g in zip(st.factors, grads):
                 w.addcmul_(scale, g, value=-1.0)
             st.iteration = t + 1
+            # Checkpoint between iterations, so a resumed job starts at a clean iteration.
+            if (
+                self.checkpoint_path is not None
+                and sched.checkpoint_seconds > 0
+                and st.iteration % sched.sync_every == 0
+                and time.perf_counter() - last_ckpt >= sched.checkpoint_seconds
+            ):
+                st.elapsed = time.perf_counter() - t_start
+                self.save_checkpoint(self.checkpoint_path)
+                last_ckpt = time.perf_counter()
         st.elapsed = time.perf_counter() - t_start
         return self._result()
 
@@ -567,7 +570,8 @@ class BatchTrainer:
 
     def _maybe_resume(self) -> None:
         path = self.checkpoint_path
-        if path is None or not path.exists():
+        # Snakemake creates log files (where the checkpoint lives) empty.
+        if path is None or not path.exists() or path.stat().st_size == 0:
             return
         payload = torch.load(path, weights_only=True)
         if payload["n_runs"] != self.n_runs:

@@ -1,0 +1,576 @@
+"""Shared plot style and helpers for the figure notebooks (spec §1.10, §1.11).
+
+The figure notebooks in ``workflow/notebooks/`` read only parquet tables and
+use these helpers so that every figure shares
+
+* the authors' notebook style: matplotlib defaults with
+  ``axes.formatter.limits = (-4, 4)`` and the grid on (:data:`STYLE_RC`);
+* one colour and marker per depth (:func:`depth_style`), a red line for the
+  minimum-nuclear-norm solution and a purple one for the ground truth;
+* mean ± *population* std over seeds (:func:`mean_std_by`, ``ddof=0`` as
+  ``np.std`` in the authors' notebook);
+* explicit marking of runs that did not finish normally
+  (:func:`mark_failed_runs`, :func:`describe_failures`): a diverged run or one
+  that hit the iteration cap is drawn as a hollow red marker and counted in a
+  panel annotation, never silently dropped;
+* byte-stable saving (:func:`save_figure`): no wall-clock time in the PDF, the
+  ``SOURCE_DATE_EPOCH`` convention honoured, a fixed SVG hash salt.
+
+Nothing here imports Snakemake or reads files other than through arguments.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import math
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import matplotlib as mpl
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.transforms import blended_transform_factory
+
+# --------------------------------------------------------------------------
+# Style
+# --------------------------------------------------------------------------
+
+#: Fixed salt for SVG element ids (otherwise random per process).
+SVG_HASHSALT = "implicit-reg"
+
+#: rcParams of the authors' notebook (spec §1.11) plus reproducibility settings.
+STYLE_RC: dict[str, Any] = {
+    "axes.formatter.limits": (-4, 4),
+    "axes.grid": True,
+    "svg.hashsalt": SVG_HASHSALT,
+}
+
+#: Series styles of spec §1.11, keyed by depth.
+DEPTH_STYLES: dict[int, dict[str, str]] = {
+    2: {"color": "C0", "marker": "x"},
+    3: {"color": "C1", "marker": "o"},
+    4: {"color": "C2", "marker": "^"},
+}
+
+#: Fallback styles for depths outside the spec (1, 5, ...); C3/C4 are reserved.
+_EXTRA_DEPTH_STYLES: list[dict[str, str]] = [
+    {"color": "C5", "marker": "s"},
+    {"color": "C6", "marker": "D"},
+    {"color": "C7", "marker": "v"},
+    {"color": "C8", "marker": "P"},
+    {"color": "C9", "marker": "*"},
+]
+
+#: Minimum-nuclear-norm solution: red horizontal line, linewidth 3.
+MIN_NUCLEAR_NORM_STYLE: dict[str, Any] = {"color": "C3", "linewidth": 3}
+#: Ground truth: purple horizontal line, linewidth 3.
+GROUND_TRUTH_STYLE: dict[str, Any] = {"color": "C4", "linewidth": 3}
+
+#: Learning-rate series of notebook Figure 1 (spec §2.N1).
+LR_STYLES: dict[float, dict[str, str]] = {
+    1e-3: {"color": "C0", "linestyle": "-", "marker": "o"},
+    3e-4: {"color": "C3", "linestyle": ":", "marker": "^"},
+}
+_EXTRA_LR_STYLES: list[dict[str, str]] = [
+    {"color": "C2", "linestyle": "--", "marker": "s"},
+    {"color": "C1", "linestyle": "-.", "marker": "D"},
+    {"color": "C5", "linestyle": (0, (5, 1)), "marker": "v"},
+]
+
+#: Line styles used to tell learning rates (or init scales) apart inside a colour.
+LINESTYLE_CYCLE: tuple[Any, ...] = ("-", "--", ":", "-.", (0, (5, 1)), (0, (3, 1, 1, 1, 1, 1)))
+
+#: Statuses of a run that finished normally (GD, CVXPY, ground-truth rows).
+OK_STATUSES: frozenset[str] = frozenset({"converged", "optimal", "exact"})
+
+#: Human wording of abnormal statuses in annotations and summaries.
+STATUS_LABELS: dict[str, str] = {
+    "diverged": "diverged",
+    "max_iters": "hit cap",
+    "optimal_inaccurate": "inaccurate",
+    "infeasible": "infeasible",
+    "solver_error": "solver error",
+}
+
+#: Marker of a run that did not finish normally.
+FAILED_MARKER_STYLE: dict[str, Any] = {
+    "marker": "o",
+    "markersize": 9,
+    "markerfacecolor": "none",
+    "markeredgecolor": "red",
+    "markeredgewidth": 1.5,
+    "linestyle": "none",
+}
+
+
+def apply_style(extra: Mapping[str, Any] | None = None) -> None:
+    """Set the shared rcParams (:data:`STYLE_RC`), optionally with overrides.
+
+    Call once at the top of a notebook, before creating figures.
+    """
+    mpl.rcParams.update(STYLE_RC)
+    if extra:
+        mpl.rcParams.update(dict(extra))
+
+
+def depth_style(depth: int) -> dict[str, str]:
+    """Colour and marker of the series for ``depth`` (spec §1.11).
+
+    Depths 2, 3, 4 get C0 "x", C1 "o", C2 "^"; other depths get distinct
+    fallback styles that avoid the reserved C3 (min nuclear norm) and C4
+    (ground truth).
+    """
+    depth = int(depth)
+    if depth in DEPTH_STYLES:
+        return dict(DEPTH_STYLES[depth])
+    return dict(_EXTRA_DEPTH_STYLES[depth % len(_EXTRA_DEPTH_STYLES)])
+
+
+def lr_style(lr: float, others: Sequence[float] = ()) -> dict[str, str]:
+    """Colour, line style and marker of a learning-rate series (spec §2.N1).
+
+    lr = 1e-3 is C0 solid "o", lr = 3e-4 is C3 dotted "^" (matched with a
+    relative tolerance). Other learning rates take fallback styles in the order
+    they appear in ``others`` (a sorted list of all non-standard rates).
+    """
+    for key, style in LR_STYLES.items():
+        if math.isclose(float(lr), key, rel_tol=1e-6):
+            return dict(style)
+    extra = [x for x in others if not any(math.isclose(x, k, rel_tol=1e-6) for k in LR_STYLES)]
+    idx = next((i for i, x in enumerate(extra) if math.isclose(x, lr, rel_tol=1e-6)), len(extra))
+    return dict(_EXTRA_LR_STYLES[idx % len(_EXTRA_LR_STYLES)])
+
+
+def sequential_colors(n: int, cmap: str = "viridis", lo: float = 0.0, hi: float = 0.85) -> list[tuple[float, ...]]:
+    """``n`` colours evenly spaced on ``cmap`` between ``lo`` and ``hi``."""
+    if n <= 0:
+        return []
+    cm = mpl.colormaps[cmap]
+    pos = [0.5 * (lo + hi)] if n == 1 else list(np.linspace(lo, hi, n))
+    return [tuple(cm(float(p))) for p in pos]
+
+
+# --------------------------------------------------------------------------
+# Labels
+# --------------------------------------------------------------------------
+
+
+def format_count(n: float) -> str:
+    """Short count label as in the authors' titles: 2000 → "2k", 2500 → "2.5k"."""
+    n = float(n)
+    if n >= 1000 and n % 100 == 0:
+        return f"{n / 1000:g}k"
+    return f"{n:g}"
+
+
+def format_sci(x: float) -> str:
+    """Compact scientific label: 1e-3 → "1e-3", 3e-4 → "3e-4", 2.5e-5 → "2.5e-5"."""
+    if not np.isfinite(x):
+        return str(x)
+    if x == 0:
+        return "0"
+    mant, exp = f"{x:.3e}".split("e")
+    mant = mant.rstrip("0").rstrip(".")
+    return f"{mant}e{int(exp)}"
+
+
+def init_ratio_label(init_scale: float, reference: float) -> str:
+    """Label an init scale by its ratio to ``reference``: "init", "init/2", "init×2".
+
+    Ratios that are not an integer or the inverse of one (up to 16) fall back
+    to the scale itself, e.g. "init 3e-4".
+    """
+    if not (np.isfinite(init_scale) and np.isfinite(reference)) or init_scale <= 0 or reference <= 0:
+        return f"init {format_sci(init_scale)}"
+    ratio = Fraction(reference / init_scale).limit_denominator(16)
+    if abs(float(ratio) - reference / init_scale) > 1e-6 * reference / init_scale:
+        return f"init {format_sci(init_scale)}"
+    if ratio == 1:
+        return "init"
+    if ratio.denominator == 1:
+        return f"init/{ratio.numerator}"
+    if ratio.numerator == 1:
+        return f"init×{ratio.denominator}"
+    return f"init {format_sci(init_scale)}"
+
+
+# --------------------------------------------------------------------------
+# Aggregation and status handling
+# --------------------------------------------------------------------------
+
+
+def failed_mask(df: pd.DataFrame, status_col: str = "status") -> pd.Series:
+    """Boolean mask of rows whose status is not a normal finish (:data:`OK_STATUSES`).
+
+    Rows without a status column are considered fine.
+    """
+    if status_col not in df.columns:
+        return pd.Series(False, index=df.index)
+    return ~df[status_col].astype("string").fillna("missing").isin(sorted(OK_STATUSES))
+
+
+def status_counts(df: pd.DataFrame, status_col: str = "status") -> dict[str, int]:
+    """Counts of abnormal statuses, e.g. ``{"diverged": 1, "max_iters": 2}`` (sorted keys)."""
+    bad = df.loc[failed_mask(df, status_col)]
+    if bad.empty:
+        return {}
+    counts = bad[status_col].astype("string").fillna("missing").value_counts()
+    return {str(k): int(counts[k]) for k in sorted(counts.index)}
+
+
+def describe_failures(counts: Mapping[str, int] | pd.DataFrame, status_col: str = "status") -> str:
+    """Human summary such as "1 diverged, 2 hit cap" ("" when all runs are fine)."""
+    if isinstance(counts, pd.DataFrame):
+        counts = status_counts(counts, status_col)
+    return ", ".join(f"{n} {STATUS_LABELS.get(s, s)}" for s, n in sorted(counts.items()) if n)
+
+
+def mean_std_by(
+    df: pd.DataFrame,
+    keys: Sequence[str] | str,
+    value: str,
+    *,
+    exclude_statuses: Iterable[str] = ("diverged",),
+    status_col: str = "status",
+) -> pd.DataFrame:
+    """Mean and population std (``ddof=0``, as ``np.std``) of ``value`` per group.
+
+    Values that are not finite, and values of runs whose status is in
+    ``exclude_statuses`` (diverged runs by default), do not enter the mean; they
+    are still counted. Returns one row per group (sorted by ``keys``) with the
+    key columns and
+
+    ``mean``, ``std``
+        over the used values (NaN when none is usable; std 0 for one value);
+    ``n``
+        number of values used;
+    ``n_runs``
+        number of rows in the group;
+    ``n_failed``
+        number of rows whose status is not a normal finish;
+    ``failures``
+        a summary such as "1 diverged" ("" when none).
+    """
+    keys = [keys] if isinstance(keys, str) else list(keys)
+    if value not in df.columns:
+        raise KeyError(f"column {value!r} not in table (columns: {list(df.columns)})")
+    exclude = set(exclude_statuses)
+    work = df.copy()
+    vals = pd.to_numeric(work[value], errors="coerce").astype(float)
+    usable = np.isfinite(vals.to_numpy())
+    if status_col in work.columns and exclude:
+        usable &= ~work[status_col].astype("string").isin(sorted(exclude)).fillna(False).to_numpy()
+    work["_v"] = vals.where(usable)
+    work["_failed"] = failed_mask(work, status_col).to_numpy()
+
+    rows = []
+    if keys:
+        groups = work.groupby(keys, sort=True, dropna=False)
+    else:
+        groups = [((), work)]
+    for key, grp in groups:
+        key = key if isinstance(key, tuple) else (key,)
+        v = grp["_v"].dropna().to_numpy(dtype=float)
+        row = dict(zip(keys, key))
+        row["mean"] = float(np.mean(v)) if v.size else float("nan")
+        row["std"] = float(np.std(v, ddof=0)) if v.size else float("nan")
+        row["n"] = int(v.size)
+        row["n_runs"] = len(grp)
+        row["n_failed"] = int(grp["_failed"].sum())
+        row["failures"] = describe_failures(grp, status_col)
+        rows.append(row)
+    out = pd.DataFrame(rows, columns=[*keys, "mean", "std", "n", "n_runs", "n_failed", "failures"])
+    return out.reset_index(drop=True)
+
+
+def mark_failed_runs(
+    ax: Axes,
+    df: pd.DataFrame,
+    x: str,
+    y: str,
+    *,
+    x_transform: Any = None,
+    status_col: str = "status",
+    annotate: bool = True,
+    label: str | None = None,
+    text_loc: tuple[float, float] = (0.98, 0.97),
+) -> int:
+    """Draw every abnormal run of ``df`` on ``ax`` and return how many were drawn.
+
+    A run with a finite ``y`` is drawn at (x, y) as a hollow red circle
+    (:data:`FAILED_MARKER_STYLE`). A run whose ``y`` is NaN/inf (typical for a
+    diverged run) is drawn as a hollow red triangle pinned to the top of the
+    panel at its x. With ``annotate`` a text like "1 diverged, 2 hit cap" is
+    written in the panel corner ``text_loc`` (axes coordinates, right/top
+    aligned when the point is in the right/top half, else left/bottom aligned).
+    ``x_transform`` maps the x column (e.g. ``lambda s: 10 * s``).
+    """
+    bad = df.loc[failed_mask(df, status_col)]
+    if bad.empty:
+        return 0
+    xs = pd.to_numeric(bad[x], errors="coerce").to_numpy(dtype=float)
+    if x_transform is not None:
+        xs = np.asarray(x_transform(xs), dtype=float)
+    ys = pd.to_numeric(bad[y], errors="coerce").to_numpy(dtype=float) if y in bad.columns else np.full(len(bad), np.nan)
+    finite = np.isfinite(ys)
+    if finite.any():
+        ax.plot(xs[finite], ys[finite], label=label, zorder=5, **FAILED_MARKER_STYLE)
+        label = None
+    if (~finite).any():
+        trans = blended_transform_factory(ax.transData, ax.transAxes)
+        style = dict(FAILED_MARKER_STYLE, marker="^")
+        ax.plot(xs[~finite], np.full((~finite).sum(), 0.96), transform=trans, label=label, zorder=5,
+                clip_on=False, **style)
+    if annotate:
+        text = describe_failures(bad, status_col)
+        if (~finite).any():
+            text += "\n(▲: no value)"
+        ha = "right" if text_loc[0] > 0.5 else "left"
+        va = "top" if text_loc[1] > 0.5 else "bottom"
+        if va == "top" and (~finite).any():  # keep the box below the row of ▲ markers
+            text_loc = (text_loc[0], min(text_loc[1], 0.90))
+        ax.text(*text_loc, text, transform=ax.transAxes, ha=ha, va=va, color="red", fontsize=8,
+                bbox={"boxstyle": "round,pad=0.2", "facecolor": "white", "edgecolor": "red", "alpha": 0.85},
+                zorder=6)
+    return int(len(bad))
+
+
+def auto_limits(
+    values: Iterable[float],
+    default: Sequence[float] | None = None,
+    *,
+    log: bool = False,
+    margin: float = 0.05,
+) -> tuple[float, float] | None:
+    """Axis limits that contain the finite ``values``.
+
+    With ``default`` the default is kept and only widened (by ``margin`` of the
+    data span, or a factor in log space) when data falls outside. Without it the
+    limits are the data range plus ``margin``. Returns ``None`` when there is no
+    usable value and no default.
+    """
+    v = np.asarray([float(x) for x in values], dtype=float)
+    v = v[np.isfinite(v)]
+    if log:
+        v = v[v > 0]
+    if v.size == 0:
+        return None if default is None else (float(default[0]), float(default[1]))
+    lo, hi = float(v.min()), float(v.max())
+    if log:
+        llo, lhi = math.log10(lo), math.log10(hi)
+        pad = max(margin * (lhi - llo), 0.1)
+        dlo, dhi = 10 ** (llo - pad), 10 ** (lhi + pad)
+    else:
+        span = hi - lo
+        pad = margin * span if span > 0 else max(abs(hi) * margin, 1e-12)
+        dlo, dhi = lo - pad, hi + pad
+    if default is None:
+        return (dlo, dhi)
+    a, b = float(default[0]), float(default[1])
+    return (min(a, dlo) if lo < a else a, max(b, dhi) if hi > b else b)
+
+
+# --------------------------------------------------------------------------
+# Saving
+# --------------------------------------------------------------------------
+
+
+def _source_date() -> _dt.datetime | None:
+    """The ``SOURCE_DATE_EPOCH`` time (UTC), or ``None`` when unset/invalid."""
+    raw = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
+    if not raw:
+        return None
+    try:
+        return _dt.datetime.fromtimestamp(int(raw), tz=_dt.timezone.utc)
+    except (ValueError, OverflowError, OSError):
+        return None
+
+
+def pdf_metadata() -> dict[str, Any]:
+    """PDF metadata free of wall-clock time.
+
+    ``CreationDate`` is the ``SOURCE_DATE_EPOCH`` time when set and omitted
+    otherwise, so two saves of the same figure are byte-identical either way.
+    """
+    return {
+        "Creator": "implicit_reg.plotting",
+        "CreationDate": _source_date(),
+    }
+
+
+def png_metadata() -> dict[str, Any]:
+    """PNG metadata without time stamps."""
+    return {"Software": "implicit_reg.plotting (matplotlib " + mpl.__version__ + ")"}
+
+
+def save_figure(
+    fig: Figure,
+    pdf_path: str | os.PathLike[str],
+    png_path: str | os.PathLike[str] | None = None,
+    dpi: int = 150,
+    *,
+    svg_path: str | os.PathLike[str] | None = None,
+) -> list[Path]:
+    """Save ``fig`` as PDF (and PNG / SVG when given), byte-stably.
+
+    Parent directories are created. The PDF carries no wall-clock time
+    (:func:`pdf_metadata`), the PNG no time stamp, and SVG ids use the fixed
+    :data:`SVG_HASHSALT`. Returns the written paths.
+    """
+    written: list[Path] = []
+    targets: list[tuple[Path, dict[str, Any]]] = [(Path(pdf_path), {"metadata": pdf_metadata()})]
+    if png_path is not None:
+        targets.append((Path(png_path), {"metadata": png_metadata(), "dpi": dpi}))
+    if svg_path is not None:
+        targets.append((Path(svg_path), {"metadata": {"Date": None, "Creator": "implicit_reg.plotting"}}))
+    with mpl.rc_context({"svg.hashsalt": SVG_HASHSALT}):
+        for path, kwargs in targets:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fig.savefig(path, **kwargs)
+            written.append(path)
+    return written
+
+
+# --------------------------------------------------------------------------
+# Small helpers shared by the notebooks
+# --------------------------------------------------------------------------
+
+
+def format_mean_std(mean: float, std: float, digits: int = 3) -> str:
+    """"1.234e-02 ± 5.6e-04" style text (``nan`` when the mean is missing)."""
+    if not np.isfinite(mean):
+        return "nan"
+    return f"{mean:.{digits}e} ± {std:.1e}"
+
+
+def n_obs_label(task: str) -> str:
+    """x-axis label of an #observations sweep for ``task``."""
+    return {
+        "completion": "number of observed entries",
+        "sensing": "number of measurements",
+        "movielens": "number of observed ratings",
+    }.get(task, "number of observations")
+
+
+def closest_value(values: Iterable[float], wanted: float | None) -> float | None:
+    """The element of ``values`` closest to ``wanted`` in log distance.
+
+    ``wanted=None`` returns the largest value; an empty ``values`` returns None.
+    """
+    vals = sorted({float(v) for v in values if v is not None and np.isfinite(v)})
+    if not vals:
+        return None
+    if wanted is None:
+        return vals[-1]
+    if wanted <= 0:
+        return min(vals, key=lambda v: abs(v - wanted))
+    return min(vals, key=lambda v: abs(math.log(v / wanted)) if v > 0 else math.inf)
+
+
+def errorbar_series(
+    ax: Axes,
+    agg: pd.DataFrame,
+    x: str,
+    *,
+    x_transform: Any = None,
+    capsize: float = 3.0,
+    **style: Any,
+) -> Any:
+    """Plot mean ± std of a :func:`mean_std_by` table along ``x`` with ``errorbar``.
+
+    A group without a usable value (NaN mean, e.g. every seed diverged) leaves
+    a gap in the line rather than being bridged; groups absent from ``agg`` are
+    simply not drawn. Returns the errorbar container (None when no group has a
+    value).
+    """
+    rows = agg.sort_values(x)
+    means = rows["mean"].to_numpy(dtype=float)
+    if not np.isfinite(means).any():
+        return None
+    xs = rows[x].to_numpy(dtype=float)
+    if x_transform is not None:
+        xs = np.asarray(x_transform(xs), dtype=float)
+    stds = np.where(np.isfinite(means), rows["std"].to_numpy(dtype=float), 0.0)
+    return ax.errorbar(xs, means, yerr=np.nan_to_num(stds), capsize=capsize, **style)
+
+
+def pivot_mean_std(agg: pd.DataFrame, index: Sequence[str], columns: str, digits: int = 3) -> pd.DataFrame:
+    """Wide table of "mean ± std" strings from a :func:`mean_std_by` table.
+
+    A cell of a group with abnormal runs gets the suffix " [1 diverged]" etc.
+    """
+    cells = agg.copy()
+    cells["cell"] = [
+        format_mean_std(m, s, digits) + (f" [{f}]" if f else "")
+        for m, s, f in zip(cells["mean"], cells["std"], cells["failures"])
+    ]
+    wide = cells.pivot_table(index=list(index), columns=columns, values="cell", aggfunc="first")
+    wide = wide.fillna("")
+
+    def fmt(v: Any) -> Any:
+        if isinstance(v, (float, np.floating)) and np.isfinite(v) and float(v) != int(v):
+            return format_sci(float(v))
+        if isinstance(v, (float, np.floating)) and np.isfinite(v):
+            return int(v)
+        return v
+
+    if isinstance(wide.index, pd.MultiIndex):
+        wide.index = pd.MultiIndex.from_tuples([tuple(fmt(v) for v in t) for t in wide.index],
+                                               names=wide.index.names)
+    else:
+        wide.index = pd.Index([fmt(v) for v in wide.index], name=wide.index.name)
+    wide.columns = pd.Index([fmt(v) for v in wide.columns], name=wide.columns.name)
+    return wide
+
+
+def failed_runs_report(df: pd.DataFrame, columns: Sequence[str] = (), status_col: str = "status") -> str:
+    """Text listing the runs that did not finish normally.
+
+    "Non-converged runs: none" when every run is fine; otherwise a header with
+    the counts ("Non-converged runs: 1 diverged, 2 hit cap") followed by the
+    ``columns`` of those runs.
+    """
+    bad = df.loc[failed_mask(df, status_col)]
+    if bad.empty:
+        return "Non-converged runs: none"
+    cols = [c for c in [*columns, status_col] if c in bad.columns]
+    return f"Non-converged runs: {describe_failures(bad, status_col)}\n" + bad[cols].to_string(index=False)
+
+
+def legend_entries(
+    axes: Axes | Iterable[Axes], prefixes: Sequence[str] = ("depth",)
+) -> tuple[list[Any], list[str]]:
+    """Legend handles and labels of one or several axes, deduplicated and ordered.
+
+    Entries are collected over all ``axes`` (first occurrence of a label wins),
+    so a legend drawn in one panel also lists series present only elsewhere.
+    Labels starting with ``prefixes[0]`` come first, then ``prefixes[1]``, ...,
+    then the rest; the plotting order is kept inside each group. (Matplotlib
+    otherwise lists plain lines such as ``axhline`` before errorbar series.)
+    """
+    axes_list = [axes] if isinstance(axes, Axes) else list(np.ravel(np.asarray(axes, dtype=object)))
+    handles: list[Any] = []
+    labels: list[str] = []
+    for ax in axes_list:
+        for h, lab in zip(*ax.get_legend_handles_labels()):
+            if lab not in labels:
+                handles.append(h)
+                labels.append(lab)
+
+    def rank(label: str) -> int:
+        return next((i for i, p in enumerate(prefixes) if label.startswith(p)), len(prefixes))
+
+    order = sorted(range(len(labels)), key=lambda i: (rank(labels[i]), i))
+    return [handles[i] for i in order], [labels[i] for i in order]
+
+
+def tint(color: Any, amount: float) -> tuple[float, float, float]:
+    """``color`` mixed with white: ``amount`` 0 keeps it, 1 gives white."""
+    r, g, b = mpl.colors.to_rgb(color)
+    a = min(max(float(amount), 0.0), 1.0)
+    return (r + (1 - r) * a, g + (1 - g) * a, b + (1 - b) * a)

@@ -1,0 +1,644 @@
+"""Compare published numbers with reproduced ones.
+
+``config/published.yaml`` lists numbers reported by the two papers (or read off
+their plots, notebooks, blog posts or code).  Each entry says where the
+reproduced counterpart lives in the result tables and how close it has to be.
+:func:`load_published` reads and validates the file, :func:`evaluate` looks the
+numbers up in ``results/<figure>/<table>`` and :func:`to_latex_table` renders
+the comparison for the report.
+
+File format
+-----------
+The YAML file is either a list of entries or a mapping with the key
+``entries`` holding that list.  An entry is a mapping with these keys::
+
+    - id: arora_n2_depth3_recon          # unique, letters/digits/._- only
+      paper: arora2019                   # arora2019 | razin2020
+      figure: arora2019_n2               # results/<figure>/ holds the table
+      table: runs.parquet                # optional, default runs.parquet
+      where:                             # optional row filter, default {}
+        method: deep_factorization       #   column: value
+        depth: [3, 4]                    #   column: [value, ...]  (any of)
+        init_scale: 1.0e-3               #   floats: relative tolerance 1e-9
+        lr: null                         #   null matches missing values (NaN)
+      metric: recon_error_sq             # column to reduce
+      reduce: median                     # mean|median|min|max|first|count
+      published: 1.2e-4                  # the published number (float)
+      source: paper                      # paper|nb|blog|plot|code
+      tolerance: {factor: 3}             # exactly one of:
+                                         #   {factor: F}  published/F <= x <= published*F
+                                         #                (log-scale quantities, F >= 1)
+                                         #   {abs: A}     |x - published| <= A
+                                         #   {rel: R}     |x - published| <= R*|published|
+                                         #   {range: [lo, hi]}  lo <= x <= hi
+      description: "Depth-3 reconstruction error, 2000 observations"
+
+Matching rules for ``where``: booleans match exactly; numbers are compared
+numerically (``math.isclose`` with ``rel_tol=1e-9``, so integers and exact
+floats match exactly) and the column is converted to numbers first; strings
+are compared with the column converted to strings; ``null`` matches missing
+values.  A list matches any of its elements.
+
+``reduce`` skips missing values (pandas semantics); ``count`` counts the
+non-missing values of ``metric`` among the matched rows.
+
+Evaluation never fails because a result is absent: a missing table, a
+missing column or an empty selection gives ``status == "missing"`` and
+``within is None`` with an explanation in ``note``.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+
+__all__ = [
+    "PAPERS",
+    "REDUCERS",
+    "SOURCES",
+    "PublishedSpecError",
+    "PublishedValue",
+    "Tolerance",
+    "evaluate",
+    "format_number",
+    "latex_escape",
+    "load_published",
+    "parse_entries",
+    "summary_text",
+    "to_latex_table",
+]
+
+PAPERS = ("arora2019", "razin2020")
+PAPER_TITLES = {"arora2019": "Arora et al. (2019)", "razin2020": "Razin \\& Cohen (2020)"}
+REDUCERS = ("mean", "median", "min", "max", "first", "count")
+SOURCES = ("paper", "nb", "blog", "plot", "code")
+TOLERANCE_KINDS = ("factor", "abs", "rel", "range")
+DEFAULT_TABLE = "runs.parquet"
+WHERE_REL_TOL = 1e-9
+
+_REQUIRED = ("id", "paper", "figure", "metric", "reduce", "published", "source", "tolerance", "description")
+_OPTIONAL = ("table", "where")
+_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
+
+# columns of the frame returned by evaluate()
+RESULT_COLUMNS = [
+    "id",
+    "paper",
+    "figure",
+    "description",
+    "source",
+    "metric",
+    "reduce",
+    "published",
+    "reproduced",
+    "n_rows",
+    "tolerance",
+    "within",
+    "status",
+    "note",
+]
+
+
+class PublishedSpecError(ValueError):
+    """An entry of the published-values file is malformed."""
+
+
+# --------------------------------------------------------------------------
+# data model
+# --------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Tolerance:
+    """How close a reproduced value ``x`` must be to the published value ``p``."""
+
+    kind: str  # factor | abs | rel | range
+    value: float | tuple[float, float]
+
+    def check(self, published: float, reproduced: float) -> bool:
+        x, p = float(reproduced), float(published)
+        if self.kind == "factor":
+            f = float(self.value)  # type: ignore[arg-type]
+            if p == 0.0:
+                return x == 0.0
+            if x == 0.0 or (x > 0) != (p > 0):
+                return False
+            ratio = x / p  # > 0
+            # tiny slack so that x == p*F exactly still counts as within
+            return ratio <= f * (1 + 1e-12) and ratio >= (1 / f) * (1 - 1e-12)
+        if self.kind == "abs":
+            return abs(x - p) <= float(self.value) * (1 + 1e-12)  # type: ignore[arg-type]
+        if self.kind == "rel":
+            return abs(x - p) <= float(self.value) * abs(p) * (1 + 1e-12)  # type: ignore[arg-type]
+        if self.kind == "range":
+            lo, hi = self.value  # type: ignore[misc]
+            return lo <= x <= hi
+        raise ValueError(f"unknown tolerance kind {self.kind!r}")
+
+    def text(self) -> str:
+        """Plain ASCII description, e.g. ``factor 3``, ``abs 0.05``."""
+        if self.kind == "range":
+            lo, hi = self.value  # type: ignore[misc]
+            return f"range [{_g(lo)}, {_g(hi)}]"
+        if self.kind == "rel":
+            return f"rel {_g(100 * float(self.value))}%"  # type: ignore[arg-type]
+        return f"{self.kind} {_g(float(self.value))}"  # type: ignore[arg-type]
+
+    def latex(self) -> str:
+        if self.kind == "factor":
+            return rf"${{\times}}/{{\div}}\,{format_number(self.value, math_mode=False)}$"
+        if self.kind == "abs":
+            return rf"$\pm\,{format_number(self.value, math_mode=False)}$"
+        if self.kind == "rel":
+            return rf"$\pm\,{_g(100 * float(self.value))}\%$"  # type: ignore[arg-type]
+        lo, hi = self.value  # type: ignore[misc]
+        return rf"$[{format_number(lo, math_mode=False)},\,{format_number(hi, math_mode=False)}]$"
+
+
+@dataclass(frozen=True)
+class PublishedValue:
+    """One validated entry of ``config/published.yaml``."""
+
+    id: str
+    paper: str
+    figure: str
+    metric: str
+    reduce: str
+    published: float
+    source: str
+    tolerance: Tolerance
+    description: str
+    table: str = DEFAULT_TABLE
+    where: Mapping[str, Any] = field(default_factory=dict)
+
+    def table_path(self, results_dir: str | Path) -> Path:
+        return Path(results_dir) / self.figure / self.table
+
+
+def _g(x: float) -> str:
+    return f"{x:.6g}"
+
+
+# --------------------------------------------------------------------------
+# loading and validation
+# --------------------------------------------------------------------------
+def _is_number(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+
+def _where_scalar_ok(v: Any) -> bool:
+    return v is None or isinstance(v, (str, bool)) or (_is_number(v) and not (isinstance(v, float) and math.isinf(v)))
+
+
+def _entry(raw: Any, index: int, origin: str) -> PublishedValue:
+    label = f"{origin}: entry #{index + 1}"
+    if not isinstance(raw, Mapping):
+        raise PublishedSpecError(f"{label}: expected a mapping, got {type(raw).__name__}")
+    eid = raw.get("id")
+    if isinstance(eid, str) and eid:
+        label = f"{origin}: entry {eid!r} (#{index + 1})"
+
+    def err(key: str, msg: str) -> PublishedSpecError:
+        return PublishedSpecError(f"{label}: key {key!r}: {msg}")
+
+    unknown = sorted(set(raw) - set(_REQUIRED) - set(_OPTIONAL), key=str)
+    if unknown:
+        raise err(str(unknown[0]), f"unknown key (allowed: {', '.join(_REQUIRED + _OPTIONAL)})")
+    for key in _REQUIRED:
+        if key not in raw or raw[key] is None:
+            raise err(key, "required key is missing")
+
+    if not isinstance(eid, str) or not _ID_RE.match(eid):
+        raise err("id", f"must be a non-empty string of letters, digits, '_', '.', '-' (got {eid!r})")
+    paper = raw["paper"]
+    if paper not in PAPERS:
+        raise err("paper", f"must be one of {', '.join(PAPERS)} (got {paper!r})")
+    figure = raw["figure"]
+    if not isinstance(figure, str) or not _NAME_RE.match(figure):
+        raise err("figure", f"must be a figure name such as 'arora2019_n2' (got {figure!r})")
+    table = raw.get("table", DEFAULT_TABLE)
+    if table is None:
+        table = DEFAULT_TABLE
+    if not isinstance(table, str) or not _NAME_RE.match(table) or not table.endswith(".parquet"):
+        raise err("table", f"must be a parquet file name inside results/<figure>/ (got {table!r})")
+    where = raw.get("where") or {}
+    if not isinstance(where, Mapping):
+        raise err("where", f"must be a mapping column -> value or list of values (got {type(where).__name__})")
+    clean_where: dict[str, Any] = {}
+    for col, val in where.items():
+        if not isinstance(col, str) or not col:
+            raise err("where", f"column names must be strings (got {col!r})")
+        if isinstance(val, list):
+            if not val:
+                raise err("where", f"column {col!r}: empty list matches nothing")
+            bad = [v for v in val if not _where_scalar_ok(v)]
+            if bad:
+                raise err("where", f"column {col!r}: values must be strings, numbers, booleans or null (got {bad[0]!r})")
+            clean_where[col] = list(val)
+        elif _where_scalar_ok(val):
+            clean_where[col] = val
+        else:
+            raise err("where", f"column {col!r}: value must be a string, number, boolean, null or a list of them (got {val!r})")
+    metric = raw["metric"]
+    if not isinstance(metric, str) or not metric:
+        raise err("metric", f"must be a column name (got {metric!r})")
+    reduce = raw["reduce"]
+    if reduce not in REDUCERS:
+        raise err("reduce", f"must be one of {', '.join(REDUCERS)} (got {reduce!r})")
+    published = raw["published"]
+    if isinstance(published, str):  # YAML 1.1 reads "1e-4" (no dot) as a string
+        try:
+            published = float(published)
+        except ValueError:
+            raise err("published", f"must be a number (got {published!r})") from None
+    if not _is_number(published) or not math.isfinite(published):
+        raise err("published", f"must be a finite number (got {published!r})")
+    source = raw["source"]
+    if source not in SOURCES:
+        raise err("source", f"must be one of {', '.join(SOURCES)} (got {source!r})")
+    tolerance = _tolerance(raw["tolerance"], err)
+    description = raw["description"]
+    if not isinstance(description, str) or not description.strip():
+        raise err("description", "must be a non-empty string")
+    return PublishedValue(
+        id=eid,
+        paper=paper,
+        figure=figure,
+        table=table,
+        where=clean_where,
+        metric=metric,
+        reduce=reduce,
+        published=float(published),
+        source=source,
+        tolerance=tolerance,
+        description=description.strip(),
+    )
+
+
+def _num(x: Any) -> float | None:
+    if isinstance(x, str):
+        try:
+            x = float(x)
+        except ValueError:
+            return None
+    if not _is_number(x) or not math.isfinite(x):
+        return None
+    return float(x)
+
+
+def _tolerance(raw: Any, err) -> Tolerance:
+    if not isinstance(raw, Mapping) or len(raw) != 1:
+        raise err("tolerance", "must be a mapping with exactly one of factor, abs, rel, range, e.g. {factor: 3}")
+    ((kind, val),) = raw.items()
+    if kind not in TOLERANCE_KINDS:
+        raise err("tolerance", f"unknown kind {kind!r} (allowed: {', '.join(TOLERANCE_KINDS)})")
+    if kind == "range":
+        if not isinstance(val, (list, tuple)) or len(val) != 2:
+            raise err("tolerance", f"range must be [lo, hi] (got {val!r})")
+        lo, hi = _num(val[0]), _num(val[1])
+        if lo is None or hi is None or lo > hi:
+            raise err("tolerance", f"range must be two finite numbers with lo <= hi (got {val!r})")
+        return Tolerance("range", (lo, hi))
+    v = _num(val)
+    if v is None:
+        raise err("tolerance", f"{kind} must be a finite number (got {val!r})")
+    if kind == "factor" and v < 1:
+        raise err("tolerance", f"factor must be >= 1 (got {v!r})")
+    if v < 0:
+        raise err("tolerance", f"{kind} must be >= 0 (got {v!r})")
+    return Tolerance(kind, v)
+
+
+def parse_entries(data: Any, origin: str = "<published>") -> list[PublishedValue]:
+    """Validate already-parsed YAML data (a list or ``{entries: [...]}``)."""
+    if data is None:
+        return []
+    if isinstance(data, Mapping):
+        extra = set(data) - {"entries"}
+        if extra:
+            raise PublishedSpecError(f"{origin}: top-level mapping may only contain 'entries' (found {sorted(map(str, extra))})")
+        data = data.get("entries") or []
+    if not isinstance(data, list):
+        raise PublishedSpecError(f"{origin}: expected a list of entries (or a mapping with 'entries')")
+    entries = [_entry(raw, i, origin) for i, raw in enumerate(data)]
+    seen: dict[str, int] = {}
+    for i, e in enumerate(entries):
+        if e.id in seen:
+            raise PublishedSpecError(
+                f"{origin}: entry {e.id!r} (#{i + 1}): key 'id': duplicate of entry #{seen[e.id] + 1}"
+            )
+        seen[e.id] = i
+    return entries
+
+
+def load_published(path: str | Path) -> list[PublishedValue]:
+    """Read and validate a published-values YAML file (see the module docstring)."""
+    path = Path(path)
+    with path.open(encoding="utf-8") as fh:
+        try:
+            data = yaml.safe_load(fh)
+        except yaml.YAMLError as exc:
+            raise PublishedSpecError(f"{path}: not valid YAML: {exc}") from exc
+    return parse_entries(data, origin=str(path))
+
+
+# --------------------------------------------------------------------------
+# evaluation
+# --------------------------------------------------------------------------
+def _match_value(col: pd.Series, value: Any) -> pd.Series:
+    if value is None:
+        return col.isna()
+    if isinstance(value, bool):
+        if pd.api.types.is_bool_dtype(col):
+            return col.fillna(not value).astype(bool) == value
+        return col.map(lambda v: isinstance(v, (bool, np.bool_)) and bool(v) == value).astype(bool)
+    if _is_number(value):
+        nums = pd.to_numeric(col, errors="coerce").astype(float).to_numpy()
+        target = float(value)
+        ok = np.isclose(nums, target, rtol=WHERE_REL_TOL, atol=0.0) | (nums == target)
+        return pd.Series(ok & ~np.isnan(nums), index=col.index)
+    # string
+    return (col.notna() & (col.astype(str) == str(value))).astype(bool)
+
+
+def _select(df: pd.DataFrame, where: Mapping[str, Any]) -> pd.Series:
+    mask = pd.Series(True, index=df.index)
+    for colname, val in where.items():
+        col = df[colname]
+        values = val if isinstance(val, list) else [val]
+        m = pd.Series(False, index=df.index)
+        for v in values:
+            m |= _match_value(col, v)
+        mask &= m
+    return mask
+
+
+def _reduce(values: pd.Series, how: str) -> float:
+    if how == "count":
+        return float(values.count())
+    numeric = pd.to_numeric(values, errors="coerce").astype(float)
+    if how == "first":
+        return float(numeric.iloc[0]) if len(numeric) else math.nan
+    return float(getattr(numeric, how)())
+
+
+def evaluate(entries: Sequence[PublishedValue], results_dir: str | Path) -> pd.DataFrame:
+    """Evaluate every entry against ``results_dir/<figure>/<table>``.
+
+    Returns one row per entry with the columns ``RESULT_COLUMNS``:
+    ``reproduced`` (float, NaN if unavailable), ``n_rows`` (rows matched by
+    ``where``), ``tolerance`` (text), ``within`` (True/False, or None when
+    nothing could be computed), ``status`` (``pass``, ``fail`` or
+    ``missing``) and ``note`` (why it is missing; empty otherwise).
+    """
+    results_dir = Path(results_dir)
+    cache: dict[Path, pd.DataFrame | str] = {}
+    rows = []
+    for e in entries:
+        path = e.table_path(results_dir)
+        reproduced, n_rows, within, note = math.nan, 0, None, ""
+        if path not in cache:
+            if not path.is_file():
+                cache[path] = f"table not found: {path}"
+            else:
+                try:
+                    cache[path] = pd.read_parquet(path)
+                except Exception as exc:  # noqa: BLE001 - report, never crash
+                    cache[path] = f"cannot read {path}: {type(exc).__name__}: {exc}"
+        table = cache[path]
+        if isinstance(table, str):
+            note = table
+        else:
+            absent = [c for c in [*e.where, e.metric] if c not in table.columns]
+            if absent:
+                note = f"column(s) not in {path.name}: {', '.join(absent)}"
+            else:
+                sel = table.loc[_select(table, e.where), e.metric]
+                n_rows = int(len(sel))
+                if n_rows == 0:
+                    note = "no rows match 'where'"
+                else:
+                    reproduced = _reduce(sel, e.reduce)
+                    if math.isnan(reproduced):
+                        note = f"{e.metric} is missing (NaN) in all {n_rows} matched rows"
+                    else:
+                        within = bool(e.tolerance.check(e.published, reproduced))
+        status = "missing" if within is None else ("pass" if within else "fail")
+        rows.append(
+            {
+                "id": e.id,
+                "paper": e.paper,
+                "figure": e.figure,
+                "description": e.description,
+                "source": e.source,
+                "metric": e.metric,
+                "reduce": e.reduce,
+                "published": e.published,
+                "reproduced": reproduced,
+                "n_rows": n_rows,
+                "tolerance": e.tolerance.text(),
+                "within": within,
+                "status": status,
+                "note": note,
+            }
+        )
+    df = pd.DataFrame(rows, columns=RESULT_COLUMNS)
+    df["within"] = df["within"].astype(object)
+    return df
+
+
+# --------------------------------------------------------------------------
+# LaTeX rendering
+# --------------------------------------------------------------------------
+_LATEX_SPECIAL = {
+    "\\": r"\textbackslash{}",
+    "&": r"\&",
+    "%": r"\%",
+    "$": r"\$",
+    "#": r"\#",
+    "_": r"\_",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
+    "<": r"\textless{}",
+    ">": r"\textgreater{}",
+    "|": r"\textbar{}",
+    # a few non-Latin-1 characters that appear in descriptions of these papers
+    "×": r"$\times$",
+    "÷": r"$\div$",
+    "±": r"$\pm$",
+    "·": r"$\cdot$",
+    "⋯": r"$\cdots$",
+    "…": r"\dots{}",
+    "≈": r"$\approx$",
+    "≤": r"$\leq$",
+    "≥": r"$\geq$",
+    "≠": r"$\neq$",
+    "→": r"$\to$",
+    "‖": r"$\|$",
+    "−": r"$-$",
+    "–": "--",
+    "—": "---",
+    "‘": "`",
+    "’": "'",
+    "“": "``",
+    "”": "''",
+    "²": r"$^2$",
+    "³": r"$^3$",
+    "α": r"$\alpha$",
+    "β": r"$\beta$",
+    "γ": r"$\gamma$",
+    "δ": r"$\delta$",
+    "ε": r"$\varepsilon$",
+    "η": r"$\eta$",
+    "λ": r"$\lambda$",
+    "μ": r"$\mu$",
+    "σ": r"$\sigma$",
+    "τ": r"$\tau$",
+    "∞": r"$\infty$",
+}
+
+
+def latex_escape(text: Any) -> str:
+    """Escape text for LaTeX (pdflatex, T1).  Unknown non-Latin-1 characters become '?'."""
+    out = []
+    for ch in str(text):
+        if ch in _LATEX_SPECIAL:
+            out.append(_LATEX_SPECIAL[ch])
+        elif ord(ch) < 32:
+            out.append(" ")
+        elif ord(ch) < 128 or ch.isalpha() and ord(ch) < 256:
+            out.append(ch)
+        else:
+            out.append("?")
+    return "".join(out)
+
+
+def format_number(x: Any, digits: int = 3, math_mode: bool = True) -> str:
+    """Compact number for tables: ``0.0123``, ``45.6``, ``$1.23\\times10^{-4}$``.
+
+    Values with magnitude in [1e-2, 1e4) use ``digits`` significant digits in
+    plain notation; others use a mantissa times a power of ten.  Integral
+    values below 1e6 are printed as integers.  NaN/None gives ``--``.
+    """
+    if x is None:
+        return "--"
+    x = float(x)
+    if math.isnan(x):
+        return "--"
+    if math.isinf(x):
+        s = r"\infty" if x > 0 else r"-\infty"
+        return f"${s}$" if math_mode else s
+    if x == 0:
+        return "0"
+    ax = abs(x)
+    if x.is_integer() and ax < 1e6:
+        s = str(int(x))
+        return f"${s}$" if (math_mode and x < 0) else s
+    if 1e-2 <= ax < 1e4:
+        s = f"{x:.{digits}g}"
+        if "e" not in s:
+            return f"${s}$" if (math_mode and x < 0) else s
+    mant, exp = f"{x:.{digits - 1}e}".split("e")
+    mant = mant.rstrip("0").rstrip(".") if "." in mant else mant
+    s = rf"{mant}\times10^{{{int(exp)}}}"
+    if mant in ("1", "-1"):
+        s = ("-" if mant.startswith("-") else "") + rf"10^{{{int(exp)}}}"
+    return f"${s}$" if math_mode else s
+
+
+def summary_text(df: pd.DataFrame) -> str:
+    """One LaTeX sentence summarising an :func:`evaluate` frame."""
+    n = len(df)
+    if n == 0:
+        return "No published values are listed."
+    passed = int((df["status"] == "pass").sum())
+    failed = int((df["status"] == "fail").sum())
+    missing = int((df["status"] == "missing").sum())
+    parts = [f"{passed} of {n} published value{'s' if n != 1 else ''} "
+             f"{'is' if passed == 1 else 'are'} reproduced within tolerance"]
+    if failed:
+        parts.append(f"{failed} {'falls' if failed == 1 else 'fall'} outside it")
+    if missing:
+        parts.append(f"{missing} could not be evaluated (result missing)")
+    return "; ".join(parts) + "."
+
+
+def _tolerance_latex(text: Any) -> str:
+    """LaTeX for a :meth:`Tolerance.text` string (falls back to escaped text)."""
+    m = re.fullmatch(r"(factor|abs|rel) (\S+?)(%?)", str(text))
+    try:
+        if m:
+            kind, val = m.group(1), float(m.group(2))
+            return Tolerance(kind, val / 100 if kind == "rel" else val).latex()
+        m = re.fullmatch(r"range \[(\S+), (\S+)\]", str(text))
+        if m:
+            return Tolerance("range", (float(m.group(1)), float(m.group(2)))).latex()
+    except ValueError:
+        pass
+    return latex_escape(text)
+
+
+def _match_cell(status: str) -> str:
+    return {"pass": "yes", "fail": r"\textbf{no}", "missing": r"\textit{missing}"}.get(status, latex_escape(status))
+
+
+def to_latex_table(df: pd.DataFrame, max_rows: int = 40) -> str:
+    """Render an :func:`evaluate` frame as booktabs ``tabular`` environment(s).
+
+    Plain tabulars (no longtable, no float): rows are grouped by paper and the
+    table is split into several tabulars of at most ``max_rows`` rows so that
+    pages can break between them.  Text is escaped; numbers use
+    :func:`format_number`; the match column reads ``yes``/``no``/``missing``.
+    Requires only ``booktabs`` (and ``array`` which LaTeX loads with it).
+    """
+    if len(df) == 0:
+        return "\\emph{No published values are listed.}\n"
+    latex_tol = [_tolerance_latex(t) for t in df["tolerance"]]
+    header = (
+        "\\begin{tabular}{@{}l l l r r r l l@{}}\n"
+        "\\toprule\n"
+        "Figure & Quantity & Src & Published & Reproduced & $n$ & Tolerance & Match \\\\\n"
+        "\\midrule\n"
+    )
+    footer = "\\bottomrule\n\\end{tabular}\n"
+    body_rows: list[str] = []
+    order = {p: i for i, p in enumerate(PAPERS)}
+    idx = sorted(range(len(df)), key=lambda i: (order.get(df["paper"].iloc[i], len(order)), i))
+    current = None
+    for i in idx:
+        r = df.iloc[i]
+        if r["paper"] != current:
+            current = r["paper"]
+            title = PAPER_TITLES.get(current, latex_escape(current))
+            body_rows.append(f"\\multicolumn{{8}}{{@{{}}l}}{{\\emph{{{title}}}}} \\\\\n")
+        cells = [
+            "\\texttt{" + latex_escape(r["figure"]) + "}",
+            "\\parbox[t]{0.3\\linewidth}{\\raggedright " + latex_escape(r["description"]) + "\\strut}",
+            latex_escape(r["source"]),
+            format_number(r["published"]),
+            format_number(r["reproduced"]),
+            str(int(r["n_rows"])),
+            latex_tol[i],
+            _match_cell(r["status"]),
+        ]
+        body_rows.append(" & ".join(cells) + " \\\\\n")
+    chunks = []
+    max_rows = max(int(max_rows), 2)
+    for start in range(0, len(body_rows), max_rows):
+        part = body_rows[start : start + max_rows]
+        chunks.append("\\begin{center}\\footnotesize\\setlength{\\tabcolsep}{4pt}\n" + header + "".join(part) + footer + "\\end{center}\n")
+    return "".join(chunks)
+
+
+def evaluate_file(published_yaml: str | Path, results_dir: str | Path) -> pd.DataFrame:
+    """Convenience: :func:`load_published` then :func:`evaluate`."""
+    return evaluate(load_published(published_yaml), results_dir)

@@ -1,0 +1,195 @@
+"""The batched deep-factorization engine against autograd and its formulas."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from implicit_reg import deep_factorization as dfm
+from implicit_reg import matrix_data
+from implicit_reg.metrics_numpy import effective_rank
+
+
+def _completion_problem(n: int = 12, rank: int = 2, n_obs: int = 80, seed: int = 0, dtype=torch.float64):
+    rng = np.random.default_rng(seed)
+    gt = matrix_data.low_rank_ground_truth(n, n, rank, rng)
+    obs = matrix_data.completion_arrays(gt, n_obs, rng)
+    return gt, obs, dfm.build_problem("completion", obs, gt, "cpu", dtype)
+
+
+def _sensing_problem(n: int = 8, n_obs: int = 40, seed: int = 1, dtype=torch.float64):
+    rng = np.random.default_rng(seed)
+    gt = matrix_data.low_rank_ground_truth(n, n, 2, rng)
+    obs = matrix_data.sensing_arrays(gt, n_obs, rng)
+    return gt, obs, dfm.build_problem("sensing", obs, gt, "cpu", dtype)
+
+
+@pytest.mark.parametrize("depth", [1, 2, 3, 4])
+@pytest.mark.parametrize("task", ["completion", "sensing"])
+def test_hand_written_gradients_equal_autograd(depth: int, task: str) -> None:
+    _, _, problem = (_completion_problem if task == "completion" else _sensing_problem)()
+    rng = np.random.default_rng(3)
+    batch = [dfm.initial_factors(problem.shape, depth, "gaussian", 0.5, rng) for _ in range(3)]
+    factors = [torch.tensor(np.stack([b[j] for b in batch]), requires_grad=True) for j in range(depth)]
+    partial = dfm.forward(factors)
+    residual = problem.train.residual(partial[-1])
+    loss = problem.train.loss(residual)
+    auto = torch.autograd.grad(loss.sum(), factors)
+    hand = dfm.backward([f.detach() for f in factors], [p.detach() for p in partial],
+                        problem.product_gradient(residual.detach()))
+    for a, h in zip(auto, hand):
+        torch.testing.assert_close(h, a, rtol=1e-10, atol=1e-12)
+
+
+def test_forward_is_product_in_paper_order() -> None:
+    rng = np.random.default_rng(0)
+    ws = [rng.standard_normal((4, 4)) for _ in range(3)]
+    partial = dfm.forward([torch.tensor(w[None]) for w in ws])
+    np.testing.assert_allclose(partial[-1][0].numpy(), ws[2] @ ws[1] @ ws[0])
+
+
+def test_group_rmsprop_matches_formula_step_by_step() -> None:
+    """Three runs trained by the engine equal a scalar re-implementation of §1.6(a)."""
+    gt, obs, problem = _completion_problem()
+    depth, lrs, alpha, eps = 3, [1e-2, 3e-3, 1e-3], 0.99, 1e-4
+    init = [dfm.initial_factors(problem.shape, depth, "gaussian", 1e-1, np.random.default_rng(s)) for s in range(3)]
+    steps = 25
+    sched = dfm.Schedule(max_iters=steps, log_every=1, sync_every=1, train_loss_tol=1e-30,
+                         rmsprop_alpha=alpha, rmsprop_eps=eps)
+    result = dfm.BatchTrainer(problem, init, lrs, sched, dtype=torch.float64).run()
+    for r, lr in enumerate(lrs):
+        ws = [torch.tensor(w) for w in init[r]]
+        v = 0.0
+        for t in range(1, steps + 1):
+            ws = [w.requires_grad_(True) for w in ws]
+            loss = problem.train.loss(problem.train.residual(dfm.end_to_end(ws)[None]))[0]
+            grads = torch.autograd.grad(loss, ws)
+            v = alpha * v + (1 - alpha) * sum(float((g**2).sum()) for g in grads)
+            eta = lr / (math.sqrt(v / (1 - alpha**t)) + eps)
+            ws = [(w - eta * g).detach() for w, g in zip(ws, grads)]
+        np.testing.assert_allclose(result.final_products[r], dfm.end_to_end(ws).numpy(), rtol=1e-9, atol=1e-12)
+        assert result.status[r] == dfm.STATUS_MAX_ITERS
+        assert result.final["iterations"][r] == steps
+
+
+def test_plain_gd_step() -> None:
+    _, _, problem = _completion_problem()
+    init = [dfm.initial_factors(problem.shape, 2, "identity", 1e-1, np.random.default_rng(0))]
+    sched = dfm.Schedule(optimizer="gd", max_iters=1, log_every=1, sync_every=1, train_loss_tol=1e-30)
+    result = dfm.BatchTrainer(problem, init, [0.5], sched, dtype=torch.float64).run()
+    ws = [torch.tensor(w, requires_grad=True) for w in init[0]]
+    loss = problem.train.loss(problem.train.residual(dfm.end_to_end(ws)[None]))[0]
+    grads = torch.autograd.grad(loss, ws)
+    expected = dfm.end_to_end([(w - 0.5 * g).detach() for w, g in zip(ws, grads)]).numpy()
+    np.testing.assert_allclose(result.final_products[0], expected, rtol=1e-12)
+
+
+def test_gaussian_init_scale_semantics() -> None:
+    """‖W(0)‖_F ≈ √n·init_scale for every depth (spec §1.4)."""
+    n = 100
+    for depth in (2, 3, 4):
+        norms = [np.linalg.norm(dfm.end_to_end(dfm.initial_factors((n, n), depth, "gaussian", 1e-3,
+                                                                  np.random.default_rng(s)))) for s in range(5)]
+        assert 0.8 < np.mean(norms) / (math.sqrt(n) * 1e-3) < 1.2
+        std = np.std(dfm.initial_factors((n, n), depth, "gaussian", 1e-3, np.random.default_rng(0))[0])
+        assert std == pytest.approx(1e-3 ** (1 / depth) / math.sqrt(n), rel=0.05)
+
+
+def test_identity_and_balanced_inits() -> None:
+    ws = dfm.initial_factors((6, 6), 3, "identity", 1e-3, np.random.default_rng(0))
+    np.testing.assert_allclose(dfm.end_to_end(ws), 1e-3 * np.eye(6), rtol=1e-12)
+    ws = dfm.initial_factors((6, 4), 3, "balanced", 1e-2, np.random.default_rng(1))
+    assert [w.shape for w in ws] == [(4, 4), (4, 4), (6, 4)]
+    for lower, upper in zip(ws[:-1], ws[1:]):
+        np.testing.assert_allclose(upper.T @ upper, lower @ lower.T, atol=1e-15)
+
+
+def test_runs_stop_independently_and_are_frozen_at_the_stopping_iteration() -> None:
+    gt, obs, problem = _completion_problem(n=10, n_obs=70)
+    init = [dfm.initial_factors(problem.shape, 2, "gaussian", 1e-2, np.random.default_rng(s)) for s in range(2)]
+    sched = dfm.Schedule(max_iters=4000, log_every=50, sync_every=37, train_loss_tol=1e-5)
+    result = dfm.BatchTrainer(problem, init, [1e-2, 3e-3], sched, dtype=torch.float64).run()
+    assert result.status == [dfm.STATUS_CONVERGED] * 2
+    iters = result.final["iterations"]
+    assert iters[0] < iters[1]
+    # The final row of each trajectory is its stopping iteration, and its loss is the first ≤ tol.
+    traj = result.trajectories
+    for r in range(2):
+        rows = traj["run"] == r
+        assert traj["iteration"][rows].max() == iters[r]
+        losses = traj["train_loss"][rows]
+        assert losses[-1] <= 1e-5 < losses[-2]
+    # Frozen at the stopping iteration: retraining with max_iters = stop gives the same product.
+    for r in range(2):
+        capped = dfm.Schedule(max_iters=int(iters[r]), log_every=50, sync_every=37, train_loss_tol=1e-30)
+        again = dfm.BatchTrainer(problem, [init[r]], [[1e-2, 3e-3][r]], capped, dtype=torch.float64).run()
+        np.testing.assert_allclose(result.final_products[r], again.final_products[0], rtol=1e-12)
+
+
+def test_divergence_is_recorded_not_dropped() -> None:
+    _, _, problem = _completion_problem()
+    init = [dfm.initial_factors(problem.shape, 2, "gaussian", 1.0, np.random.default_rng(s)) for s in range(2)]
+    sched = dfm.Schedule(optimizer="gd", max_iters=500, log_every=10, sync_every=10, train_loss_tol=1e-8)
+    result = dfm.BatchTrainer(problem, init, [1e-3, 1e4], sched, dtype=torch.float64).run()
+    assert result.status[1] == dfm.STATUS_DIVERGED
+    assert result.status[0] == dfm.STATUS_MAX_ITERS
+    assert not math.isfinite(result.final["final_train_loss"][1]) or result.final["final_train_loss"][1] > 1e29
+
+
+def test_checkpoint_resume_equals_uninterrupted(tmp_path) -> None:
+    """A job killed mid-run and started again ends exactly as an uninterrupted one."""
+    _, _, problem = _completion_problem(dtype=torch.float32)
+    init = [dfm.initial_factors(problem.shape, 3, "gaussian", 1e-2, np.random.default_rng(s)) for s in range(3)]
+    lrs = [1e-2, 5e-3, 2e-3]
+    sched = dfm.Schedule(max_iters=600, log_every=50, sync_every=25, train_loss_tol=1e-4,
+                         checkpoint_seconds=1e-9)
+    whole = dfm.BatchTrainer(problem, init, lrs, sched, dtype=torch.float32).run()
+    path = tmp_path / "ckpt.pt"
+    killed = dfm.BatchTrainer(problem, init, lrs, sched, dtype=torch.float32, checkpoint_path=path)
+    _kill_at(killed, 313)
+    assert torch.load(path, weights_only=True)["iteration"] == 300
+    resumed = dfm.BatchTrainer(problem, init, lrs, sched, dtype=torch.float32, checkpoint_path=path).run()
+    np.testing.assert_array_equal(resumed.final_products, whole.final_products)
+    assert resumed.status == whole.status
+    np.testing.assert_array_equal(resumed.final["iterations"], whole.final["iterations"])
+    assert set(resumed.trajectories) == set(whole.trajectories)
+    for key, values in whole.trajectories.items():
+        np.testing.assert_array_equal(resumed.trajectories[key], values, err_msg=key)
+
+
+def _kill_at(trainer: dfm.BatchTrainer, iteration: int) -> None:
+    """Run the trainer but raise (as if killed) in the backward pass of ``iteration``."""
+    original = trainer._step_size
+
+    class Killed(Exception):
+        pass
+
+    def step_size(grads, step):
+        if step > iteration:
+            raise Killed
+        return original(grads, step)
+
+    trainer._step_size = step_size
+    with pytest.raises(Killed):
+        trainer.run()
+
+
+def test_metrics_in_the_trajectory_equal_numpy() -> None:
+    gt, obs, problem = _completion_problem()
+    init = [dfm.initial_factors(problem.shape, 2, "gaussian", 1e-1, np.random.default_rng(0))]
+    sched = dfm.Schedule(max_iters=40, log_every=20, sync_every=20, train_loss_tol=1e-30)
+    result = dfm.BatchTrainer(problem, init, [1e-2], sched, dtype=torch.float64).run()
+    w = result.final_products[0]
+    sv = np.linalg.svd(w, compute_uv=False)
+    assert result.final["nuclear_norm"][0] == pytest.approx(sv.sum(), rel=1e-10)
+    assert result.final["effective_rank"][0] == pytest.approx(effective_rank(sv), rel=1e-10)
+    err_sq = np.sum((w - gt) ** 2) / np.sum(gt.astype(np.float64) ** 2)
+    assert result.final["recon_error_sq"][0] == pytest.approx(err_sq, rel=1e-6)
+    assert result.final["recon_error"][0] == pytest.approx(math.sqrt(err_sq), rel=1e-6)
+    mask = np.zeros(gt.size)
+    mask[obs["indices"]] = 1
+    train = np.sum((mask * (w.reshape(-1) - gt.reshape(-1))) ** 2) / len(obs["indices"])
+    assert result.final["final_train_loss"][0] == pytest.approx(train, rel=1e-10)
