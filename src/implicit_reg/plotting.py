@@ -442,9 +442,15 @@ def save_figure(
 
 
 def format_mean_std(mean: float, std: float, digits: int = 3) -> str:
-    """"1.234e-02 ± 5.6e-04" style text (``nan`` when the mean is missing)."""
+    """Text of a mean ± std: "1.234e-04 ± 5.6e-06", or "215.43 ± 0.039" for 0.1 ≤ |mean| < 1e5.
+
+    ``nan`` when the mean is missing. ``digits`` is the number of decimals of
+    the scientific form (the plain form keeps ``digits + 2`` significant digits).
+    """
     if not np.isfinite(mean):
         return "nan"
+    if 0.1 <= abs(mean) < 1e5:
+        return f"{mean:.{digits + 2}g} ± {std:.2g}"
     return f"{mean:.{digits}e} ± {std:.1e}"
 
 

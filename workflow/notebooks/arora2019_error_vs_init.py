@@ -18,11 +18,12 @@
 
 # %% tags=["parameters"]
 runs_path = "results/arora2019_n1/runs.parquet"  # runs table (parquet)
+trajectories_path = None  # passed by the render rule; unused here
 figure_pdf = "figures/arora2019_n1.pdf"
 figure_png = "figures/arora2019_n1.png"
 task = "completion"  # "completion" (N1) or "sensing" (NA1)
-rank = None  # ground-truth rank to plot; None = the smallest present
-n_obs_values = None  # rows; None = every n_obs present
+rank = None  # ground-truth rank to plot; None: the smallest present
+n_obs_values = None  # rows; None: every n_obs present
 ylim = [1e-7, 0.15]  # error axis; widened automatically if data falls outside
 figsize = [15, 4.6]  # for two rows; the height scales with the number of rows
 dpi = 150

@@ -19,16 +19,17 @@
 
 # %% tags=["parameters"]
 runs_path = "results/arora2019_fig1/runs.parquet"  # runs table (parquet)
+trajectories_path = None  # passed by the render rule; unused here
 figure_pdf = "figures/arora2019_fig1.pdf"
 figure_png = "figures/arora2019_fig1.png"
 task = "completion"  # "completion" (Fig 1) or "sensing" (Fig 4)
 y_scale = "linear"  # "linear" (spec §2.1, recalled) or "log"
-lr = None  # learning rate of the plotted runs; None = the largest present
+lr = None  # learning rate of the plotted runs; None: the largest present
 zoom = True  # add the magnified panel
-zoom_rank = None  # rank whose panel is magnified; None = the smallest rank
-zoom_ylim = None  # [lo, hi] of the magnified panel; None = the lowest 10% of that panel
-zoom_xlim = None  # [lo, hi] of the magnified panel; None = where curves enter the zoom window
-show_min_nuclear_norm = False  # also draw min-nuclear-norm rows (method == "min_nuclear_norm"), if any
+zoom_rank = None  # rank whose panel is magnified; None: the smallest rank
+zoom_ylim = None  # [lo, hi] of the magnified panel; None: the lowest 10% of that panel
+zoom_xlim = None  # [lo, hi] of the magnified panel; None: where curves enter the zoom window
+show_min_nuclear_norm = False  # also draw min-nuclear-norm rows (method min_nuclear_norm), if any
 figsize = [15, 4.2]
 dpi = 150
 

@@ -16,18 +16,19 @@
 # lines: minimum-nuclear-norm solution (red, all columns) and ground truth
 # (purple, nuclear norm and effective rank). Runs that did not converge are
 # drawn as hollow red markers (▲ at the top of the panel when they have no
-# value) and counted in the panel.
+# value) and counted in the error panel of each row.
 
 # %% tags=["parameters"]
 runs_path = "results/arora2019_n2/runs.parquet"  # runs table (parquet)
+trajectories_path = None  # passed by the render rule; unused here
 figure_pdf = "figures/arora2019_n2.pdf"
 figure_png = "figures/arora2019_n2.png"
 task = "completion"  # "completion" (N2) or "sensing" (NA2)
-rank = None  # ground-truth rank to plot; None = the smallest present
+rank = None  # ground-truth rank to plot; None: the smallest present
 lr = 1e-3  # learning rate of the plotted runs (closest present value is used)
-n_obs_values = None  # rows; None = every n_obs present
+n_obs_values = None  # rows; None: every n_obs present
 error_ylim = [1e-7, 0.15]  # widened automatically if data falls outside
-nuclear_norm_ylim = None  # None = from the data with margins; spec: [210, 223] (N2), [220, 228] (NA2)
+nuclear_norm_ylim = None  # None: from the data with margins; spec: [210, 223] (N2), [220, 228] (NA2)
 erank_ylim = [4, 11]  # widened automatically if data falls outside; spec NA2: [4, 10]
 figsize = [16.5, 5.5]  # for two rows; the height scales with the number of rows
 dpi = 150
@@ -136,8 +137,9 @@ for i, m in enumerate(n_obs_values):
             if np.isfinite(value):
                 ax.axhline(value, label="gt", zorder=1.8, **P.GROUND_TRUTH_STYLE)
         panel = gd.loc[gd["n_obs"] == m]
-        P.mark_failed_runs(ax, panel, "init_scale", col, x_transform=x10,
-                           text_loc=(0.02, 0.04) if j == 0 else (0.02, 0.96))
+        # markers in every column, the count once per row (same runs in all columns)
+        P.mark_failed_runs(ax, panel, "init_scale", col, x_transform=x10, annotate=j == 0,
+                           text_loc=(0.02, 0.04))
         ax.set_xscale("log")
         if log:
             ax.set_yscale("log")

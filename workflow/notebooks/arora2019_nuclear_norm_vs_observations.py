@@ -17,18 +17,19 @@
 # minimum-nuclear-norm solution at each number of observations; purple: the
 # ground truth (nuclear norm and effective rank). Runs that did not converge
 # are drawn as hollow red markers (▲ at the top of the panel when they have
-# no value) and counted in the panel.
+# no value) and counted in the error panel of each column.
 
 # %% tags=["parameters"]
 runs_path = "results/arora2019_fig2/runs.parquet"  # runs table (parquet)
+trajectories_path = None  # passed by the render rule; unused here
 figure_pdf = "figures/arora2019_fig2.pdf"
 figure_png = "figures/arora2019_fig2.png"
 task = "completion"  # "completion" (Fig 2) or "sensing" (Fig 5)
-rank = None  # ground-truth rank to plot; None = the smallest present
-error_ylim = None  # [lo, hi] of the error row (log); None = from the data
-nuclear_norm_ylim = None  # [lo, hi]; None = from the data with margins
-erank_ylim = None  # [lo, hi]; None = from the data with margins
-figsize = None  # [width, height]; None = 4.2 per depth column + legend, 9 high
+rank = None  # ground-truth rank to plot; None: the smallest present
+error_ylim = None  # [lo, hi] of the error row (log); None: from the data
+nuclear_norm_ylim = None  # [lo, hi]; None: from the data with margins
+erank_ylim = None  # [lo, hi]; None: from the data with margins
+figsize = None  # [width, height]; None: 4.2 per depth column + legend, 9 high
 dpi = 150
 
 # %%
@@ -113,8 +114,9 @@ for i, (col, label, log, ylim) in enumerate(metrics):
                 ax.plot(gt["n_obs"], vals, label="ground truth", zorder=1.7, **P.GROUND_TRUTH_STYLE)
             elif np.isfinite(vals.iloc[0]):
                 ax.axhline(vals.iloc[0], label="ground truth", zorder=1.7, **P.GROUND_TRUTH_STYLE)
+        # markers in every row, the count once per column (same runs in all rows)
         P.mark_failed_runs(ax, pd.concat([gd.loc[gd["depth"] == depth], cvx]), "n_obs", col,
-                           text_loc=(0.98, 0.96) if i == 0 else (0.98, 0.04))
+                           annotate=i == 0, text_loc=(0.98, 0.96))
         if log:
             ax.set_yscale("log")
         if i == 0:

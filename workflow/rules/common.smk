@@ -3,18 +3,23 @@ import json
 import sys
 from pathlib import Path
 
-from snakemake.utils import validate
-
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
+from implicit_reg.config import (  # noqa: E402
+    ConfigValidationError,
+    load_schema,
+    validate_config,
+)
 from implicit_reg.plan import ConfigError, build_plan  # noqa: E402
 
+SCHEMAS = Path(workflow.basedir) / "workflow" / "schemas"
 
-validate(config, schema="../schemas/config.schema.yaml")
+# A bad config fails here, before any job runs, with the key named.
 try:
+    validate_config(config, load_schema(SCHEMAS / "config.schema.yaml"))
     PLAN = build_plan(config)
-except ConfigError as err:
-    raise WorkflowError(f"invalid configuration: {err}") from None
+except (ConfigValidationError, ConfigError) as err:
+    raise WorkflowError(str(err)) from None
 
 ENVS = "../../envs"
 
@@ -123,3 +128,8 @@ def movielens_input(wildcards):
 def report_sections():
     """Hand-written report sections (each one an input, so editing one rebuilds the PDF)."""
     return sorted(str(p) for p in Path("paper/sections").glob("*.tex"))
+
+
+def results_root(wildcards, input):
+    """The results directory, inferred from the figure tables (results/<figure>/runs.parquet)."""
+    return str(Path(input.runs[0]).parents[1])

@@ -7,17 +7,17 @@ rule min_nuclear_norm:
     output:
         row="results/convex/{dataset}.parquet",
         solution="results/convex/{dataset}.npz",
-    params:
-        convex=config["convex"],
     log:
         "logs/min_nuclear_norm/{dataset}.log",
     benchmark:
         "benchmarks/min_nuclear_norm/{dataset}.tsv"
+    conda:
+        f"{ENVS}/compute.yaml"
     threads: 1
     resources:
         mem_mb=8000,
         runtime=120,
-    conda:
-        f"{ENVS}/compute.yaml"
+    params:
+        convex=config["convex"],
     script:
         "../scripts/solve_min_nuclear_norm.py"

@@ -9,6 +9,19 @@ rule train_factorization_batch:
         runs="results/runs/{batch}/runs.parquet",
         trajectories="results/runs/{batch}/trajectories.parquet",
         products="results/runs/{batch}/final_products.npz",
+    log:
+        # Log files survive a failed or killed job, so the checkpoint lives here.
+        main="logs/train_factorization_batch/{batch}.log",
+        checkpoint="logs/train_factorization_batch/{batch}.checkpoint.pt",
+    benchmark:
+        "benchmarks/train_factorization_batch/{batch}.tsv"
+    conda:
+        f"{ENVS}/compute.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=720,
+        gpu=0,
     params:
         spec=batch_spec,
         device=config["device"],
@@ -16,18 +29,5 @@ rule train_factorization_batch:
         engine=config["engine"],
         group_rmsprop=lookup(dpath="arora2019/group_rmsprop", within=config),
         alignment_total=lookup(dpath="data/movielens/alignment_total", within=config),
-    log:
-        # Log files survive a failed or killed job, so the checkpoint lives here.
-        main="logs/train_factorization_batch/{batch}.log",
-        checkpoint="logs/train_factorization_batch/{batch}.checkpoint.pt",
-    benchmark:
-        "benchmarks/train_factorization_batch/{batch}.tsv"
-    threads: 1
-    resources:
-        mem_mb=4000,
-        runtime=720,
-        gpu=0,
-    conda:
-        f"{ENVS}/compute.yaml"
     script:
         "../scripts/train_factorization_batch.py"

@@ -10,17 +10,17 @@ rule render_figure:
         pdf="figures/{figure}.pdf",
         png="figures/{figure}.png",
         notebook="results/notebooks/{figure}.ipynb",
-    params:
-        extra=figure_notebook_params,
     log:
         "logs/render_figure/{figure}.log",
     benchmark:
         "benchmarks/render_figure/{figure}.tsv"
+    conda:
+        f"{ENVS}/figures.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=20,
-    conda:
-        f"{ENVS}/figures.yaml"
+    params:
+        extra=figure_notebook_params,
     script:
         "../scripts/render_figure.py"

@@ -9,19 +9,19 @@ rule report_fragments:
         provenance="paper/generated/provenance.tex",
         published_table="paper/generated/published_table.tex",
         published_csv="results/published_vs_reproduced.csv",
-    params:
-        results_dir="results",
-        config=config,
     log:
         "logs/report_fragments/report.log",
     benchmark:
         "benchmarks/report_fragments/report.tsv"
+    conda:
+        f"{ENVS}/figures.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=10,
-    conda:
-        f"{ENVS}/figures.yaml"
+    params:
+        results_dir=results_root,
+        config=config,
     script:
         "../scripts/report_fragments.py"
 
@@ -39,12 +39,12 @@ rule report_pdf:
         "logs/report_pdf/report.log",
     benchmark:
         "benchmarks/report_pdf/report.tsv"
+    conda:
+        f"{ENVS}/report.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=10,
-    conda:
-        f"{ENVS}/report.yaml"
     shell:
         "latexmk -pdf -interaction=nonstopmode -halt-on-error -outdir=build"
         " -cd {input.main:q} > {log:q} 2>&1"

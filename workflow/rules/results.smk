@@ -7,17 +7,17 @@ rule collect_figure_results:
     output:
         runs="results/{figure}/runs.parquet",
         trajectories="results/{figure}/trajectories.parquet",
-    params:
-        plan=figure_table_params,
     log:
         "logs/collect_figure_results/{figure}.log",
     benchmark:
         "benchmarks/collect_figure_results/{figure}.tsv"
+    conda:
+        f"{ENVS}/compute.yaml"
     threads: 1
     resources:
         mem_mb=4000,
         runtime=10,
-    conda:
-        f"{ENVS}/compute.yaml"
+    params:
+        plan=figure_table_params,
     script:
         "../scripts/collect_figure_results.py"

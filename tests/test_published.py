@@ -1,0 +1,338 @@
+"""Tests for implicit_reg.published (synthetic parquet tables in tmp_path)."""
+
+from __future__ import annotations
+
+import math
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from implicit_reg.published import (
+    PublishedSpecError,
+    Tolerance,
+    evaluate,
+    format_number,
+    latex_escape,
+    load_published,
+    parse_entries,
+    summary_text,
+    to_latex_table,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def base_entry(**over):
+    e = {
+        "id": "e1",
+        "paper": "arora2019",
+        "figure": "arora2019_n2",
+        "metric": "recon_error_sq",
+        "reduce": "median",
+        "published": 1e-4,
+        "source": "paper",
+        "tolerance": {"factor": 3},
+        "description": "depth-3 reconstruction error",
+    }
+    e.update(over)
+    return e
+
+
+@pytest.fixture
+def results(tmp_path):
+    runs = pd.DataFrame(
+        {
+            "run_id": [f"r{i}" for i in range(6)],
+            "method": ["deep_factorization"] * 4 + ["min_nuclear_norm", "ground_truth"],
+            "depth": [2, 2, 3, 3, 0, 0],
+            "init_scale": [1e-3, 1e-3, 1e-3, 1e-2, np.nan, np.nan],
+            "n_obs": [2000, 2000, 2000, 2000, 2000, 2000],
+            "recon_error_sq": [2e-4, 4e-4, 1e-4, 3e-4, 5e-2, 0.0],
+            "converged": [True, False, True, True, True, True],
+            "status": ["converged", "max_iters", "converged", "converged", "optimal", "exact"],
+        }
+    )
+    d = tmp_path / "results" / "arora2019_n2"
+    d.mkdir(parents=True)
+    runs.to_parquet(d / "runs.parquet", index=False)
+    traj = pd.DataFrame({"run_id": ["r0"] * 3, "iteration": [0, 10, 20], "train_loss": [1.0, 0.1, 0.01]})
+    traj.to_parquet(d / "trajectories.parquet", index=False)
+    return tmp_path / "results"
+
+
+def write_yaml(tmp_path, data) -> Path:
+    p = tmp_path / "published.yaml"
+    p.write_text(yaml.safe_dump(data, sort_keys=False))
+    return p
+
+
+# ---------------------------------------------------------------- loading
+def test_load_list_and_entries_mapping(tmp_path):
+    p = write_yaml(tmp_path, [base_entry()])
+    (e,) = load_published(p)
+    assert e.table == "runs.parquet" and e.where == {} and e.published == 1e-4
+    assert e.tolerance == Tolerance("factor", 3.0)
+    p2 = write_yaml(tmp_path, {"entries": [base_entry(table="trajectories.parquet", where={"depth": [2, 3]})]})
+    (e2,) = load_published(p2)
+    assert e2.table == "trajectories.parquet" and e2.where == {"depth": [2, 3]}
+
+
+def test_empty_file_gives_no_entries(tmp_path):
+    p = tmp_path / "published.yaml"
+    p.write_text("# nothing yet\n")
+    assert load_published(p) == []
+
+
+def test_yaml11_exponent_without_dot_is_accepted(tmp_path):
+    p = tmp_path / "published.yaml"
+    p.write_text(yaml.safe_dump([base_entry()]).replace("0.0001", "1e-4"))
+    assert "1e-4" in p.read_text()
+    assert load_published(p)[0].published == pytest.approx(1e-4)
+
+
+@pytest.mark.parametrize(
+    ("over", "key"),
+    [
+        ({"paper": "arora2020"}, "paper"),
+        ({"reduce": "sum"}, "reduce"),
+        ({"source": "twitter"}, "source"),
+        ({"published": "lots"}, "published"),
+        ({"published": float("nan")}, "published"),
+        ({"tolerance": {"factor": 0.5}}, "tolerance"),
+        ({"tolerance": {"abs": -1}}, "tolerance"),
+        ({"tolerance": {"rel": 0.1, "abs": 1}}, "tolerance"),
+        ({"tolerance": {"range": [2, 1]}}, "tolerance"),
+        ({"tolerance": {"percent": 3}}, "tolerance"),
+        ({"tolerance": 3}, "tolerance"),
+        ({"where": {"depth": []}}, "where"),
+        ({"where": {"depth": {"a": 1}}}, "where"),
+        ({"where": [1, 2]}, "where"),
+        ({"figure": "../etc"}, "figure"),
+        ({"table": "runs.csv"}, "table"),
+        ({"description": "  "}, "description"),
+        ({"colour": "red"}, "colour"),
+    ],
+)
+def test_schema_errors_name_entry_and_key(over, key):
+    with pytest.raises(PublishedSpecError) as info:
+        parse_entries([base_entry(id="bad_one", **over)], origin="pub.yaml")
+    msg = str(info.value)
+    assert "pub.yaml" in msg and "'bad_one'" in msg and f"key '{key}'" in msg
+
+
+def test_missing_key_and_bad_id():
+    e = base_entry()
+    del e["metric"]
+    with pytest.raises(PublishedSpecError, match="key 'metric': required"):
+        parse_entries([e])
+    with pytest.raises(PublishedSpecError, match="key 'id'"):
+        parse_entries([base_entry(id="has space")])
+    with pytest.raises(PublishedSpecError, match="entry #1: expected a mapping"):
+        parse_entries(["just a string"])
+
+
+def test_duplicate_ids_rejected():
+    with pytest.raises(PublishedSpecError, match="'e1' \\(#2\\): key 'id': duplicate of entry #1"):
+        parse_entries([base_entry(), base_entry()])
+
+
+def test_invalid_yaml(tmp_path):
+    p = tmp_path / "published.yaml"
+    p.write_text("- id: [unclosed\n")
+    with pytest.raises(PublishedSpecError, match="not valid YAML"):
+        load_published(p)
+
+
+# ---------------------------------------------------------------- tolerances
+@pytest.mark.parametrize(
+    ("tol", "published", "reproduced", "ok"),
+    [
+        (Tolerance("factor", 3.0), 1e-4, 3e-4, True),
+        (Tolerance("factor", 3.0), 1e-4, 3.01e-4, False),
+        (Tolerance("factor", 3.0), 1e-4, 1e-4 / 3, True),
+        (Tolerance("factor", 3.0), 1e-4, 3.2e-5, False),
+        (Tolerance("factor", 3.0), 1e-4, -1e-4, False),
+        (Tolerance("factor", 3.0), 1e-4, 0.0, False),
+        (Tolerance("abs", 0.1), 1.0, 1.1, True),
+        (Tolerance("abs", 0.1), 1.0, 0.85, False),
+        (Tolerance("rel", 0.1), -2.0, -2.2, True),
+        (Tolerance("rel", 0.1), -2.0, -2.3, False),
+        (Tolerance("range", (0.5, 2.0)), 1.0, 2.0, True),
+        (Tolerance("range", (0.5, 2.0)), 1.0, 2.1, False),
+    ],
+)
+def test_tolerance_check(tol, published, reproduced, ok):
+    assert tol.check(published, reproduced) is ok
+
+
+def test_tolerance_text():
+    assert Tolerance("factor", 3.0).text() == "factor 3"
+    assert Tolerance("rel", 0.1).text() == "rel 10%"
+    assert Tolerance("abs", 0.05).text() == "abs 0.05"
+    assert Tolerance("range", (0.1, 2.0)).text() == "range [0.1, 2]"
+
+
+# ---------------------------------------------------------------- evaluation
+def test_evaluate_filters_and_reducers(results):
+    entries = parse_entries(
+        [
+            base_entry(id="median_d2", where={"method": "deep_factorization", "depth": 2}, published=3e-4),
+            base_entry(id="mean_d2", reduce="mean", where={"depth": 2}, published=3e-4, tolerance={"rel": 1e-12}),
+            base_entry(id="min", reduce="min", where={"depth": [2, 3]}, published=1e-4),
+            base_entry(id="max_float", reduce="max", where={"init_scale": 0.001}, published=4e-4),
+            base_entry(id="count_nan", reduce="count", where={"init_scale": None}, published=2,
+                       tolerance={"abs": 0}),
+            base_entry(id="first", reduce="first", where={"status": ["optimal", "exact"]}, published=5e-2),
+            base_entry(id="bool", reduce="count", where={"converged": False}, published=1, tolerance={"abs": 0}),
+            base_entry(id="fail", where={"method": "min_nuclear_norm"}, published=1e-4),
+            base_entry(id="traj", table="trajectories.parquet", metric="train_loss", reduce="min",
+                       published=0.01, tolerance={"range": [0.005, 0.02]}),
+        ]
+    )
+    df = evaluate(entries, results).set_index("id")
+    assert df.loc["median_d2", "reproduced"] == pytest.approx(3e-4)
+    assert df.loc["median_d2", "n_rows"] == 2
+    assert df.loc["mean_d2", "within"] is True
+    assert df.loc["min", "reproduced"] == pytest.approx(1e-4)
+    assert df.loc["max_float", "n_rows"] == 3  # 1e-3 matched with relative tolerance
+    assert df.loc["max_float", "reproduced"] == pytest.approx(4e-4)
+    assert df.loc["count_nan", "reproduced"] == 2 and df.loc["count_nan", "status"] == "pass"
+    assert df.loc["first", "reproduced"] == pytest.approx(5e-2)
+    assert df.loc["bool", "reproduced"] == 1
+    assert df.loc["fail", "within"] is False and df.loc["fail", "status"] == "fail"
+    assert df.loc["traj", "status"] == "pass"
+    assert set(df.loc[df["status"] != "fail", "within"]) == {True}
+
+
+def test_where_float_relative_tolerance(results):
+    (ok,) = parse_entries([base_entry(where={"init_scale": 1e-3 * (1 + 1e-12)}, reduce="count", published=3,
+                                      tolerance={"abs": 0})])
+    (off,) = parse_entries([base_entry(where={"init_scale": 1e-3 * (1 + 1e-6)}, reduce="count", published=0,
+                                       tolerance={"abs": 0})])
+    df = evaluate([ok, off], results)
+    assert list(df["n_rows"]) == [3, 0]
+
+
+def test_evaluate_missing_never_crashes(results):
+    entries = parse_entries(
+        [
+            base_entry(id="no_table", figure="razin2020_fig1", paper="razin2020"),
+            base_entry(id="no_rows", where={"depth": 7}),
+            base_entry(id="no_col", where={"optimizer": "gd"}),
+            base_entry(id="no_metric", metric="nope"),
+            base_entry(id="all_nan", metric="init_scale", where={"method": "ground_truth"}),
+        ]
+    )
+    df = evaluate(entries, results).set_index("id")
+    assert (df["status"] == "missing").all()
+    assert df["within"].map(lambda v: v is None).all()
+    assert "table not found" in df.loc["no_table", "note"]
+    assert df.loc["no_rows", "note"] == "no rows match 'where'"
+    assert "optimizer" in df.loc["no_col", "note"]
+    assert "nope" in df.loc["no_metric", "note"]
+    assert df.loc["all_nan", "n_rows"] == 1 and "NaN" in df.loc["all_nan", "note"]
+    assert math.isnan(df.loc["no_table", "reproduced"])
+
+
+def test_evaluate_unreadable_table(tmp_path):
+    d = tmp_path / "arora2019_n2"
+    d.mkdir()
+    (d / "runs.parquet").write_text("not parquet")
+    df = evaluate(parse_entries([base_entry()]), tmp_path)
+    assert df.loc[0, "status"] == "missing" and "cannot read" in df.loc[0, "note"]
+
+
+def test_evaluate_columns(results):
+    df = evaluate(parse_entries([base_entry()]), results)
+    for col in ["id", "paper", "figure", "description", "source", "published", "reproduced", "n_rows",
+                "tolerance", "within", "status"]:
+        assert col in df.columns
+    assert evaluate([], results).empty
+
+
+# ---------------------------------------------------------------- LaTeX
+@pytest.mark.parametrize(
+    ("x", "text"),
+    [
+        (None, "--"),
+        (float("nan"), "--"),
+        (0.0, "0"),
+        (3.0, "3"),
+        (0.0123, "0.0123"),
+        (45.678, "45.7"),
+        (1.234e-4, r"$1.23\times10^{-4}$"),
+        (1e-5, r"$10^{-5}$"),
+        (-2.5e6, r"$-2.5\times10^{6}$"),
+        (123456.7, r"$1.23\times10^{5}$"),
+        (-0.5, "$-0.5$"),
+    ],
+)
+def test_format_number(x, text):
+    assert format_number(x) == text
+
+
+def test_latex_escape():
+    assert latex_escape("a_b & 50% #1 $x$ {y} ~^\\") == (
+        r"a\_b \& 50\% \#1 \$x\$ \{y\} \textasciitilde{}\textasciicircum{}\textbackslash{}"
+    )
+    assert latex_escape("‖W−W*‖² ≈ ε, café ☃") == r"$\|$W$-$W*$\|$$^2$ $\approx$ $\varepsilon$, café ?"
+
+
+def test_to_latex_table(results):
+    entries = parse_entries(
+        [
+            base_entry(id="a", description="recon_error_sq & 50%"),
+            base_entry(id="b", paper="razin2020", figure="razin2020_fig1", description="missing one"),
+            base_entry(id="c", where={"method": "min_nuclear_norm"}, tolerance={"rel": 0.1}),
+        ]
+    )
+    df = evaluate(entries, results)
+    tex = to_latex_table(df)
+    assert tex.count(r"\begin{tabular}") == 1 and r"\toprule" in tex and r"\bottomrule" in tex
+    assert r"recon\_error\_sq \& 50\%" in tex
+    assert r"\texttt{arora2019\_n2}" in tex
+    assert "yes" in tex and r"\textbf{no}" in tex and r"\textit{missing}" in tex
+    assert r"${\times}/{\div}\,3$" in tex and r"$\pm\,10\%$" in tex
+    # Arora rows come before the Razin group heading
+    assert tex.index("Arora") < tex.index("Razin") and tex.index("Razin") > tex.rindex("arora2019\\_n2")
+    assert "1 of 3" in summary_text(df) and "1 falls" in summary_text(df) and "1 could not" in summary_text(df)
+    many = pd.concat([df] * 30, ignore_index=True)
+    assert to_latex_table(many, max_rows=40).count(r"\begin{tabular}") == 3
+    assert "No published values" in to_latex_table(df.iloc[0:0])
+
+
+@pytest.mark.skipif(shutil.which("pdflatex") is None, reason="pdflatex not installed")
+def test_latex_table_compiles(results, tmp_path):
+    entries = parse_entries(
+        [
+            base_entry(id="a", description="‖W−W*‖²_F / ‖W*‖²_F, 50% & #obs ~ 2000 {x}"),
+            base_entry(id="b", paper="razin2020", figure="razin2020_fig1", tolerance={"range": [1e-6, 2.5e3]}),
+            base_entry(id="c", where={"method": "min_nuclear_norm"}, tolerance={"abs": 1e-7}),
+        ]
+    )
+    df = evaluate(entries, results)
+    doc = tmp_path / "t.tex"
+    doc.write_text(
+        "\\documentclass{article}\\usepackage[T1]{fontenc}\\usepackage{lmodern}\\usepackage{booktabs}\n"
+        "\\begin{document}\n" + summary_text(df) + "\n" + to_latex_table(df) + "\\end{document}\n",
+        encoding="utf-8",
+    )
+    proc = subprocess.run(
+        ["pdflatex", "-interaction=nonstopmode", "-halt-on-error", doc.name],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    assert (tmp_path / "t.pdf").stat().st_size > 1000
+
+
+def test_repo_published_yaml_is_valid():
+    path = REPO / "config" / "published.yaml"
+    if not path.exists():
+        pytest.skip("config/published.yaml not written yet")
+    entries = load_published(path)
+    assert len({e.id for e in entries}) == len(entries)

@@ -1,0 +1,98 @@
+"""The Snakemake workflow: lint, format, planning, and the test preset end to end."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+COPY_IGNORE = shutil.ignore_patterns(
+    ".venv", ".git", ".snakemake", "results", "logs", "benchmarks", "build", "generated",
+    "__pycache__", ".pytest_cache", "*.pdf", "*.png", "resources",
+)
+
+
+def _snakemake(*args: str, cwd: Path = ROOT, timeout: int = 600) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [str(BIN / "snakemake"), *args], cwd=cwd, capture_output=True, text=True, timeout=timeout,
+    )
+
+
+def _figures(config_name: str) -> list[str]:
+    cfg = yaml.safe_load((ROOT / "config" / config_name).read_text())
+    return sorted(cfg["arora2019"]["figures"])
+
+
+def test_lint_passes() -> None:
+    out = _snakemake("--lint", "--configfile", "config/test.yaml", "--nolock")
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "good condition" in out.stdout + out.stderr
+
+
+def test_snakefmt_check_passes() -> None:
+    out = subprocess.run([str(BIN / "snakefmt"), "--check", "Snakefile", "workflow/"], cwd=ROOT,
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_paper_preset_plans_every_figure() -> None:
+    out = _snakemake("-n", "--forceall", "--nolock", "--quiet", "rules")
+    assert out.returncode == 0, out.stdout + out.stderr
+    counts = dict(re.findall(r"^(\w+)\s+(\d+)\s*$", out.stdout + out.stderr, flags=re.M))
+    figures = _figures("config.yaml")
+    assert int(counts["render_figure"]) == len(figures)
+    assert int(counts["report_pdf"]) == 1
+    # N1/N2 alone are 144 runs in 6 batches; Figures 1 and 2 add many more.
+    assert int(counts["train_factorization_batch"]) >= 6
+    assert int(counts["min_nuclear_norm"]) >= 2
+
+
+def test_bad_config_fails_before_any_job(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("arora2019:\n  matrix_sise: 10\n")
+    out = _snakemake("-n", "--nolock", "--configfile", str(bad))
+    assert out.returncode != 0
+    assert "matrix_sise" in out.stdout + out.stderr
+
+
+@pytest.fixture(scope="module")
+def test_preset_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The test preset, end to end, in a copy of the repository."""
+    work = tmp_path_factory.mktemp("pipeline") / "repo"
+    shutil.copytree(ROOT, work, ignore=COPY_IGNORE)
+    out = _snakemake("--cores", "2", "--configfile", "config/test.yaml", cwd=work, timeout=900)
+    assert out.returncode == 0, (out.stdout + out.stderr)[-6000:]
+    return work
+
+
+@pytest.mark.skipif(shutil.which("latexmk") is None, reason="needs TeX (scripts/setup.sh installs it)")
+def test_test_preset_builds_pdf_with_every_figure(test_preset_run: Path) -> None:
+    pdf = test_preset_run / "paper" / "build" / "report.pdf"
+    assert pdf.stat().st_size > 10_000
+    text = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
+    for figure in _figures("test.yaml"):
+        assert (test_preset_run / "figures" / f"{figure}.pdf").stat().st_size > 1000
+        assert figure.replace("_", "") in text.replace("_", "").replace("-\n", ""), figure
+    assert "Published versus reproduced" in text
+
+
+@pytest.mark.skipif(shutil.which("latexmk") is None, reason="needs TeX (scripts/setup.sh installs it)")
+def test_rerun_gives_identical_parquet(test_preset_run: Path) -> None:
+    """Same config, same machine: identical values (the wall-clock column aside)."""
+    import pandas as pd
+
+    figure = _figures("test.yaml")[0]
+    before = pd.read_parquet(test_preset_run / "results" / figure / "runs.parquet")
+    out = _snakemake("--cores", "2", "--configfile", "config/test.yaml", "--forcerun",
+                     "train_factorization_batch", "--until", f"results/{figure}/runs.parquet",
+                     cwd=test_preset_run, timeout=600)
+    assert out.returncode == 0, (out.stdout + out.stderr)[-4000:]
+    after = pd.read_parquet(test_preset_run / "results" / figure / "runs.parquet")
+    pd.testing.assert_frame_equal(before.drop(columns="wall_seconds"), after.drop(columns="wall_seconds"))
