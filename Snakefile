@@ -13,6 +13,7 @@ include: "workflow/rules/factorize.smk"
 include: "workflow/rules/convex.smk"
 include: "workflow/rules/results.smk"
 include: "workflow/rules/figures.smk"
+include: "workflow/rules/razin2020.smk"
 include: "workflow/rules/report.smk"
 
 

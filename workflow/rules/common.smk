@@ -17,6 +17,9 @@ SCHEMAS = Path(workflow.basedir) / "workflow" / "schemas"
 # A bad config fails here, before any job runs, with the key named.
 try:
     validate_config(config, load_schema(SCHEMAS / "config.schema.yaml"))
+    validate_config(
+        config["razin2020"], load_schema(SCHEMAS / "razin2020.schema.yaml"), "razin2020"
+    )
     PLAN = build_plan(config)
 except (ConfigValidationError, ConfigError) as err:
     raise WorkflowError(str(err)) from None
@@ -109,7 +112,8 @@ def figure_notebook_params(wildcards):
 
 
 def all_figure_names():
-    return sorted(PLAN.figures)
+    """Every figure of the report: Arora et al. from the plan, Razin & Cohen from razin2020.smk."""
+    return sorted(PLAN.figures) + razin2020_figure_names()
 
 
 def all_figure_files():

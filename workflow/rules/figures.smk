@@ -14,6 +14,8 @@ rule render_figure:
         "logs/render_figure/{figure}.log",
     benchmark:
         "benchmarks/render_figure/{figure}.tsv"
+    wildcard_constraints:
+        figure=r"arora2019_\w+",
     conda:
         f"{ENVS}/figures.yaml"
     threads: 1

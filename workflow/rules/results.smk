@@ -11,6 +11,8 @@ rule collect_figure_results:
         "logs/collect_figure_results/{figure}.log",
     benchmark:
         "benchmarks/collect_figure_results/{figure}.tsv"
+    wildcard_constraints:
+        figure=r"arora2019_\w+",
     conda:
         f"{ENVS}/compute.yaml"
     threads: 1
