@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import re
 from dataclasses import asdict, dataclass, field
 from typing import Any, Iterable
 
@@ -35,16 +36,31 @@ class Dataset:
     rank: int  # 0 for MovieLens
     n_obs: int
     shape: tuple[int, int]
+    #: The size is part of the name only when it differs from the config's
+    #: ``arora2019.matrix_size``, so the usual names stay short and stable.
+    default_size: int = 0
 
     @property
     def name(self) -> str:
         if self.task == "movielens":
             return f"movielens-m{self.n_obs}"
-        return f"{self.task}-r{self.rank}-m{self.n_obs}"
+        return f"{self.ground_truth_name}-m{self.n_obs}"
 
     @property
     def ground_truth_name(self) -> str:
-        return "movielens" if self.task == "movielens" else f"{self.task}-r{self.rank}"
+        if self.task == "movielens":
+            return "movielens"
+        size = "" if self.shape[0] == self.default_size else f"-n{self.shape[0]}"
+        return f"{self.task}{size}-r{self.rank}"
+
+
+def parse_ground_truth_name(name: str, default_size: int) -> tuple[str, int, int]:
+    """(task, size, rank) of a ground-truth name such as ``sensing-n50-r3``."""
+    match = re.fullmatch(r"(completion|sensing)(?:-n(\d+))?-r(\d+)", name)
+    if match is None:
+        raise ValueError(f"not a ground-truth name: {name!r}")
+    task, size, rank = match.groups()
+    return task, int(size) if size else default_size, int(rank)
 
 
 @dataclass(frozen=True)
@@ -240,7 +256,7 @@ def _expand_sweep(
         ranks = [0]
         n_obs_list = [int(ml["n_train"])]
     else:
-        shape = (size, size)
+        shape = (int(sweep.get("matrix_size", size)),) * 2
         ranks = [int(r) for r in _as_list(sweep["rank"])]
         n_obs_list = [int(m) for m in _as_list(sweep["n_obs"])]
     for m in n_obs_list:
@@ -258,7 +274,7 @@ def _expand_sweep(
         _as_list(sweep["lr"]), seeds,
     ):
         yield Run(
-            dataset=Dataset(task, rank, m, shape),
+            dataset=Dataset(task, rank, m, shape, size),
             depth=int(depth),
             init=sweep["init"],
             init_scale=float(init_scale),

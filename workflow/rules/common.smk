@@ -29,21 +29,18 @@ ENVS = "../../envs"
 
 wildcard_constraints:
     batch=r"[A-Za-z0-9.\-]+",
-    dataset=r"(completion|sensing)-r\d+-m\d+|movielens-m\d+",
+    dataset=r"(completion|sensing)(-n\d+)?-r\d+-m\d+|movielens-m\d+",
+    ground_truth=r"(completion|sensing)(-n\d+)?-r\d+",
     figure=r"[A-Za-z0-9_]+",
-    task=r"completion|sensing",
-    rank=r"\d+",
     n_obs=r"\d+",
 
 
 def ground_truth_path(dataset):
-    return f"results/data/{dataset.task}-r{dataset.rank}/ground_truth.npz"
+    return f"results/data/{dataset.ground_truth_name}/ground_truth.npz"
 
 
 def observations_path(dataset):
-    if dataset.task == "movielens":
-        return f"results/data/movielens/m{dataset.n_obs}.npz"
-    return f"results/data/{dataset.task}-r{dataset.rank}/m{dataset.n_obs}.npz"
+    return f"results/data/{dataset.ground_truth_name}/m{dataset.n_obs}.npz"
 
 
 def batch_inputs(wildcards):

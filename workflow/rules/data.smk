@@ -3,11 +3,11 @@
 
 rule ground_truth:
     output:
-        ground_truth="results/data/{task}-r{rank}/ground_truth.npz",
+        ground_truth="results/data/{ground_truth}/ground_truth.npz",
     log:
-        "logs/ground_truth/{task}-r{rank}.log",
+        "logs/ground_truth/{ground_truth}.log",
     benchmark:
-        "benchmarks/ground_truth/{task}-r{rank}.tsv"
+        "benchmarks/ground_truth/{ground_truth}.tsv"
     conda:
         f"{ENVS}/compute.yaml"
     threads: 1
@@ -15,7 +15,7 @@ rule ground_truth:
         mem_mb=500,
         runtime=5,
     params:
-        size=lookup(dpath="arora2019/matrix_size", within=config),
+        default_size=lookup(dpath="arora2019/matrix_size", within=config),
         seed=config["seed"],
     script:
         "../scripts/make_ground_truth.py"
@@ -23,13 +23,13 @@ rule ground_truth:
 
 rule observations:
     input:
-        ground_truth="results/data/{task}-r{rank}/ground_truth.npz",
+        ground_truth="results/data/{ground_truth}/ground_truth.npz",
     output:
-        observations="results/data/{task}-r{rank}/m{n_obs}.npz",
+        observations="results/data/{ground_truth}/m{n_obs}.npz",
     log:
-        "logs/observations/{task}-r{rank}-m{n_obs}.log",
+        "logs/observations/{ground_truth}-m{n_obs}.log",
     benchmark:
-        "benchmarks/observations/{task}-r{rank}-m{n_obs}.tsv"
+        "benchmarks/observations/{ground_truth}-m{n_obs}.tsv"
     conda:
         f"{ENVS}/compute.yaml"
     threads: 1
@@ -37,6 +37,7 @@ rule observations:
         mem_mb=2000,
         runtime=5,
     params:
+        default_size=lookup(dpath="arora2019/matrix_size", within=config),
         seed=config["seed"],
     script:
         "../scripts/make_observations.py"

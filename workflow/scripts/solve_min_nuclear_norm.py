@@ -7,10 +7,13 @@ log = start(snakemake)  # noqa: F821
 import numpy as np  # noqa: E402
 
 from implicit_reg import convex, tables  # noqa: E402
+from implicit_reg.plan import parse_ground_truth_name  # noqa: E402
 
 smk = snakemake  # noqa: F821
 name = smk.wildcards.dataset
-task, rank, n_obs = name.split("-")[0], int(name.split("-")[1][1:]), int(name.split("-")[2][1:])
+ground_truth_name, n_obs = name.rsplit("-m", 1)
+task, _, rank = parse_ground_truth_name(ground_truth_name, 0)
+n_obs = int(n_obs)
 cfg = smk.params.convex
 ground_truth = np.load(smk.input.ground_truth)["ground_truth"]
 obs = np.load(smk.input.observations)
