@@ -53,6 +53,9 @@ ENV_SWITCH = "IMPLICIT_REG_SLURM_TEST"  # "0" turns the Slurm test off
 PARTITION = "debug"
 CTLD_PORT, SLURMD_PORT = 6817, 6818
 MUNGE_PIDFILE = Path("/run/munge/munged.pid")
+SLURM_ETC = Path("/etc/slurm")
+CONFIG_FILES = ("slurm.conf", "gres.conf")
+MARKER = "# Written by tests/slurm_cluster.py"  # first line of the files this module writes
 
 
 class SlurmSetupError(RuntimeError):
@@ -188,27 +191,35 @@ class LocalSlurm:
     _procs: dict[str, subprocess.Popen] = field(default_factory=dict)
     _started_munged: bool = False
 
-    @property
-    def conf(self) -> Path:
-        return self.root / "etc" / "slurm.conf"
+    _config_written: bool = False
 
     @property
     def env(self) -> dict[str, str]:
-        """The calling environment plus ``SLURM_CONF``: use it for every Slurm command and for snakemake."""
-        return {**os.environ, "SLURM_CONF": str(self.conf)}
+        """The calling environment without ``SLURM_CONF``: the clients read /etc/slurm/slurm.conf."""
+        env = dict(os.environ)
+        env.pop("SLURM_CONF", None)
+        return env
 
     # ------------------------------------------------------------------ config
     def write_config(self) -> None:
+        """Write /etc/slurm/slurm.conf and gres.conf; existing ones are moved to ``root/etc-backup``."""
         hw = node_hardware()
         self.cpus = hw["cpus"]
         # Below what slurmd -C reports (the recipe: 20000 of 24105), or slurmd
         # registers with less memory than configured and the node is drained.
         self.real_memory = min(int(hw["real_memory"] * 0.85), hw["real_memory"] - 512)
-        for sub in ("etc", "state", "spool", "log", "run"):
+        for sub in ("etc-backup", "state", "spool", "log", "run"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
+        SLURM_ETC.mkdir(parents=True, exist_ok=True)
+        for name in CONFIG_FILES:
+            path = SLURM_ETC / name
+            if path.exists() and not path.read_text(errors="replace").startswith(MARKER):
+                shutil.copy2(path, self.root / "etc-backup" / name)  # restored by restore_config()
+        self._config_written = True
         r = self.root
-        self.conf.write_text(f"""\
-# Written by tests/slurm_cluster.py for the Slurm integration test; removed with its directory.
+        (SLURM_ETC / "slurm.conf").write_text(f"""\
+{MARKER} for the Slurm integration test (tests/test_zz_slurm.py).
+# The test restores the previous file (or removes this one) when it stops the cluster.
 ClusterName=implicitreg
 SlurmctldHost={self.node}(127.0.0.1)
 SlurmctldPort={CTLD_PORT}
@@ -241,7 +252,20 @@ NodeName={self.node} NodeAddr=127.0.0.1 CPUs={self.cpus} RealMemory={self.real_m
 PartitionName={PARTITION} Nodes={self.node} Default=YES MaxTime=INFINITE State=UP
 """)
         # Fake GPU: Slurm schedules it and sets CUDA_VISIBLE_DEVICES=0; there is no device.
-        (self.root / "etc" / "gres.conf").write_text(f"NodeName={self.node} Name=gpu Count=1 File=/dev/null\n")
+        (SLURM_ETC / "gres.conf").write_text(f"{MARKER}: one fake GPU.\n"
+                                             f"NodeName={self.node} Name=gpu Count=1 File=/dev/null\n")
+
+    def restore_config(self) -> None:
+        """Put back the /etc/slurm files found before :meth:`write_config`, or remove ours."""
+        if not self._config_written:
+            return
+        for name in CONFIG_FILES:
+            backup, path = self.root / "etc-backup" / name, SLURM_ETC / name
+            if backup.exists():
+                shutil.copy2(backup, path)
+            elif path.exists() and path.read_text(errors="replace").startswith(MARKER):
+                path.unlink()
+        self._config_written = False
 
     # ------------------------------------------------------------------ munge
     def _munge_ok(self) -> bool:
@@ -352,14 +376,17 @@ PartitionName={PARTITION} Nodes={self.node} Default=YES MaxTime=INFINITE State=U
             time.sleep(1)
 
     def stop(self) -> None:
-        """Cancel leftover jobs, then stop slurmd, slurmctld and munged, each by its PID."""
+        """Cancel leftover jobs, stop slurmd, slurmctld and munged by their PIDs, restore /etc/slurm."""
         try:
             self.cancel_all()
         finally:
-            for name, comm in (("slurmd", "slurmd"), ("slurmctld", "slurmctld")):
-                if name in self.pids:
-                    _stop_pid(self.pids[name], comm, proc=self._procs.get(name))
-            if self._started_munged and "munged" in self.pids:
-                # munged is not our child: under the sandbox's init it may stay a
-                # zombie after exiting, which is harmless.
-                _stop_pid(self.pids["munged"], "munged")
+            try:
+                for name in ("slurmd", "slurmctld"):
+                    if name in self.pids:
+                        _stop_pid(self.pids[name], name, proc=self._procs.get(name))
+                if self._started_munged and "munged" in self.pids:
+                    # munged is not our child: under the sandbox's init it may stay a
+                    # zombie after exiting, which is harmless.
+                    _stop_pid(self.pids["munged"], "munged")
+            finally:
+                self.restore_config()

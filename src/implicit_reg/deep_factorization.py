@@ -440,6 +440,7 @@ class BatchTrainer:
             "train_loss": loss.double(),
             "test_mse": test_sq.double() / self.problem.test.count,
             "recon_error_sq": test_sq.double() / self.test_norm_sq,
+            "recon_error": (test_sq.double() / self.test_norm_sq).sqrt(),
             "nuclear_norm": metrics.nuclear_norm_from_singular_values(sv),
             "effective_rank": metrics.effective_rank_from_singular_values(sv),
         }
@@ -499,7 +500,6 @@ class BatchTrainer:
         # row is never a duplicate.
         for name, v in row.items():
             st.history.setdefault(name, []).append(v.detach().cpu())
-        test_sq = values["recon_error_sq"]
         for i, run in enumerate(runs.tolist()):
             lv = float(lo[i])
             if at_cap and math.isfinite(lv) and lv > sched.train_loss_tol and lv < sched.divergence_loss:
@@ -510,11 +510,9 @@ class BatchTrainer:
                 status = STATUS_DIVERGED
             st.status[run] = status
             st.products[run] = p[i].detach().cpu()
-            for name in ("train_loss", "test_mse", "recon_error_sq", "nuclear_norm", "effective_rank"):
+            for name in ("train_loss", "test_mse", "recon_error_sq", "recon_error", "nuclear_norm", "effective_rank"):
                 st.final.setdefault(name, torch.full((self.n_runs,), float("nan"), dtype=torch.float64))
                 st.final[name][run] = float(values[name][i])
-            st.final.setdefault("recon_error", torch.full((self.n_runs,), float("nan"), dtype=torch.float64))
-            st.final["recon_error"][run] = math.sqrt(float(test_sq[i])) if math.isfinite(float(test_sq[i])) else float("nan")
             st.final.setdefault("iterations", torch.full((self.n_runs,), -1.0, dtype=torch.float64))
             st.final["iterations"][run] = float(stop_iter[i])
             st.final.setdefault("wall_seconds", torch.full((self.n_runs,), float("nan"), dtype=torch.float64))

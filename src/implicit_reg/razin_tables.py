@@ -1,0 +1,618 @@
+"""Result tables of the Razin & Cohen (2020) figures (pure functions, no I/O but exports).
+
+Spec: ``shared/spec/razin2020.md``. The engines live in :mod:`two_by_two`
+(Figure 1, perturbed 2×2 problems) and :mod:`tensor_completion` /
+:mod:`cp_rank` (Figure 2, rank-3 appendix); this module turns their results
+into the tidy tables the figure notebooks and ``config/published.yaml`` read.
+
+Deep matrix factorization (2×2) figures
+    ``runs`` (one row per GD run), ``trajectories`` (one row per logged
+    iteration) and ``markers`` (one row per run and marker loss 1.3e-1 …
+    1.3e-4: the unobserved entry where the paper puts its grey markers).
+
+Tensor completion figures
+    ``runs`` (one row per trained model, per linear-baseline tensor and per
+    ground truth; ``method`` is ``tf``, ``linear`` or ``ground_truth``),
+    ``trajectories`` (the training histories) and ``summary`` (median and
+    25th/75th percentiles per series and number of observations).
+
+The data-set helpers write the 2×2 problems and tensors in the same export
+format as the shared copies of the authors' ``.pt`` files (``.json`` with
+``A``, ``y``, ``target_matrix``; ``.npz`` with ``target_tensor``,
+``train_indices_order``, ``target_cp_rank``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+PAPER = "razin2020"
+
+#: Loss values of Figure 1's four grey markers (first logged loss below each).
+MARKER_LOSSES = (1.3e-1, 1.3e-2, 1.3e-3, 1.3e-4)
+#: Figure 1 cuts each curve right after its first logged loss below this.
+CURVE_CUT_LOSS = 1e-4
+#: Theory constant: with det(P) > 0, |P11| ≥ (1 − √(2ℓ))² / √(2ℓ) → c/√ℓ with c = 1/√2.
+THEORY_C = 1.0 / math.sqrt(2.0)
+#: The 2×2 problems observe (row, col) = (0, 1), (1, 0), (1, 1): values b12, b21, b22.
+OBSERVED_2X2 = ((0, 1), (1, 0), (1, 1))
+
+DMF_RUN_COLUMNS = [
+    "run_id", "paper", "figure", "dataset", "b12", "b21", "b22", "depth", "run_index", "rep",
+    "label", "init", "balanced", "init_scale", "lr", "det_sign", "seed", "dtype", "log_every",
+    "tol", "max_iters", "status", "iterations", "final_loss", "abs_unobserved_final",
+    "cut_iteration", "loss_at_cut", "abs_unobserved_at_cut", "det_final", "effective_rank_final",
+    "c_fit", "n_logged", "wall_seconds",
+]
+DMF_MARKER_COLUMNS = [
+    "run_id", "figure", "dataset", "b22", "depth", "run_index", "rep", "label", "init", "balanced",
+    "init_scale", "lr", "det_sign", "seed", "marker", "marker_loss", "row", "iteration", "loss",
+    "abs_unobserved",
+]
+TC_RUN_COLUMNS = [
+    "run_id", "paper", "figure", "dataset", "order", "mode_size", "target_rank", "n_obs",
+    "method", "series", "init_std", "rep", "seed", "rank_seed", "lr", "num_components",
+    "status", "iterations", "final_train_loss", "recon_error", "cp_rank", "wall_seconds",
+    "rank_seconds",
+]
+TC_SUMMARY_COLUMNS = [
+    "figure", "dataset", "order", "target_rank", "series", "n_obs", "n_runs", "n_failed",
+    "recon_error_median", "recon_error_p25", "recon_error_p75",
+    "cp_rank_median", "cp_rank_p25", "cp_rank_p75",
+]
+
+
+# --------------------------------------------------------------------------
+# Data sets
+# --------------------------------------------------------------------------
+
+
+def sha256_file(path: str | Path) -> str:
+    """Hex sha256 of a file's bytes."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def content_digest(array: np.ndarray) -> str:
+    """sha256 of an array's dtype, shape and bytes: equal digests = identical tensors."""
+    a = np.ascontiguousarray(array)
+    h = hashlib.sha256(f"{a.dtype.str}|{a.shape}|".encode())
+    h.update(a.tobytes())
+    return h.hexdigest()
+
+
+def unique_by_content(arrays: Sequence[np.ndarray]) -> tuple[list[int], list[int]]:
+    """Indices of the first occurrence of each distinct array, and each array's representative.
+
+    ``first, rep = unique_by_content(xs)``: estimate something once per index
+    in ``first`` and give array ``i`` the value computed for ``rep[i]``.
+    """
+    seen: dict[str, int] = {}
+    first: list[int] = []
+    rep: list[int] = []
+    for i, a in enumerate(arrays):
+        d = content_digest(a)
+        if d not in seen:
+            seen[d] = i
+            first.append(i)
+        rep.append(seen[d])
+    return first, rep
+
+
+def matrix_export_text(a: np.ndarray, y: np.ndarray, target_matrix: np.ndarray) -> str:
+    """The JSON export of a 2×2 problem, formatted like the shared ``.json`` files.
+
+    Values go through float32 (the authors' tensors are float32) and are
+    written as Python floats, e.g. 0.01 as 0.009999999776482582.
+    """
+    def f32(x: np.ndarray) -> Any:
+        return np.asarray(x, dtype=np.float32).astype(np.float64).tolist()
+
+    return json.dumps({"A": f32(a), "y": f32(y), "target_matrix": f32(target_matrix)})
+
+
+def generated_matrix_export_text(b12: float, b21: float, b22: float) -> str:
+    """Export of the 2×2 problem [[*, b12], [b21, b22]], built from its definition.
+
+    One-hot sensing matrices at (1,2), (2,1), (2,2) (1-based) in that order, as
+    in the authors' data; the stored target has 0 at the unobserved entry.
+    """
+    a = np.zeros((3, 2, 2))
+    for k, (i, j) in enumerate(OBSERVED_2X2):
+        a[k, i, j] = 1.0
+    y = np.array([b12, b21, b22], dtype=np.float64)
+    target = np.array([[0.0, b12], [b21, b22]])
+    return matrix_export_text(a, y, target)
+
+
+def tensor_export_bytes(target: np.ndarray, permutation: np.ndarray, cp_rank: int) -> bytes:
+    """The ``.npz`` export of a tensor completion data set (uncompressed ``np.savez``)."""
+    buf = io.BytesIO()
+    np.savez(
+        buf,
+        target_tensor=np.asarray(target, dtype=np.float32),
+        train_indices_order=np.asarray(permutation, dtype=np.int64),
+        target_cp_rank=np.asarray(int(cp_rank), dtype=np.int64),
+    )
+    return buf.getvalue()
+
+
+def export_from_pt_object(obj: Mapping[str, Any]) -> tuple[str, bytes]:
+    """Convert the dict loaded from an authors' ``.pt`` file into (suffix, export bytes).
+
+    A 2×2 problem (keys ``A``, ``y``, ``target_matrix``) becomes ``.json``; a
+    tensor data set (``target_tensor``, ``train_indices_order``,
+    ``target_cp_rank``) becomes ``.npz``. Tensors may be torch tensors or
+    anything ``np.asarray`` accepts.
+    """
+    def arr(x: Any) -> np.ndarray:
+        return np.asarray(x.numpy() if hasattr(x, "numpy") else x)
+
+    keys = set(obj)
+    if {"A", "y", "target_matrix"} <= keys:
+        return ".json", matrix_export_text(arr(obj["A"]), arr(obj["y"]), arr(obj["target_matrix"])).encode()
+    if {"target_tensor", "train_indices_order", "target_cp_rank"} <= keys:
+        return ".npz", tensor_export_bytes(
+            arr(obj["target_tensor"]), arr(obj["train_indices_order"]), int(obj["target_cp_rank"])
+        )
+    raise ValueError(f"unknown data set layout with keys {sorted(keys)}")
+
+
+# --------------------------------------------------------------------------
+# 2×2 deep matrix factorization
+# --------------------------------------------------------------------------
+
+
+def format_e(x: float) -> str:
+    """Legend number: 3e-3, 1.5e-3, 1e-6 (no '+', no leading zeros)."""
+    mant, exp = f"{float(x):.2e}".split("e")
+    mant = mant.rstrip("0").rstrip(".")
+    return f"{mant}e{int(exp)}"
+
+
+def dmf_run_label(lr: float, init_scale: float, init: str) -> str:
+    """The paper's legend label, e.g. ``"lr 3e-3, init 1e-6 (b)"``; identity init adds "(id)"."""
+    suffix = {"balanced": " (b)", "identity": " (id)"}.get(init, "")
+    return f"lr {format_e(lr)}, init {format_e(init_scale)}{suffix}"
+
+
+def det_lower_bound(loss: np.ndarray | float) -> np.ndarray:
+    """Lower bound on |P11| for [[*,1],[1,0]] while det(P) > 0: (1 − √(2ℓ))² / √(2ℓ).
+
+    With ℓ = ½ Σ_Ω (P − b)², every observed residual is at most √(2ℓ), so
+    P12, P21 ≥ 1 − √(2ℓ) and |P22| ≤ √(2ℓ); det > 0 needs P11·P22 > P12·P21.
+    Zero where the bound is void (ℓ ≥ ½). Tends to ``THEORY_C / √ℓ``.
+    """
+    loss = np.asarray(loss, dtype=np.float64)
+    r = np.sqrt(2.0 * np.clip(loss, 0.0, None))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        bound = np.where((r > 0) & (r < 1), (1 - r) ** 2 / r, 0.0)
+    return np.where(loss <= 0, np.inf, bound)
+
+
+def fit_inverse_sqrt(loss: np.ndarray, value: np.ndarray, max_loss: float = 1.3e-2) -> float:
+    """``c`` of ``|value| ≈ c/√loss``: median of ``|value|·√loss`` over points with loss ≤ ``max_loss``.
+
+    NaN when no logged point qualifies.
+    """
+    loss = np.asarray(loss, dtype=np.float64)
+    value = np.abs(np.asarray(value, dtype=np.float64))
+    ok = np.isfinite(loss) & np.isfinite(value) & (loss > 0) & (loss <= max_loss)
+    if not ok.any():
+        return math.nan
+    return float(np.median(value[ok] * np.sqrt(loss[ok])))
+
+
+def first_below(loss: np.ndarray, threshold: float) -> int:
+    """Row of the first loss strictly below ``threshold`` (−1: never)."""
+    hit = np.flatnonzero(np.asarray(loss) < threshold)
+    return int(hit[0]) if hit.size else -1
+
+
+def marker_rows(loss: np.ndarray, thresholds: Sequence[float] = MARKER_LOSSES) -> list[int]:
+    """Rows of Figure 1's markers (−1: never reached).
+
+    Marker k is the first row after marker k−1 with loss below threshold k (the
+    authors' plotting rule; the same as the first crossing unless one logging
+    step crosses two thresholds).
+    """
+    loss = np.asarray(loss)
+    out, start = [], 0
+    for thr in thresholds:
+        if start < 0:
+            out.append(-1)
+            continue
+        hit = np.flatnonzero(loss[start:] < thr)
+        if hit.size:
+            out.append(start + int(hit[0]))
+            start = out[-1] + 1
+        else:
+            out.append(-1)
+            start = -1
+    return out
+
+
+def _effective_rank(matrix: np.ndarray) -> float:
+    sv = np.linalg.svd(np.asarray(matrix, dtype=np.float64), compute_uv=False)
+    if not np.all(np.isfinite(sv)) or sv.sum() <= 0:
+        return math.nan
+    p = sv[sv > 0] / sv.sum()
+    return float(np.exp(-np.sum(p * np.log(p))))
+
+
+def dmf_tables(
+    figure: str,
+    runs: Sequence[Mapping[str, Any]],
+    observed: Mapping[str, Sequence[float]],
+    histories: Sequence[Mapping[str, np.ndarray]],
+    statuses: Sequence[str],
+    iterations: Sequence[int],
+    final_products: Sequence[np.ndarray],
+    settings: Mapping[str, Any],
+    wall_seconds: float,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Runs and trajectories tables of one batch of 2×2 runs.
+
+    ``runs[i]`` is the run's spec (``run_id``, ``dataset``, ``depth``,
+    ``run_index``, ``rep``, ``init``, ``init_scale``, ``lr``, ``det_sign``,
+    ``seed``); ``observed[dataset]`` the observed values (b12, b21, b22);
+    ``histories[i]`` maps ``iteration``, ``loss``, ``p11`` … ``p22`` to arrays
+    (as :func:`two_by_two.run_results` gives). ``settings`` holds ``dtype``,
+    ``log_every``, ``tol``, ``max_iters``. The unobserved entry is P11.
+    ``wall_seconds`` is the batch's wall time (recorded on every row).
+    """
+    rows, traj = [], []
+    for spec, hist, status, its, prod in zip(runs, histories, statuses, iterations, final_products):
+        b12, b21, b22 = (float(v) for v in observed[spec["dataset"]])
+        loss = np.asarray(hist["loss"], dtype=np.float64)
+        p11 = np.asarray(hist["p11"], dtype=np.float64)
+        cut = first_below(loss, CURVE_CUT_LOSS)
+        last = len(loss) - 1
+        cut_row = cut if cut >= 0 else last
+        prod = np.asarray(prod, dtype=np.float64)
+        with np.errstate(all="ignore"):
+            det = float(np.linalg.det(prod)) if np.all(np.isfinite(prod)) else math.nan
+        keep = slice(0, cut_row + 1) if last >= 0 else slice(0, 0)
+        rows.append({
+            "run_id": spec["run_id"], "paper": PAPER, "figure": figure, "dataset": spec["dataset"],
+            "b12": b12, "b21": b21, "b22": b22, "depth": int(spec["depth"]),
+            "run_index": int(spec["run_index"]), "rep": int(spec["rep"]),
+            "label": dmf_run_label(spec["lr"], spec["init_scale"], spec["init"]),
+            "init": spec["init"], "balanced": spec["init"] == "balanced",
+            "init_scale": float(spec["init_scale"]), "lr": float(spec["lr"]),
+            "det_sign": int(spec["det_sign"]), "seed": int(spec["seed"]),
+            "dtype": str(settings["dtype"]), "log_every": int(settings["log_every"]),
+            "tol": float(settings["tol"]), "max_iters": int(settings["max_iters"]),
+            "status": str(status), "iterations": int(its),
+            "final_loss": float(loss[-1]) if last >= 0 else math.nan,
+            "abs_unobserved_final": abs(float(prod[0, 0])),
+            "cut_iteration": int(hist["iteration"][cut_row]) if last >= 0 else -1,
+            "loss_at_cut": float(loss[cut_row]) if last >= 0 else math.nan,
+            "abs_unobserved_at_cut": abs(float(p11[cut_row])) if last >= 0 else math.nan,
+            "det_final": det, "effective_rank_final": _effective_rank(prod) if np.isfinite(det) else math.nan,
+            "c_fit": fit_inverse_sqrt(loss[keep], p11[keep]),
+            "n_logged": int(len(loss)), "wall_seconds": float(wall_seconds),
+        })
+        frame = {"run_id": spec["run_id"], "iteration": np.asarray(hist["iteration"], dtype=np.int64),
+                 "loss": loss}
+        for name in ("p11", "p12", "p21", "p22"):
+            frame[name] = np.asarray(hist[name], dtype=np.float64)
+        frame["abs_unobserved"] = np.abs(p11)
+        traj.append(pd.DataFrame(frame))
+    runs_df = pd.DataFrame(rows, columns=DMF_RUN_COLUMNS)
+    traj_df = pd.concat(traj, ignore_index=True) if traj else pd.DataFrame(
+        columns=["run_id", "iteration", "loss", "p11", "p12", "p21", "p22", "abs_unobserved"])
+    return runs_df, traj_df
+
+
+def dmf_markers_table(
+    runs: pd.DataFrame, trajectories: pd.DataFrame, thresholds: Sequence[float] = MARKER_LOSSES
+) -> pd.DataFrame:
+    """One row per (run, marker): |P11| at the first logged loss below 1.3e-1, …, 1.3e-4.
+
+    Markers never reached keep a row with ``row``/``iteration`` −1 and NaN
+    values, so a missing marker is visible rather than silently absent.
+    """
+    out = []
+    by_run = {k: g for k, g in trajectories.groupby("run_id", sort=False)}
+    for run in runs.itertuples(index=False):
+        t = by_run.get(run.run_id)
+        loss = t["loss"].to_numpy() if t is not None else np.array([])
+        idx = marker_rows(loss, thresholds)
+        for k, (thr, i) in enumerate(zip(thresholds, idx), start=1):
+            ok = i >= 0
+            out.append({
+                "run_id": run.run_id, "figure": run.figure, "dataset": run.dataset, "b22": run.b22,
+                "depth": run.depth, "run_index": run.run_index, "rep": run.rep, "label": run.label,
+                "init": run.init, "balanced": run.balanced, "init_scale": run.init_scale, "lr": run.lr,
+                "det_sign": run.det_sign, "seed": run.seed, "marker": k, "marker_loss": float(thr),
+                "row": int(i),
+                "iteration": int(t["iteration"].iloc[i]) if ok else -1,
+                "loss": float(t["loss"].iloc[i]) if ok else math.nan,
+                "abs_unobserved": float(t["abs_unobserved"].iloc[i]) if ok else math.nan,
+            })
+    return pd.DataFrame(out, columns=DMF_MARKER_COLUMNS)
+
+
+def sort_dmf(runs: pd.DataFrame, trajectories: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Stable order: depth, dataset, run index, repetition; trajectories by run then iteration."""
+    runs = runs.sort_values(["depth", "dataset", "run_index", "rep"], kind="stable").reset_index(drop=True)
+    order = {r: i for i, r in enumerate(runs["run_id"])}
+    trajectories = trajectories.assign(_o=trajectories["run_id"].map(order)).sort_values(
+        ["_o", "iteration"], kind="stable").drop(columns="_o").reset_index(drop=True)
+    return runs, trajectories
+
+
+# --------------------------------------------------------------------------
+# Tensor completion
+# --------------------------------------------------------------------------
+
+
+def tc_series(method: str, init_std: float | None = None) -> str:
+    """Series name of the paper's legend: "linear", "tf, init 1e-2", "ground truth"."""
+    if method == "tf":
+        return f"tf, init {format_e(init_std)}"
+    return {"linear": "linear", "ground_truth": "ground truth"}.get(method, method)
+
+
+def tc_rows(
+    figure: str,
+    dataset: Mapping[str, Any],
+    n_obs: int,
+    method: str,
+    runs: Sequence[Mapping[str, Any]],
+) -> pd.DataFrame:
+    """Runs-table rows for one (data set, n) and one method.
+
+    ``dataset`` holds ``name``, ``order``, ``mode_size``, ``rank``; each
+    element of ``runs`` the per-row values (any of ``TC_RUN_COLUMNS``;
+    ``run_id``, ``cp_rank``, ``recon_error`` at least). Missing columns get
+    their "not applicable" value (NaN, −1, "").
+    """
+    rows = []
+    for r in runs:
+        row = {c: math.nan for c in TC_RUN_COLUMNS}
+        row.update(rep=-1, seed=-1, rank_seed=-1, iterations=-1, num_components=-1, status="exact")
+        row.update({
+            "paper": PAPER, "figure": figure, "dataset": dataset["name"], "order": int(dataset["order"]),
+            "mode_size": int(dataset["mode_size"]), "target_rank": int(dataset["rank"]),
+            "n_obs": int(n_obs), "method": method,
+        })
+        row.update(r)
+        row["series"] = tc_series(method, row.get("init_std"))
+        rows.append(row)
+    df = pd.DataFrame(rows, columns=TC_RUN_COLUMNS)
+    for col in ("order", "mode_size", "target_rank", "n_obs", "rep", "seed", "rank_seed",
+                "num_components", "iterations", "cp_rank"):
+        df[col] = df[col].astype("int64")
+    return df
+
+
+def _q(values: np.ndarray, q: float) -> float:
+    v = values[np.isfinite(values)]
+    return float(np.percentile(v, q)) if v.size else math.nan
+
+
+def tc_summary(runs: pd.DataFrame) -> pd.DataFrame:
+    """Median and 25th/75th percentiles (numpy's linear interpolation) per series and n.
+
+    Ground-truth rows are left out (they are one value per data set). Failed
+    runs (status ``diverged``) enter the counts but not the statistics.
+    """
+    work = runs.loc[runs["method"] != "ground_truth"]
+    out = []
+    keys = ["figure", "dataset", "order", "target_rank", "series", "n_obs"]
+    for key, g in work.groupby(keys, sort=True):
+        ok = g.loc[g["status"] != "diverged"]
+        err = ok["recon_error"].to_numpy(dtype=float)
+        rank = ok["cp_rank"].to_numpy(dtype=float)
+        row = dict(zip(keys, key))
+        row.update(
+            n_runs=int(len(g)),
+            n_failed=int((~g["status"].isin(["converged", "exact"])).sum()),
+            recon_error_median=_q(err, 50), recon_error_p25=_q(err, 25), recon_error_p75=_q(err, 75),
+            cp_rank_median=_q(rank, 50), cp_rank_p25=_q(rank, 25), cp_rank_p75=_q(rank, 75),
+        )
+        out.append(row)
+    return pd.DataFrame(out, columns=TC_SUMMARY_COLUMNS)
+
+
+def tc_trajectories(figure: str, dataset: str, n_obs: int, run_ids: Sequence[str],
+                    histories: Sequence[Mapping[str, np.ndarray]]) -> pd.DataFrame:
+    """Training histories (iteration, train_loss, reconstruction_error) keyed by run."""
+    frames = []
+    for run_id, h in zip(run_ids, histories):
+        frames.append(pd.DataFrame({
+            "run_id": run_id, "figure": figure, "dataset": dataset, "n_obs": int(n_obs),
+            "iteration": np.asarray(h["iteration"], dtype=np.int64),
+            "train_loss": np.asarray(h["train_loss"], dtype=np.float64),
+            "recon_error": np.asarray(h["reconstruction_error"], dtype=np.float64),
+        }))
+    cols = ["run_id", "figure", "dataset", "n_obs", "iteration", "train_loss", "recon_error"]
+    return pd.concat(frames, ignore_index=True)[cols] if frames else pd.DataFrame(columns=cols)
+
+
+def sort_tc(runs: pd.DataFrame) -> pd.DataFrame:
+    """Stable order: data set (order), method (ground truth, linear, tf), n, init, repetition."""
+    rank = {"ground_truth": 0, "linear": 1, "tf": 2}
+    return (runs.assign(_m=runs["method"].map(rank))
+            .sort_values(["order", "target_rank", "dataset", "_m", "n_obs", "init_std", "rep"],
+                         kind="stable", na_position="first")
+            .drop(columns="_m").reset_index(drop=True))
+
+
+# --------------------------------------------------------------------------
+# Job plan (used by workflow/rules/razin2020.smk; pure functions of the config)
+# --------------------------------------------------------------------------
+
+#: Figures drawn from 2×2 runs and from tensor completion runs.
+DMF_FIGURES = ("razin2020_fig1", "razin2020_perturbed")
+TC_FIGURES = ("razin2020_fig2", "razin2020_rank3")
+EXTENSIONS = {"matrix": "json", "tensor": "npz"}
+KIND_DIRS = {"matrix": "dmf", "tensor": "tc"}
+
+
+class RazinPlan:
+    """Job specs, seeds and file paths of the Razin & Cohen figures.
+
+    ``section`` is ``config["razin2020"]`` after schema validation (defaults
+    filled), ``base_seed`` the config's ``seed``. Every seed is
+    ``derive_seed(base_seed, "razin2020", ...)`` of what it draws, so it does
+    not depend on the order of jobs or on other figures.
+    """
+
+    def __init__(self, section: Mapping[str, Any], base_seed: int) -> None:
+        self.cfg = section
+        self.seed = int(base_seed)
+        self.figures = section.get("figures", {})
+        self.datasets = section["data"]["datasets"]
+
+    # ---- figures and checks --------------------------------------------
+
+    def figure_names(self) -> list[str]:
+        """Enabled figures, sorted."""
+        return sorted(n for n, f in self.figures.items() if f.get("enabled", True))
+
+    def figure_regex(self, kind: str) -> str:
+        """Wildcard constraint matching this config's figures of ``kind`` (dmf or tc)."""
+        names = [n for n in (DMF_FIGURES if kind == "dmf" else TC_FIGURES) if n in self.figures]
+        return "|".join(names) if names else "(?!)"
+
+    def problems(self) -> list[str]:
+        """Configuration problems the schema cannot express (empty: fine)."""
+        out = []
+        for figure, fig in self.figures.items():
+            kind = "matrix" if figure in DMF_FIGURES else "tensor"
+            names = fig["datasets"] if kind == "matrix" else [d["name"] for d in fig["datasets"]]
+            for name in names:
+                entry = self.datasets.get(name)
+                if entry is None:
+                    out.append(f"{figure}: data set {name!r} is not in razin2020.data.datasets")
+                elif entry["kind"] != kind:
+                    out.append(f"{figure}: data set {name!r} is a {entry['kind']}, not a {kind}")
+            if kind == "matrix":
+                depths = [p["depth"] for p in fig["panels"]]
+                if len(set(depths)) != len(depths):
+                    out.append(f"{figure}: two panels with the same depth ({depths})")
+        for name, entry in self.datasets.items():
+            needed = ["observed"] if entry["kind"] == "matrix" else ["order", "rank"]
+            out += [f"razin2020.data.datasets.{name}: key {k!r} missing" for k in needed if k not in entry]
+        return out
+
+    # ---- data ------------------------------------------------------------
+
+    def data_path(self, name: str) -> str:
+        return f"results/razin2020/data/{name}.{EXTENSIONS[self.datasets[name]['kind']]}"
+
+    def dataset_input(self, name: str) -> dict[str, str]:
+        """The file a data set is copied from (nothing for generated instances)."""
+        data, entry = self.cfg["data"], self.datasets[name]
+        rel = f"{KIND_DIRS[entry['kind']]}/{name}.{EXTENSIONS[entry['kind']]}"
+        if data["source"] == "generated":
+            return {}
+        if data["source"] == "download":
+            return {"source": f"{data['download']['dir']}/{rel}"}
+        return {"source": f"{data['data_dir']}/{rel}"}
+
+    def dataset_params(self, name: str) -> dict[str, Any]:
+        from .seeding import derive_seed
+
+        return {"name": name, "source": self.cfg["data"]["source"],
+                "seed": derive_seed(self.seed, "razin2020", "data", name), **self.datasets[name]}
+
+    def download_url(self, kind: str, name: str) -> str:
+        dl = self.cfg["data"]["download"]
+        return dl["url"].format(commit=dl["commit"], kind=kind, name=name)
+
+    # ---- 2×2 runs --------------------------------------------------------
+
+    def dmf_spec(self, figure: str, depth: int | str) -> dict[str, Any]:
+        """Every run of one panel (one job): data sets × panel runs × repetitions, with seeds."""
+        from .seeding import derive_seed
+
+        fig, depth = self.figures[figure], int(depth)
+        panel = next(p for p in fig["panels"] if int(p["depth"]) == depth)
+        runs = []
+        for name in fig["datasets"]:
+            for index, run in enumerate(panel["runs"]):
+                for rep in range(int(fig["repetitions"])):
+                    runs.append({
+                        "run_id": f"{figure}/{name}/depth{depth}/run{index}/rep{rep}",
+                        "dataset": name, "depth": depth, "run_index": index, "rep": rep,
+                        "lr": float(run["lr"]), "init_scale": float(run["init_scale"]),
+                        "init": run["init"], "det_sign": int(run["det_sign"]),
+                        "seed": derive_seed(self.seed, "razin2020", figure, name, depth, index, rep),
+                    })
+        return {"figure": figure, "depth": depth, "runs": runs, **self.cfg["dmf"]}
+
+    def dmf_problems(self, figure: str) -> list[str]:
+        return [self.data_path(n) for n in self.figures[figure]["datasets"]]
+
+    def dmf_batches(self, figure: str, table: str) -> list[str]:
+        return [f"results/razin2020/dmf/{figure}/depth{p['depth']}/{table}"
+                for p in self.figures[figure]["panels"]]
+
+    # ---- tensor completion ---------------------------------------------
+
+    def tc_spec(self, figure: str, name: str, n_obs: int | str) -> dict[str, Any]:
+        """The trained runs of one (figure, data set, n): inits × repetitions, with seeds."""
+        from .seeding import derive_seed
+
+        fig, n = self.figures[figure], int(n_obs)
+        runs = []
+        for init_std in fig["init_stds"]:
+            for rep in range(int(fig["repetitions"])):
+                key = ("razin2020", "tc", name, n, float(init_std), rep)
+                runs.append({
+                    "run_id": f"{figure}/{name}/n{n}/tf-{float(init_std):g}/rep{rep}",
+                    "init_std": float(init_std), "rep": rep,
+                    "seed": derive_seed(self.seed, *key),
+                    "rank_seed": derive_seed(self.seed, "cp_rank", *key),
+                })
+        return {"figure": figure, "dataset": {"name": name, **self.datasets[name]}, "n_obs": n,
+                "runs": runs, "tc": dict(self.cfg["tc"]), "cp_rank": dict(self.cfg["cp_rank"])}
+
+    def reference_spec(self, name: str, n_obs: int | str | None = None) -> dict[str, Any]:
+        """CP-rank job of the linear tensor at ``n_obs`` or, with None, of the ground truth."""
+        from .seeding import derive_seed
+
+        n = -1 if n_obs is None else int(n_obs)
+        what = "linear" if n > 0 else "ground_truth"
+        return {"dataset": {"name": name, **self.datasets[name]}, "n_obs": n,
+                "rank_seed": derive_seed(self.seed, "razin2020", "cp_rank", name, what, n),
+                "cp_rank": dict(self.cfg["cp_rank"])}
+
+    def tc_table_inputs(self, figure: str) -> dict[str, list[str]]:
+        train, linear, truth = [], [], []
+        for d in self.figures[figure]["datasets"]:
+            truth.append(f"results/razin2020/tc_reference/{d['name']}/ground_truth.parquet")
+            for n in d["n_obs"]:
+                train.append(f"results/razin2020/tc_train/{figure}/{d['name']}/n{int(n)}")
+                linear.append(f"results/razin2020/tc_reference/{d['name']}/linear-n{int(n)}.parquet")
+        return {"train_runs": [f"{t}/runs.parquet" for t in train],
+                "train_trajectories": [f"{t}/trajectories.parquet" for t in train],
+                "linear": linear, "ground_truth": truth}
+
+    # ---- figures ---------------------------------------------------------
+
+    def render_inputs(self, figure: str) -> dict[str, str]:
+        extra = "markers" if figure in DMF_FIGURES else "summary"
+        return {"notebook": f"workflow/notebooks/{self.figures[figure]['notebook']}.py",
+                "runs": f"results/{figure}/runs.parquet",
+                "trajectories": f"results/{figure}/trajectories.parquet",
+                extra: f"results/{figure}/{extra}.parquet"}
+
+    def notebook_params(self, figure: str) -> str:
+        return json.dumps(dict(self.figures[figure].get("notebook_params", {})), sort_keys=True)
