@@ -26,25 +26,27 @@
 # initialization all are equal at t = 0, so intervals with an end where σ_r is
 # within `degenerate_tol` of a neighbour are excluded (counted in the printout).
 #
-# Panels: one per (task, depth); log-log |predicted| vs |measured| with the
-# y = x line, coloured by singular-value index (the colours of Figure 3).
-# Filled: σ_r increasing; hollow: decreasing (both rates negative); red ×:
-# measured and predicted of opposite sign; grey: |predicted| below
-# `rel_threshold` of the run's maximum (drawn, not in the median).
+# Panels: one column per depth, two rows per task. Top: log-log |predicted|
+# vs |measured| with the y = x line, coloured by singular-value index (the
+# colours of Figure 3); filled: σ_r increasing; hollow: decreasing (both rates
+# negative); red ×: measured and predicted of opposite sign; grey: |predicted|
+# below `rel_threshold` of the run's maximum (drawn, not in the median).
+# Bottom: measured / predicted against the step (middle of the interval), for
+# the points in the median; the y range holds 98% of them.
 
 # %% tags=["parameters"]
 runs_path = "results/arora2019_fig3/runs.parquet"  # runs table (parquet)
 trajectories_path = "results/arora2019_fig3/trajectories.parquet"  # trajectories table (parquet)
 figure_pdf = "figures/arora2019_singular_value_rates.pdf"
 figure_png = "figures/arora2019_singular_value_rates.png"
-alignment_scale = {  # task to the logged gradient scaling s of G (spec §1.8); None means n_obs/2 from the runs table (sensing)
+alignment_scale = {  # task to the factor s in G (spec §1.8); None takes n_obs/2 from the runs table
     "completion": 0.5,
     "movielens": 0.05,
     "sensing": None,
 }
-grad_proj_scaled = "auto"  # True if grad_proj_r holds ⟨G, u_r v_rᵀ⟩ with G the scaled gradient, False if ⟨∇ℓ, u_r v_rᵀ⟩; "auto" decides per task from the depth-1 runs
+grad_proj_scaled = "auto"  # True if grad_proj holds ⟨G, u vᵀ⟩, False if ⟨∇ℓ, u vᵀ⟩, "auto" decides per task
 degenerate_tol = 1e-6  # intervals where σ_r is this close to a neighbouring logged σ are excluded
-rel_threshold = 0.01  # points whose |predicted| is below this fraction of the run's maximum are left out of the median
+rel_threshold = 0.01  # points with |predicted| below this fraction of the run's maximum stay out of the median
 tasks = None  # tasks to check; None takes every task present
 dpi = 150
 
@@ -185,16 +187,21 @@ task_list = sorted({t for t, _ in panel_keys}, key=lambda t: ["completion", "mov
                    if t in ("completion", "movielens", "sensing") else 99)
 depth_list = sorted({d for _, d in panel_keys})
 sv_cmap = mpl.colormaps["summer"]
-fig, axes = plt.subplots(len(task_list), len(depth_list), figsize=(4.2 * len(depth_list) + 1.6, 4.0 * len(task_list)),
-                         squeeze=False, layout="constrained")
+n_rows, n_cols = 2 * len(task_list), len(depth_list)
+fig, axes = plt.subplots(n_rows, n_cols, figsize=(4.2 * n_cols + 1.6, 6.6 * len(task_list)), squeeze=False,
+                         layout="constrained", gridspec_kw={"height_ratios": [4.0, 2.6] * len(task_list)})
 label = {"completion": "synthetic", "movielens": "ml-100k", "sensing": "sensing"}
 for i, task in enumerate(task_list):
+    n_obs = int(runs_all.loc[runs_all["task"] == task, "n_obs"].iloc[0])
+    where = label.get(task, task) + ("" if task == "movielens" else f", # = {P.format_count(n_obs)}")
     for j, depth in enumerate(depth_list):
-        ax = axes[i, j]
+        ax, ax_ratio = axes[2 * i, j], axes[2 * i + 1, j]
         d = pts.loc[(pts["task"] == task) & (pts["depth"] == depth) & ~pts["degenerate"]]
         if d.empty:
             ax.set_visible(False)
+            ax_ratio.set_visible(False)
             continue
+        # scatter of |measured| vs |predicted|
         x, y = d["predicted"].abs(), d["measured"].abs()
         low = ~d["used"]
         ax.scatter(x[low], y[low], s=5, color="0.75", zorder=1, linewidths=0)
@@ -221,13 +228,29 @@ for i, task in enumerate(task_list):
             axis.set_major_locator(mpl.ticker.LogLocator(numticks=7))
             axis.set_minor_locator(mpl.ticker.NullLocator())
         med = float(d.loc[d["used"], "rel_err"].median()) if d["used"].any() else float("nan")
-        n_obs = int(runs_all.loc[runs_all["task"] == task, "n_obs"].iloc[0])
-        where = label.get(task, task) + ("" if task == "movielens" else f", # = {P.format_count(n_obs)}")
         ax.set_title(f"depth {depth}, {where}\nmedian rel. error {med:.2g}", fontsize=10)
-        if i == len(task_list) - 1:
-            ax.set_xlabel(r"predicted $|\eta N(\sigma_r^2)^{1-1/N}\langle\nabla\ell, u_r v_r^\top\rangle|$ per step")
+        ax.set_xlabel(r"predicted $|\eta N(\sigma_r^2)^{1-1/N}\langle\nabla\ell, u_r v_r^\top\rangle|$ per step",
+                      fontsize=9)
         if j == 0:
             ax.set_ylabel(r"measured $|\Delta\sigma_r\,/\,\Delta\mathrm{steps}|$")
+        # measured / predicted along the run (points in the median only)
+        used = d.loc[d["used"]]
+        ratio = used["measured"] / used["predicted"]
+        mid = 0.5 * (used["step"] + used["step_end"])
+        for r in range(1, k + 1):
+            sel = (used["r"] == r).to_numpy()
+            ax_ratio.scatter(mid[sel], ratio[sel], s=6, color=sv_cmap((r - 1) / 10), linewidths=0)
+        ax_ratio.axhline(1.0, color="k", linestyle="--", linewidth=1, zorder=1.5)
+        if len(ratio):
+            spread = max(0.02, float(np.quantile(np.abs(ratio - 1), 0.98)) * 1.2)
+            ax_ratio.set_ylim(1 - spread, 1 + spread)
+        ax_ratio.set_xlabel("steps")
+        if j == 0:
+            ax_ratio.set_ylabel("measured / predicted")
+        outside = int(((ratio - 1).abs() > (ax_ratio.get_ylim()[1] - 1)).sum())
+        if outside:
+            ax_ratio.text(0.98, 0.04, f"{outside} outside", transform=ax_ratio.transAxes, ha="right",
+                          va="bottom", fontsize=8, color="0.3")
 handles = [Line2D([], [], marker="o", linestyle="none", color=sv_cmap((r - 1) / 10), label=fr"$\sigma_{{{r}}}$")
            for r in range(1, k + 1)]
 handles += [
@@ -271,6 +294,9 @@ summary = pd.DataFrame(rows)
 print(f"singular values checked: sv_1..sv_{k}; degenerate_tol {degenerate_tol:g}; threshold {rel_threshold:g} of "
       f"each run's max |predicted|")
 print(summary.to_string(index=False, float_format=lambda v: f"{v:.3g}"))
+print(f"excluded: {int(summary['degenerate'].sum())} (interval, r) points where σ_r is within {degenerate_tol:g} of a "
+      f"neighbouring σ at either end, {int(summary['degenerate_at_start'].sum())} of them in the first interval "
+      "of a run (identity init: all σ equal at t = 0, singular values not differentiable there)")
 
 print("\nmedian relative error per index r (rows: task, depth):")
 by_r = pts.loc[pts["used"]].pivot_table(index=["task", "depth"], columns="r", values="rel_err", aggfunc="median")
