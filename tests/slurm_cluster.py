@@ -9,12 +9,13 @@ It follows the tested recipe of the ecosystem spec (§2.6):
 2. :func:`ensure_packages` installs Debian's ``slurm-wlm slurmctld slurmd
    slurm-client munge`` (``--no-install-recommends``, ~10 s) when one is
    missing; :func:`ensure_plugin` installs ``requirements-slurm.txt`` into
-   the running interpreter's environment when the executor plugin is missing.
+   the running interpreter's environment when the executor plugin is missing
+   (and :func:`remove_plugin` uninstalls it again at the end).
 3. :class:`LocalSlurm` writes ``/etc/slurm/slurm.conf`` and ``gres.conf``
-   (a fake GPU, ``File=/dev/null``), after moving existing ones aside, starts
-   munged (as the munge user, unless one is already running), ``slurmctld -D``
-   and ``slurmd -D`` in the background, keeps their PIDs and waits until
-   ``sinfo`` shows the node idle. State, spool and log files live in a
+   (fake GPUs: ``File=/dev/null``, ``/dev/zero``...), after moving existing
+   ones aside, starts munged (as the munge user, unless one is already
+   running), ``slurmctld -D`` and ``slurmd -D`` in the background, keeps
+   their PIDs and waits until ``sinfo`` shows the node idle. State, spool and log files live in a
    temporary directory. (``SLURM_CONF`` pointing at a private file is not
    enough: slurm-jobstep 0.6.1 removes every ``SLURM_*`` variable but a few
    job ids from the environment of the ``srun`` it runs inside each job, so
@@ -24,12 +25,13 @@ It follows the tested recipe of the ecosystem spec (§2.6):
    puts the original ``/etc/slurm`` files back (or removes its own). A file
    left behind by a killed run is recognised by its first line and replaced.
 
-Nothing is purged afterwards. The Debian packages stay installed, and so does
-the executor plugin. With slurm-client installed and the plugin importable,
-each snakemake start runs ``scontrol show config``; without a controller, and
-once ``/etc/slurm/slurm.conf`` is gone again, that call fails at once instead
-of waiting for its 10 s timeout (measured: see ``profiles/slurm/README.md``). The test module still runs last
-(``test_zz_...``), so no other test pays for the cluster's start-up.
+Nothing is purged afterwards: the Debian packages stay installed. That is
+harmless once ``/etc/slurm/slurm.conf`` is gone again: the plugin's
+import-time ``scontrol show config`` then fails at once instead of waiting
+10 s for a controller that is not there (measured: 0.01 s vs. +10 s per
+snakemake command). The executor plugin is uninstalled again if the fixture
+installed it (it adds pandas to every snakemake start). The test module runs
+last anyway (``test_zz_...``).
 """
 
 from __future__ import annotations
@@ -55,6 +57,10 @@ CTLD_PORT, SLURMD_PORT = 6817, 6818
 MUNGE_PIDFILE = Path("/run/munge/munged.pid")
 SLURM_ETC = Path("/etc/slurm")
 CONFIG_FILES = ("slurm.conf", "gres.conf")
+# Device files standing in for GPUs: Slurm only needs them to exist (no
+# cgroup device constraint with TaskPlugin=task/none); it hands out their
+# indices as CUDA_VISIBLE_DEVICES. torch, finding no CUDA, uses the CPU.
+FAKE_GPU_FILES = ("/dev/null", "/dev/zero", "/dev/full", "/dev/urandom")
 MARKER = "# Written by tests/slurm_cluster.py"  # first line of the files this module writes
 
 
@@ -122,18 +128,33 @@ def ensure_packages() -> float:
     return time.monotonic() - t0
 
 
-def ensure_plugin(python: str = sys.executable) -> float:
-    """pip install requirements-slurm.txt into ``python``'s environment if the plugin is missing."""
+def _installed(python: str) -> set[str]:
+    out = _run([python, "-m", "pip", "list", "--disable-pip-version-check", "--format=freeze"], timeout=120)
+    return {line.split("==")[0].lower() for line in out.stdout.splitlines() if "==" in line}
+
+
+def ensure_plugin(python: str = sys.executable) -> list[str]:
+    """pip install requirements-slurm.txt into ``python``'s environment if the plugin is missing.
+
+    Returns the distributions this added (empty if the plugin was there), for :func:`remove_plugin`.
+    """
     probe = _run([python, "-c", f"import importlib.util,sys; sys.exit(importlib.util.find_spec('{PLUGIN_MODULE}') is None)"])
     if probe.returncode == 0:
-        return 0.0
-    t0 = time.monotonic()
+        return []
+    before = _installed(python)
     out = _run([python, "-m", "pip", "install", "--disable-pip-version-check", "-q", "-r",
                 str(REPO / "requirements-slurm.txt")], timeout=900)
     if out.returncode != 0:
         raise SlurmSetupError(f"pip install -r requirements-slurm.txt failed:\n{out.stdout[-3000:]}{out.stderr[-3000:]}")
     importlib.invalidate_caches()
-    return time.monotonic() - t0
+    return sorted(_installed(python) - before)
+
+
+def remove_plugin(added: list[str], python: str = sys.executable) -> None:
+    """Uninstall what :func:`ensure_plugin` added: every snakemake start imports an
+    installed executor plugin, and this one imports pandas (~0.5-1.5 s per command)."""
+    if added:
+        _run([python, "-m", "pip", "uninstall", "-y", "-q", "--disable-pip-version-check", *added], timeout=300)
 
 
 def _pid_alive(pid: int, comm: str | None = None) -> bool:
@@ -181,16 +202,17 @@ def node_hardware() -> dict[str, int]:
 
 @dataclass
 class LocalSlurm:
-    """A single-node cluster (partition ``debug``, one fake GPU) rooted at ``root``."""
+    """A single-node cluster (partition ``debug``, ``gpus`` fake GPUs); state and logs under ``root``."""
 
     root: Path
     node: str = field(default_factory=lambda: _run(["hostname", "-s"]).stdout.strip())
     cpus: int = 0
     real_memory: int = 0
+    gpus: int = 1  # fake GPUs: one gres.conf line per device file in FAKE_GPU_FILES
+    setup_summary: str = ""
     pids: dict[str, int] = field(default_factory=dict)
     _procs: dict[str, subprocess.Popen] = field(default_factory=dict)
     _started_munged: bool = False
-
     _config_written: bool = False
 
     @property
@@ -248,12 +270,11 @@ SlurmdPidFile={r}/run/slurmd.pid
 SlurmctldLogFile={r}/log/slurmctld.log
 SlurmdLogFile={r}/log/slurmd.log
 GresTypes=gpu
-NodeName={self.node} NodeAddr=127.0.0.1 CPUs={self.cpus} RealMemory={self.real_memory} Gres=gpu:1 State=UNKNOWN
+NodeName={self.node} NodeAddr=127.0.0.1 CPUs={self.cpus} RealMemory={self.real_memory} Gres=gpu:{self.gpus} State=UNKNOWN
 PartitionName={PARTITION} Nodes={self.node} Default=YES MaxTime=INFINITE State=UP
 """)
-        # Fake GPU: Slurm schedules it and sets CUDA_VISIBLE_DEVICES=0; there is no device.
-        (SLURM_ETC / "gres.conf").write_text(f"{MARKER}: one fake GPU.\n"
-                                             f"NodeName={self.node} Name=gpu Count=1 File=/dev/null\n")
+        (SLURM_ETC / "gres.conf").write_text(f"{MARKER}: {self.gpus} fake GPU(s).\n" + "".join(
+            f"NodeName={self.node} Name=gpu File={dev}\n" for dev in FAKE_GPU_FILES[: self.gpus]))
 
     def restore_config(self) -> None:
         """Put back the /etc/slurm files found before :meth:`write_config`, or remove ours."""

@@ -6,11 +6,11 @@
    slurm-wlm, slurmctld, slurmd, slurm-client and munge if missing, and
    ``requirements-slurm.txt`` into this interpreter's environment if the
    executor plugin is missing; writes ``/etc/slurm/slurm.conf`` (node =
-   ``hostname -s``, CPUs and memory from ``slurmd -C``, one fake GPU GRES with
-   ``File=/dev/null``), keeping any existing file to put back; starts munged,
-   ``slurmctld -D`` and ``slurmd -D``, keeping their PIDs; waits for ``sinfo``
-   to show the node idle and checks that ``srun --gpus=1`` gets
-   ``CUDA_VISIBLE_DEVICES``. At teardown it cancels leftover jobs, stops
+   ``hostname -s``, CPUs and memory from ``slurmd -C``, a GPU GRES of two fake
+   GPUs, ``File=/dev/null`` and ``/dev/zero``), keeping any existing file to
+   put back; starts munged, ``slurmctld -D`` and ``slurmd -D``, keeping their
+   PIDs; waits for ``sinfo`` to show the node idle and checks that
+   ``srun --gpus=1`` gets ``CUDA_VISIBLE_DEVICES``. At teardown it cancels leftover jobs, stops
    slurmd, slurmctld and munged by their PIDs and restores ``/etc/slurm``.
    It skips (with the reason) when not root on Debian, when apt-get is
    needed but missing, when a Slurm daemon already listens on its ports, or
@@ -26,17 +26,20 @@
    (``CUDA_VISIBLE_DEVICES`` set by Slurm; torch finds no CUDA and the rule's
    log says it ran on the CPU), and that ``paper/build/report.pdf`` was built.
 
-Cost on the 2-core CI machine: ~15 s for apt-get (first time), ~1 s to start
-the daemons, then the test preset's ~55 jobs as Slurm jobs (each job starts
-snakemake twice, and the plugin polls with back-off): several minutes; the
-wall time is printed. The file is named ``test_zz_*`` so that pytest runs it
-after every other test module. After it, nothing is running and ``/etc/slurm``
-is as before; the packages and the plugin stay installed, which costs later
-snakemake commands nothing measurable as long as there is no ``slurm.conf``
-(see ``profiles/slurm/README.md``).
+Cost: ~15 s for apt-get (first time only), ~3 s for pip, ~1 s to start the
+daemons, then the test preset's ~80 jobs as Slurm jobs. Each Slurm job starts
+snakemake twice (sbatch, then srun) before its script runs, ~25-30 s per job
+on the loaded 2-core machine, two jobs at a time: 26 min measured there (the
+local run of the same preset takes a few minutes). The wall time is printed.
+``IMPLICIT_REG_SLURM_TIMEOUT`` (seconds, default 2700) bounds the run. The
+file is named ``test_zz_*`` so that pytest runs it after every other test
+module. Afterwards no daemon runs, ``/etc/slurm`` is as before, the plugin is
+uninstalled if the fixture installed it, and the Debian packages stay (they
+cost nothing without a ``slurm.conf``; see ``tests/slurm_cluster.py``).
 
-``test_slurm_profiles_agree`` (no marker, no Slurm needed) checks that
-``profiles/slurm-cpu`` is ``profiles/slurm`` without the GPU request.
+Two quick checks need no Slurm and run everywhere: ``profiles/slurm-cpu`` is
+``profiles/slurm`` without the GPU request, and the profile's per-rule
+resources name existing rules and never lower a rule's own mem_mb/runtime.
 """
 
 from __future__ import annotations
@@ -85,25 +88,58 @@ def test_slurm_profiles_agree() -> None:
     assert stripped == cpu
 
 
+def _rule_resources() -> dict[str, dict[str, int]]:
+    """Integer resources declared by each rule in workflow/rules/*.smk (``mem_mb=...`` lines)."""
+    rules: dict[str, dict[str, int]] = {}
+    for smk in sorted((ROOT / "workflow" / "rules").glob("*.smk")):
+        for name, body in re.findall(r"^rule (\w+):\n((?:[ \t]+.*\n|[ \t]*\n)*)", smk.read_text(), flags=re.M):
+            block = re.search(r"^    resources:\n((?:        .*\n)*)", body, flags=re.M)
+            values = re.findall(r"^        (\w+)=(\d+),?\s*$", block.group(1), flags=re.M) if block else []
+            rules[name] = {key: int(value) for key, value in values}
+    return rules
+
+
+def test_slurm_profile_names_real_rules_and_never_lowers_their_limits() -> None:
+    """set-resources replaces a rule's mem_mb/runtime: a stale, smaller value would kill jobs at the limit."""
+    rules = _rule_resources()
+    assert GPU_RULE in rules and rules[GPU_RULE].get("runtime"), "could not parse workflow/rules/*.smk"
+    for rule, resources in _profile("slurm")["set-resources"].items():
+        assert rule in rules, f"profiles/slurm sets resources of {rule!r}, which is not a rule"
+        for key in ("mem_mb", "runtime"):
+            if key in resources and key in rules[rule]:
+                value = eval(str(resources[key]), {"__builtins__": {}}, {"attempt": 1})  # e.g. "4000 * attempt"
+                assert value >= rules[rule][key], (rule, key, value, rules[rule][key])
+
+
 @pytest.fixture(scope="module")
 def local_slurm(tmp_path_factory: pytest.TempPathFactory):
     """A running single-node Slurm with one fake GPU (see tests/slurm_cluster.py)."""
     reason = sc.skip_reason()
     if reason:
         pytest.skip(reason)
-    apt_s = sc.ensure_packages()
-    pip_s = sc.ensure_plugin(sys.executable)
-    cluster = sc.LocalSlurm(tmp_path_factory.mktemp("slurm"))
+    t0 = time.monotonic()
+    sc.ensure_packages()
+    apt_s = time.monotonic() - t0
+    t0 = time.monotonic()
+    added = sc.ensure_plugin(sys.executable)
+    pip_s = time.monotonic() - t0
+    # Two fake GPUs, as many as the CI machine has CPUs: training jobs then run
+    # two at a time instead of queueing for one GPU.
+    cluster = sc.LocalSlurm(tmp_path_factory.mktemp("slurm"), gpus=2)
     try:
         start_s = cluster.start()
         cvd = cluster.smoke()
         if not re.fullmatch(r"\d+", cvd):
             raise sc.SlurmSetupError(f"srun --gpus=1 saw CUDA_VISIBLE_DEVICES={cvd!r}, expected a device index")
-        print(f"[slurm] apt-get {apt_s:.0f} s, pip {pip_s:.0f} s, daemons up in {start_s:.1f} s; "
-              f"node {cluster.node}: {cluster.cpus} CPUs, {cluster.real_memory} MB, gpu:1 (fake)")
+        cluster.setup_summary = (f"apt-get {apt_s:.0f} s, pip {pip_s:.0f} s, daemons up in {start_s:.1f} s; "
+                                 f"node {cluster.node}: {cluster.cpus} CPUs, {cluster.real_memory} MB, "
+                                 f"gpu:{cluster.gpus} (fake)")
         yield cluster
     finally:
-        cluster.stop()
+        try:
+            cluster.stop()
+        finally:
+            sc.remove_plugin(added, sys.executable)
 
 
 @pytest.mark.slurm
@@ -129,7 +165,8 @@ def test_test_preset_runs_through_slurm(local_slurm: sc.LocalSlurm, tmp_path_fac
 
     submissions = SUBMITTED.findall(log)
     with capsys.disabled():
-        print(f"\n[slurm] test preset through profiles/slurm: {len(submissions)} Slurm jobs, "
+        print(f"\n[slurm] {local_slurm.setup_summary}")
+        print(f"[slurm] test preset through profiles/slurm: {len(submissions)} Slurm jobs, "
               f"wall time {wall:.0f} s (rc {out.returncode}); log: {work.parent / 'snakemake-slurm.log'}")
     assert out.returncode == 0, (log[-6000:] + "\n" + local_slurm.log_tail("slurmctld")
                                  + local_slurm.log_tail("slurmd"))

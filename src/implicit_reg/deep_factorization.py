@@ -40,15 +40,28 @@ STATUS_DIVERGED = "diverged"
 
 
 class ObservationOperator(Protocol):
-    """A linear observation of the product matrix and its mean squared loss."""
+    """A linear observation of the product matrix and its mean squared loss.
+
+    ``product_gradient(r) == gradient_scale · adjoint(r)``: the engine works with
+    the unscaled adjoint and folds ``gradient_scale`` (2/m) into the step size.
+    """
 
     count: int
+    gradient_scale: float
+    #: The residual has the product's shape ``[B, rows, cols]`` (so may overwrite it).
+    residual_like_product: bool
 
-    def residual(self, product: torch.Tensor) -> torch.Tensor:
-        """Residual of a batch of products ``[B, rows, cols]``."""
+    def residual(self, product: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+        """Residual of a batch of products ``[B, rows, cols]`` (written into ``out`` if given)."""
+
+    def residual_norm(self, residual: torch.Tensor) -> torch.Tensor:
+        """‖residual‖ per run, ``[B]`` (one pass, no temporary)."""
 
     def loss(self, residual: torch.Tensor) -> torch.Tensor:
-        """Mean squared residual per run, ``[B]``."""
+        """Mean squared residual per run, ``[B]``: ``residual_norm(r)² / count``."""
+
+    def adjoint(self, residual: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+        """The adjoint of the observation applied to the residual (flat or matrix-shaped)."""
 
     def product_gradient(self, residual: torch.Tensor) -> torch.Tensor:
         """Gradient of the loss with respect to the product, ``[B, rows, cols]``."""
@@ -65,15 +78,31 @@ class EntryObservations:
     mask: torch.Tensor  # [rows, cols], 1 on observed entries
     targets: torch.Tensor  # [rows, cols], 0 off the mask
     count: int
+    _neg_targets: torch.Tensor = field(init=False, repr=False, compare=False)
+    residual_like_product = True
 
-    def residual(self, product: torch.Tensor) -> torch.Tensor:
-        return (product - self.targets).mul_(self.mask)
+    def __post_init__(self) -> None:
+        self._neg_targets = -self.targets
+
+    @property
+    def gradient_scale(self) -> float:
+        return 2.0 / self.count
+
+    def residual(self, product: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+        # P·M − Y in one pass; equals (P − Y)·M because Y is 0 off the mask.
+        return torch.addcmul(self._neg_targets, product, self.mask, out=out)
+
+    def residual_norm(self, residual: torch.Tensor) -> torch.Tensor:
+        return torch.linalg.vector_norm(residual.flatten(-2), dim=-1)
 
     def loss(self, residual: torch.Tensor) -> torch.Tensor:
-        return residual.square().sum(dim=(-2, -1)) / self.count
+        return self.residual_norm(residual).square() / self.count
+
+    def adjoint(self, residual: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+        return residual
 
     def product_gradient(self, residual: torch.Tensor) -> torch.Tensor:
-        return residual * (2.0 / self.count)
+        return residual * self.gradient_scale
 
     def target_norm_sq(self) -> float:
         """‖Y‖² over the observed entries (normalises the reconstruction error)."""
@@ -92,17 +121,32 @@ class LinearMeasurements:
     matrix: torch.Tensor  # [m, rows*cols]
     targets: torch.Tensor  # [m]
     count: int
+    _neg_targets: torch.Tensor = field(init=False, repr=False, compare=False)
+    residual_like_product = False
 
-    def residual(self, product: torch.Tensor) -> torch.Tensor:
+    def __post_init__(self) -> None:
+        self._neg_targets = -self.targets
+
+    @property
+    def gradient_scale(self) -> float:
+        return 2.0 / self.count
+
+    def residual(self, product: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
         flat = product.reshape(product.shape[0], -1)
-        return flat @ self.matrix.T - self.targets
+        return torch.addmm(self._neg_targets, flat, self.matrix.T, out=out)
+
+    def residual_norm(self, residual: torch.Tensor) -> torch.Tensor:
+        return torch.linalg.vector_norm(residual, dim=-1)
 
     def loss(self, residual: torch.Tensor) -> torch.Tensor:
-        return residual.square().mean(dim=-1)
+        return self.residual_norm(residual).square() / self.count
+
+    def adjoint(self, residual: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+        return torch.mm(residual, self.matrix, out=out)
 
     def product_gradient(self, residual: torch.Tensor) -> torch.Tensor:
         # residual is [B, m]; the result must be reshaped by the caller's shape.
-        return (residual @ self.matrix) * (2.0 / self.count)
+        return (residual @ self.matrix) * self.gradient_scale
 
 
 @dataclass
@@ -118,6 +162,11 @@ class Problem:
     def product_gradient(self, residual: torch.Tensor) -> torch.Tensor:
         grad = self.train.product_gradient(residual)
         return grad.reshape(grad.shape[0], *self.shape)
+
+    def adjoint(self, residual: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+        """``product_gradient(residual) / train.gradient_scale``, shaped ``[B, rows, cols]``."""
+        adj = self.train.adjoint(residual, out=out)
+        return adj.view(adj.shape[0], *self.shape)
 
 
 # --------------------------------------------------------------------------
@@ -186,14 +235,20 @@ def end_to_end(factors: list[torch.Tensor] | list[np.ndarray]):
 # --------------------------------------------------------------------------
 
 
-def forward(factors: list[torch.Tensor]) -> list[torch.Tensor]:
+def _identity(x):
+    return x
+
+
+def forward(
+    factors: list[torch.Tensor], out: list[torch.Tensor | None] | None = None
+) -> list[torch.Tensor]:
     """Partial products [W_1, W_2W_1, …, W_N⋯W_1]; the last one is the product.
 
-    N−1 batched matrix products.
+    N−1 batched matrix products, written into ``out[1:]`` when given.
     """
     partial = [factors[0]]
-    for w in factors[1:]:
-        partial.append(torch.bmm(w, partial[-1]))
+    for j in range(1, len(factors)):
+        partial.append(torch.bmm(factors[j], partial[-1], out=None if out is None else out[j]))
     return partial
 
 
@@ -201,20 +256,81 @@ def backward(
     factors: list[torch.Tensor],
     partial: list[torch.Tensor],
     product_grad: torch.Tensor,
+    out: list[torch.Tensor] | None = None,
+    work: dict[int, torch.Tensor] | None = None,
 ) -> list[torch.Tensor]:
     """Gradients of the loss w.r.t. each factor, given ∂loss/∂W.
 
     ∂/∂W_j = (W_N⋯W_{j+1})ᵀ G (W_{j−1}⋯W_1)ᵀ, accumulated from the top so that
-    the whole backward pass costs 2(N−1) batched matrix products.
+    the whole backward pass costs 2(N−1) batched matrix products. With ``out``
+    (one buffer per factor) and ``work`` (buffers for the upstream products of
+    factors 2 … N−1) nothing is allocated.
     """
     depth = len(factors)
     grads: list[torch.Tensor] = [product_grad] * depth
     upstream = product_grad
     for j in range(depth - 1, 0, -1):
-        grads[j] = torch.bmm(upstream, partial[j - 1].transpose(1, 2))
-        upstream = torch.bmm(factors[j].transpose(1, 2), upstream)
+        grads[j] = torch.bmm(upstream, partial[j - 1].transpose(1, 2),
+                             out=None if out is None else out[j])
+        dest = None if out is None else (out[0] if j == 1 else work[j])
+        upstream = torch.bmm(factors[j].transpose(1, 2), upstream, out=dest)
     grads[0] = upstream
     return grads
+
+
+class _Workspace:
+    """Preallocated buffers of the training loop for one batch size.
+
+    When every factor has the same shape (square problems, depth ≥ 2) the
+    factors and their gradients live in single ``[N, B, rows, cols]`` buffers,
+    so the update and the gradient norms are one operation each instead of N.
+    ``st.factors`` are views into :attr:`factor_buf` while a workspace is live.
+    """
+
+    def __init__(self, factors: list[torch.Tensor], lr: torch.Tensor, gradient_scale: float,
+                 all_active: bool, residual_like_product: bool) -> None:
+        depth = len(factors)
+        shapes = [tuple(w.shape) for w in factors]
+        self.factor_buf: torch.Tensor | None = None
+        self.grad_buf: torch.Tensor | None = None
+        if depth >= 2 and all(s == shapes[0] for s in shapes):
+            self.factor_buf = torch.stack(factors)
+            self.factors = list(self.factor_buf.unbind(0))
+            self.grad_buf = torch.empty_like(self.factor_buf)
+            self.grads: list[torch.Tensor] = list(self.grad_buf.unbind(0))
+        else:
+            self.factors = [w.contiguous() for w in factors]
+            self.grads = [torch.empty_like(w) for w in factors]
+        like = factors[0]
+        batch, cols = like.shape[0], like.shape[2]
+        self.partial: list[torch.Tensor | None] = [None] + [
+            like.new_empty((batch, factors[j].shape[1], cols)) for j in range(1, depth)
+        ]
+        self.upstream = {j: like.new_empty((batch, factors[j].shape[2], cols)) for j in range(2, depth)}
+        #: The residual may overwrite the product (same shape, and the product is not a factor).
+        self.residual_in_place = depth >= 2 and residual_like_product
+        self.residual: torch.Tensor | None = None  # allocated by the first residual() call
+        self.adjoint: torch.Tensor | None = None
+        #: lr × gradient_scale: the update step of plain GD on the unscaled adjoint.
+        self.lr_scaled = lr * gradient_scale
+        #: Every run of the batch is active (then the step needs no mask).
+        self.all_active = all_active
+
+    def grad_norms(self, grads: list[torch.Tensor]) -> torch.Tensor:
+        """‖grads_j‖ per factor and run, ``[N, B]`` (one pass over the gradients)."""
+        if self.grad_buf is not None and grads[0] is self.grads[0]:
+            n, b = self.grad_buf.shape[:2]
+            return torch.linalg.vector_norm(self.grad_buf.view(n * b, -1), dim=1).view(n, b)
+        return torch.stack([torch.linalg.vector_norm(g.flatten(1), dim=1) for g in grads])
+
+    def update(self, factors: list[torch.Tensor], grads: list[torch.Tensor], scale: torch.Tensor) -> None:
+        """W_j ← W_j − scale·g_j for every factor (scale is per run)."""
+        if self.factor_buf is not None and grads[0] is self.grads[0]:
+            self.factor_buf.addcmul_(scale.view(1, -1, 1, 1), self.grad_buf, value=-1.0)
+            return
+        s = scale.view(-1, 1, 1)
+        for w, g in zip(factors, grads):
+            w.addcmul_(s, g, value=-1.0)
 
 
 # --------------------------------------------------------------------------
@@ -234,6 +350,10 @@ def group_rmsprop_step_size(
 
     v_t = α v_{t−1} + (1−α) Σ_θ ‖∇_θ L‖², v̂_t = v_t/(1−α^t),
     η_t = lr/(√v̂_t + ε). Returns (η_t, v_t); ``step`` is t ≥ 1.
+
+    The reference form of the formula; ``BatchTrainer._step_size`` computes the
+    same (on the per-run vectors in numpy on CPU, with the 2/m gradient scale
+    folded in).
     """
     second_moment = alpha * second_moment + (1.0 - alpha) * grad_sq_norm
     corrected = second_moment / (1.0 - alpha**step)
@@ -349,26 +469,44 @@ class BatchTrainer:
             elapsed=0.0,
         )
         self.test_norm_sq = problem.test.target_norm_sq()
+        self._xp = self._array_namespace()
 
     # ---------------------------------------------------------------- running
+    def _workspace(self) -> _Workspace:
+        """Buffers for the current batch; afterwards ``st.factors`` are views into them."""
+        st = self.state
+        all_active = self.device.type == "cpu" and bool(st.active.all())
+        train = self.problem.train
+        ws = _Workspace(st.factors, st.lr, train.gradient_scale, all_active, train.residual_like_product)
+        st.factors = ws.factors
+        self._ws = ws
+        return ws
+
     def run(self) -> BatchResult:
         """Train until every run has stopped or reached ``max_iters``."""
         self._maybe_resume()
         sched = self.schedule
         st = self.state
+        train = self.problem.train
+        ws = self._workspace()
         t_start = time.perf_counter() - st.elapsed
         last_ckpt = time.perf_counter()
         while st.run_index.numel() > 0:
             t = st.iteration
-            partial = forward(st.factors)
-            product = partial[-1]
-            residual = self.problem.train.residual(product)
-            loss = self.problem.train.loss(residual)
-            keep = (loss > sched.train_loss_tol) & (loss < sched.divergence_loss)
-            st.stop_iter = torch.where(st.active & ~keep, t, st.stop_iter)
-            st.active = st.active & keep
             at_cap = t >= sched.max_iters
-            if t % sched.sync_every == 0 or t % sched.log_every == 0 or at_cap:
+            boundary = t % sched.sync_every == 0 or t % sched.log_every == 0 or at_cap
+            partial = forward(st.factors, out=ws.partial)
+            product = partial[-1]
+            # Between sync/log iterations nothing reads the product after its residual
+            # (the backward pass uses the partial products below it), so the residual
+            # overwrites it: one [B, rows, cols] stream less per iteration.
+            if ws.residual_in_place and not boundary:
+                residual = train.residual(product, out=product)
+            else:
+                residual = ws.residual = train.residual(product, out=ws.residual)
+            residual_norm = train.residual_norm(residual)
+            if boundary:
+                loss = self._xp[2](self._check_stops(t, residual_norm))
                 st.elapsed = time.perf_counter() - t_start
                 if at_cap:
                     st.stop_iter = torch.where(st.active, t, st.stop_iter)
@@ -384,8 +522,16 @@ class BatchTrainer:
                     loss = loss.index_select(0, kept)
                     for name in ("run_index", "lr", "second_moment", "active", "stop_iter"):
                         setattr(st, name, getattr(st, name).index_select(0, kept))
+                    if isinstance(getattr(self, "_last_step", None), torch.Tensor):
+                        self._last_step = self._last_step.index_select(0, kept)
                     if st.run_index.numel() == 0:
                         break
+                    # New buffers for the smaller batch; the selected tensors are fresh
+                    # and contiguous, so they become this iteration's buffers.
+                    ws = self._workspace()
+                    partial = [st.factors[0]] + partial[1:]
+                    ws.partial[1:] = partial[1:]
+                    ws.residual = residual
                 if t % sched.log_every == 0:
                     self._log(t, product, residual, loss)
                     log.info(
@@ -396,12 +542,13 @@ class BatchTrainer:
                         float(loss.max()),
                         st.elapsed,
                     )
-            product_grad = self.problem.product_gradient(residual)
-            grads = backward(st.factors, partial, product_grad)
-            step_size = self._step_size(grads, t + 1) * st.active.to(self.dtype)
-            scale = step_size.view(-1, 1, 1)
-            for w, g in zip(st.factors, grads):
-                w.addcmul_(scale, g, value=-1.0)
+            ws.adjoint = train.adjoint(residual, out=ws.adjoint)  # flat for sensing
+            adjoint = ws.adjoint.view(-1, *self.problem.shape)
+            grads = backward(st.factors, partial, adjoint, out=ws.grads, work=ws.upstream)
+            if not boundary:
+                # Here, next to the step size, the [B]-vector work runs in one go.
+                self._check_stops(t, residual_norm)
+            ws.update(st.factors, grads, self._step_size(grads, t + 1))
             st.iteration = t + 1
             # Checkpoint between iterations, so a resumed job starts at a clean iteration.
             if (
@@ -416,17 +563,58 @@ class BatchTrainer:
         st.elapsed = time.perf_counter() - t_start
         return self._result()
 
+    def _check_stops(self, t: int, residual_norm: torch.Tensor) -> np.ndarray | torch.Tensor:
+        """Loss of iteration t from the residual norms; freeze runs that stop at t.
+
+        Returns the loss ``[B]`` as a numpy array on CPU, a tensor elsewhere
+        (see :meth:`_array_namespace`). The per-run bookkeeping ([B] vectors) runs in
+        numpy on CPU, where a torch call on a tiny tensor costs 5–15 µs and a
+        numpy one about 1 µs; when every run is active and none stops (the
+        common case) nothing is written. On a GPU it stays in torch (the
+        all-active shortcut would cost a device synchronisation).
+        """
+        st, sched, ws = self.state, self.schedule, self._ws
+        xp, arr, tens = self._xp
+        loss_x = arr(residual_norm) ** 2 / self.problem.train.count
+        keep = (loss_x > sched.train_loss_tol) & (loss_x < sched.divergence_loss)  # NaN stops too
+        if not (ws.all_active and keep.all()):
+            st.stop_iter = tens(xp.where(arr(st.active) & ~keep, t, arr(st.stop_iter)))
+            st.active = tens(arr(st.active) & keep)
+            ws.all_active = False
+        return loss_x
+
+    def _array_namespace(self):
+        """(xp, to_xp, to_torch) for the per-run bookkeeping: numpy views on CPU, torch elsewhere."""
+        if self.device.type == "cpu":
+            return np, torch.Tensor.numpy, torch.from_numpy
+        return torch, _identity, _identity
+
     def _step_size(self, grads: list[torch.Tensor], step: int) -> torch.Tensor:
-        st, sched = self.state, self.schedule
+        """Per-run multiplier of the *unscaled* gradients ``grads`` (the adjoint's).
+
+        The true gradients are ``c·grads`` with c = ``gradient_scale`` (2/m); c
+        is folded in here (η_t·c) instead of being a pass over the residual.
+        Frozen runs get 0. ``step`` is t ≥ 1.
+        """
+        st, sched, ws = self.state, self.schedule, self._ws
+        _, arr, tens = self._xp
+        c = self.problem.train.gradient_scale
         if sched.optimizer == "gd":
             self._last_step = st.lr
-            return st.lr
-        grad_sq = sum(g.square().sum(dim=(1, 2)) for g in grads)
-        eta, st.second_moment = group_rmsprop_step_size(
-            st.lr, st.second_moment, grad_sq, step, sched.rmsprop_alpha, sched.rmsprop_eps
-        )
-        self._last_step = eta
-        return eta
+            scale = arr(ws.lr_scaled)
+        else:
+            # GroupRMSprop (§1.6a): v_t = α v_{t−1} + (1−α) Σ_θ ‖∇_θ L‖² with
+            # ∇_θ L = c·grads_θ; η_t = lr / (√(v_t/(1−α^t)) + ε).
+            alpha = sched.rmsprop_alpha
+            sq = (arr(ws.grad_norms(grads)) ** 2).sum(0)
+            v = arr(st.second_moment) * alpha + sq * ((1.0 - alpha) * c * c)
+            eta = arr(st.lr) / ((v / (1.0 - alpha**step)) ** 0.5 + sched.rmsprop_eps)
+            st.second_moment = tens(v)
+            self._last_step = tens(eta)
+            scale = eta * c
+        if not ws.all_active:
+            scale = scale * arr(st.active)
+        return tens(scale)
 
     # ---------------------------------------------------------------- metrics
     def _evaluate(
@@ -546,7 +734,7 @@ class BatchTrainer:
             "n_runs": self.n_runs,
             "iteration": st.iteration,
             "elapsed": st.elapsed,
-            "factors": [w.cpu() for w in st.factors],
+            "factors": [w.detach().cpu().clone() for w in st.factors],
             "run_index": st.run_index.cpu(),
             "lr": st.lr.cpu(),
             "second_moment": st.second_moment.cpu(),

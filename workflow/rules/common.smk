@@ -134,3 +134,7 @@ def report_sections():
 def results_root(wildcards, input):
     """The results directory, inferred from the figure tables (results/<figure>/runs.parquet)."""
     return str(Path(input.runs[0]).parents[1])
+
+
+def batch_checkpoint_path(wildcards):
+    return f"logs/train_factorization_batch/{wildcards.batch}.checkpoint.pt"

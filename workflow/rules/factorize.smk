@@ -10,9 +10,7 @@ rule train_factorization_batch:
         trajectories="results/runs/{batch}/trajectories.parquet",
         products="results/runs/{batch}/final_products.npz",
     log:
-        # Log files survive a failed or killed job, so the checkpoint lives here.
-        main="logs/train_factorization_batch/{batch}.log",
-        checkpoint="logs/train_factorization_batch/{batch}.checkpoint.pt",
+        "logs/train_factorization_batch/{batch}.log",
     benchmark:
         "benchmarks/train_factorization_batch/{batch}.tsv"
     conda:
@@ -28,6 +26,9 @@ rule train_factorization_batch:
         dtype=config["dtype"],
         engine=config["engine"],
         group_rmsprop=lookup(dpath="arora2019/group_rmsprop", within=config),
+        # Snakemake deletes a job's outputs and logs before each attempt, so the
+        # checkpoint (scratch state, removed on success) is neither.
+        checkpoint=batch_checkpoint_path,
         alignment_total=lookup(dpath="data/movielens/alignment_total", within=config),
     script:
         "../scripts/train_factorization_batch.py"

@@ -42,7 +42,7 @@ schedule = dfm.Schedule(
     checkpoint_seconds=engine["checkpoint_seconds"],
 )
 log.info("batch %s: %d runs, depth %d, %s on %s", spec["batch"], len(spec["runs"]), spec["depth"], schedule.optimizer, device)
-checkpoint = Path(smk.log.checkpoint)
+checkpoint = Path(smk.params.checkpoint)
 trainer = dfm.BatchTrainer(problem, initial, [r["lr"] for r in spec["runs"]], schedule, device, dtype, checkpoint)
 result = trainer.run()
 runs = tables.batch_runs_table(spec, result.final, result.status)

@@ -1,0 +1,509 @@
+"""The whole pipeline at paper scale: CPU time per figure, measured where a real run exists.
+
+Reads, from a run directory (default: this repository):
+
+* ``benchmarks/*/*.tsv`` — Snakemake ``benchmark:`` files (columns s,
+  cpu_time, …): a job with one is **measured**;
+* ``results/runs/<batch>/runs.parquet`` and ``results/<figure>/runs.parquet`` —
+  the iteration count of every finished run.
+
+The plan is ``implicit_reg.plan.build_plan`` of ``config/config.yaml``
+(validated, defaults filled), plus the ``razin2020`` section. A job without a
+benchmark file is an **estimate**: its runs' iteration counts (finished runs
+when present; else the same settings at the nearest number of observations
+among finished runs; else the spec's [timing] tables, arora2019 §1.7 and
+razin2020 §8) times the per-iteration cost measured by the benchmarks of this
+run (``bench_deep_factorization``, ``bench_sensing``, ``bench_two_by_two``,
+``bench_tensor``) or, for the dynamics (plain GD, alignment logged every 100
+steps) and MovieLens (1682×943) jobs, by short engine runs made here.
+
+Beside it, the cost of the authors' way: every run one after another at the
+authors-style per-step cost of those benchmarks, every run recomputed for each
+figure that uses it, convex baselines solved per figure, and the CP rank of
+the linear baseline re-estimated in every tensor run. In the pipeline a run
+(or convex solve) used by k figures is computed once and each figure is
+charged 1/k of it; an estimated batch's time follows its batch size as runs
+stop (step time b + a·B fitted to the B = 1 and B = 24 measurements).
+
+Times are CPU seconds of single-threaded jobs; the wall time on this 2-core
+machine is at best the total / 2 (two jobs at a time, perfectly packed).
+
+Usage::
+
+    .venv/bin/python bench/bench_pipeline.py [--quick] [--run-dir DIR] [--costs bench/results.json] [--json OUT]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+from collections import defaultdict
+from pathlib import Path
+
+from _common import ROOT, entry, print_entries, write_json
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+import yaml  # noqa: E402
+
+from implicit_reg import deep_factorization as dfm  # noqa: E402
+from implicit_reg import matrix_data  # noqa: E402
+from implicit_reg.config import load_schema, validate_config  # noqa: E402
+from implicit_reg.plan import build_plan  # noqa: E402
+
+# ------------------------------------------------------------- spec [timing] tables
+# Arora §1.7: iterations to train loss 1e-6 (rank 5, n = 100, GroupRMSprop, gaussian init),
+# m = 2000, lr = 1e-3, at init_scale 1e-3 and 1e-6. Iterations scale as 1/lr.
+ARORA_ITERS_INIT_1E3 = {2: 31e3, 3: 29e3, 4: 31e3}
+ARORA_ITERS_INIT_1E6 = {2: 37e3, 3: 48e3, 4: 107e3}
+# Arora §6 / §2.3 (inferred): dynamics runs (plain GD, lr 0.1): depth 1 ≈ 7e4, depths 2–3 5e4–2e5.
+DYNAMICS_ITERS = {1: 7e4, 2: 1.25e5, 3: 1.25e5}
+# Arora §1.9/§5.8: a completion min-nuclear-norm solve takes 5–50 s on 2 cores; sensing is not measured.
+CONVEX_SECONDS = {"completion": 30.0, "sensing": 600.0}
+# Razin §8, midpoints of the measured ranges.
+RAZIN_DMF_ITERS = {  # figure -> depth -> iterations per run
+    "razin2020_fig1": {2: 1.65e4, 3: 2.45e6, 4: 2.95e6},
+    "razin2020_perturbed": {2: 2.2e4, 3: 1.5e6},
+}
+RAZIN_TC_ITERS = {  # (rank, order, init_std) -> iterations per run
+    (1, 3, 1e-2): 950, (1, 3, 1e-3): 950,
+    (1, 4, 1e-2): 4.3e3, (1, 4, 1e-3): 2.65e4,
+    (3, 3, 1e-2): 8.4e3, (3, 3, 1e-3): 8.4e3,
+    (3, 4, 1e-2): 4.3e3, (3, 4, 1e-3): 2.65e4,  # not measured: as rank 1 (spec §8)
+}
+RAZIN_LINEAR_RANK_SECONDS = {3: 2.0, 4: 40.0}  # spec §8: ≤ 3 s (order 3), 13–70 s (order 4)
+RAZIN_MODEL_RANK_SECONDS = {3: 0.5, 4: 2.0}  # spec §8: 0.1–4 s
+SMALL_JOB_SECONDS = 5.0  # data generation, tables, rendering when not measured
+
+
+# ------------------------------------------------------------------- inputs
+def load_config() -> dict:
+    config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    validate_config(config, load_schema(ROOT / "workflow" / "schemas" / "config.schema.yaml"))
+    return config
+
+
+def read_benchmarks(run_dir: Path) -> dict[str, dict[str, float]]:
+    """``rule/wildcards`` -> {s, cpu_time} of every Snakemake benchmark file."""
+    out = {}
+    for path in sorted((run_dir / "benchmarks").glob("*/*.tsv")):
+        with path.open() as f:
+            rows = list(csv.DictReader(f, delimiter="\t"))
+        if rows:
+            row = rows[-1]
+            out[f"{path.parent.name}/{path.stem}"] = {"s": float(row["s"]), "cpu_time": float(row["cpu_time"])}
+    return out
+
+
+def read_iterations(run_dir: Path) -> tuple[dict[str, int], list[dict]]:
+    """run_id -> iterations, and the finished runs' settings (for nearest-m estimates)."""
+    import pandas as pd
+
+    by_id: dict[str, int] = {}
+    rows: list[dict] = []
+    paths = list((run_dir / "results" / "runs").glob("*/runs.parquet"))
+    paths += [p for p in (run_dir / "results").glob("*/runs.parquet") if p.parent.name != "runs"]
+    for path in paths:
+        try:
+            df = pd.read_parquet(path)
+        except Exception:  # noqa: BLE001 - a half-written table is skipped
+            continue
+        if "iterations" not in df or "run_id" not in df:
+            continue
+        df = df[df["iterations"] > 0]
+        for rec in df.to_dict("records"):
+            by_id[rec["run_id"]] = int(rec["iterations"])
+            rows.append(rec)
+    return by_id, rows
+
+
+# ------------------------------------------------------------- iteration model
+def arora_iterations(run, finished: dict[str, int], rows: list[dict]) -> tuple[float, str]:
+    """Iterations of one planned run and where the number comes from."""
+    if run.run_id in finished:
+        return finished[run.run_id], "measured"
+    cap = run.schedule.max_iters
+    if run.schedule.optimizer == "gd":
+        if run.dataset.task == "movielens":
+            return cap, "estimate (cap)"
+        return min(cap, DYNAMICS_ITERS.get(run.depth, 1.25e5)), "estimate (spec)"
+    same = [r for r in rows if r.get("task") == run.dataset.task and int(r.get("depth", -1)) == run.depth
+            and math.isclose(float(r.get("lr", 0)), run.lr) and math.isclose(float(r.get("init_scale", 0)),
+                                                                             run.init_scale)]
+    if same:
+        nearest = min(abs(int(r["n_obs"]) - run.dataset.n_obs) for r in same)
+        its = [r["iterations"] for r in same if abs(int(r["n_obs"]) - run.dataset.n_obs) == nearest]
+        return min(cap, float(np.mean(its))), "estimate (finished runs, nearest m)"
+    a, b = ARORA_ITERS_INIT_1E3.get(run.depth, 31e3), ARORA_ITERS_INIT_1E6.get(run.depth, 107e3)
+    x = max(0.0, (-math.log10(run.init_scale) - 3.0) / 3.0)  # 0 at 1e-3, 1 at 1e-6
+    return min(cap, a * (b / a) ** x * (1e-3 / run.lr)), "estimate (spec)"
+
+
+# ------------------------------------------------------------- per-iteration costs
+def costs_from_entries(entries: list[dict]) -> dict[str, float]:
+    """Per-iteration CPU seconds from the other benchmarks' entries (by name)."""
+    c: dict[str, float] = {}
+    unit = {"s": 1.0, "ms": 1e-3, "us": 1e-6, "ns": 1e-9}
+    for e in entries:
+        name, v = e["name"], e["value"] * unit.get(e["unit"], float("nan"))
+        if name.startswith("completion d") and "engine time per run-iteration" in name:
+            d, b = name.split(":")[0].replace("completion d", "").split(" B=")
+            c[f"completion engine d{d} B{b}"] = v
+        elif name.startswith("completion d") and "authors-style loop" in name:
+            c[f"completion authors d{name.split(':')[0][len('completion d'):]}"] = v
+        elif name.startswith("sensing m=") and "engine time per run-iteration" in name:
+            head = name.split(":")[0].split()
+            c[f"sensing engine m{head[1][2:]} B{head[3][2:]}"] = v
+        elif name.startswith("sensing m=") and "authors-style loop" in name:
+            c[f"sensing authors m{name.split()[1][2:]}"] = v
+        elif name == "fast batch, time per run-iteration":
+            c["2x2 engine"] = v
+        elif name == "eager torch loop, time per iteration (mean of depths)":
+            c["2x2 authors"] = v
+        elif name.startswith("order 3 autograd step"):
+            c["tc authors o3"] = v
+        elif name.startswith("order 3 hand-written step, 10 runs stacked (per run)"):
+            c["tc engine o3"] = v
+        elif name.startswith("order 4 R=512 autograd step"):
+            c["tc authors o4"] = v
+        elif name.startswith("order 4 R=512 hand-written step, 10 runs stacked (per run)"):
+            c["tc engine o4"] = v
+        elif name.startswith("cp rank estimate, order 4 linear tensor"):
+            c["rank linear o4"] = v
+        elif name.startswith("cp rank estimate, order 4 model-like"):
+            c["rank model o4"] = v
+    return c
+
+
+def _engine_seconds_per_iteration(problem, depth: int, schedule_kw: dict, iters: int, batch: int = 1,
+                                  init: str = "identity", lr: float = 0.1) -> float:
+    init_f = [dfm.initial_factors(problem.shape, depth, init, 1e-3, np.random.default_rng(s)) for s in range(batch)]
+    sched = dfm.Schedule(max_iters=10**9, train_loss_tol=-1.0, checkpoint_seconds=0, **schedule_kw)
+    trainer = dfm.BatchTrainer(problem, init_f, [lr] * batch, sched)
+    count = {"n": 0, "t0": 0.0}
+    original = dfm.forward
+
+    class _Done(Exception):
+        pass
+
+    def hooked(*a, **k):
+        count["n"] += 1
+        if count["n"] == 2:  # iteration 0 (with its log) is setup
+            count["t0"] = __import__("time").process_time()
+        if count["n"] == iters + 2:
+            raise _Done
+        return original(*a, **k)
+
+    dfm.forward = hooked
+    import time as _t
+
+    try:
+        trainer.run()
+    except _Done:
+        pass
+    finally:
+        dfm.forward = original
+    return (_t.process_time() - count["t0"]) / iters
+
+
+def measure_gd_jobs(quick: bool) -> dict[str, float]:
+    """Per-iteration costs of the dynamics jobs as configured (GD, log + alignment every 100) and MovieLens."""
+    from implicit_reg.deep_factorization import build_problem
+
+    out: dict[str, float] = {}
+    rng = np.random.default_rng(0)
+    gt = matrix_data.low_rank_ground_truth(100, 100, 5, rng)
+    dyn = {"optimizer": "gd", "log_every": 100, "log_alignment": True, "n_singular_values": 10}
+    comp = build_problem("completion", matrix_data.completion_arrays(gt, 2000, rng), gt)
+    sens = build_problem("sensing", matrix_data.sensing_arrays(gt, 2000, rng), gt)
+    for depth in (1, 2, 3):
+        out[f"dynamics completion d{depth}"] = _engine_seconds_per_iteration(comp, depth, dyn, 200 if quick else 1000)
+        out[f"dynamics sensing d{depth}"] = _engine_seconds_per_iteration(sens, depth, dyn, 10 if quick else 40)
+    # MovieLens-sized completion (1682×943, 10,000 ratings), GD, log every 100 (SVD of the product).
+    ml_rng = np.random.default_rng(1)
+    idx = ml_rng.choice(1682 * 943, size=10_000 + 2_000, replace=False)
+    obs = {"shape": np.array([1682, 943]), "train_rows": idx[:10_000] // 943, "train_cols": idx[:10_000] % 943,
+           "train_values": ml_rng.integers(1, 6, 10_000).astype(np.float32),
+           "test_rows": idx[10_000:] // 943, "test_cols": idx[10_000:] % 943,
+           "test_values": ml_rng.integers(1, 6, 2_000).astype(np.float32)}
+    ml = build_problem("movielens", obs, None)
+    svd_t = __import__("time").process_time()
+    for _ in range(2):
+        torch.linalg.svd(torch.randn(1682, 943, dtype=torch.float64), full_matrices=False)
+    log_cost = (__import__("time").process_time() - svd_t) / 2 / 100  # one log (≈ one SVD) per 100 steps
+    for depth in (1, 2, 3):
+        steps = (20 if depth == 1 else 2) if quick else (50 if depth == 1 else 4)
+        out[f"dynamics movielens d{depth}"] = _engine_seconds_per_iteration(
+            ml, depth, {"optimizer": "gd", "log_every": 10**9}, steps) + log_cost
+    return out
+
+
+def measure_authors_depth1(quick: bool) -> float:
+    """The authors-style loop at depth 1 (the dynamics' 'no factorization' runs)."""
+    import time as _t
+
+    from bench_deep_factorization import AuthorsStyleCompletion, completion_problem
+
+    _, obs, _ = completion_problem()
+    run = AuthorsStyleCompletion(obs, 1)
+    run.steps(5)
+    n = 200 if quick else 1000
+    t0 = _t.process_time()
+    run.steps(n)
+    return (_t.process_time() - t0) / n
+
+
+# ----------------------------------------------------------------- the estimate
+class Tally:
+    """CPU seconds per figure, split into measured and estimated."""
+
+    def __init__(self) -> None:
+        self.measured: dict[str, float] = defaultdict(float)
+        self.estimated: dict[str, float] = defaultdict(float)
+        self.authors: dict[str, float] = defaultdict(float)
+
+    def add(self, figure: str, seconds: float, measured: bool) -> None:
+        (self.measured if measured else self.estimated)[figure] += seconds
+
+
+def arora_estimate(config: dict, bench: dict, finished: dict, rows: list[dict], c: dict,
+                   tally: Tally) -> dict[str, int]:
+    plan = build_plan(config)
+    counts = {"measured batches": 0, "estimated batches": 0, "measured runs": 0, "planned runs": 0}
+
+    def step_time(batch):
+        """Seconds per engine step as a function of the active batch size B.
+
+        Fitted as b + a·B through the measured per-run costs at B = 1 and B = 24
+        (a: the per-run work, b: the per-step work that batching shares).
+        """
+        task, depth = batch.dataset.task, batch.depth
+        if batch.schedule.optimizer == "gd":
+            per = c[f"dynamics {task} d{depth}"]
+            return lambda n: n * per
+        pts = {}
+        for key in (1, 24):
+            if task == "completion":
+                pts[key] = c[f"completion engine d{depth} B{key}"]
+            else:
+                m = batch.dataset.n_obs
+                c2, c5 = c[f"sensing engine m2000 B{key}"], c.get(f"sensing engine m5000 B{key}")
+                base = c2 if c5 is None else c2 + (c5 - c2) * (m - 2000) / 3000
+                # Depth adds the factor products, as in completion.
+                pts[key] = max(base + c[f"completion engine d{depth} B{key}"] - c[f"completion engine d3 B{key}"],
+                               1e-9)
+        a = (24 * pts[24] - pts[1]) / 23
+        b = pts[1] - a
+        if a <= 0 or b <= 0:
+            return lambda n: n * pts[24 if n >= 8 else 1]
+        return lambda n: b + a * n
+
+    def batch_seconds(iters: list[float], step) -> float:
+        """Runs leave the batch when they stop: integrate the step time over the shrinking batch."""
+        total, prev, ordered = 0.0, 0.0, sorted(iters)
+        for k, its in enumerate(ordered):
+            total += (its - prev) * step(len(ordered) - k)
+            prev = its
+        return total
+
+    def authors_cost(run) -> float:
+        task, depth = run.dataset.task, run.depth
+        if run.schedule.optimizer == "gd":
+            if task == "movielens":
+                return c[f"dynamics movielens d{depth}"]
+            extra = c[f"dynamics {task} d{depth}"] - (c["completion engine d1 B1"] if depth == 1 else
+                                                      c[f"completion engine d{depth} B1"])
+            own = c["completion authors d1"] if depth == 1 else c[f"completion authors d{depth}"]
+            if task == "sensing":
+                own += c["sensing authors m2000"] - c["completion authors d3"]
+            return own + max(extra, 0.0)
+        if task == "completion":
+            return c[f"completion authors d{depth}"]
+        m = run.dataset.n_obs
+        a2, a5 = c["sensing authors m2000"], c.get("sensing authors m5000")
+        base = a2 if a5 is None else a2 + (a5 - a2) * (m - 2000) / 3000
+        return base + c[f"completion authors d{depth}"] - c["completion authors d3"]
+
+    c.setdefault("completion engine d1 B1", c["dynamics completion d1"])
+    # Cost of every run in the pipeline: its iterations × the engine's per-run cost for its
+    # batch, or, for a batch with a benchmark file, the measured CPU time split by iterations.
+    run_cost: dict[str, tuple[float, bool]] = {}
+    run_iters: dict[str, float] = {}
+    for name, batch in plan.batches.items():
+        iters = {}
+        for run in batch.runs:
+            its, src = arora_iterations(run, finished, rows)
+            iters[run.run_id] = its
+            counts["planned runs"] += 1
+            counts["measured runs"] += src == "measured"
+        run_iters.update(iters)
+        key = f"train_factorization_batch/{name}"
+        total_its = sum(iters.values())
+        if key in bench:
+            counts["measured batches"] += 1
+            for rid, its in iters.items():
+                run_cost[rid] = (bench[key]["cpu_time"] * its / total_its, True)
+        else:
+            counts["estimated batches"] += 1
+            secs = batch_seconds(list(iters.values()), step_time(batch))
+            for rid, its in iters.items():
+                run_cost[rid] = (secs * its / total_its, False)
+    runs_by_id = {r.run_id: r for b in plan.batches.values() for r in b.runs}
+    users: dict[str, int] = defaultdict(int)
+    for fig in plan.figures.values():
+        for rid in fig.run_ids:
+            users[rid] += 1
+    convex_users: dict[str, int] = defaultdict(int)
+    for fig in plan.figures.values():
+        for d in fig.convex_datasets:
+            convex_users[d.name] += 1
+    for fig_name, fig in plan.figures.items():
+        # A run used by k figures is computed once; each of them is charged 1/k of it.
+        for rid in fig.run_ids:
+            secs, measured = run_cost[rid]
+            tally.add(fig_name, secs / users[rid], measured)
+            tally.authors[fig_name] += run_iters[rid] * authors_cost(runs_by_id[rid])
+        for d in fig.convex_datasets:
+            key = f"min_nuclear_norm/{d.name}"
+            secs = bench[key]["cpu_time"] if key in bench else CONVEX_SECONDS[d.task]
+            tally.add(fig_name, secs / convex_users[d.name], key in bench)
+            tally.authors[fig_name] += secs
+        for key in (f"render_figure/{fig_name}", f"collect_figure_results/{fig_name}"):
+            secs = bench[key]["cpu_time"] if key in bench else SMALL_JOB_SECONDS
+            tally.add(fig_name, secs, key in bench)
+            tally.authors[fig_name] += secs
+    # Data sets (ground truths, observations, MovieLens split): charged to a pseudo-figure.
+    for key, v in bench.items():
+        if key.split("/")[0] in ("ground_truth", "observations", "movielens_split", "download_movielens"):
+            tally.add("(data sets)", v["cpu_time"], True)
+            tally.authors["(data sets)"] += v["cpu_time"]
+    n_data = len(plan.datasets) + len({d.ground_truth_name for d in plan.datasets.values()})
+    n_measured = sum(1 for k in bench if k.split("/")[0] in ("ground_truth", "observations", "movielens_split"))
+    rest = max(0, n_data - n_measured) * SMALL_JOB_SECONDS
+    tally.add("(data sets)", rest, False)
+    tally.authors["(data sets)"] += rest
+    return counts
+
+
+def razin_estimate(config: dict, bench: dict, c: dict, tally: Tally) -> None:
+    section = config.get("razin2020", {})
+    for fig, spec in section.get("figures", {}).items():
+        if "panels" in spec:  # 2×2 deep matrix factorization
+            for panel in spec["panels"]:
+                depth = int(panel["depth"])
+                its = RAZIN_DMF_ITERS.get(fig, RAZIN_DMF_ITERS["razin2020_fig1"]).get(depth, 1e6)
+                n_runs = len(panel["runs"]) * len(spec["datasets"])
+                key = f"razin2020_dmf_batch/{fig}-depth{depth}"
+                if key in bench:
+                    tally.add(fig, bench[key]["cpu_time"], True)
+                else:
+                    tally.add(fig, n_runs * its * c["2x2 engine"], False)
+                tally.authors[fig] += n_runs * its * c["2x2 authors"]
+            continue
+        datasets = spec.get("datasets", [])
+        inits, reps = spec.get("init_stds", [1e-2, 1e-3]), int(spec.get("repetitions", 5))
+        for ds in datasets:
+            name = ds["name"]
+            meta = section["data"]["datasets"].get(name, {})
+            order, rank = int(meta.get("order", 3)), int(meta.get("rank", 1))
+            lin = c.get(f"rank linear o{order}", RAZIN_LINEAR_RANK_SECONDS[order])
+            model = c.get(f"rank model o{order}", RAZIN_MODEL_RANK_SECONDS[order])
+            for n_obs in ds["n_obs"]:
+                train = sum(RAZIN_TC_ITERS[(rank, order, s)] for s in inits) * reps
+                key = f"razin2020_tc_train/{fig}-{name}-n{n_obs}"
+                if key in bench:
+                    tally.add(fig, bench[key]["cpu_time"], True)
+                else:
+                    tally.add(fig, train * c[f"tc engine o{order}"] + len(inits) * reps * model, False)
+                lkey = f"razin2020_tc_linear/{name}-n{n_obs}"
+                tally.add(fig, bench[lkey]["cpu_time"] if lkey in bench else lin, lkey in bench)
+                # The authors: one run at a time, autograd, and the linear tensor's rank in every run.
+                tally.authors[fig] += train * c[f"tc authors o{order}"] + len(inits) * reps * (model + lin)
+        for key, v in bench.items():
+            if key.startswith(("razin2020_render/" + fig, "razin2020_tc_tables/" + fig,
+                               "razin2020_dmf_tables/" + fig)):
+                tally.add(fig, v["cpu_time"], True)
+                tally.authors[fig] += v["cpu_time"]
+
+
+def benchmark(costs_entries: list[dict] | None = None, quick: bool = False, run_dir: Path = ROOT) -> list[dict]:
+    if costs_entries is None:
+        # Standalone: measure what is needed, quickly.
+        import bench_deep_factorization
+        import bench_sensing
+        import bench_tensor
+        import bench_two_by_two
+
+        costs_entries = bench_deep_factorization.benchmark(quick=True) + bench_sensing.benchmark(quick=True)
+        costs_entries += bench_two_by_two.benchmark(bench_two_by_two.load_problem(None), 20_000, 500, 1)
+        costs_entries += bench_tensor.benchmark(None, 20, quick=True, orders=(3, 4))
+    c = costs_from_entries(costs_entries)
+    c.update(measure_gd_jobs(quick))
+    c["completion authors d1"] = measure_authors_depth1(quick)
+    config = load_config()
+    bench = read_benchmarks(run_dir)
+    finished, rows = read_iterations(run_dir)
+    tally = Tally()
+    counts = arora_estimate(config, bench, finished, rows, c, tally)
+    razin_estimate(config, bench, c, tally)
+
+    entries: list[dict] = []
+    figures = sorted(set(tally.measured) | set(tally.estimated) | set(tally.authors))
+    total = total_measured = total_authors = 0.0
+    for fig in figures:
+        ours = tally.measured[fig] + tally.estimated[fig]
+        share = tally.measured[fig] / ours if ours else 0.0
+        basis = "measured" if share > 0.999 else "estimate" if share < 1e-3 else f"{100 * share:.0f}% measured"
+        total += ours
+        total_measured += tally.measured[fig]
+        total_authors += tally.authors[fig]
+        entries.append(entry(f"pipeline {fig}: CPU time (ratio: authors' way / pipeline)", ours / 3600, "h",
+                             tally.authors[fig] / ours if ours else None, basis=basis,
+                             authors_h=tally.authors[fig] / 3600))
+    share = total_measured / total if total else 0.0
+    entries += [
+        entry("pipeline total: CPU time, every job once (ratio: authors' way / pipeline)", total / 3600, "h",
+              total_authors / total, basis=f"{100 * share:.1f}% measured", authors_h=total_authors / 3600),
+        entry("pipeline total: wall time on this 2-core machine, 2 jobs at a time (lower bound)",
+              total / 2 / 3600, "h", basis=f"{100 * share:.1f}% measured"),
+        entry("authors' way total: CPU time, one run after another", total_authors / 3600, "h", basis="estimate"),
+        entry("pipeline: measured / planned Arora runs (iteration counts)", counts["measured runs"], "runs",
+              counts["measured runs"] / max(1, counts["planned runs"])),
+        entry("pipeline: measured / planned Arora training batches (benchmark files)", counts["measured batches"],
+              "jobs", counts["measured batches"] / max(1, counts["measured batches"] + counts["estimated batches"])),
+    ]
+    # Model check: measured batches' CPU time per run-iteration vs this run's engine figure.
+    plan = build_plan(config)
+    for name, batch in plan.batches.items():
+        key = f"train_factorization_batch/{name}"
+        its = [finished.get(r.run_id) for r in batch.runs]
+        if key in bench and all(its) and batch.schedule.optimizer == "grouprmsprop" \
+                and batch.dataset.task == "completion":
+            real = bench[key]["cpu_time"] / sum(its)
+            model = c[f"completion engine d{batch.depth} B24"]
+            entries.append(entry(f"check {name}: measured CPU per run-iteration (ratio: measured job / "
+                                 f"this run's engine figure)", real * 1e6, "us", real / model, basis="measured"))
+    for k in sorted(c):
+        if k.startswith("dynamics") or k == "completion authors d1":
+            entries.append(entry(f"cost used: {k}, per iteration", c[k] * 1e3, "ms"))
+    return entries
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--run-dir", default=str(ROOT), help="where benchmarks/ and results/ of a real run live")
+    parser.add_argument("--costs", help="results.json of run_all.py to take the per-iteration costs from")
+    parser.add_argument("--json")
+    args = parser.parse_args()
+    costs = json.loads(Path(args.costs).read_text()) if args.costs else None
+    entries = benchmark(costs, args.quick, Path(args.run_dir))
+    print_entries(entries, "whole pipeline")
+    if args.json:
+        write_json(entries, args.json)
+
+
+if __name__ == "__main__":
+    main()

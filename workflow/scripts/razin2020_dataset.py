@@ -1,0 +1,40 @@
+"""Adapter: provide one data set as results/razin2020/data/<name>.<json|npz>.
+
+Sources (params.dataset["source"]):
+  shared / download: copy the export after checking its sha256 (when configured);
+  generated: a tensor instance drawn with the recorded seed
+             (tensor_completion.generate_tensor_data), or the 2x2 problem built
+             from its observed values (b12, b21, b22).
+"""
+
+from _bootstrap import start
+
+log = start(snakemake)  # noqa: F821
+
+import os  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from implicit_reg import razin_tables as rt  # noqa: E402
+from implicit_reg import tensor_completion as tc  # noqa: E402
+
+smk = snakemake  # noqa: F821
+ds = dict(smk.params.dataset)
+out = Path(smk.output.export)
+tmp = out.with_name(out.name + ".tmp")
+if ds["source"] == "generated":
+    if ds["kind"] == "matrix":
+        tmp.write_text(rt.generated_matrix_export_text(*ds["observed"]))
+    else:
+        data = tc.generate_tensor_data(ds["order"], ds["rank"], int(ds["seed"]), ds.get("mode_size", 8))
+        tmp.write_bytes(rt.tensor_export_bytes(data.target, data.permutation, data.target_cp_rank))
+    log.info("generated %s (%s, seed %d)", ds["name"], ds["kind"], ds["seed"])
+else:
+    source = Path(smk.input.source)
+    got = rt.sha256_file(source)
+    if ds.get("sha256") and got != ds["sha256"]:
+        raise ValueError(f"{source}: sha256 {got} does not match the configured {ds['sha256']}")
+    if not ds.get("sha256"):
+        log.warning("%s: no sha256 configured; not checked (sha256 %s)", source, got)
+    tmp.write_bytes(source.read_bytes())
+    log.info("%s: sha256 %s ok", source, got)
+os.replace(tmp, out)

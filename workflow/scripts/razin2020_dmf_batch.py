@@ -1,0 +1,61 @@
+"""Adapter: one panel of 2x2 deep matrix factorization runs (one job per depth).
+
+params.spec: figure, depth, runs (run_id, dataset, lr, init_scale, init,
+det_sign, seed, ...), dtype, log_every, tol, patience, max_iters,
+checkpoint_every, backend. params.checkpoint: engine state written every
+checkpoint_every iterations and resumed from (see razin2020_common).
+"""
+
+from _bootstrap import start
+
+log = start(snakemake)  # noqa: F821
+
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+from razin2020_common import clear_checkpoint, fingerprint, load_checkpoint, save_checkpoint  # noqa: E402
+
+from implicit_reg import razin_tables as rt  # noqa: E402
+from implicit_reg import tables  # noqa: E402
+from implicit_reg import two_by_two as tt  # noqa: E402
+
+smk = snakemake  # noqa: F821
+spec = smk.params.spec
+problems = {Path(p).stem: tt.load_completion_problem(p) for p in smk.input.problems}
+dtype = {"float32": np.float32, "float64": np.float64}[spec["dtype"]]
+configs = [tt.DMFRunConfig(r["depth"], r["lr"], r["init_scale"], r["init"], r["det_sign"], r["seed"])
+           for r in spec["runs"]]
+ckpt, key = Path(smk.params.checkpoint), fingerprint(spec)
+resumed = load_checkpoint(ckpt, key)
+if resumed:
+    batch, elapsed = tt.restore_state(resumed[0]), resumed[1].get("wall_seconds", 0.0)
+    log.info("resumed from %s at iterations %s", ckpt, batch.iteration.tolist())
+else:
+    batch = tt.init_batch([problems[r["dataset"]] for r in spec["runs"]], configs, dtype,
+                          spec["log_every"], spec["tol"], spec["patience"], spec["max_iters"])
+    elapsed = 0.0
+log.info("%s depth %d: %d runs, backend %s, numba %s", spec["figure"], spec["depth"], len(configs),
+         spec["backend"], tt.HAVE_NUMBA)
+t0 = time.perf_counter()
+
+
+def on_checkpoint(b):
+    save_checkpoint(ckpt, tt.get_state(b), key, {"wall_seconds": elapsed + time.perf_counter() - t0})
+    log.info("checkpoint at iterations %s", b.iteration.tolist())
+
+
+tt.run_batch(batch, spec["checkpoint_every"], on_checkpoint, spec["backend"])
+wall = elapsed + time.perf_counter() - t0
+results = tt.run_results(batch)
+observed = {name: [float(v) for v in p.values] for name, p in problems.items()}
+runs, traj = rt.dmf_tables(spec["figure"], spec["runs"], observed, [r.history for r in results],
+                           [r.status for r in results], [r.final_iteration for r in results],
+                           [r.final_product for r in results], spec, wall)
+tables.write_parquet(runs, smk.output.runs)
+tables.write_parquet(traj, smk.output.trajectories)
+for r in runs.itertuples():
+    log.info("%s: %s after %d iterations, |P11| at loss<1e-4: %.3f, c_fit %.3f", r.run_id, r.status,
+             r.iterations, r.abs_unobserved_at_cut, r.c_fit)
+log.info("batch wall time %.1f s", wall)
+clear_checkpoint(ckpt)

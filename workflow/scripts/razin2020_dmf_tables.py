@@ -1,0 +1,21 @@
+"""Adapter: a 2x2 figure's tables (runs, trajectories, markers) from its per-depth batches."""
+
+from _bootstrap import start
+
+log = start(snakemake)  # noqa: F821
+
+import pandas as pd  # noqa: E402
+
+from implicit_reg import razin_tables as rt  # noqa: E402
+from implicit_reg import tables  # noqa: E402
+
+smk = snakemake  # noqa: F821
+runs = pd.concat([pd.read_parquet(p) for p in smk.input.runs], ignore_index=True)
+traj = pd.concat([pd.read_parquet(p) for p in smk.input.trajectories], ignore_index=True)
+runs, traj = rt.sort_dmf(runs, traj)
+markers = rt.dmf_markers_table(runs, traj)
+tables.write_parquet(runs, smk.output.runs)
+tables.write_parquet(traj, smk.output.trajectories)
+tables.write_parquet(markers, smk.output.markers)
+log.info("%d runs, %d logged rows, %d markers (%d not reached)", len(runs), len(traj), len(markers),
+         int(markers["row"].lt(0).sum()))

@@ -1,0 +1,20 @@
+"""Adapter: render a Razin & Cohen figure notebook with papermill.
+
+Every named input but the notebook is passed as the parameter <name>_path
+(runs_path, trajectories_path, markers_path or summary_path); params.extra is a
+JSON object of further parameters (the figure's notebook_params).
+"""
+
+from _bootstrap import start
+
+log = start(snakemake)  # noqa: F821
+
+import json  # noqa: E402
+
+from implicit_reg.notebooks import execute_notebook  # noqa: E402
+
+smk = snakemake  # noqa: F821
+parameters = {f"{k}_path": str(v) for k, v in smk.input.items() if k != "notebook"}
+parameters.update(figure_pdf=smk.output.pdf, figure_png=smk.output.png, figure=smk.wildcards.figure)
+parameters.update(json.loads(smk.params.extra))
+execute_notebook(smk.input.notebook, smk.output.notebook, parameters, log)

@@ -1,0 +1,76 @@
+"""Adapter: CP tensor completion runs of one (figure, data set, n), trained as one batch.
+
+params.spec: figure, dataset, n_obs, runs (run_id, init_std, rep, seed,
+rank_seed), tc (optimizer and stop settings, device, checkpoint_every),
+cp_rank. params.checkpoint: batch state every checkpoint_every iterations,
+resumed from (razin2020_common). After training the CP rank of every
+distinct model tensor is estimated once.
+"""
+
+from _bootstrap import start
+
+log = start(snakemake)  # noqa: F821
+
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from razin2020_common import clear_checkpoint, fingerprint, load_checkpoint, save_checkpoint  # noqa: E402
+
+from implicit_reg import razin_tables as rt  # noqa: E402
+from implicit_reg import tables  # noqa: E402
+from implicit_reg import tensor_completion as tc  # noqa: E402
+from implicit_reg.cp_rank import estimate_cp_rank  # noqa: E402
+
+smk = snakemake  # noqa: F821
+spec = smk.params.spec
+s, runs, n = spec["tc"], spec["runs"], int(spec["n_obs"])
+data = tc.load_tensor_data(smk.input.data)
+observed = tc.observed_indices(data, n)
+ckpt, key = Path(smk.params.checkpoint), fingerprint(spec)
+resumed = load_checkpoint(ckpt, key)
+if resumed:
+    batch = tc.CPCompletionBatch.from_state(resumed[0], device=s["device"])
+    elapsed = resumed[1].get("wall_seconds", 0.0)
+    log.info("resumed from %s at iterations %s", ckpt, batch.iteration.tolist())
+else:
+    batch = tc.CPCompletionBatch(
+        data.target, observed, [r["init_std"] for r in runs], [r["seed"] for r in runs],
+        lr=s["lr"], beta=s["beta"], eps=s["eps"], check_every=s["check_every"], tol=s["tol"],
+        patience=s["patience"], max_iters=s["max_iters"], device=s["device"])
+    elapsed = 0.0
+log.info("%s n=%d: %d runs, R=%d components", spec["dataset"]["name"], n, len(runs), batch.num_components)
+t0 = time.perf_counter()
+
+
+def on_checkpoint(b):
+    save_checkpoint(ckpt, b.get_state(), key, {"wall_seconds": elapsed + time.perf_counter() - t0})
+    log.info("checkpoint at iterations %s", b.iteration.tolist())
+
+
+batch.run(s["checkpoint_every"], on_checkpoint)
+wall = elapsed + time.perf_counter() - t0
+results, tensors = batch.results(), batch.model_tensors()
+first, rep_of = rt.unique_by_content(list(tensors))
+ranks, rank_seconds = {}, {}
+for i in first:
+    t1 = time.perf_counter()
+    ranks[i] = estimate_cp_rank(tensors[i], runs[i]["rank_seed"], spec["cp_rank"]["tol"],
+                                spec["cp_rank"]["max_sweeps"])
+    rank_seconds[i] = time.perf_counter() - t1
+rows = [{
+    "run_id": r["run_id"], "init_std": r["init_std"], "rep": r["rep"], "seed": r["seed"],
+    "rank_seed": r["rank_seed"] if rep_of[i] == i else runs[rep_of[i]]["rank_seed"], "lr": s["lr"],
+    "num_components": batch.num_components, "status": res.status, "iterations": res.final_iteration,
+    "final_train_loss": res.final_train_loss, "recon_error": res.reconstruction_error,
+    "cp_rank": ranks[rep_of[i]], "wall_seconds": wall, "rank_seconds": rank_seconds.get(i, 0.0),
+} for i, (r, res) in enumerate(zip(runs, results))]
+table = rt.tc_rows(spec["figure"], spec["dataset"], n, "tf", rows)
+traj = rt.tc_trajectories(spec["figure"], spec["dataset"]["name"], n, [r["run_id"] for r in runs],
+                          [res.history for res in results])
+tables.write_parquet(table, smk.output.runs)
+tables.write_parquet(traj, smk.output.trajectories)
+for r in table.itertuples():
+    log.info("%s: %s, %d iterations, error %.3g, rank %d (%.1f s)", r.run_id, r.status, r.iterations,
+             r.recon_error, r.cp_rank, r.rank_seconds)
+log.info("training wall time %.1f s; %d distinct model tensors", wall, len(first))
+clear_checkpoint(ckpt)
