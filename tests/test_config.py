@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from implicit_reg.config import ConfigValidationError, load_schema, validate_config
+from implicit_reg.config import ConfigValidationError, check_local_data, load_schema, validate_config
 from implicit_reg.plan import ConfigError, build_plan
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -85,3 +85,31 @@ def test_plan_is_deterministic() -> None:
     a = build_plan(validate_config(_config(), SCHEMA))
     b = build_plan(validate_config(copy.deepcopy(_config()), SCHEMA))
     assert [x.spec() for x in a.batches.values()] == [x.spec() for x in b.batches.values()]
+
+
+def _data_config(movielens_path, razin_source="shared", data_dir="razin"):
+    return {
+        "data": {"movielens": {"path": movielens_path}},
+        "arora2019": {"figures": {"f": {"sweeps": [{"task": "movielens"}]}}},
+        "razin2020": {"data": {"source": razin_source, "data_dir": data_dir}, "figures": {"g": {}}},
+    }
+
+
+def test_missing_local_data_is_named(tmp_path: Path) -> None:
+    with pytest.raises(ConfigValidationError) as err:
+        check_local_data(_data_config("ml/u.data"), tmp_path)
+    assert "data.movielens.path" in str(err.value) and "'ml/u.data'" in str(err.value)
+    assert "razin2020.data.data_dir" in str(err.value)
+
+
+def test_present_or_unneeded_local_data_passes(tmp_path: Path) -> None:
+    (tmp_path / "ml").mkdir()
+    (tmp_path / "ml" / "u.data").write_text("1\t1\t5\t0\n")
+    (tmp_path / "razin").mkdir()
+    check_local_data(_data_config("ml/u.data"), tmp_path)
+    # null path = download; generated tensors need no directory
+    check_local_data(_data_config(None, razin_source="generated", data_dir="absent"), tmp_path)
+    # no movielens sweep: the path is not needed
+    cfg = _data_config("absent/u.data", razin_source="download")
+    cfg["arora2019"]["figures"]["f"]["sweeps"] = [{"task": "completion"}]
+    check_local_data(cfg, tmp_path)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from paper_data import paper_data_overrides
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -43,7 +44,7 @@ def test_snakefmt_check_passes() -> None:
 
 
 def test_paper_preset_plans_every_figure() -> None:
-    out = _snakemake("-n", "--forceall", "--nolock", "--quiet", "rules")
+    out = _snakemake("-n", "--forceall", "--nolock", "--quiet", "rules", *paper_data_overrides())
     assert out.returncode == 0, out.stdout + out.stderr
     counts = dict(re.findall(r"^(\w+)\s+(\d+)\s*$", out.stdout + out.stderr, flags=re.M))
     figures = _figures("config.yaml")
@@ -60,6 +61,17 @@ def test_bad_config_fails_before_any_job(tmp_path: Path) -> None:
     out = _snakemake("-n", "--nolock", "--configfile", str(bad))
     assert out.returncode != 0
     assert "matrix_sise" in out.stdout + out.stderr
+
+
+def test_missing_local_data_fails_before_any_job() -> None:
+    out = _snakemake("-n", "--nolock", "--config",
+                     'data={"movielens": {"path": "no/such/u.data"}}',
+                     'razin2020={"data": {"source": "shared", "data_dir": "no/such/dir"}}')
+    assert out.returncode != 0
+    text = out.stdout + out.stderr
+    assert "data.movielens.path" in text and "no/such/u.data" in text
+    assert "razin2020.data.data_dir" in text
+    assert "Job stats" not in text  # refused before planning any job
 
 
 @pytest.fixture(scope="module")

@@ -103,3 +103,41 @@ def _type_text(schema: dict[str, Any]) -> str:
     if schema.get("type") == "array" and "items" in schema:
         parts.append("of " + _type_text(schema["items"]))
     return " ".join(parts) or "see the schema"
+
+
+def _uses_movielens(config: dict[str, Any]) -> bool:
+    figures = config.get("arora2019", {}).get("figures", {}) or {}
+    return any(
+        sweep.get("task") == "movielens"
+        for figure in figures.values()
+        for sweep in (figure or {}).get("sweeps", [])
+    )
+
+
+def check_local_data(config: dict[str, Any], root: str | Path = ".") -> None:
+    """Fail before any job runs when a configured local data file is missing.
+
+    Only data that the configured figures need are checked: the MovieLens file when a
+    sweep has ``task: movielens``, and ``razin2020.data_dir`` when the Razin & Cohen
+    figures read the authors' shared copy. The message names the key and the way out.
+    Relative paths are taken from ``root`` (Snakemake's working directory).
+    """
+    root = Path(root)
+    problems = []
+    movielens_path = config.get("data", {}).get("movielens", {}).get("path")
+    if movielens_path and _uses_movielens(config) and not (root / movielens_path).is_file():
+        problems.append(
+            f"data.movielens.path: file {movielens_path!r} does not exist; point it at u.data "
+            "or set it to null to download the GroupLens archive (checked by sha256)"
+        )
+    razin = config.get("razin2020", {}) or {}
+    data = razin.get("data", {}) or {}
+    if razin.get("figures") and data.get("source") == "shared":
+        data_dir = data.get("data_dir", "")
+        if not (root / data_dir).is_dir():
+            problems.append(
+                f"razin2020.data.data_dir: directory {data_dir!r} does not exist (source: shared); "
+                "point it at the authors' data or set razin2020.data.source to download or generated"
+            )
+    if problems:
+        raise ConfigValidationError("invalid configuration:\n  " + "\n  ".join(problems))

@@ -7,6 +7,7 @@ sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
 from implicit_reg.config import (  # noqa: E402
     ConfigValidationError,
+    check_local_data,
     load_schema,
     validate_config,
 )
@@ -21,6 +22,7 @@ try:
         config["razin2020"], load_schema(SCHEMAS / "razin2020.schema.yaml"), "razin2020"
     )
     PLAN = build_plan(config)
+    check_local_data(config)
 except (ConfigValidationError, ConfigError) as err:
     raise WorkflowError(str(err)) from None
 
