@@ -8,7 +8,10 @@ the download sources, which plan the same figures.
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
+
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 MOVIELENS = ROOT.parent / "shared" / "data" / "ml-100k" / "u.data"
@@ -20,10 +23,18 @@ def razin2020_data_present() -> bool:
 
 
 def paper_data_overrides() -> list[str]:
-    """``--config`` arguments that replace missing shared data by the download rules."""
-    values = []
+    """Snakemake arguments that replace missing shared data by the download rules.
+
+    A config file rather than ``--config`` (which reads ``null`` as a string); it is
+    merged on top of the Snakefile's config, and a test's own ``--config`` still wins.
+    """
+    values: dict = {}
     if not MOVIELENS.is_file():
-        values.append('data={"movielens": {"path": null, "split": "seeded_permutation"}}')
+        values["data"] = {"movielens": {"path": None, "split": "seeded_permutation"}}
     if not razin2020_data_present():
-        values.append('razin2020={"data": {"source": "download"}}')
-    return ["--config", *values] if values else []
+        values["razin2020"] = {"data": {"source": "download"}}
+    if not values:
+        return []
+    path = Path(tempfile.gettempdir()) / "implicit-reg-paper-data-overrides.yaml"
+    path.write_text(yaml.safe_dump(values))
+    return ["--configfile", str(path)]

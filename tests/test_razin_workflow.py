@@ -23,8 +23,15 @@ COPY_IGNORE = shutil.ignore_patterns(
 
 
 def _snakemake(*args: str, cwd: Path = ROOT, timeout: int = 600) -> subprocess.CompletedProcess:
-    return subprocess.run([str(BIN / "snakemake"), *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=timeout)
+    args_list = list(args)
+    overrides = paper_data_overrides()
+    if overrides and "--configfile" in args_list:  # one --configfile option, several files
+        at = args_list.index("--configfile") + 2
+        args_list[at:at] = overrides[1:]
+    else:
+        args_list += overrides
+    return subprocess.run([str(BIN / "snakemake"), *args_list], cwd=cwd, capture_output=True,
+                          text=True, timeout=timeout)
 
 
 def _counts(out: subprocess.CompletedProcess) -> dict[str, int]:
@@ -33,7 +40,7 @@ def _counts(out: subprocess.CompletedProcess) -> dict[str, int]:
 
 def test_paper_preset_plans_every_razin_job():
     targets = [f"figures/razin2020_{f}.pdf" for f in ("fig1", "fig2", "rank3", "perturbed")]
-    out = _snakemake(*targets, "-n", "--forceall", "--nolock", "--quiet", "rules", *paper_data_overrides())
+    out = _snakemake(*targets, "-n", "--forceall", "--nolock", "--quiet", "rules")
     assert out.returncode == 0, out.stdout + out.stderr
     c = _counts(out)
     assert c["razin2020_dmf_batch"] == 5  # depths 2, 3, 4 + perturbed depths 3, 2
