@@ -14,27 +14,30 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-MOVIELENS = ROOT.parent / "shared" / "data" / "ml-100k" / "u.data"
-RAZIN2020_DATA = ROOT.parent / "shared" / "razin2020_data"
 
 
-def razin2020_data_present() -> bool:
-    return RAZIN2020_DATA.is_dir()
+def razin2020_data_present(repo: Path = ROOT) -> bool:
+    return (repo.parent / "shared" / "razin2020_data").is_dir()
 
 
-def paper_data_overrides() -> list[str]:
+def movielens_present(repo: Path = ROOT) -> bool:
+    return (repo.parent / "shared" / "data" / "ml-100k" / "u.data").is_file()
+
+
+def paper_data_overrides(repo: Path = ROOT) -> list[str]:
     """Snakemake arguments that replace missing shared data by the download rules.
 
     A config file rather than ``--config`` (which reads ``null`` as a string); it is
     merged on top of the Snakefile's config, and a test's own ``--config`` still wins.
     """
     values: dict = {}
-    if not MOVIELENS.is_file():
+    if not movielens_present(repo):
         values["data"] = {"movielens": {"path": None, "split": "seeded_permutation"}}
-    if not razin2020_data_present():
+    if not razin2020_data_present(repo):
         values["razin2020"] = {"data": {"source": "download"}}
     if not values:
         return []
-    path = Path(tempfile.gettempdir()) / "implicit-reg-paper-data-overrides.yaml"
+    name = "-".join(sorted(values))
+    path = Path(tempfile.gettempdir()) / f"implicit-reg-paper-data-overrides-{name}.yaml"
     path.write_text(yaml.safe_dump(values))
     return ["--configfile", str(path)]

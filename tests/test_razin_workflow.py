@@ -24,7 +24,7 @@ COPY_IGNORE = shutil.ignore_patterns(
 
 def _snakemake(*args: str, cwd: Path = ROOT, timeout: int = 600) -> subprocess.CompletedProcess:
     args_list = list(args)
-    overrides = paper_data_overrides()
+    overrides = paper_data_overrides(Path(cwd))
     if overrides and "--configfile" in args_list:  # one --configfile option, several files
         at = args_list.index("--configfile") + 2
         args_list[at:at] = overrides[1:]
