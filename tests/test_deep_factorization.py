@@ -139,6 +139,20 @@ def test_divergence_is_recorded_not_dropped() -> None:
     assert not math.isfinite(result.final["final_train_loss"][1]) or result.final["final_train_loss"][1] > 1e29
 
 
+@pytest.mark.parametrize("log_alignment", [False, True])
+def test_overflowing_run_is_recorded_beside_healthy_ones(log_alignment: bool) -> None:
+    """float32 overflow gives inf/NaN products: metrics of that run are NaN, the batch goes on."""
+    _, _, problem = _completion_problem(dtype=torch.float32)
+    init = [dfm.initial_factors(problem.shape, 3, "gaussian", 0.1, np.random.default_rng(s)) for s in range(2)]
+    sched = dfm.Schedule(optimizer="gd", max_iters=200, log_every=1, sync_every=1, train_loss_tol=1e-8,
+                         divergence_loss=float("inf"), log_alignment=log_alignment)
+    result = dfm.BatchTrainer(problem, init, [1e-2, 50.0], sched, dtype=torch.float32).run()
+    assert result.status == [dfm.STATUS_MAX_ITERS, dfm.STATUS_DIVERGED]
+    assert not np.isfinite(result.final_products[1]).all()
+    assert math.isnan(result.final["nuclear_norm"][1]) and math.isnan(result.final["effective_rank"][1])
+    assert math.isfinite(result.final["nuclear_norm"][0]) and math.isfinite(result.final["recon_error_sq"][0])
+
+
 def test_checkpoint_resume_equals_uninterrupted(tmp_path) -> None:
     """A job killed mid-run and started again ends exactly as an uninterrupted one."""
     _, _, problem = _completion_problem(dtype=torch.float32)

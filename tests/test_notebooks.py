@@ -288,3 +288,18 @@ def test_norms_vs_init_reduced_single_seed(tmp_path: Path) -> None:
                                   {"runs_path": str(runs_path), "task": "sensing"})
     _assert_figure(pdf, png)
     assert "non-converged runs: none" in text.lower()
+
+
+def test_failing_notebook_names_itself_and_the_error(tmp_path: Path) -> None:
+    from implicit_reg.notebooks import NotebookFailed, execute_notebook
+
+    source = tmp_path / "broken_figure.py"
+    source.write_text(
+        '# %% tags=["parameters"]\nruns_path = "x"\n\n# %%\nraise ValueError(f"cannot read {runs_path}")\n'
+    )
+    executed = tmp_path / "out" / "broken_figure.ipynb"
+    with pytest.raises(NotebookFailed) as err:
+        execute_notebook(source, executed, {"runs_path": "results/none.parquet"})
+    message = str(err.value)
+    assert str(source) in message and "ValueError" in message and "results/none.parquet" in message
+    assert executed.exists()  # the executed copy, error included, is kept for reading

@@ -645,7 +645,7 @@ class BatchTrainer:
             ):
                 out[name] = stats[:, i]
             # ⟨∇ℓ(W), u_r v_rᵀ⟩ for the top singular pairs: Theorem 3's rate term.
-            u, _, vh = torch.linalg.svd(product.double(), full_matrices=False)
+            u, _, vh = metrics.svd(product.double())
             proj = torch.einsum("bir,bij,brj->br", u[:, :, :k], grad, vh[:, :k, :])
             for i in range(k):
                 out[f"grad_proj_{i + 1}"] = proj[:, i]

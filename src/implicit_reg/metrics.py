@@ -13,9 +13,33 @@ import torch
 EFFECTIVE_RANK_LOG_GUARD = 1e-10
 
 
+def _finite_matrices(product: torch.Tensor) -> torch.Tensor:
+    """``[...]`` mask of the matrices whose entries are all finite."""
+    return torch.isfinite(product).all(dim=-1).all(dim=-1)
+
+
+def svd(product: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Thin SVD of a batch; a matrix with a NaN/inf entry (a diverged run) gets NaN factors.
+
+    LAPACK refuses non-finite input and would take the whole batch down with it.
+    """
+    finite = _finite_matrices(product)
+    if bool(finite.all()):
+        return torch.linalg.svd(product, full_matrices=False)
+    safe = torch.where(finite[..., None, None], product, torch.zeros_like(product))
+    u, s, vh = torch.linalg.svd(safe, full_matrices=False)
+    nan = torch.tensor(float("nan"), dtype=product.dtype, device=product.device)
+    return (torch.where(finite[..., None, None], u, nan), torch.where(finite[..., None], s, nan),
+            torch.where(finite[..., None, None], vh, nan))
+
+
 def singular_values(product: torch.Tensor) -> torch.Tensor:
-    """Singular values in descending order, ``[..., min(rows, cols)]``."""
-    return torch.linalg.svdvals(product)
+    """Singular values in descending order, ``[..., min(rows, cols)]``; NaN for a non-finite matrix."""
+    finite = _finite_matrices(product)
+    if bool(finite.all()):
+        return torch.linalg.svdvals(product)
+    safe = torch.where(finite[..., None, None], product, torch.zeros_like(product))
+    return torch.where(finite[..., None], torch.linalg.svdvals(safe), float("nan"))
 
 
 def nuclear_norm_from_singular_values(sv: torch.Tensor) -> torch.Tensor:
@@ -43,7 +67,7 @@ def alignment_statistics(
     its off-diagonal entries. ``G`` is the rescaled end-to-end gradient (the
     caller chooses the scaling, spec §1.8).
     """
-    u, _, vh = torch.linalg.svd(product, full_matrices=False)
+    u, _, vh = svd(product)
     a = (u.transpose(-1, -2) @ rescaled_gradient @ vh.transpose(-1, -2)).abs()
     k = a.shape[-1]
     eye = torch.eye(k, dtype=torch.bool, device=a.device)
