@@ -268,3 +268,16 @@ def test_save_figure_byte_identical_across_processes(tmp_path: Path) -> None:
         outs.append(d)
     for suffix in ("pdf", "png", "svg"):
         assert (outs[0] / f"f.{suffix}").read_bytes() == (outs[1] / f"f.{suffix}").read_bytes(), suffix
+
+
+def test_mark_failed_runs_pins_off_axis_values_to_the_edge() -> None:
+    df = pd.DataFrame({"s": [1.0, 2.0, 3.0], "v": [500.0, 215.0, 100.0],
+                       "status": ["max_iters", "max_iters", "max_iters"]})
+    fig, ax = plt.subplots()
+    assert P.mark_failed_runs(ax, df, "s", "v", ylim=(210.0, 223.0)) == 3
+    by_marker = {line.get_marker(): line for line in ax.lines}
+    assert set(by_marker) == {"^", "v", "o"}
+    assert list(by_marker["^"].get_xdata()) == [1.0] and list(by_marker["^"].get_ydata()) == [0.96]
+    assert list(by_marker["v"].get_xdata()) == [3.0] and list(by_marker["v"].get_ydata()) == [0.04]
+    assert list(by_marker["o"].get_ydata()) == [215.0]  # inside the limits: drawn at its value
+    assert any("off the axis" in t.get_text() for t in ax.texts)

@@ -299,6 +299,7 @@ def mark_failed_runs(
     annotate: bool = True,
     label: str | None = None,
     text_loc: tuple[float, float] = (0.98, 0.97),
+    ylim: Sequence[float] | None = None,
 ) -> int:
     """Draw every abnormal run of ``df`` on ``ax`` and return how many were drawn.
 
@@ -308,7 +309,9 @@ def mark_failed_runs(
     panel at its x. With ``annotate`` a text like "1 diverged, 2 hit cap" is
     written in the panel corner ``text_loc`` (axes coordinates, right/top
     aligned when the point is in the right/top half, else left/bottom aligned).
-    ``x_transform`` maps the x column (e.g. ``lambda s: 10 * s``).
+    ``x_transform`` maps the x column (e.g. ``lambda s: 10 * s``). With ``ylim``,
+    a run whose value lies outside the limits is pinned to the panel edge it left
+    by (a triangle pointing that way), so one stalled run does not stretch the axis.
     """
     bad = df.loc[failed_mask(df, status_col)]
     if bad.empty:
@@ -318,11 +321,20 @@ def mark_failed_runs(
         xs = np.asarray(x_transform(xs), dtype=float)
     ys = pd.to_numeric(bad[y], errors="coerce").to_numpy(dtype=float) if y in bad.columns else np.full(len(bad), np.nan)
     finite = np.isfinite(ys)
-    if finite.any():
-        ax.plot(xs[finite], ys[finite], label=label, zorder=5, **FAILED_MARKER_STYLE)
+    inside = finite.copy()
+    trans = blended_transform_factory(ax.transData, ax.transAxes)
+    if ylim is not None:
+        above, below = finite & (ys > ylim[1]), finite & (ys < ylim[0])
+        inside &= ~above & ~below
+        for mask, y_axes, marker in ((above, 0.96, "^"), (below, 0.04, "v")):
+            if mask.any():
+                ax.plot(xs[mask], np.full(mask.sum(), y_axes), transform=trans, label=label, zorder=5,
+                        clip_on=False, **dict(FAILED_MARKER_STYLE, marker=marker))
+                label = None
+    if inside.any():
+        ax.plot(xs[inside], ys[inside], label=label, zorder=5, **FAILED_MARKER_STYLE)
         label = None
     if (~finite).any():
-        trans = blended_transform_factory(ax.transData, ax.transAxes)
         style = dict(FAILED_MARKER_STYLE, marker="^")
         ax.plot(xs[~finite], np.full((~finite).sum(), 0.96), transform=trans, label=label, zorder=5,
                 clip_on=False, **style)
@@ -330,6 +342,8 @@ def mark_failed_runs(
         text = describe_failures(bad, status_col)
         if (~finite).any():
             text += "\n(▲: no value)"
+        if (finite & ~inside).any():
+            text += "\n(▲▼: off the axis)"
         ha = "right" if text_loc[0] > 0.5 else "left"
         va = "top" if text_loc[1] > 0.5 else "bottom"
         if va == "top" and (~finite).any():  # keep the box below the row of ▲ markers

@@ -83,7 +83,10 @@ metrics = [  # column, label, log axis, default limits
     ("effective_rank", "effective rank", False, erank_ylim),
 ]
 keys = ["n_obs", "depth", "init_scale"]
-aggs = {col: P.mean_std_by(gd, keys, col) for col, *_ in metrics}
+# Means over the runs that finished; runs that diverged or hit the iteration cap are
+# drawn one by one in red (pinned to the panel edge when off the axis).
+FAILED = ("diverged", "max_iters")
+aggs = {col: P.mean_std_by(gd, keys, col, exclude_statuses=FAILED) for col, *_ in metrics}
 
 
 def baseline(table: pd.DataFrame, m: int, col: str) -> tuple[float, str]:
@@ -108,7 +111,6 @@ limits = {}
 for col, label, log, default in metrics:
     agg = aggs[col]
     vals = [*(agg["mean"] + agg["std"]), *(agg["mean"] - agg["std"])]
-    vals += list(pd.to_numeric(gd.loc[P.failed_mask(gd), col], errors="coerce"))
     vals += [baseline(cvx, m, col)[0] for m in n_obs_values]
     if col != "recon_error_sq":
         vals += [baseline(gt, m, col)[0] for m in n_obs_values]
@@ -139,7 +141,7 @@ for i, m in enumerate(n_obs_values):
         panel = gd.loc[gd["n_obs"] == m]
         # markers in every column, the count once per row (same runs in all columns)
         P.mark_failed_runs(ax, panel, "init_scale", col, x_transform=x10, annotate=j == 0,
-                           text_loc=(0.02, 0.04))
+                           text_loc=(0.02, 0.04), ylim=limits[col])
         ax.set_xscale("log")
         if log:
             ax.set_yscale("log")
