@@ -11,20 +11,13 @@ test_workflow.py; solver failures: test_convex.py; failing notebooks: test_noteb
 
 from __future__ import annotations
 
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from workflow_support import BIN, copy_repo
 
-ROOT = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent
-COPY_IGNORE = shutil.ignore_patterns(
-    ".venv", ".git", ".snakemake", "results", "logs", "benchmarks", "build", "generated",
-    "__pycache__", ".pytest_cache", "*.pdf", "*.png", "resources",
-)
 # An extra figure whose depth-3 runs at learning rate 5 blow up at once.
 DIVERGING_FIGURE = """\
 arora2019:
@@ -45,7 +38,7 @@ def _snakemake(work: Path, target: str, *options: str) -> subprocess.CompletedPr
 @pytest.fixture(scope="module")
 def work(tmp_path_factory: pytest.TempPathFactory) -> Path:
     work = tmp_path_factory.mktemp("bad_inputs") / "repo"
-    shutil.copytree(ROOT, work, ignore=COPY_IGNORE)
+    copy_repo(work)
     return work
 
 

@@ -15,7 +15,6 @@ axis, reduced presets, single seed) are marked ``slow``.
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import numpy as np

@@ -5,21 +5,13 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from paper_data import paper_data_overrides, razin2020_data_present
+from workflow_support import BIN, ROOT, copy_repo, paper_data_overrides, razin2020_data_present
 
-ROOT = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent
 DATA = Path(os.environ.get("RAZIN2020_DATA", ROOT.parent / "shared" / "razin2020_data"))
-COPY_IGNORE = shutil.ignore_patterns(
-    ".venv", ".git", ".snakemake", "results", "logs", "benchmarks", "build", "generated",
-    "__pycache__", ".pytest_cache", "*.pdf", "*.png", "resources",
-)
 
 
 def _snakemake(*args: str, cwd: Path = ROOT, timeout: int = 600) -> subprocess.CompletedProcess:
@@ -66,7 +58,7 @@ def test_download_source_is_planned():
 def test_download_convert_and_check(tmp_path: Path):
     """The download path end to end, with a file:// URL standing in for GitHub."""
     work = tmp_path / "repo"
-    shutil.copytree(ROOT, work, ignore=COPY_IGNORE)
+    copy_repo(work)
     target = "results/razin2020/data/completion_2x2_w_1_1_0.json"
     url = DATA.resolve().as_uri() + "/{kind}/{name}.pt"
     config = json.dumps({"data": {"source": "download", "download": {"url": url}}})

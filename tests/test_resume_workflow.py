@@ -9,22 +9,15 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from workflow_support import BIN, copy_repo
 
-ROOT = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent
-COPY_IGNORE = shutil.ignore_patterns(
-    ".venv", ".git", ".snakemake", "results", "logs", "benchmarks", "build", "generated",
-    "__pycache__", ".pytest_cache", "*.pdf", "*.png", "resources",
-)
 # Long enough to be killed mid-way (every run goes to the cap), checkpoints often.
 LONG_BATCH = """\
 engine: {checkpoint_seconds: 0.3, sync_every: 50}
@@ -42,7 +35,7 @@ def _snakemake(work: Path, *args: str, timeout: int = 600) -> subprocess.Complet
 @pytest.fixture(scope="module")
 def work(tmp_path_factory: pytest.TempPathFactory) -> Path:
     work = tmp_path_factory.mktemp("resume") / "repo"
-    shutil.copytree(ROOT, work, ignore=COPY_IGNORE)
+    copy_repo(work)
     (work / "config" / "long_batch.yaml").write_text(LONG_BATCH)
     return work
 

@@ -5,19 +5,12 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
-from paper_data import paper_data_overrides
+from workflow_support import BIN, ROOT, copy_repo, paper_data_overrides
 
-ROOT = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent
-COPY_IGNORE = shutil.ignore_patterns(
-    ".venv", ".git", ".snakemake", "results", "logs", "benchmarks", "build", "generated",
-    "__pycache__", ".pytest_cache", "*.pdf", "*.png", "resources",
-)
 
 
 def _snakemake(*args: str, cwd: Path = ROOT, timeout: int = 600) -> subprocess.CompletedProcess:
@@ -78,7 +71,7 @@ def test_missing_local_data_fails_before_any_job() -> None:
 def test_preset_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The test preset, end to end, in a copy of the repository."""
     work = tmp_path_factory.mktemp("pipeline") / "repo"
-    shutil.copytree(ROOT, work, ignore=COPY_IGNORE)
+    copy_repo(work)
     out = _snakemake("--cores", "2", "--configfile", "config/test.yaml", cwd=work, timeout=900)
     assert out.returncode == 0, (out.stdout + out.stderr)[-6000:]
     return work

@@ -47,7 +47,6 @@ from __future__ import annotations
 import copy
 import os
 import re
-import shutil
 import subprocess
 import sys
 import time
@@ -57,13 +56,8 @@ import pytest
 import yaml
 
 import slurm_cluster as sc
+from workflow_support import BIN, ROOT, copy_repo
 
-ROOT = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent
-COPY_IGNORE = shutil.ignore_patterns(
-    ".venv", ".git", ".snakemake", "results", "logs", "benchmarks", "build", "generated",
-    "__pycache__", ".pytest_cache", "*.pdf", "*.png", "resources",
-)
 TIMEOUT = int(os.environ.get("IMPLICIT_REG_SLURM_TIMEOUT", "2700"))  # seconds for the whole run
 GPU_RULE = "train_factorization_batch"
 SUBMITTED = re.compile(r"Job (\d+) has been submitted with SLURM jobid (\d+) \(log: (\S+)\)\.")
@@ -146,7 +140,7 @@ def local_slurm(tmp_path_factory: pytest.TempPathFactory):
 def test_test_preset_runs_through_slurm(local_slurm: sc.LocalSlurm, tmp_path_factory: pytest.TempPathFactory,
                                         capsys: pytest.CaptureFixture) -> None:
     work = tmp_path_factory.mktemp("slurm-pipeline") / "repo"
-    shutil.copytree(ROOT, work, ignore=COPY_IGNORE)
+    copy_repo(work)
     env = local_slurm.env
     env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
     # No job context, partition, account or GPU from the caller's environment:

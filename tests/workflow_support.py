@@ -1,4 +1,5 @@
-"""Config overrides for planning the paper preset on a machine without ``../shared``.
+"""Helpers shared by the workflow tests: a copy of the repository to run Snakemake in,
+and config overrides for planning the paper preset on a machine without ``../shared``.
 
 The paper preset reads the MovieLens file and the Razin & Cohen data sets from the
 team's shared copy. A clean clone elsewhere (CI) has no such copy; the pipeline then
@@ -8,12 +9,26 @@ the download sources, which plan the same figures.
 
 from __future__ import annotations
 
+import shutil
+import sys
 import tempfile
 from pathlib import Path
 
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent  # snakemake and snakefmt of the test interpreter
+# Outputs, state and environments stay behind: a copy starts like a fresh clone.
+COPY_IGNORE = shutil.ignore_patterns(
+    ".venv", ".git", ".snakemake", "results", "logs", "benchmarks", "build", "generated",
+    "__pycache__", ".pytest_cache", "*.pdf", "*.png", "resources",
+)
+
+
+def copy_repo(dest: Path) -> Path:
+    """Copy the repository's sources (no outputs, no .venv) to ``dest`` and return it."""
+    shutil.copytree(ROOT, dest, ignore=COPY_IGNORE)
+    return dest
 
 
 def razin2020_data_present(repo: Path = ROOT) -> bool:
