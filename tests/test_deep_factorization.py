@@ -207,3 +207,18 @@ def test_metrics_in_the_trajectory_equal_numpy() -> None:
     mask[obs["indices"]] = 1
     train = np.sum((mask * (w.reshape(-1) - gt.reshape(-1))) ** 2) / len(obs["indices"])
     assert result.final["final_train_loss"][0] == pytest.approx(train, rel=1e-10)
+
+
+def test_metrics_of_a_non_finite_matrix_are_nan_and_leave_the_others() -> None:
+    from implicit_reg import metrics
+
+    rng = np.random.default_rng(0)
+    batch = torch.as_tensor(rng.standard_normal((3, 5, 4)))
+    broken = batch.clone()
+    broken[1, 2, 3] = float("inf")
+    sv = metrics.singular_values(broken)
+    u, s, vh = metrics.svd(broken)
+    assert torch.isnan(sv[1]).all() and torch.isnan(s[1]).all() and torch.isnan(u[1]).all() and torch.isnan(vh[1]).all()
+    for i in (0, 2):
+        np.testing.assert_allclose(sv[i], np.linalg.svd(batch[i].numpy(), compute_uv=False), rtol=1e-12)
+        np.testing.assert_allclose(s[i], sv[i], rtol=1e-12)

@@ -13,33 +13,34 @@ import torch
 EFFECTIVE_RANK_LOG_GUARD = 1e-10
 
 
-def _finite_matrices(product: torch.Tensor) -> torch.Tensor:
-    """``[...]`` mask of the matrices whose entries are all finite."""
-    return torch.isfinite(product).all(dim=-1).all(dim=-1)
+def _finite_part(product: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """``(product with non-finite matrices zeroed, mask of finite matrices)``; mask None if all are.
+
+    LAPACK refuses non-finite input, and one diverged run would take its whole batch down:
+    such a matrix is decomposed as zeros and its results are set to NaN by the caller.
+    """
+    finite = torch.isfinite(product).all(dim=-1).all(dim=-1)
+    if bool(finite.all()):
+        return product, None
+    return torch.where(finite[..., None, None], product, torch.zeros_like(product)), finite
 
 
 def svd(product: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Thin SVD of a batch; a matrix with a NaN/inf entry (a diverged run) gets NaN factors.
-
-    LAPACK refuses non-finite input and would take the whole batch down with it.
-    """
-    finite = _finite_matrices(product)
-    if bool(finite.all()):
-        return torch.linalg.svd(product, full_matrices=False)
-    safe = torch.where(finite[..., None, None], product, torch.zeros_like(product))
+    """Thin SVD of a batch; a matrix with a NaN/inf entry (a diverged run) gets NaN factors."""
+    safe, finite = _finite_part(product)
     u, s, vh = torch.linalg.svd(safe, full_matrices=False)
-    nan = torch.tensor(float("nan"), dtype=product.dtype, device=product.device)
+    if finite is None:
+        return u, s, vh
+    nan = float("nan")
     return (torch.where(finite[..., None, None], u, nan), torch.where(finite[..., None], s, nan),
             torch.where(finite[..., None, None], vh, nan))
 
 
 def singular_values(product: torch.Tensor) -> torch.Tensor:
     """Singular values in descending order, ``[..., min(rows, cols)]``; NaN for a non-finite matrix."""
-    finite = _finite_matrices(product)
-    if bool(finite.all()):
-        return torch.linalg.svdvals(product)
-    safe = torch.where(finite[..., None, None], product, torch.zeros_like(product))
-    return torch.where(finite[..., None], torch.linalg.svdvals(safe), float("nan"))
+    safe, finite = _finite_part(product)
+    sv = torch.linalg.svdvals(safe)
+    return sv if finite is None else torch.where(finite[..., None], sv, float("nan"))
 
 
 def nuclear_norm_from_singular_values(sv: torch.Tensor) -> torch.Tensor:
