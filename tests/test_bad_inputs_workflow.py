@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from workflow_support import BIN, copy_repo
+from workflow_support import copy_repo, run_snakemake
 
 # An extra figure whose depth-3 runs at learning rate 5 blow up at once.
 DIVERGING_FIGURE = """\
@@ -31,8 +31,9 @@ arora2019:
 
 
 def _snakemake(work: Path, target: str, *options: str) -> subprocess.CompletedProcess:
-    return subprocess.run([str(BIN / "snakemake"), target, "--cores", "1", "--configfile", "config/test.yaml",
-                           *options], cwd=work, capture_output=True, text=True, timeout=900)
+    """``target`` with the test preset (``options`` may name more config files right after it)."""
+    return run_snakemake(target, "--cores", "1", "--configfile", "config/test.yaml", *options, cwd=work,
+                         timeout=900)
 
 
 @pytest.fixture(scope="module")
@@ -56,10 +57,7 @@ def test_corrupt_data_file_fails_naming_file_and_key(work: Path) -> None:
 
 def test_diverging_run_is_recorded_and_drawn(work: Path) -> None:
     (work / "config" / "diverging.yaml").write_text(DIVERGING_FIGURE)
-    out = subprocess.run(
-        [str(BIN / "snakemake"), "figures/arora2019_diverging.pdf", "--cores", "1",
-         "--configfile", "config/test.yaml", "config/diverging.yaml"],
-        cwd=work, capture_output=True, text=True, timeout=900)
+    out = _snakemake(work, "figures/arora2019_diverging.pdf", "config/diverging.yaml")
     assert out.returncode == 0, (out.stdout + out.stderr)[-4000:]
     runs = pd.read_parquet(work / "results/arora2019_diverging/runs.parquet")
     status = dict(zip(runs["lr"], runs["status"]))

@@ -9,7 +9,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from workflow_support import BIN, ROOT, copy_repo, paper_data_overrides, razin2020_data_present
+from workflow_support import ROOT, copy_repo, paper_data_overrides, razin2020_data_present, run_snakemake
 
 DATA = Path(os.environ.get("RAZIN2020_DATA", ROOT.parent / "shared" / "razin2020_data"))
 
@@ -22,8 +22,7 @@ def _snakemake(*args: str, cwd: Path = ROOT, timeout: int = 600) -> subprocess.C
         args_list[at:at] = overrides[1:]
     else:
         args_list += overrides
-    return subprocess.run([str(BIN / "snakemake"), *args_list], cwd=cwd, capture_output=True,
-                          text=True, timeout=timeout)
+    return run_snakemake(*args_list, cwd=cwd, timeout=timeout)
 
 
 def _counts(out: subprocess.CompletedProcess) -> dict[str, int]:

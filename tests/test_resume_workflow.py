@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from workflow_support import BIN, copy_repo
+from workflow_support import BIN, copy_repo, run_snakemake
 
 # Long enough to be killed mid-way (every run goes to the cap), checkpoints often.
 LONG_BATCH = """\
@@ -27,9 +27,8 @@ arora2019:
 """
 
 
-def _snakemake(work: Path, *args: str, timeout: int = 600) -> subprocess.CompletedProcess:
-    return subprocess.run([str(BIN / "snakemake"), *args], cwd=work, capture_output=True, text=True,
-                          timeout=timeout)
+def _snakemake(work: Path, *args: str) -> subprocess.CompletedProcess:
+    return run_snakemake(*args, cwd=work)
 
 
 @pytest.fixture(scope="module")

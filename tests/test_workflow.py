@@ -10,13 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 from workflow_support import BIN, ROOT, copy_repo, paper_data_overrides
+from workflow_support import run_snakemake as _snakemake
 
-
-
-def _snakemake(*args: str, cwd: Path = ROOT, timeout: int = 600) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [str(BIN / "snakemake"), *args], cwd=cwd, capture_output=True, text=True, timeout=timeout,
-    )
 
 
 def _figures(config_name: str) -> list[str]:

@@ -10,6 +10,7 @@ the download sources, which plan the same figures.
 from __future__ import annotations
 
 import shutil
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -29,6 +30,12 @@ def copy_repo(dest: Path) -> Path:
     """Copy the repository's sources (no outputs, no .venv) to ``dest`` and return it."""
     shutil.copytree(ROOT, dest, ignore=COPY_IGNORE)
     return dest
+
+
+def run_snakemake(*args: str, cwd: Path = ROOT, timeout: int = 600) -> subprocess.CompletedProcess:
+    """Run this interpreter's ``snakemake`` with ``args`` in ``cwd``, capturing its output."""
+    return subprocess.run([str(BIN / "snakemake"), *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=timeout)
 
 
 def razin2020_data_present(repo: Path = ROOT) -> bool:
