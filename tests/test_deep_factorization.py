@@ -222,3 +222,61 @@ def test_metrics_of_a_non_finite_matrix_are_nan_and_leave_the_others() -> None:
     for i in (0, 2):
         np.testing.assert_allclose(sv[i], np.linalg.svd(batch[i].numpy(), compute_uv=False), rtol=1e-12)
         np.testing.assert_allclose(s[i], sv[i], rtol=1e-12)
+
+
+def _ratings_problem(sampled_max_fraction: float, rows: int = 30, cols: int = 18, n_train: int = 90,
+                     dtype=torch.float64) -> dfm.Problem:
+    """A MovieLens-shaped problem: integer ratings on a few entries of a rectangular matrix."""
+    rng = np.random.default_rng(5)
+    idx = rng.choice(rows * cols, n_train + 150, replace=False)
+    values = rng.integers(1, 6, idx.size).astype(float)
+    obs = {"shape": np.array([rows, cols]),
+           "train_rows": idx[:n_train] // cols, "train_cols": idx[:n_train] % cols, "train_values": values[:n_train],
+           "test_rows": idx[n_train:] // cols, "test_cols": idx[n_train:] % cols, "test_values": values[n_train:]}
+    return dfm.build_problem("movielens", obs, None, "cpu", dtype, alignment_total=1000,
+                             sampled_max_fraction=sampled_max_fraction)
+
+
+def test_sparse_observations_take_the_sampled_path_below_the_configured_fraction() -> None:
+    # 90 of 540 entries = 1/6 of the matrix.
+    assert isinstance(_ratings_problem(0.2).train, dfm.SampledEntries)
+    assert isinstance(_ratings_problem(0.1).train, dfm.EntryObservations)
+    assert isinstance(_completion_problem()[2].train, dfm.EntryObservations)  # default 0: dense
+
+
+@pytest.mark.parametrize("depth", [1, 2, 3, 4])
+def test_sampled_gradients_equal_autograd(depth: int) -> None:
+    problem = _ratings_problem(1.0)
+    train = problem.train
+    rng = np.random.default_rng(3)
+    batch = [dfm.initial_factors(problem.shape, depth, "gaussian", 2.0, rng) for _ in range(3)]
+    factors = [torch.tensor(np.stack([b[j] for b in batch]), requires_grad=True) for j in range(depth)]
+    product = dfm.end_to_end(factors)
+    loss = train.loss(train.residual(product))
+    auto = torch.autograd.grad(loss.sum(), factors)
+    detached = [f.detach() for f in factors]
+    partial, residual = dfm.sampled_forward(detached, train)
+    torch.testing.assert_close(residual, train.residual(product.detach()), rtol=1e-12, atol=1e-12)
+    hand = dfm.sampled_backward(detached, partial, train, residual)
+    for a, h in zip(auto, hand):
+        torch.testing.assert_close(h * train.gradient_scale, a, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("depth", [1, 2, 3])
+def test_sampled_training_equals_dense_training(depth: int) -> None:
+    """Same runs on both paths: same stops (one run diverges), products, trajectories."""
+    init = [dfm.initial_factors((30, 18), depth, "identity", 1e-3, np.random.default_rng(0)) for _ in range(3)]
+    lrs = [0.3, 200.0, 0.1]
+    sched = dfm.Schedule(optimizer="gd", max_iters=6000, log_every=100, sync_every=50, train_loss_tol=1e-4,
+                         log_alignment=True, n_singular_values=4)
+    dense = dfm.BatchTrainer(_ratings_problem(0.0), init, lrs, sched, dtype=torch.float64).run()
+    sampled = dfm.BatchTrainer(_ratings_problem(1.0), init, lrs, sched, dtype=torch.float64).run()
+    assert dense.status == sampled.status
+    assert dense.status[1] == dfm.STATUS_DIVERGED and dfm.STATUS_CONVERGED in dense.status
+    np.testing.assert_array_equal(dense.final["iterations"], sampled.final["iterations"])
+    finished = [i for i, s in enumerate(dense.status) if s != dfm.STATUS_DIVERGED]
+    np.testing.assert_allclose(sampled.final_products[finished], dense.final_products[finished], rtol=1e-9, atol=1e-10)
+    for key in ("train_loss", "test_mse", "sv_1", "align_diag_mean", "grad_proj_1"):
+        ok = np.isin(dense.trajectories["run"], finished)
+        np.testing.assert_allclose(sampled.trajectories[key][ok], dense.trajectories[key][ok],
+                                   rtol=1e-8, atol=1e-12, err_msg=key)

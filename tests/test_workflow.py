@@ -96,3 +96,13 @@ def test_rerun_gives_identical_parquet(test_preset_run: Path) -> None:
     assert out.returncode == 0, (out.stdout + out.stderr)[-4000:]
     after = pd.read_parquet(test_preset_run / "results" / figure / "runs.parquet")
     pd.testing.assert_frame_equal(before.drop(columns="wall_seconds"), after.drop(columns="wall_seconds"))
+
+
+def test_both_gradient_paths_ran_in_the_test_preset(test_preset_run: Path) -> None:
+    """The preset's fraction threshold sends MovieLens to the sampled path, completion to the dense one."""
+    logs = test_preset_run / "logs" / "train_factorization_batch"
+    movielens = [p.read_text() for p in logs.glob("movielens-*.log")]
+    completion = [p.read_text() for p in logs.glob("completion-*.log")]
+    assert movielens and completion
+    assert all("sampled gradients" in text for text in movielens)
+    assert all("dense gradients" in text for text in completion)

@@ -18,6 +18,7 @@ import logging
 import math
 import os
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -109,6 +110,94 @@ class EntryObservations:
         return float(self.targets.double().square().sum())
 
 
+class SampledEntries:
+    """Few observed entries of a large matrix (MovieLens: 10,000 of 1.6 million).
+
+    The loss reads only the observed entries, so a step never needs the product
+    matrix: its observed entries are a sampled product ``W_N · (W_{N−1}⋯W_1)``
+    on the observation pattern (SDDMM), and the gradient with respect to the
+    product is a sparse matrix G whose products with dense factors are sparse
+    kernels. The residual is ``[B, count]`` (observation order: row-major).
+    The dense product is formed only when metrics are logged.
+    """
+
+    residual_like_product = False
+    sampled = True
+
+    def __init__(self, shape: tuple[int, int], rows: torch.Tensor, cols: torch.Tensor,
+                 values: torch.Tensor) -> None:
+        order = torch.argsort(rows * shape[1] + cols)
+        self.shape = (int(shape[0]), int(shape[1]))
+        self.rows, self.cols, self.targets = rows[order], cols[order], values[order]
+        self.count = int(self.rows.numel())
+        self.flat_index = self.rows * self.shape[1] + self.cols
+        self._crow = torch._convert_indices_from_coo_to_csr(self.rows, self.shape[0])
+        # Gᵀ in CSR: the same values, permuted into column-major order.
+        self._to_transposed = torch.argsort(self.cols * self.shape[0] + self.rows)
+        self._crow_t = torch._convert_indices_from_coo_to_csr(self.cols[self._to_transposed], self.shape[1])
+        self._rows_t = self.rows[self._to_transposed]
+        self._neg_targets = -self.targets
+
+    @property
+    def gradient_scale(self) -> float:
+        return 2.0 / self.count
+
+    @staticmethod
+    def _sparse(crow: torch.Tensor, col: torch.Tensor, values: torch.Tensor,
+                shape: tuple[int, int]) -> torch.Tensor:
+        # torch calls CSR support "beta" in a warning; the sampled path uses only
+        # sampled_addmm and sparse.mm, whose results the tests check against dense.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            return torch.sparse_csr_tensor(crow, col, values, shape, check_invariants=False)
+
+    def _csr(self, values: torch.Tensor) -> torch.Tensor:
+        return self._sparse(self._crow, self.cols, values, self.shape)
+
+    def _csr_transposed(self, values: torch.Tensor) -> torch.Tensor:
+        return self._sparse(self._crow_t, self._rows_t, values[self._to_transposed],
+                            (self.shape[1], self.shape[0]))
+
+    def residual(self, product: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+        """Residual from a batch of dense products ``[B, rows, cols]`` (used at logs)."""
+        return product.reshape(product.shape[0], -1)[:, self.flat_index] - self.targets
+
+    def sampled_residual(self, top: torch.Tensor, below: torch.Tensor) -> torch.Tensor:
+        """Residual of the product ``top @ below`` on the observed entries only, ``[B, count]``."""
+        negated = self._csr(self._neg_targets)
+        return torch.stack([
+            torch.sparse.sampled_addmm(negated, top[b], below[b]).values() for b in range(top.shape[0])
+        ])
+
+    def times_dense(self, residual: torch.Tensor, dense: torch.Tensor) -> torch.Tensor:
+        """``G_b @ dense_b`` per run, G_b the residual as a sparse matrix."""
+        return torch.stack([torch.sparse.mm(self._csr(residual[b]), dense[b]) for b in range(residual.shape[0])])
+
+    def transposed_times_dense(self, residual: torch.Tensor, dense: torch.Tensor) -> torch.Tensor:
+        """``G_bᵀ @ dense_b`` per run."""
+        return torch.stack([
+            torch.sparse.mm(self._csr_transposed(residual[b]), dense[b]) for b in range(residual.shape[0])
+        ])
+
+    def residual_norm(self, residual: torch.Tensor) -> torch.Tensor:
+        return torch.linalg.vector_norm(residual, dim=-1)
+
+    def loss(self, residual: torch.Tensor) -> torch.Tensor:
+        return self.residual_norm(residual).square() / self.count
+
+    def adjoint(self, residual: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+        """The residual scattered into dense ``[B, rows·cols]`` (metrics and depth 1)."""
+        dense = residual.new_zeros((residual.shape[0], self.shape[0] * self.shape[1]))
+        dense[:, self.flat_index] = residual
+        return dense
+
+    def product_gradient(self, residual: torch.Tensor) -> torch.Tensor:
+        return self.adjoint(residual) * self.gradient_scale
+
+    def target_norm_sq(self) -> float:
+        return float(self.targets.double().square().sum())
+
+
 @dataclass
 class LinearMeasurements:
     """Matrix sensing: y_i = ⟨X_i, W⟩ with all X_i stacked as rows of one matrix.
@@ -154,7 +243,7 @@ class Problem:
     """Everything a batch of runs needs about its data."""
 
     shape: tuple[int, int]
-    train: EntryObservations | LinearMeasurements
+    train: EntryObservations | SampledEntries | LinearMeasurements
     test: EntryObservations
     #: G = alignment_scale × ∇_W loss, the authors' rescaled gradient (spec §1.8).
     alignment_scale: float = 0.5
@@ -275,6 +364,39 @@ def backward(
         dest = None if out is None else (out[0] if j == 1 else work[j])
         upstream = torch.bmm(factors[j].transpose(1, 2), upstream, out=dest)
     grads[0] = upstream
+    return grads
+
+
+def sampled_forward(factors: list[torch.Tensor], train: SampledEntries,
+                    out: list[torch.Tensor | None] | None = None) -> tuple[list[torch.Tensor], torch.Tensor]:
+    """Partial products [W_1, …, W_{N−1}⋯W_1] and the residual on the observed entries.
+
+    The top product W_N·(W_{N−1}⋯W_1) is only sampled, never formed.
+    """
+    if len(factors) == 1:
+        return [factors[0]], train.residual(factors[0])
+    partial = forward(factors[:-1], out=None if out is None else out[:-1])
+    return partial, train.sampled_residual(factors[-1], partial[-1])
+
+
+def sampled_backward(factors: list[torch.Tensor], partial: list[torch.Tensor],
+                     train: SampledEntries, residual: torch.Tensor) -> list[torch.Tensor]:
+    """Gradients (unscaled, like :func:`backward`'s) from a sparse G = residual.
+
+    The two products with G are sparse kernels (count × width work each); the
+    rest of the pass is :func:`backward`'s dense chain below the top factor.
+    """
+    depth = len(factors)
+    if depth == 1:
+        return [train.adjoint(residual).view(-1, *train.shape)]
+    top = factors[-1]
+    grads: list[torch.Tensor] = [residual] * depth
+    grads[-1] = train.times_dense(residual, partial[-1].transpose(1, 2))
+    upstream = train.transposed_times_dense(residual, top).transpose(1, 2)
+    for j in range(depth - 2, 0, -1):
+        grads[j] = torch.bmm(upstream, partial[j - 1].transpose(1, 2))
+        upstream = torch.bmm(factors[j].transpose(1, 2), upstream)
+    grads[0] = upstream.contiguous()
     return grads
 
 
@@ -491,19 +613,25 @@ class BatchTrainer:
         ws = self._workspace()
         t_start = time.perf_counter() - st.elapsed
         last_ckpt = time.perf_counter()
+        sampled = getattr(train, "sampled", False)
         while st.run_index.numel() > 0:
             t = st.iteration
             at_cap = t >= sched.max_iters
             boundary = t % sched.sync_every == 0 or t % sched.log_every == 0 or at_cap
-            partial = forward(st.factors, out=ws.partial)
-            product = partial[-1]
-            # Between sync/log iterations nothing reads the product after its residual
-            # (the backward pass uses the partial products below it), so the residual
-            # overwrites it: one [B, rows, cols] stream less per iteration.
-            if ws.residual_in_place and not boundary:
-                residual = train.residual(product, out=product)
+            if sampled:
+                partial, residual = sampled_forward(st.factors, train, out=ws.partial)
+                # The product matrix exists only where metrics need it.
+                product = torch.bmm(st.factors[-1], partial[-1]) if boundary and len(st.factors) > 1 else partial[-1]
             else:
-                residual = ws.residual = train.residual(product, out=ws.residual)
+                partial = forward(st.factors, out=ws.partial)
+                product = partial[-1]
+                # Between sync/log iterations nothing reads the product after its residual
+                # (the backward pass uses the partial products below it), so the residual
+                # overwrites it: one [B, rows, cols] stream less per iteration.
+                if ws.residual_in_place and not boundary:
+                    residual = train.residual(product, out=product)
+                else:
+                    residual = ws.residual = train.residual(product, out=ws.residual)
             residual_norm = train.residual_norm(residual)
             if boundary:
                 loss = self._xp[2](self._check_stops(t, residual_norm))
@@ -516,8 +644,10 @@ class BatchTrainer:
                     self._finalize(stopped, product, loss, at_cap)
                     kept = (~stopped).nonzero().squeeze(1)
                     st.factors = [w.index_select(0, kept) for w in st.factors]
+                    product = product.index_select(0, kept)
                     partial = [p.index_select(0, kept) for p in partial]
-                    product = partial[-1]
+                    if not sampled:
+                        product = partial[-1]
                     residual = residual.index_select(0, kept)
                     loss = loss.index_select(0, kept)
                     for name in ("run_index", "lr", "second_moment", "active", "stop_iter"):
@@ -530,7 +660,7 @@ class BatchTrainer:
                     # and contiguous, so they become this iteration's buffers.
                     ws = self._workspace()
                     partial = [st.factors[0]] + partial[1:]
-                    ws.partial[1:] = partial[1:]
+                    ws.partial[1:len(partial)] = partial[1:]
                     ws.residual = residual
                 if t % sched.log_every == 0:
                     self._log(t, product, residual, loss)
@@ -542,9 +672,12 @@ class BatchTrainer:
                         float(loss.max()),
                         st.elapsed,
                     )
-            ws.adjoint = train.adjoint(residual, out=ws.adjoint)  # flat for sensing
-            adjoint = ws.adjoint.view(-1, *self.problem.shape)
-            grads = backward(st.factors, partial, adjoint, out=ws.grads, work=ws.upstream)
+            if sampled:
+                grads = sampled_backward(st.factors, partial, train, residual)
+            else:
+                ws.adjoint = train.adjoint(residual, out=ws.adjoint)  # flat for sensing
+                adjoint = ws.adjoint.view(-1, *self.problem.shape)
+                grads = backward(st.factors, partial, adjoint, out=ws.grads, work=ws.upstream)
             if not boundary:
                 # Here, next to the step size, the [B]-vector work runs in one go.
                 self._check_stops(t, residual_norm)
@@ -623,7 +756,10 @@ class BatchTrainer:
         """Metrics of a batch of products, computed before their update."""
         test_res = self.problem.test.residual(product)
         test_sq = test_res.square().sum(dim=(-2, -1))
-        sv = metrics.singular_values(product.double())
+        if self.schedule.log_alignment:
+            u, sv, vh = metrics.svd(product.double())
+        else:
+            sv = metrics.singular_values(product.double())
         out = {
             "train_loss": loss.double(),
             "test_mse": test_sq.double() / self.problem.test.count,
@@ -638,14 +774,13 @@ class BatchTrainer:
         if self.schedule.log_alignment:
             grad = self.problem.product_gradient(residual).double()
             stats = metrics.alignment_statistics(
-                product.double(), grad * self.problem.alignment_scale
+                product.double(), grad * self.problem.alignment_scale, (u, vh)
             )
             for i, name in enumerate(
                 ("align_diag_mean", "align_diag_std", "align_offdiag_mean", "align_offdiag_std")
             ):
                 out[name] = stats[:, i]
             # ⟨∇ℓ(W), u_r v_rᵀ⟩ for the top singular pairs: Theorem 3's rate term.
-            u, _, vh = metrics.svd(product.double())
             proj = torch.einsum("bir,bij,brj->br", u[:, :, :k], grad, vh[:, :k, :])
             for i in range(k):
                 out[f"grad_proj_{i + 1}"] = proj[:, i]
@@ -799,6 +934,21 @@ def pick_device(requested: str = "auto") -> torch.device:
     return torch.device("cpu")
 
 
+def _train_entries(
+    shape: tuple[int, int], rows: np.ndarray, cols: np.ndarray, values: np.ndarray,
+    device: torch.device, dtype: torch.dtype, sampled_max_fraction: float,
+) -> EntryObservations | SampledEntries:
+    """Training entries, sampled (sparse) when they cover at most ``sampled_max_fraction``."""
+    if len(values) <= sampled_max_fraction * shape[0] * shape[1]:
+        return SampledEntries(
+            shape,
+            torch.as_tensor(rows, dtype=torch.int64, device=device),
+            torch.as_tensor(cols, dtype=torch.int64, device=device),
+            torch.as_tensor(values, dtype=dtype, device=device),
+        )
+    return _entries(shape, rows, cols, values, device, dtype)
+
+
 def _entries(
     shape: tuple[int, int], rows: np.ndarray, cols: np.ndarray, values: np.ndarray,
     device: torch.device, dtype: torch.dtype,
@@ -819,6 +969,7 @@ def build_problem(
     device: torch.device | str = "cpu",
     dtype: torch.dtype = torch.float32,
     alignment_total: int | None = None,
+    sampled_max_fraction: float = 0.0,
 ) -> Problem:
     """Torch problem from the arrays of an observation file (and ground truth).
 
@@ -826,12 +977,14 @@ def build_problem(
     completion G = P_Ω(W−Y)/m (half the gradient); sensing G = Σ r_i X_i
     (m/2 times the gradient); MovieLens divides by the full dataset size
     ``alignment_total`` instead of the number of training ratings.
+    Training entries covering at most ``sampled_max_fraction`` of the matrix
+    use :class:`SampledEntries` (the sparse path); 0 keeps every problem dense.
     """
     device = torch.device(device)
     if task == "movielens":
         shape = tuple(int(s) for s in observations["shape"])
-        train = _entries(shape, observations["train_rows"], observations["train_cols"],
-                         observations["train_values"], device, dtype)
+        train = _train_entries(shape, observations["train_rows"], observations["train_cols"],
+                               observations["train_values"], device, dtype, sampled_max_fraction)
         test = _entries(shape, observations["test_rows"], observations["test_cols"],
                         observations["test_values"], device, dtype)
         total = alignment_total or train.count
@@ -846,7 +999,8 @@ def build_problem(
     )
     if task == "completion":
         idx = observations["indices"]
-        train = _entries(shape, idx // shape[1], idx % shape[1], observations["labels"], device, dtype)
+        train = _train_entries(shape, idx // shape[1], idx % shape[1], observations["labels"], device, dtype,
+                               sampled_max_fraction)
         return Problem(shape, train, test, alignment_scale=0.5)
     if task == "sensing":
         matrix = torch.as_tensor(observations["measurements"], dtype=dtype, device=device)

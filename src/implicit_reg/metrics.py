@@ -59,16 +59,20 @@ def effective_rank_from_singular_values(sv: torch.Tensor) -> torch.Tensor:
 
 
 def alignment_statistics(
-    product: torch.Tensor, rescaled_gradient: torch.Tensor
+    product: torch.Tensor,
+    rescaled_gradient: torch.Tensor,
+    singular_vectors: tuple[torch.Tensor, torch.Tensor] | None = None,
 ) -> torch.Tensor:
     """Singular-vector alignment of the paper's Corollary 1 (Figure 3, 4th column).
 
     With the thin SVD ``W = U diag(σ) Vᵀ``, returns ``[..., 4]`` holding the mean
     and unbiased std of the diagonal of ``|Uᵀ G V|`` and the same two numbers for
     its off-diagonal entries. ``G`` is the rescaled end-to-end gradient (the
-    caller chooses the scaling, spec §1.8).
+    caller chooses the scaling, spec §1.8). ``singular_vectors`` = (U, Vᵀ) of
+    ``product`` when the caller already has them (the SVD of a 1682×943 product
+    costs about a second).
     """
-    u, _, vh = svd(product)
+    u, vh = singular_vectors if singular_vectors is not None else svd(product)[::2]
     a = (u.transpose(-1, -2) @ rescaled_gradient @ vh.transpose(-1, -2)).abs()
     k = a.shape[-1]
     eye = torch.eye(k, dtype=torch.bool, device=a.device)

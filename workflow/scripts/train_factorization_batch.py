@@ -21,7 +21,8 @@ dtype = {"float32": torch.float32, "float64": torch.float64}[smk.params.dtype]
 
 observations = dict(np.load(smk.input.observations))
 ground_truth = np.load(smk.input.ground_truth)["ground_truth"] if "ground_truth" in smk.input.keys() else None
-problem = dfm.build_problem(spec["task"], observations, ground_truth, device, dtype, smk.params.alignment_total)
+problem = dfm.build_problem(spec["task"], observations, ground_truth, device, dtype, smk.params.alignment_total,
+                            engine["sampled_gradient_max_fraction"])
 shape = tuple(spec["shape"]) if ground_truth is not None else problem.shape
 initial = [
     dfm.initial_factors(problem.shape, spec["depth"], r["init"], r["init_scale"], np.random.default_rng(r["init_seed"]))
@@ -41,7 +42,8 @@ schedule = dfm.Schedule(
     sync_every=engine["sync_every"],
     checkpoint_seconds=engine["checkpoint_seconds"],
 )
-log.info("batch %s: %d runs, depth %d, %s on %s", spec["batch"], len(spec["runs"]), spec["depth"], schedule.optimizer, device)
+log.info("batch %s: %d runs, depth %d, %s on %s, %s gradients", spec["batch"], len(spec["runs"]), spec["depth"],
+         schedule.optimizer, device, "sampled" if getattr(problem.train, "sampled", False) else "dense")
 checkpoint = Path(smk.params.checkpoint)
 trainer = dfm.BatchTrainer(problem, initial, [r["lr"] for r in spec["runs"]], schedule, device, dtype, checkpoint)
 result = trainer.run()
