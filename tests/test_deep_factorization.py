@@ -153,9 +153,13 @@ def test_overflowing_run_is_recorded_beside_healthy_ones(log_alignment: bool) ->
     assert math.isfinite(result.final["nuclear_norm"][0]) and math.isfinite(result.final["recon_error_sq"][0])
 
 
-def test_checkpoint_resume_equals_uninterrupted(tmp_path) -> None:
+@pytest.mark.parametrize("path", ["dense", "sampled"])
+def test_checkpoint_resume_equals_uninterrupted(tmp_path, path: str) -> None:
     """A job killed mid-run and started again ends exactly as an uninterrupted one."""
-    _, _, problem = _completion_problem(dtype=torch.float32)
+    if path == "dense":
+        _, _, problem = _completion_problem(dtype=torch.float32)
+    else:
+        problem = _ratings_problem(1.0, rows=20, cols=12, n_train=40, dtype=torch.float32)
     init = [dfm.initial_factors(problem.shape, 3, "gaussian", 1e-2, np.random.default_rng(s)) for s in range(3)]
     lrs = [1e-2, 5e-3, 2e-3]
     sched = dfm.Schedule(max_iters=600, log_every=50, sync_every=25, train_loss_tol=1e-4,
