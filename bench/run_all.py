@@ -12,7 +12,9 @@ Benchmarks (each also runs alone, see its docstring):
 3. ``bench_two_by_two`` — Razin & Cohen Fig. 1 2×2 engine vs an eager PyTorch loop;
 4. ``bench_tensor`` — CP tensor completion step and CP-rank estimation;
 5. ``bench_pipeline`` — CPU time of every figure at paper scale (measured where a real run
-   exists, else estimated from 1–4) and of the authors' way.
+   exists, else estimated from 1–4) and of the authors' way;
+6. ``profile_engines`` — torch.profiler: share of each engine's step in matrix products,
+   element-wise work and outside operators (what bounds the targets the engines miss).
 
 Everything runs in this one process, one thread. ``results.json`` is a list of
 entries ``{bench, name, value, unit, ratio, ...}`` (one per figure); ``results.md``
@@ -39,6 +41,7 @@ import bench_pipeline  # noqa: E402
 import bench_sensing  # noqa: E402
 import bench_tensor  # noqa: E402
 import bench_two_by_two  # noqa: E402
+import profile_engines  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 RAZIN_DATA = ROOT.parent / "shared" / "razin2020_data"
@@ -80,6 +83,7 @@ def write_markdown(entries: list[dict], meta: dict, path: Path) -> None:
         "two_by_two": "3. 2×2 engine (Razin & Cohen Fig. 1, 12-run batch)",
         "tensor": "4. Tensor completion (CP) and CP-rank estimation",
         "pipeline": "5. Whole pipeline at paper scale (CPU hours)",
+        "profile": "6. Where the engines' time goes (torch.profiler, share of CPU time)",
     }
     for key, title in titles.items():
         rows = [e for e in entries if e["bench"] == key]
@@ -131,6 +135,7 @@ def main() -> None:
     data_dir = str(RAZIN_DATA / "tc") if (RAZIN_DATA / "tc").is_dir() else None
     run("tensor", lambda: bench_tensor.benchmark(data_dir, 20 if quick else 50, quick=quick, orders=(3, 4)))
     run("pipeline", lambda: bench_pipeline.benchmark(list(entries), quick, Path(args.run_dir)))
+    run("profile", lambda: profile_engines.benchmark(50 if quick else 200))
 
     git = subprocess.run(["git", "describe", "--always", "--dirty"], cwd=ROOT, capture_output=True,
                          text=True).stdout.strip()
