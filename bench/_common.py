@@ -220,3 +220,35 @@ def loop_participant(lock: Lockstep, name: str, fn: Callable[[], object]) -> Cal
 def paired(times: dict[str, list[float]], num: str, den: str, scale: float = 1.0) -> list[float]:
     """Per-round ratios scale·times[num]/times[den]."""
     return [scale * a / b for a, b in zip(times[num], times[den])]
+
+
+class _StepsDone(Exception):
+    pass
+
+
+def run_engine_steps(trainer, steps: int, on_start: Callable[[], None]) -> None:
+    """Run a ``BatchTrainer`` for ``steps`` steps after its first, then stop it.
+
+    ``on_start`` is called at the end of step 0 (setup and the iteration-0 log
+    excluded from whatever it starts: a clock, a profiler). Steps are counted at
+    ``_step_size``, which every gradient path calls once per step.
+    """
+    original = trainer._step_size
+    count = 0
+
+    def hooked(grads, step):
+        nonlocal count
+        count += 1
+        if count == 1:
+            on_start()
+        if count == steps + 1:
+            raise _StepsDone
+        return original(grads, step)
+
+    trainer._step_size = hooked
+    try:
+        trainer.run()
+    except _StepsDone:
+        pass
+    finally:
+        trainer._step_size = original

@@ -42,7 +42,7 @@ import math
 from collections import defaultdict
 from pathlib import Path
 
-from _common import ROOT, entry, print_entries, write_json
+from _common import ROOT, entry, print_entries, run_engine_steps, write_json
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
@@ -185,26 +185,9 @@ def _engine_seconds_per_iteration(problem, depth: int, schedule_kw: dict, iters:
     init_f = [dfm.initial_factors(problem.shape, depth, init, 1e-3, np.random.default_rng(s)) for s in range(batch)]
     sched = dfm.Schedule(max_iters=10**9, train_loss_tol=-1.0, checkpoint_seconds=0, **schedule_kw)
     trainer = dfm.BatchTrainer(problem, init_f, [lr] * batch, sched)
-    count = {"n": 0, "t0": 0.0}
-    original = trainer._step_size  # called once per step on every gradient path
-
-    class _Done(Exception):
-        pass
-
-    def hooked(grads, step):
-        count["n"] += 1
-        if count["n"] == 1:
-            count["t0"] = _t.process_time()
-        if count["n"] == iters + 1:
-            raise _Done
-        return original(grads, step)
-
-    trainer._step_size = hooked
-    try:
-        trainer.run()
-    except _Done:
-        pass
-    return (_t.process_time() - count["t0"]) / iters
+    start = {"t": 0.0}
+    run_engine_steps(trainer, iters, lambda: start.update(t=_t.process_time()))
+    return (_t.process_time() - start["t"]) / iters
 
 
 def measure_gd_jobs(quick: bool) -> dict[str, float]:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from _common import entry, print_entries, write_json
+from _common import entry, print_entries, run_engine_steps, write_json
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
@@ -38,29 +38,14 @@ def _trainer(problem: dfm.Problem, depth: int, batch: int, optimizer: str, init:
 
 def profile_steps(trainer: dfm.BatchTrainer, steps: int, top: int = 0) -> dict[str, float]:
     """Self CPU time by operator class over ``steps`` steps (iteration 0 and its log excluded)."""
-    original = trainer._step_size
-    count = {"n": 0}
-
-    class _Done(Exception):
-        pass
-
     prof = profile(activities=[ProfilerActivity.CPU])
     start = {"t": 0.0}
 
-    def hooked(grads, step):
-        count["n"] += 1
-        if count["n"] == 1:  # the profile starts after step 0 (setup and its log)
-            prof.start()
-            start["t"] = time.process_time()
-        if count["n"] == steps + 1:
-            raise _Done
-        return original(grads, step)
+    def begin() -> None:
+        prof.start()
+        start["t"] = time.process_time()
 
-    trainer._step_size = hooked
-    try:
-        trainer.run()
-    except _Done:
-        pass
+    run_engine_steps(trainer, steps, begin)
     elapsed_us = (time.process_time() - start["t"]) * 1e6
     prof.stop()
     shares = {"products": 0.0, "element-wise and reductions": 0.0}
