@@ -117,7 +117,7 @@ def _stack_runs(per_run: list[torch.Tensor]) -> torch.Tensor:
 
 def _sparse_times_dense(sparse: torch.Tensor, dense: torch.Tensor, out: torch.Tensor) -> None:
     """``out = sparse @ dense`` in place: ``torch.sparse.mm`` zero-fills and copies its
-    result (three copies per call, 70 % of a MovieLens step in the profile); ``addmm``
+    result (three copies per call, about 60 % of a MovieLens step in the profile); ``addmm``
     with ``beta=0`` writes straight into ``out``."""
     torch.addmm(out, sparse, dense, beta=0.0, out=out)
 
@@ -158,7 +158,7 @@ class SampledEntries:
     def _sparse(crow: torch.Tensor, col: torch.Tensor, values: torch.Tensor,
                 shape: tuple[int, int]) -> torch.Tensor:
         # torch calls CSR support "beta" in a warning; the sampled path uses only
-        # sampled_addmm and sparse.mm, whose results the tests check against dense.
+        # sampled_addmm and addmm, whose results the tests check against dense.
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
             return torch.sparse_csr_tensor(crow, col, values, shape, check_invariants=False)
