@@ -2,7 +2,12 @@
 # Reproduce everything (experiments, figures, report):
 #   scripts/reproduce.sh                              # paper scale (config/config.yaml)
 #   scripts/reproduce.sh --configfile config/quick.yaml
-# Extra arguments go to snakemake.  Sets up the environment first.
+#   scripts/reproduce.sh --from-archive archive/paper # restore archived results, compute the rest
+#   scripts/reproduce.sh --from-archive URL#sha256=HEX   (a .tar.gz, e.g. a release asset)
+#   scripts/reproduce.sh --recompute arora2019_fig4   # recompute named figures (or: all)
+#   scripts/reproduce.sh --no-archive                 # ignore archive/<preset>
+# By default the archive archive/<preset>/ is used when it exists. Other arguments go
+# to snakemake.  Sets up the environment first.
 set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$REPO"
@@ -19,10 +24,34 @@ if [ -z "${SOURCE_DATE_EPOCH:-}" ]; then
   export SOURCE_DATE_EPOCH="${SOURCE_DATE_EPOCH:-0}"
 fi
 echo "[reproduce] SOURCE_DATE_EPOCH=$SOURCE_DATE_EPOCH OMP_NUM_THREADS=$OMP_NUM_THREADS"
-echo "[reproduce] .venv/bin/snakemake --cores all $*"
 
+# Archive options become config values (archive.path / archive.url / recompute).
+args=()
+config=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --from-archive)
+      [ $# -ge 2 ] || { echo "[reproduce] --from-archive needs a directory or URL#sha256=HEX" >&2; exit 2; }
+      if [[ "$2" == *://* ]]; then
+        url="${2%%#sha256=*}"; sha="${2##*#sha256=}"
+        [ "$sha" != "$2" ] || { echo "[reproduce] an archive URL needs #sha256=HEX" >&2; exit 2; }
+        config+=("archive={url: '$url', sha256: '$sha'}")
+      else
+        config+=("archive={path: '$2'}")
+      fi
+      shift 2 ;;
+    --no-archive) config+=("archive={enabled: false}"); shift ;;
+    --recompute)
+      [ $# -ge 2 ] || { echo "[reproduce] --recompute needs figure names (comma-separated) or all" >&2; exit 2; }
+      config+=("recompute=[${2}]"); shift 2 ;;
+    *) args+=("$1"); shift ;;
+  esac
+done
+if [ ${#config[@]} -gt 0 ]; then args+=(--config "${config[@]}"); fi
+
+echo "[reproduce] .venv/bin/snakemake --cores all ${args[*]}"
 start=$SECONDS
-.venv/bin/snakemake --cores all "$@"
+.venv/bin/snakemake --cores all "${args[@]}"
 echo "[reproduce] snakemake finished in $((SECONDS - start)) s"
 
 report="$REPO/paper/build/report.pdf"

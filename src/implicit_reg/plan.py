@@ -2,9 +2,15 @@
 
 A figure's config lists *sweeps* (grids over task, rank, number of
 observations, depth, initialization, learning rate and seeds). The plan
-expands them into runs, deduplicates runs that several figures share, and
-groups the runs that share one data set, depth and schedule into *batches*:
-one batch is one training job that trains its runs as one stacked tensor.
+expands them into runs, deduplicates runs that several figures share, and gives
+each run its provenance key (:func:`run_payload`): the parameters, data identity
+and numerics versions that determine its numbers. A run whose key a
+:class:`~implicit_reg.archive.ResultStore` already holds (a finished local job or an
+archive entry) is read from there; only the *missing* runs are grouped into
+*batches*, one per data set, depth and schedule (at most ``engine.max_batch_runs``
+runs each): one batch is one training job that trains its runs as one stacked
+tensor. A batch is named by its data set, depth, optimizer and the hash of its runs'
+keys, so adding one init scale to a sweep trains exactly the new runs.
 
 Errors in the config that the JSON schema cannot express (more observations
 than entries, say) raise :class:`ConfigError` naming the offending key.
@@ -17,8 +23,10 @@ import itertools
 import json
 import re
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any, Iterable
 
+from implicit_reg import archive
 from implicit_reg.seeding import derive_seed
 
 TASKS = ("completion", "sensing", "movielens")
@@ -116,16 +124,21 @@ class Batch:
     depth: int
     schedule: ScheduleSpec
     runs: list[Run] = field(default_factory=list)
+    #: provenance key of each run, by run id
+    keys: dict[str, str] = field(default_factory=dict)
+    #: the figures whose tables read this batch
+    figures: list[str] = field(default_factory=list)
 
     @property
     def name(self) -> str:
-        digest = _short_hash((asdict(self.schedule),))[:6]
+        digest = _short_hash(sorted(self.keys[r.run_id] for r in self.runs))[:8]
         return f"{self.dataset.name}-d{self.depth}-{self.schedule.optimizer}-{digest}"
 
     def spec(self) -> dict[str, Any]:
         """JSON-serialisable description passed to the training job."""
         return {
             "batch": self.name,
+            "figures": sorted(self.figures),
             "task": self.dataset.task,
             "rank": self.dataset.rank,
             "n_obs": self.dataset.n_obs,
@@ -140,6 +153,7 @@ class Batch:
                     "lr": r.lr,
                     "seed": r.seed,
                     "init_seed": r.init_seed,
+                    "provenance_key": self.keys[r.run_id],
                 }
                 for r in self.runs
             ],
@@ -147,8 +161,25 @@ class Batch:
 
 
 @dataclass
+class ConvexJob:
+    """One minimum-nuclear-norm solve, named by its data set and provenance key."""
+
+    dataset: Dataset
+    key: str
+
+    @property
+    def name(self) -> str:
+        return f"{self.dataset.name}-{self.key[:8]}"
+
+
+@dataclass
 class FigurePlan:
-    """What one figure needs."""
+    """What one figure needs.
+
+    ``sources`` lists where its runs are read: one item per file set, ``{"runs": path,
+    "trajectories": path, "run_ids": [...]}`` (a training batch's tables, or an archive
+    entry holding both); ``convex_sources`` likewise ``{"row": path, "dataset": name}``.
+    """
 
     name: str
     paper: str
@@ -158,15 +189,22 @@ class FigurePlan:
     batches: list[str]
     convex_datasets: list[Dataset]
     ground_truth_datasets: list[Dataset]
+    sources: list[dict[str, Any]] = field(default_factory=list)
+    convex_sources: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass
 class Plan:
-    """All datasets, batches, convex solves and figures of a configuration."""
+    """All datasets, batches to train, convex solves and figures of a configuration."""
 
     datasets: dict[str, Dataset]
     batches: dict[str, Batch]
     figures: dict[str, FigurePlan]
+    convex_jobs: dict[str, ConvexJob] = field(default_factory=dict)
+    #: provenance key of every run, by run id
+    run_keys: dict[str, str] = field(default_factory=dict)
+    #: how many runs / solves come from where: restored, local, train, stale
+    counts: dict[str, int] = field(default_factory=dict)
 
     def convex_datasets(self) -> dict[str, Dataset]:
         out: dict[str, Dataset] = {}
@@ -174,6 +212,15 @@ class Plan:
             for d in fig.convex_datasets:
                 out[d.name] = d
         return out
+
+    def summary(self) -> str:
+        """One line for the log: what is restored, found, and computed."""
+        c = self.counts
+        return (f"arora2019: {c.get('runs', 0)} runs: {c.get('archive', 0)} restored from the archive, "
+                f"{c.get('local', 0)} already in results/, {c.get('train', 0)} to train in "
+                f"{len(self.batches)} batches ({c.get('stale', 0)} archived under an older config or "
+                f"numerics version); {c.get('convex', 0)} convex solves: {c.get('convex_archive', 0)} restored, "
+                f"{c.get('convex_local', 0)} in results/, {len(self.convex_jobs)} to solve")
 
 
 def _short_hash(obj: Any) -> str:
@@ -185,15 +232,96 @@ def _as_list(value: Any) -> list:
     return list(value) if isinstance(value, (list, tuple)) else [value]
 
 
-def build_plan(config: dict[str, Any]) -> Plan:
-    """Expand the (schema-validated, defaults-filled) config into a :class:`Plan`."""
+def data_identity(dataset: Dataset, config: dict[str, Any]) -> dict[str, Any]:
+    """What determines a data set's values (part of every provenance key that reads it).
+
+    Synthetic data sets are drawn by the pipeline: their identity is what seeds and
+    sizes the draw (spec §1.1–1.2). MovieLens is read from a file: its identity is the
+    file's sha256 (computed when the file is there, else the download's checksum) and
+    the split settings.
+    """
+    if dataset.task == "movielens":
+        ml = dict(config["data"]["movielens"])
+        path = ml.pop("path", None)
+        ml.pop("url", None)
+        ml.pop("alignment_total", None)  # a logging scale, in the run's payload
+        ml.pop("file_sha256", None)
+        if path and Path(path).is_file():
+            ml["file_sha256"] = _file_sha256_cached(str(path))
+        return {"task": "movielens", "movielens": ml, "seed": int(config["seed"]),
+                "numerics": archive.numerics("matrix_data")}
+    return {"task": dataset.task, "shape": list(dataset.shape), "rank": dataset.rank,
+            "n_obs": dataset.n_obs, "seed": int(config["seed"]),
+            "numerics": archive.numerics("matrix_data")}
+
+
+_SHA_CACHE: dict[str, tuple[float, int, str]] = {}
+
+
+def _file_sha256_cached(path: str) -> str:
+    st = Path(path).stat()
+    hit = _SHA_CACHE.get(path)
+    if hit and hit[:2] == (st.st_mtime, st.st_size):
+        return hit[2]
+    digest = archive.sha256_file(path)
+    _SHA_CACHE[path] = (st.st_mtime, st.st_size, digest)
+    return digest
+
+
+def run_payload(run: Run, config: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
+    """Everything that determines a gradient-descent run's numbers (its provenance key's payload).
+
+    The batch a run trains in, the device, the gradient path (dense or sampled), sync and
+    checkpoint intervals change its numbers by float32 rounding at most, so they are left out.
+    """
+    engine = {"dtype": config["dtype"], "divergence_loss": float(config["engine"]["divergence_loss"])}
+    if run.schedule.optimizer == "grouprmsprop":
+        engine["group_rmsprop"] = dict(config["arora2019"]["group_rmsprop"])
+    if run.dataset.task == "movielens" and run.schedule.log_alignment:
+        engine["alignment_total"] = int(config["data"]["movielens"]["alignment_total"])
+    return {
+        "kind": "arora2019.deep_factorization",
+        "data": data,
+        "run": {"depth": run.depth, "init": run.init, "init_scale": run.init_scale, "lr": run.lr,
+                "seed": run.seed, "init_seed": run.init_seed, "schedule": asdict(run.schedule)},
+        "engine": engine,
+        "numerics": archive.numerics("deep_factorization"),
+    }
+
+
+def convex_payload(dataset: Dataset, config: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
+    """Everything that determines a minimum-nuclear-norm solution."""
+    return {"kind": "arora2019.min_nuclear_norm", "data": data, "convex": dict(config["convex"]),
+            "numerics": archive.numerics("min_nuclear_norm")}
+
+
+def build_plan(
+    config: dict[str, Any],
+    store: "archive.ResultStore | None" = None,
+    recompute: Iterable[str] = (),
+) -> Plan:
+    """Expand the (schema-validated, defaults-filled) config into a :class:`Plan`.
+
+    Parameters
+    ----------
+    config : dict
+        The validated config.
+    store : ResultStore, optional
+        Finished results by provenance key; runs it holds are not trained again.
+    recompute : iterable of str
+        Figures whose runs and solves must not be restored from the archive (results
+        computed in ``results/`` still count).
+    """
     section = config["arora2019"]
     size = int(section["matrix_size"])
     base_seed = int(config["seed"])
+    recompute = set(recompute)
+    max_batch = int(config["engine"].get("max_batch_runs", 64))
     datasets: dict[str, Dataset] = {}
-    batches: dict[str, Batch] = {}
     figures: dict[str, FigurePlan] = {}
     runs_by_id: dict[str, Run] = {}
+    figures_of_run: dict[str, list[str]] = {}
+    fig_runs_by_name: dict[str, list[Run]] = {}
     for fig_name, fig in section["figures"].items():
         where = f"arora2019.figures.{fig_name}"
         fig_runs: list[Run] = []
@@ -202,17 +330,13 @@ def build_plan(config: dict[str, Any]) -> Plan:
                 _expand_sweep(sweep, f"{where}.sweeps[{i}]", size, config, base_seed)
             )
         fig_datasets: dict[str, Dataset] = {}
-        batch_names: list[str] = []
         for run in fig_runs:
             datasets.setdefault(run.dataset.name, run.dataset)
             fig_datasets.setdefault(run.dataset.name, run.dataset)
-            if run.run_id in runs_by_id:
-                continue
-            runs_by_id[run.run_id] = run
-        for run in fig_runs:
-            batch = _batch_for(batches, run)
-            if batch.name not in batch_names:
-                batch_names.append(batch.name)
+            runs_by_id.setdefault(run.run_id, run)
+            if fig_name not in figures_of_run.setdefault(run.run_id, []):
+                figures_of_run[run.run_id].append(fig_name)
+        fig_runs_by_name[fig_name] = fig_runs
         synthetic = [d for d in fig_datasets.values() if d.task != "movielens"]
         figures[fig_name] = FigurePlan(
             name=fig_name,
@@ -220,21 +344,71 @@ def build_plan(config: dict[str, Any]) -> Plan:
             notebook=fig["notebook"],
             notebook_params=dict(fig.get("notebook_params", {})),
             run_ids=sorted({r.run_id for r in fig_runs}),
-            batches=batch_names,
+            batches=[],
             convex_datasets=synthetic if fig.get("min_nuclear_norm", False) else [],
             ground_truth_datasets=synthetic if fig.get("ground_truth", False) else [],
         )
-    for batch in batches.values():
-        batch.runs.sort(key=lambda r: (r.init, -r.init_scale, -r.lr, r.seed))
-    return Plan(datasets=datasets, batches=batches, figures=figures)
+    identities = {name: data_identity(d, config) for name, d in datasets.items()}
+    run_keys = {rid: archive.provenance_key(run_payload(run, config, identities[run.dataset.name]))
+                for rid, run in runs_by_id.items()}
+    counts = {"runs": len(runs_by_id), "archive": 0, "local": 0, "train": 0, "stale": 0}
 
+    # Where each run is read from: a finished job, an archive entry, or a batch to train.
+    located: dict[str, tuple[str, str, str]] = {}  # run id -> (runs path, trajectories path, group)
+    missing: dict[tuple, list[Run]] = {}
+    for rid in sorted(runs_by_id):
+        run, key = runs_by_id[rid], run_keys[rid]
+        use_archive = not recompute.intersection(figures_of_run[rid])
+        source = store.find(key, use_archive=use_archive) if store is not None else None
+        if source is not None:
+            counts[source.origin] += 1
+            located[rid] = (archive.entry_table_path(source, "runs"),
+                            archive.entry_table_path(source, "trajectories"), source.job)
+            continue
+        if store is not None and store.is_stale(rid, key):
+            counts["stale"] += 1
+        missing.setdefault(run.batch_key, []).append(run)
+    batches: dict[str, Batch] = {}
+    for (dataset, depth, schedule), group in missing.items():
+        group.sort(key=lambda r: (r.init, -r.init_scale, -r.lr, r.seed, r.run_id))
+        for start in range(0, len(group), max_batch):
+            chunk = group[start:start + max_batch]
+            batch = Batch(dataset, depth, schedule, chunk, {r.run_id: run_keys[r.run_id] for r in chunk})
+            batch.figures = sorted({f for r in chunk for f in figures_of_run[r.run_id]})
+            batches[batch.name] = batch
+            for r in chunk:
+                located[r.run_id] = (f"results/runs/{batch.name}/runs.parquet",
+                                     f"results/runs/{batch.name}/trajectories.parquet", batch.name)
+            counts["train"] += len(chunk)
 
-def _batch_for(batches: dict[str, Batch], run: Run) -> Batch:
-    probe = Batch(run.dataset, run.depth, run.schedule)
-    batch = batches.setdefault(probe.name, probe)
-    if all(r.run_id != run.run_id for r in batch.runs):
-        batch.runs.append(run)
-    return batch
+    for fig_name, fig_plan in figures.items():
+        groups: dict[tuple[str, str], list[str]] = {}
+        for rid in fig_plan.run_ids:
+            runs_path, traj_path, _ = located[rid]
+            groups.setdefault((runs_path, traj_path), []).append(rid)
+        fig_plan.sources = [{"runs": r, "trajectories": t, "run_ids": ids} for (r, t), ids in sorted(groups.items())]
+        fig_plan.batches = sorted({located[rid][2] for rid in fig_plan.run_ids if located[rid][2] in batches})
+
+    # Convex solves: one per data set, restored like runs.
+    convex_jobs: dict[str, ConvexJob] = {}
+    counts.update(convex=0, convex_archive=0, convex_local=0)
+    convex_sources: dict[str, dict[str, Any]] = {}
+    for fig_name, fig_plan in figures.items():
+        for d in fig_plan.convex_datasets:
+            if d.name not in convex_sources:
+                job = ConvexJob(d, archive.provenance_key(convex_payload(d, config, identities[d.name])))
+                use_archive = fig_name not in recompute
+                source = store.find(job.key, use_archive=use_archive) if store is not None else None
+                counts["convex"] += 1
+                if source is not None:
+                    counts[f"convex_{source.origin}"] += 1
+                    convex_sources[d.name] = {"row": archive.entry_table_path(source, "row"), "dataset": d.name}
+                else:
+                    convex_jobs[job.name] = job
+                    convex_sources[d.name] = {"row": f"results/convex/{job.name}/row.parquet", "dataset": d.name}
+            fig_plan.convex_sources.append(convex_sources[d.name])
+    return Plan(datasets=datasets, batches=batches, figures=figures, convex_jobs=convex_jobs,
+                run_keys=run_keys, counts=counts)
 
 
 def _expand_sweep(

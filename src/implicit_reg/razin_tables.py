@@ -35,6 +35,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from implicit_reg.razin_provenance import RazinProvenance
+
 PAPER = "razin2020"
 
 #: Loss values of Figure 1's four grey markers (first logged loss below each).
@@ -464,7 +466,7 @@ EXTENSIONS = {"matrix": "json", "tensor": "npz"}
 KIND_DIRS = {"matrix": "dmf", "tensor": "tc"}
 
 
-class RazinPlan:
+class RazinPlan(RazinProvenance):
     """Job specs, seeds and file paths of the Razin & Cohen figures.
 
     ``section`` is ``config["razin2020"]`` after schema validation (defaults
@@ -561,7 +563,8 @@ class RazinPlan:
         return [self.data_path(n) for n in self.figures[figure]["datasets"]]
 
     def dmf_batches(self, figure: str, table: str) -> list[str]:
-        return [f"results/razin2020/dmf/{figure}/depth{p['depth']}/{table}"
+        return [self.sourced(f"results/razin2020/dmf/{figure}/depth{p['depth']}/{table}", "dmf",
+                             figure=figure, depth=p["depth"])
                 for p in self.figures[figure]["panels"]]
 
     # ---- tensor completion ---------------------------------------------
@@ -595,15 +598,20 @@ class RazinPlan:
                 "cp_rank": dict(self.cfg["cp_rank"])}
 
     def tc_table_inputs(self, figure: str) -> dict[str, list[str]]:
-        train, linear, truth = [], [], []
+        train_runs, train_traj, linear, truth = [], [], [], []
         for d in self.figures[figure]["datasets"]:
-            truth.append(f"results/razin2020/tc_reference/{d['name']}/ground_truth.parquet")
+            truth.append(self.reference_input(d["name"]))
             for n in d["n_obs"]:
-                train.append(f"results/razin2020/tc_train/{figure}/{d['name']}/n{int(n)}")
-                linear.append(f"results/razin2020/tc_reference/{d['name']}/linear-n{int(n)}.parquet")
-        return {"train_runs": [f"{t}/runs.parquet" for t in train],
-                "train_trajectories": [f"{t}/trajectories.parquet" for t in train],
-                "linear": linear, "ground_truth": truth}
+                local = f"results/razin2020/tc_train/{figure}/{d['name']}/n{int(n)}"
+                train_runs.append(self.sourced(f"{local}/runs.parquet", "tc_train", figure, d["name"], n_obs=n))
+                train_traj.append(self.sourced(f"{local}/trajectories.parquet", "tc_train", figure, d["name"], n_obs=n))
+                linear.append(self.sourced(f"results/razin2020/tc_reference/{d['name']}/linear-n{int(n)}.parquet",
+                                           "tc_reference", name=d["name"], n_obs=n))
+        return {"train_runs": train_runs, "train_trajectories": train_traj, "linear": linear, "ground_truth": truth}
+
+    def reference_input(self, name: str) -> str:
+        """The ground truth's CP-rank row (its own job's output or an archive entry)."""
+        return self.sourced(f"results/razin2020/tc_reference/{name}/ground_truth.parquet", "tc_reference", name=name)
 
     # ---- figures ---------------------------------------------------------
 

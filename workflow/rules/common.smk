@@ -1,5 +1,6 @@
 # Shared helpers: config validation, the experiment plan, input functions.
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -11,6 +12,14 @@ from implicit_reg.config import (  # noqa: E402
     load_schema,
     validate_config,
 )
+from snakemake.logging import logger  # noqa: E402
+
+from implicit_reg.archive import (  # noqa: E402
+    ArchiveError,
+    ResultStore,
+    recompute_figures,
+    resolve_archive,
+)
 from implicit_reg.plan import ConfigError, build_plan  # noqa: E402
 
 SCHEMAS = Path(workflow.basedir) / "workflow" / "schemas"
@@ -21,10 +30,13 @@ try:
     validate_config(
         config["razin2020"], load_schema(SCHEMAS / "razin2020.schema.yaml"), "razin2020"
     )
-    PLAN = build_plan(config)
     check_local_data(config)
-except (ConfigValidationError, ConfigError) as err:
+    # Finished results by provenance key: jobs under results/ and the archive's entries.
+    STORE = ResultStore("results", resolve_archive(config), warn=logger.warning)
+    PLAN = build_plan(config, STORE, recompute=recompute_figures(config))
+except (ConfigValidationError, ConfigError, ArchiveError) as err:
     raise WorkflowError(str(err)) from None
+logger.info(PLAN.summary())
 
 ENVS = "../../envs"
 
@@ -45,6 +57,15 @@ def observations_path(dataset):
     return f"results/data/{dataset.ground_truth_name}/m{dataset.n_obs}.npz"
 
 
+def batch_name_regex():
+    """Only the batches this plan trains match the training rule: finished batches are read, never rerun."""
+    return "|".join(re.escape(b) for b in sorted(PLAN.batches)) or "(?!)"
+
+
+def convex_job_regex():
+    return "|".join(re.escape(j) for j in sorted(PLAN.convex_jobs)) or "(?!)"
+
+
 def batch_inputs(wildcards):
     """Observation file (and ground truth) of a training batch."""
     dataset = PLAN.batches[wildcards.batch].dataset
@@ -58,8 +79,14 @@ def batch_spec(wildcards):
     return PLAN.batches[wildcards.batch].spec()
 
 
+def convex_job(wildcards):
+    job = PLAN.convex_jobs[wildcards.job]
+    figures = [f.name for f in PLAN.figures.values() if job.dataset in f.convex_datasets]
+    return {"name": job.name, "dataset": job.dataset.name, "key": job.key, "figures": figures}
+
+
 def convex_inputs(wildcards):
-    dataset = PLAN.convex_datasets()[wildcards.dataset]
+    dataset = PLAN.convex_jobs[wildcards.job].dataset
     return {
         "observations": observations_path(dataset),
         "ground_truth": ground_truth_path(dataset),
@@ -84,11 +111,9 @@ def figure_table_inputs(wildcards):
     fig = figure_plan(wildcards)
     ground_truths = {ground_truth_path(d) for d in fig.ground_truth_datasets}
     return {
-        "batch_runs": [f"results/runs/{b}/runs.parquet" for b in fig.batches],
-        "batch_trajectories": [
-            f"results/runs/{b}/trajectories.parquet" for b in fig.batches
-        ],
-        "convex": [f"results/convex/{d.name}.parquet" for d in fig.convex_datasets],
+        "runs": sorted({s["runs"] for s in fig.sources}),
+        "trajectories": sorted({s["trajectories"] for s in fig.sources}),
+        "convex": sorted({s["row"] for s in fig.convex_sources}),
         "ground_truths": sorted(ground_truths),
     }
 
@@ -98,6 +123,8 @@ def figure_table_params(wildcards):
     return {
         "figure": fig.name,
         "run_ids": fig.run_ids,
+        "sources": fig.sources,
+        "convex_sources": fig.convex_sources,
         "ground_truth_datasets": [dataset_record(d) for d in fig.ground_truth_datasets],
     }
 

@@ -1,16 +1,20 @@
-# Minimum-nuclear-norm baseline (CVXPY + SCS), a CPU job per data set.
+# Minimum-nuclear-norm baseline (CVXPY + SCS), a CPU job per data set not yet solved
+# (named by data set and provenance key; finished or archived solves are read).
 
 
 rule min_nuclear_norm:
     input:
         unpack(convex_inputs),
     output:
-        row="results/convex/{dataset}.parquet",
-        solution="results/convex/{dataset}.npz",
+        row="results/convex/{job}/row.parquet",
+        solution="results/convex/{job}/solution.npz",
+        record="results/convex/{job}/provenance.json",
     log:
-        "logs/min_nuclear_norm/{dataset}.log",
+        "logs/min_nuclear_norm/{job}.log",
     benchmark:
-        "benchmarks/min_nuclear_norm/{dataset}.tsv"
+        "benchmarks/min_nuclear_norm/{job}.tsv"
+    wildcard_constraints:
+        job=convex_job_regex(),
     conda:
         f"{ENVS}/compute.yaml"
     threads: 1
@@ -19,5 +23,6 @@ rule min_nuclear_norm:
         runtime=120,
     params:
         convex=config["convex"],
+        job=convex_job,
     script:
         "../scripts/solve_min_nuclear_norm.py"

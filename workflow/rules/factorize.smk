@@ -1,5 +1,7 @@
-# Gradient descent on deep matrix factorizations: one job per batch of runs
+# Gradient descent on deep matrix factorizations: one job per batch of missing runs
 # sharing a data set, depth and schedule (PyTorch, GPU when the job has one).
+# Finished batches (their provenance.json exists) and archived runs are read, not
+# matched by this rule, so code changes that alter no number never retrain them.
 
 
 rule train_factorization_batch:
@@ -9,10 +11,13 @@ rule train_factorization_batch:
         runs="results/runs/{batch}/runs.parquet",
         trajectories="results/runs/{batch}/trajectories.parquet",
         products="results/runs/{batch}/final_products.npz",
+        record="results/runs/{batch}/provenance.json",
     log:
         "logs/train_factorization_batch/{batch}.log",
     benchmark:
         "benchmarks/train_factorization_batch/{batch}.tsv"
+    wildcard_constraints:
+        batch=batch_name_regex(),
     conda:
         f"{ENVS}/compute.yaml"
     threads: 1

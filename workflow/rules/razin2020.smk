@@ -7,6 +7,8 @@
 from implicit_reg.razin_tables import RazinPlan  # noqa: E402
 
 RZ = RazinPlan(config["razin2020"], config["seed"])
+# Finished and archived jobs are read from the same store as Arora's runs (common.smk).
+RZ.attach_store(STORE, recompute_figures(config))
 if RZ.problems():
     raise WorkflowError(
         "invalid razin2020 configuration:\n  " + "\n  ".join(RZ.problems())
@@ -99,6 +101,7 @@ rule razin2020_dmf_batch:
     output:
         runs="results/razin2020/dmf/{figure}/depth{depth}/runs.parquet",
         trajectories="results/razin2020/dmf/{figure}/depth{depth}/trajectories.parquet",
+        record="results/razin2020/dmf/{figure}/depth{depth}/provenance.json",
     log:
         "logs/razin2020_dmf_batch/{figure}-depth{depth}.log",
     benchmark:
@@ -114,6 +117,7 @@ rule razin2020_dmf_batch:
         runtime=120,
     params:
         spec=lambda wc: RZ.dmf_spec(wc.figure, wc.depth),
+        provenance=lambda wc: RZ.job_provenance("dmf", figure=wc.figure, depth=wc.depth),
         # Not a declared log: Snakemake deletes declared logs when a job starts again.
         checkpoint=lambda wc: f"logs/razin2020_dmf_batch/{wc.figure}-depth{wc.depth}.checkpoint.npz",
     script:
@@ -152,6 +156,7 @@ rule razin2020_tc_ground_truth:
         data="results/razin2020/data/{name}.npz",
     output:
         row="results/razin2020/tc_reference/{name}/ground_truth.parquet",
+        record="results/razin2020/tc_reference/{name}/ground_truth.provenance.json",
     log:
         "logs/razin2020_tc_ground_truth/{name}.log",
     benchmark:
@@ -166,6 +171,7 @@ rule razin2020_tc_ground_truth:
         runtime=60,
     params:
         spec=lambda wc: RZ.reference_spec(wc.name),
+        provenance=lambda wc: RZ.job_provenance("tc_reference", name=wc.name),
     script:
         "../scripts/razin2020_tc_reference.py"
 
@@ -173,9 +179,10 @@ rule razin2020_tc_ground_truth:
 rule razin2020_tc_linear:
     input:
         data="results/razin2020/data/{name}.npz",
-        ground_truth="results/razin2020/tc_reference/{name}/ground_truth.parquet",
+        ground_truth=lambda wc: RZ.reference_input(wc.name),
     output:
         row="results/razin2020/tc_reference/{name}/linear-n{n_obs}.parquet",
+        record="results/razin2020/tc_reference/{name}/linear-n{n_obs}.provenance.json",
     log:
         "logs/razin2020_tc_linear/{name}-n{n_obs}.log",
     benchmark:
@@ -190,6 +197,7 @@ rule razin2020_tc_linear:
         runtime=120,
     params:
         spec=lambda wc: RZ.reference_spec(wc.name, wc.n_obs),
+        provenance=lambda wc: RZ.job_provenance("tc_reference", name=wc.name, n_obs=wc.n_obs),
     script:
         "../scripts/razin2020_tc_reference.py"
 
@@ -200,6 +208,7 @@ rule razin2020_tc_train:
     output:
         runs="results/razin2020/tc_train/{figure}/{name}/n{n_obs}/runs.parquet",
         trajectories="results/razin2020/tc_train/{figure}/{name}/n{n_obs}/trajectories.parquet",
+        record="results/razin2020/tc_train/{figure}/{name}/n{n_obs}/provenance.json",
     log:
         "logs/razin2020_tc_train/{figure}-{name}-n{n_obs}.log",
     benchmark:
@@ -215,6 +224,9 @@ rule razin2020_tc_train:
         runtime=240,
     params:
         spec=lambda wc: RZ.tc_spec(wc.figure, wc.name, wc.n_obs),
+        provenance=lambda wc: RZ.job_provenance(
+            "tc_train", figure=wc.figure, name=wc.name, n_obs=wc.n_obs
+        ),
         checkpoint=lambda wc: f"logs/razin2020_tc_train/{wc.figure}-{wc.name}-n{wc.n_obs}.checkpoint.npz",
     script:
         "../scripts/razin2020_tc_train.py"

@@ -7,21 +7,29 @@ log = start(snakemake)  # noqa: F821
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
 
-from implicit_reg import tables  # noqa: E402
+from implicit_reg import archive, tables  # noqa: E402
 
 smk = snakemake  # noqa: F821
 plan = smk.params.plan
-extra = [pd.read_parquet(p) for p in smk.input.convex]
+# A source is a training batch's tables or an archive entry holding both; each gives
+# only the runs the plan reads from it (the same run id may sit, stale, elsewhere).
+batch_runs, batch_trajectories = [], []
+for source in plan["sources"]:
+    wanted = set(source["run_ids"])
+    runs_df = archive.read_table(source["runs"], "runs")
+    traj_df = archive.read_table(source["trajectories"], "trajectories")
+    batch_runs.append(runs_df[runs_df["run_id"].isin(wanted)])
+    batch_trajectories.append(traj_df[traj_df["run_id"].isin(wanted)])
+extra = [archive.read_table(s["row"], "row") for s in plan["convex_sources"]]
 if plan["ground_truth_datasets"]:
     ground_truths = {Path(p).parent.name: np.load(p)["ground_truth"] for p in smk.input.ground_truths}
     extra.append(tables.ground_truth_rows(plan["ground_truth_datasets"], ground_truths))
 runs, trajectories = tables.figure_tables(
     plan["figure"],
     plan["run_ids"],
-    [pd.read_parquet(p) for p in smk.input.batch_runs],
-    [pd.read_parquet(p) for p in smk.input.batch_trajectories],
+    batch_runs,
+    batch_trajectories,
     extra,
 )
 log.info("%s: %d rows (%s), %d trajectory rows", plan["figure"], len(runs), runs["status"].value_counts().to_dict(), len(trajectories))

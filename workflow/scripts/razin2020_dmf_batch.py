@@ -16,6 +16,7 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 from razin2020_common import clear_checkpoint, fingerprint, load_checkpoint, save_checkpoint  # noqa: E402
 
+from implicit_reg import archive  # noqa: E402
 from implicit_reg import razin_tables as rt  # noqa: E402
 from implicit_reg import tables  # noqa: E402
 from implicit_reg import two_by_two as tt  # noqa: E402
@@ -54,6 +55,8 @@ runs, traj = rt.dmf_tables(spec["figure"], spec["runs"], observed, [r.history fo
                            [r.final_product for r in results], spec, wall)
 tables.write_parquet(runs, smk.output.runs)
 tables.write_parquet(traj, smk.output.trajectories)
+# Written last: the record marks the job as finished and keys it for the archive.
+archive.write_job_record(smk.output.record, archive.job_record(smk.params.provenance, {"runs": "runs.parquet", "trajectories": "trajectories.parquet"}))
 for r in runs.itertuples():
     log.info("%s: %s after %d iterations, |P11| at loss<1e-4: %.3f, c_fit %.3f", r.run_id, r.status,
              r.iterations, r.abs_unobserved_at_cut, r.c_fit)

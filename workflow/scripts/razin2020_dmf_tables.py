@@ -6,12 +6,13 @@ log = start(snakemake)  # noqa: F821
 
 import pandas as pd  # noqa: E402
 
+from implicit_reg import archive  # noqa: E402
 from implicit_reg import razin_tables as rt  # noqa: E402
 from implicit_reg import tables  # noqa: E402
 
 smk = snakemake  # noqa: F821
-runs = pd.concat([pd.read_parquet(p) for p in smk.input.runs], ignore_index=True)
-traj = pd.concat([pd.read_parquet(p) for p in smk.input.trajectories], ignore_index=True)
+runs = pd.concat([archive.read_table(p, "runs") for p in smk.input.runs], ignore_index=True)
+traj = pd.concat([archive.read_table(p, "trajectories") for p in smk.input.trajectories], ignore_index=True)
 runs, traj = rt.sort_dmf(runs, traj)
 markers = rt.dmf_markers_table(runs, traj)
 tables.write_parquet(runs, smk.output.runs)

@@ -12,8 +12,9 @@ log = start(snakemake)  # noqa: F821
 
 import time  # noqa: E402
 
-import pandas as pd  # noqa: E402
+from pathlib import Path  # noqa: E402
 
+from implicit_reg import archive  # noqa: E402
 from implicit_reg import razin_tables as rt  # noqa: E402
 from implicit_reg import tables  # noqa: E402
 from implicit_reg import tensor_completion as tc  # noqa: E402
@@ -33,7 +34,7 @@ digest = rt.content_digest(tensor)
 t0 = time.perf_counter()
 reuse = None
 if method == "linear":
-    truth = pd.read_parquet(smk.input.ground_truth)
+    truth = archive.read_table(smk.input.ground_truth, "row")
     if truth["digest"].iloc[0] == digest:
         reuse = int(truth["cp_rank"].iloc[0])
         log.info("linear tensor at n=%d equals the ground truth: rank %d reused", n, reuse)
@@ -47,4 +48,6 @@ row = rt.tc_rows("", {"name": ds["name"], **ds}, n, method, [{
 }])
 row["digest"] = digest
 tables.write_parquet(row, smk.output.row)
+# Written last: the record marks the job as finished and keys it for the archive.
+archive.write_job_record(smk.output.record, archive.job_record(smk.params.provenance, {"row": Path(smk.output.row).name}))
 log.info("%s %s n=%d: error %.4g, estimated CP rank %d (%.1f s)", ds["name"], method, n, error, rank, seconds)

@@ -10,16 +10,18 @@ log = start(snakemake)  # noqa: F821
 
 import pandas as pd  # noqa: E402
 
+from implicit_reg import archive  # noqa: E402
 from implicit_reg import razin_tables as rt  # noqa: E402
 from implicit_reg import tables  # noqa: E402
 
 smk = snakemake  # noqa: F821
 figure = smk.params.spec["figure"]
-parts = [pd.read_parquet(p) for p in [*smk.input.train_runs, *smk.input.linear, *smk.input.ground_truth]]
+parts = [archive.read_table(p, "runs") for p in smk.input.train_runs]
+parts += [archive.read_table(p, "row") for p in [*smk.input.linear, *smk.input.ground_truth]]
 runs = pd.concat(parts, ignore_index=True)[rt.TC_RUN_COLUMNS]
 runs["figure"] = figure
 runs = rt.sort_tc(runs)
-traj = pd.concat([pd.read_parquet(p) for p in smk.input.train_trajectories], ignore_index=True)
+traj = pd.concat([archive.read_table(p, "trajectories") for p in smk.input.train_trajectories], ignore_index=True)
 summary = rt.tc_summary(runs)
 tables.write_parquet(runs, smk.output.runs)
 tables.write_parquet(traj, smk.output.trajectories)

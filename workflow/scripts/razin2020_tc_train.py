@@ -16,6 +16,7 @@ from pathlib import Path  # noqa: E402
 
 from razin2020_common import clear_checkpoint, fingerprint, load_checkpoint, save_checkpoint  # noqa: E402
 
+from implicit_reg import archive  # noqa: E402
 from implicit_reg import razin_tables as rt  # noqa: E402
 from implicit_reg import tables  # noqa: E402
 from implicit_reg import tensor_completion as tc  # noqa: E402
@@ -69,6 +70,8 @@ traj = rt.tc_trajectories(spec["figure"], spec["dataset"]["name"], n, [r["run_id
                           [res.history for res in results])
 tables.write_parquet(table, smk.output.runs)
 tables.write_parquet(traj, smk.output.trajectories)
+# Written last: the record marks the job as finished and keys it for the archive.
+archive.write_job_record(smk.output.record, archive.job_record(smk.params.provenance, {"runs": "runs.parquet", "trajectories": "trajectories.parquet"}))
 for r in table.itertuples():
     log.info("%s: %s, %d iterations, error %.3g, rank %d (%.1f s)", r.run_id, r.status, r.iterations,
              r.recon_error, r.cp_rank, r.rank_seconds)

@@ -6,11 +6,12 @@ log = start(snakemake)  # noqa: F821
 
 import numpy as np  # noqa: E402
 
-from implicit_reg import convex, tables  # noqa: E402
+from implicit_reg import archive, convex, tables  # noqa: E402
 from implicit_reg.plan import parse_ground_truth_name  # noqa: E402
 
 smk = snakemake  # noqa: F821
-name = smk.wildcards.dataset
+job = smk.params.job
+name = job["dataset"]
 ground_truth_name, n_obs = name.rsplit("-m", 1)
 task, _, rank = parse_ground_truth_name(ground_truth_name, 0)
 n_obs = int(n_obs)
@@ -27,3 +28,7 @@ dataset = {"name": name, "task": task, "rank": rank, "n_obs": n_obs}
 row = tables.convex_row(dataset, result, ground_truth, cfg["epsilon"])
 tables.write_parquet(row, smk.output.row)
 np.savez(smk.output.solution, solution=result.solution, status=np.asarray(result.status))
+# Written last: the record marks the solve as finished and keys it for the archive.
+archive.write_job_record(smk.output.record, archive.JobRecord(
+    kind="arora2019.min_nuclear_norm", job=job["name"], keys={name: job["key"]},
+    tables={"row": "row.parquet"}, figures=job["figures"]))

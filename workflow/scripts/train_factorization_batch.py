@@ -9,6 +9,7 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from implicit_reg import archive  # noqa: E402
 from implicit_reg import deep_factorization as dfm  # noqa: E402
 from implicit_reg import tables  # noqa: E402
 
@@ -44,6 +45,7 @@ schedule = dfm.Schedule(
 )
 log.info("batch %s: %d runs, depth %d, %s on %s, %s gradients", spec["batch"], len(spec["runs"]), spec["depth"],
          schedule.optimizer, device, "sampled" if getattr(problem.train, "sampled", False) else "dense")
+log.info("serves figures: %s", ", ".join(spec["figures"]))
 checkpoint = Path(smk.params.checkpoint)
 trainer = dfm.BatchTrainer(problem, initial, [r["lr"] for r in spec["runs"]], schedule, device, dtype, checkpoint)
 result = trainer.run()
@@ -52,6 +54,11 @@ trajectories = tables.batch_trajectories_table(spec, result.trajectories, runs)
 tables.write_parquet(runs, smk.output.runs)
 tables.write_parquet(trajectories, smk.output.trajectories)
 np.savez(smk.output.products, run_id=runs["run_id"].to_numpy(dtype=str), products=result.final_products)
+# Written last: the record marks the batch as finished and keys each run for the archive.
+archive.write_job_record(smk.output.record, archive.JobRecord(
+    kind="arora2019.deep_factorization", job=spec["batch"],
+    keys={r["run_id"]: r["provenance_key"] for r in spec["runs"]},
+    tables={"runs": "runs.parquet", "trajectories": "trajectories.parquet"}, figures=spec["figures"]))
 log.info("statuses: %s", runs["status"].value_counts().to_dict())
 log.info("batch wall time %.1f s", result.batch_wall_seconds)
 # The run is complete: an old checkpoint must not be resumed by a later, changed batch.

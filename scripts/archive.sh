@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Add the finished jobs under results/ to a results archive (default archive/paper):
+#   scripts/archive.sh                  # -> archive/paper
+#   scripts/archive.sh archive/quick    # another preset's archive
+# Each job becomes one compressed parquet entry keyed by its results' provenance keys;
+# entries already in the archive are skipped. Commit the archive afterwards:
+#   git add archive/paper && git commit -m "archive: ..."
+set -euo pipefail
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$REPO"
+ARCHIVE="${1:-archive/paper}"
+PYTHONPATH="$REPO/src${PYTHONPATH:+:$PYTHONPATH}" .venv/bin/python -m implicit_reg.archive add "$ARCHIVE" --results results
+PYTHONPATH="$REPO/src${PYTHONPATH:+:$PYTHONPATH}" .venv/bin/python -m implicit_reg.archive list "$ARCHIVE" | tail -n 1

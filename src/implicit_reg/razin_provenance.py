@@ -1,0 +1,94 @@
+"""Provenance keys and archive lookups of the Razin & Cohen jobs.
+
+Each Razin & Cohen job (a panel of 2×2 runs, a tensor-completion job, a CP-rank job)
+is one archivable result. Its key hashes the job's resolved spec without the settings
+that change no number (checkpoint interval, numba or Python backend, device), the
+identity of every data set it reads (the configured sha256 of the authors' files, or
+the seed of a generated instance) and the numerics versions of its engines.
+:class:`RazinProvenance` is mixed into :class:`~implicit_reg.razin_tables.RazinPlan`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+from implicit_reg import archive
+
+#: spec entries that do not change a job's numbers
+_NOT_NUMERICS = ("checkpoint_every", "backend", "device")
+
+_ENGINES = {
+    "dmf": ("two_by_two",),
+    "tc_train": ("tensor_completion", "cp_rank"),
+    "tc_reference": ("cp_rank",),
+}
+_KINDS = {"dmf": "razin2020.two_by_two", "tc_train": "razin2020.tensor_completion",
+          "tc_reference": "razin2020.cp_rank"}
+
+
+def _strip(spec: Any) -> Any:
+    if isinstance(spec, dict):
+        return {k: _strip(v) for k, v in spec.items() if k not in _NOT_NUMERICS}
+    if isinstance(spec, list):
+        return [_strip(v) for v in spec]
+    return spec
+
+
+class RazinProvenance:
+    """Keys, job names and sources of the Razin & Cohen jobs (needs the RazinPlan methods)."""
+
+    store: "archive.ResultStore | None" = None
+    recompute: frozenset[str] = frozenset()
+
+    def attach_store(self, store: "archive.ResultStore | None", recompute: Iterable[str] = ()) -> None:
+        """Read finished jobs from ``store``; never restore the figures in ``recompute`` from the archive."""
+        self.store = store
+        self.recompute = frozenset(recompute)
+
+    def _job(self, kind: str, figure: str | None, name: str | None, depth: Any = None,
+             n_obs: Any = None) -> tuple[str, dict[str, Any], list[str]]:
+        """(job name, payload, data sets read) of one job."""
+        if kind == "dmf":
+            spec = self.dmf_spec(figure, depth)
+            datasets = list(self.figures[figure]["datasets"])
+            job = f"{figure}/depth{int(depth)}"
+        elif kind == "tc_train":
+            spec = self.tc_spec(figure, name, n_obs)
+            datasets, job = [name], f"{figure}/{name}/n{int(n_obs)}"
+        elif kind == "tc_reference":
+            spec = self.reference_spec(name, n_obs)
+            datasets = [name]
+            job = f"{name}/ground_truth" if n_obs is None else f"{name}/linear-n{int(n_obs)}"
+        else:
+            raise KeyError(f"unknown Razin & Cohen job kind {kind!r}")
+        payload = {"kind": _KINDS[kind], "spec": _strip(spec),
+                   "data": {d: self.dataset_params(d) for d in datasets},
+                   "numerics": archive.numerics(*_ENGINES[kind])}
+        return job, payload, datasets
+
+    def job_provenance(self, kind: str, figure: str | None = None, name: str | None = None,
+                       depth: Any = None, n_obs: Any = None) -> dict[str, Any]:
+        """What a job writes into its record: kind, job name, key and the figures it serves."""
+        job, payload, datasets = self._job(kind, figure, name, depth, n_obs)
+        figures = [figure] if figure else self._figures_reading(datasets[0])
+        return {"kind": _KINDS[kind], "job": job, "key": archive.provenance_key(payload), "figures": figures}
+
+    def _figures_reading(self, name: str) -> list[str]:
+        out = []
+        for figure, fig in self.figures.items():
+            names = [d if isinstance(d, str) else d["name"] for d in fig["datasets"]]
+            if name in names:
+                out.append(figure)
+        return sorted(out)
+
+    def sourced(self, local: str, kind: str, figure: str | None = None, name: str | None = None,
+                depth: Any = None, n_obs: Any = None) -> str:
+        """``local`` (the job's own output, computed when missing) or the archive entry holding the job."""
+        if self.store is None:
+            return local
+        prov = self.job_provenance(kind, figure, name, depth, n_obs)
+        use_archive = not self.recompute.intersection(prov["figures"])
+        source = self.store.find(prov["key"], use_archive=use_archive)
+        if source is not None and source.origin == "archive":
+            return archive.entry_table_path(source, "*")
+        return local
