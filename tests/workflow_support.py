@@ -22,7 +22,7 @@ BIN = Path(sys.executable).parent  # snakemake and snakefmt of the test interpre
 # Outputs, state and environments stay behind: a copy starts like a fresh clone.
 COPY_IGNORE = shutil.ignore_patterns(
     ".venv", ".git", ".snakemake", "results", "logs", "benchmarks", "build", "generated",
-    "__pycache__", ".pytest_cache", "*.pdf", "*.png", "resources",
+    "__pycache__", ".pytest_cache", "*.pdf", "*.png", "resources", "archive",
 )
 
 
