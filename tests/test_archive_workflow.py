@@ -25,9 +25,9 @@ COMPUTE_RULES = ("train_factorization_batch", "min_nuclear_norm", "razin2020_dmf
                  "razin2020_tc_train", "razin2020_tc_ground_truth", "razin2020_tc_linear")
 
 
-def _snakemake(work: Path, *args: str) -> subprocess.CompletedProcess:
-    # --config last: it takes every argument after it
-    proc = run_snakemake("--cores", "2", "--configfile", "config/test.yaml", *args,
+def _snakemake(work: Path, *args: str, configfiles: tuple[str, ...] = ("config/test.yaml",)) -> subprocess.CompletedProcess:
+    # targets first: --configfile and --config take every argument after them
+    proc = run_snakemake(*args, "--cores", "2", "--configfile", *configfiles,
                          "--config", "archive={path: archive/test}", cwd=work, timeout=900)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return proc
@@ -111,16 +111,19 @@ def test_changed_config_recomputes_exactly_the_runs_it_affects(archived) -> None
     scales = sweep["init_scale"] if isinstance(sweep["init_scale"], list) else [sweep["init_scale"]]
     sweep["init_scale"] = scales + [3.3e-5]
     extra.write_text(__import__("yaml").safe_dump({"arora2019": {"figures": {"arora2019_n2": cfg["arora2019"]["figures"]["arora2019_n2"]}}}))
-    proc = _snakemake(work, "-n", "--configfile", "config/test.yaml", str(extra.relative_to(work)), *TABLES)
+    summary = r"arora2019: (\d+) runs: (\d+) restored from the archive, (\d+) already in results/, (\d+) to train"
+    base = re.search(summary, (lambda p: p.stdout + p.stderr)(_snakemake(work, "-n", *TABLES)))
+    proc = _snakemake(work, "-n", *TABLES, configfiles=("config/test.yaml", str(extra.relative_to(work))))
     out = proc.stdout + proc.stderr
-    m = re.search(r"arora2019: (\d+) runs: (\d+) restored from the archive, (\d+) already in results/, (\d+) to train", out)
-    assert m, out[-2000:]
-    runs, restored, local, train = map(int, m.groups())
+    m = re.search(summary, out)
+    assert m and base, out[-2000:]
+    runs, restored, local, train = (a - b for a, b in zip(map(int, m.groups()), map(int, base.groups())))
     depths = sweep["depth"] if isinstance(sweep["depth"], list) else [sweep["depth"]]
     n_obs = sweep["n_obs"] if isinstance(sweep["n_obs"], list) else [sweep["n_obs"]]
     lrs = sweep["lr"] if isinstance(sweep["lr"], list) else [sweep["lr"]]
     new_runs = len(depths) * len(n_obs) * len(lrs) * int(sweep["seeds"])
-    assert train == new_runs and restored == runs - new_runs and local == 0
+    # the archive holds only FIGURES' runs: compare with the unchanged config's plan
+    assert train == new_runs and runs == new_runs and restored == 0 and local == 0
     counts = _job_counts(proc)
     assert counts.get("train_factorization_batch") == len(depths) * len(n_obs), counts
     assert "min_nuclear_norm" not in counts and "razin2020_dmf_batch" not in counts
@@ -129,6 +132,6 @@ def test_changed_config_recomputes_exactly_the_runs_it_affects(archived) -> None
 def test_missing_archive_path_fails_naming_the_key(archived) -> None:
     work, _ = archived
     proc = run_snakemake("-n", "--configfile", "config/test.yaml", "--config", "archive={path: archive/nowhere}",
-                         cwd=work)
+                         cwd=work)  # no target: the default one
     assert proc.returncode != 0
     assert "archive.path" in proc.stdout + proc.stderr

@@ -969,12 +969,16 @@ def _entries(
     shape: tuple[int, int], rows: np.ndarray, cols: np.ndarray, values: np.ndarray,
     device: torch.device, dtype: torch.dtype,
 ) -> EntryObservations:
+    # Accumulated, so that an entry drawn k times (sampling with replacement) weighs k
+    # in the gradient (2/m) Σ_draws (P − y) e_ij, as a loss over the drawn list; for
+    # distinct entries this is the plain 0/1 mask.
     mask = torch.zeros(shape, dtype=dtype, device=device)
     targets = torch.zeros(shape, dtype=dtype, device=device)
     r = torch.as_tensor(rows, device=device)
     c = torch.as_tensor(cols, device=device)
-    mask[r, c] = 1.0
-    targets[r, c] = torch.as_tensor(values, dtype=dtype, device=device)
+    values_t = torch.as_tensor(values, dtype=dtype, device=device)
+    mask.index_put_((r, c), torch.ones_like(values_t), accumulate=True)
+    targets.index_put_((r, c), values_t, accumulate=True)
     return EntryObservations(mask, targets, int(len(values)))
 
 

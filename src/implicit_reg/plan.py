@@ -47,19 +47,56 @@ class Dataset:
     #: The size is part of the name only when it differs from the config's
     #: ``arora2019.matrix_size``, so the usual names stay short and stable.
     default_size: int = 0
+    #: 0 is the figure's own instance; 1..K are further seeded draws of ground truth,
+    #: observations and initializations (the instance spread, config ``instances``).
+    instance: int = 0
+    #: how observed entries are drawn: ``without_replacement`` (spec §1.2) or
+    #: ``with_replacement`` (duplicates kept and weighted, as a sampler with replacement).
+    sampling: str = "without_replacement"
 
     @property
     def name(self) -> str:
         if self.task == "movielens":
             return f"movielens-m{self.n_obs}"
-        return f"{self.ground_truth_name}-m{self.n_obs}"
+        return f"{self.ground_truth_name}-m{self.observations_suffix}"
+
+    @property
+    def observations_suffix(self) -> str:
+        """``<n_obs>``, or ``<n_obs>-wr`` for entries drawn with replacement."""
+        return f"{self.n_obs}-wr" if self.sampling == "with_replacement" else str(self.n_obs)
 
     @property
     def ground_truth_name(self) -> str:
         if self.task == "movielens":
             return "movielens"
         size = "" if self.shape[0] == self.default_size else f"-n{self.shape[0]}"
-        return f"{self.task}{size}-r{self.rank}"
+        instance = f"-i{self.instance}" if self.instance else ""
+        return f"{self.task}{size}-r{self.rank}{instance}"
+
+    def record(self) -> dict[str, Any]:
+        """JSON form passed to data, convex and table jobs."""
+        return {"name": self.name, "task": self.task, "rank": self.rank, "n_obs": self.n_obs,
+                "size": self.shape[0], "ground_truth_name": self.ground_truth_name,
+                "instance": self.instance, "sampling": self.sampling}
+
+
+def ground_truth_seed_keys(record: dict[str, Any]) -> tuple:
+    """What a ground truth's random draw is seeded by, from a :meth:`Dataset.record`.
+
+    Instance 0 keeps the keys it always had, so its data do not change.
+    """
+    keys: tuple = ("ground_truth", record["task"], record["rank"], record["size"])
+    return keys + (("instance", record["instance"]),) if record["instance"] else keys
+
+
+def observations_seed_keys(record: dict[str, Any]) -> tuple:
+    """What the observations' random draw is seeded by (defaults keep the original keys)."""
+    keys: tuple = ("observations", record["task"], record["rank"], record["size"], record["n_obs"])
+    if record["instance"]:
+        keys += (("instance", record["instance"]),)
+    if record["sampling"] != "without_replacement":
+        keys += (("sampling", record["sampling"]),)
+    return keys
 
 
 def parse_ground_truth_name(name: str, default_size: int) -> tuple[str, int, int]:
@@ -191,6 +228,10 @@ class FigurePlan:
     ground_truth_datasets: list[Dataset]
     sources: list[dict[str, Any]] = field(default_factory=list)
     convex_sources: list[dict[str, Any]] = field(default_factory=list)
+    #: the instance spread of this figure (its ``instance_sweeps`` on instances 0..K), if any
+    instances: "FigurePlan | None" = None
+    #: run id (or baseline row id) -> [instance, sampling], for instance-spread tables
+    instance_labels: dict[str, list] = field(default_factory=dict)
 
 
 @dataclass
@@ -205,6 +246,14 @@ class Plan:
     run_keys: dict[str, str] = field(default_factory=dict)
     #: how many runs / solves come from where: restored, local, train, stale
     counts: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def ground_truths(self) -> dict[str, Dataset]:
+        """One data set per ground-truth name (what a ground-truth job draws)."""
+        out: dict[str, Dataset] = {}
+        for d in self.datasets.values():
+            out.setdefault(d.ground_truth_name, d)
+        return out
 
     def convex_datasets(self) -> dict[str, Dataset]:
         out: dict[str, Dataset] = {}
@@ -250,9 +299,15 @@ def data_identity(dataset: Dataset, config: dict[str, Any]) -> dict[str, Any]:
             ml["file_sha256"] = _file_sha256_cached(str(path))
         return {"task": "movielens", "movielens": ml, "seed": int(config["seed"]),
                 "numerics": archive.numerics("matrix_data")}
-    return {"task": dataset.task, "shape": list(dataset.shape), "rank": dataset.rank,
-            "n_obs": dataset.n_obs, "seed": int(config["seed"]),
-            "numerics": archive.numerics("matrix_data")}
+    identity = {"task": dataset.task, "shape": list(dataset.shape), "rank": dataset.rank,
+                "n_obs": dataset.n_obs, "seed": int(config["seed"]),
+                "numerics": archive.numerics("matrix_data")}
+    # Only non-default draws carry these, so the figures' own keys never change.
+    if dataset.instance:
+        identity["instance"] = dataset.instance
+    if dataset.sampling != "without_replacement":
+        identity["sampling"] = dataset.sampling
+    return identity
 
 
 _SHA_CACHE: dict[str, tuple[float, int, str]] = {}
@@ -317,37 +372,35 @@ def build_plan(
     base_seed = int(config["seed"])
     recompute = set(recompute)
     max_batch = int(config["engine"].get("max_batch_runs", 64))
-    datasets: dict[str, Dataset] = {}
+    n_instances = int(config.get("instances", 0))
     figures: dict[str, FigurePlan] = {}
     runs_by_id: dict[str, Run] = {}
     figures_of_run: dict[str, list[str]] = {}
-    fig_runs_by_name: dict[str, list[Run]] = {}
+    plans: list[tuple[FigurePlan, list[Run]]] = []  # every figure and instance-spread table
     for fig_name, fig in section["figures"].items():
         where = f"arora2019.figures.{fig_name}"
         fig_runs: list[Run] = []
         for i, sweep in enumerate(fig["sweeps"]):
-            fig_runs.extend(
-                _expand_sweep(sweep, f"{where}.sweeps[{i}]", size, config, base_seed)
-            )
-        fig_datasets: dict[str, Dataset] = {}
+            fig_runs.extend(_expand_sweep(sweep, f"{where}.sweeps[{i}]", size, config, base_seed))
+        figures[fig_name] = _figure_plan(fig_name, fig, fig_runs)
+        plans.append((figures[fig_name], fig_runs))
+        if n_instances and fig.get("instance_sweeps"):
+            spread_runs = list(_expand_instances(fig["instance_sweeps"], f"{where}.instance_sweeps", size,
+                                                 config, base_seed, n_instances))
+            spread = _figure_plan(fig_name, fig, spread_runs)
+            spread.instance_labels = {r.run_id: [r.dataset.instance, r.dataset.sampling] for r in spread_runs}
+            for d in {r.dataset for r in spread_runs}:
+                spread.instance_labels[f"min_nuclear_norm:{d.name}"] = [d.instance, d.sampling]
+                spread.instance_labels[f"ground_truth:{d.name}"] = [d.instance, d.sampling]
+            figures[fig_name].instances = spread
+            plans.append((spread, spread_runs))
+    datasets: dict[str, Dataset] = {}
+    for fig_plan, fig_runs in plans:
         for run in fig_runs:
             datasets.setdefault(run.dataset.name, run.dataset)
-            fig_datasets.setdefault(run.dataset.name, run.dataset)
             runs_by_id.setdefault(run.run_id, run)
-            if fig_name not in figures_of_run.setdefault(run.run_id, []):
-                figures_of_run[run.run_id].append(fig_name)
-        fig_runs_by_name[fig_name] = fig_runs
-        synthetic = [d for d in fig_datasets.values() if d.task != "movielens"]
-        figures[fig_name] = FigurePlan(
-            name=fig_name,
-            paper="arora2019",
-            notebook=fig["notebook"],
-            notebook_params=dict(fig.get("notebook_params", {})),
-            run_ids=sorted({r.run_id for r in fig_runs}),
-            batches=[],
-            convex_datasets=synthetic if fig.get("min_nuclear_norm", False) else [],
-            ground_truth_datasets=synthetic if fig.get("ground_truth", False) else [],
-        )
+            if fig_plan.name not in figures_of_run.setdefault(run.run_id, []):
+                figures_of_run[run.run_id].append(fig_plan.name)
     identities = {name: data_identity(d, config) for name, d in datasets.items()}
     run_keys = {rid: archive.provenance_key(run_payload(run, config, identities[run.dataset.name]))
                 for rid, run in runs_by_id.items()}
@@ -381,24 +434,22 @@ def build_plan(
                                      f"results/runs/{batch.name}/trajectories.parquet", batch.name)
             counts["train"] += len(chunk)
 
-    for fig_name, fig_plan in figures.items():
+    # Convex solves: one per data set, restored like runs.
+    convex_jobs: dict[str, ConvexJob] = {}
+    counts.update(convex=0, convex_archive=0, convex_local=0)
+    convex_sources: dict[str, dict[str, Any]] = {}
+    for fig_plan, _ in plans:
         groups: dict[tuple[str, str], list[str]] = {}
         for rid in fig_plan.run_ids:
             runs_path, traj_path, _ = located[rid]
             groups.setdefault((runs_path, traj_path), []).append(rid)
         fig_plan.sources = [{"runs": r, "trajectories": t, "run_ids": ids} for (r, t), ids in sorted(groups.items())]
         fig_plan.batches = sorted({located[rid][2] for rid in fig_plan.run_ids if located[rid][2] in batches})
-
-    # Convex solves: one per data set, restored like runs.
-    convex_jobs: dict[str, ConvexJob] = {}
-    counts.update(convex=0, convex_archive=0, convex_local=0)
-    convex_sources: dict[str, dict[str, Any]] = {}
-    for fig_name, fig_plan in figures.items():
         for d in fig_plan.convex_datasets:
             if d.name not in convex_sources:
                 job = ConvexJob(d, archive.provenance_key(convex_payload(d, config, identities[d.name])))
-                use_archive = fig_name not in recompute
-                source = store.find(job.key, use_archive=use_archive) if store is not None else None
+                source = (store.find(job.key, use_archive=fig_plan.name not in recompute)
+                          if store is not None else None)
                 counts["convex"] += 1
                 if source is not None:
                     counts[f"convex_{source.origin}"] += 1
@@ -411,8 +462,42 @@ def build_plan(
                 run_keys=run_keys, counts=counts)
 
 
+def _figure_plan(name: str, fig: dict[str, Any], runs: list[Run]) -> FigurePlan:
+    """A figure's (or its instance spread's) runs, data sets and baselines."""
+    fig_datasets: dict[str, Dataset] = {}
+    for run in runs:
+        fig_datasets.setdefault(run.dataset.name, run.dataset)
+    synthetic = [d for d in fig_datasets.values() if d.task != "movielens"]
+    return FigurePlan(
+        name=name,
+        paper="arora2019",
+        notebook=fig["notebook"],
+        notebook_params=dict(fig.get("notebook_params", {})),
+        run_ids=sorted({r.run_id for r in runs}),
+        batches=[],
+        convex_datasets=synthetic if fig.get("min_nuclear_norm", False) else [],
+        ground_truth_datasets=synthetic if fig.get("ground_truth", False) else [],
+    )
+
+
+def _expand_instances(
+    sweeps: list[dict[str, Any]], where: str, size: int, config: dict[str, Any], base_seed: int,
+    n_instances: int,
+) -> Iterable[Run]:
+    """The instance spread: each sweep on instances 0..K under each of its samplings."""
+    for i, sweep in enumerate(sweeps):
+        samplings = list(sweep.get("sampling", ["without_replacement"]))
+        if sweep["task"] != "completion" and samplings != ["without_replacement"]:
+            raise ConfigError(f"{where}[{i}].sampling: only completion draws entries (task is {sweep['task']!r})")
+        plain = {k: v for k, v in sweep.items() if k != "sampling"}
+        for sampling in samplings:
+            for instance in range(n_instances + 1):
+                yield from _expand_sweep(plain, f"{where}[{i}]", size, config, base_seed, instance, sampling)
+
+
 def _expand_sweep(
-    sweep: dict[str, Any], where: str, size: int, config: dict[str, Any], base_seed: int
+    sweep: dict[str, Any], where: str, size: int, config: dict[str, Any], base_seed: int,
+    instance: int = 0, sampling: str = "without_replacement",
 ) -> Iterable[Run]:
     task = sweep["task"]
     training = config["arora2019"]["training"][sweep["optimizer"]]
@@ -448,7 +533,7 @@ def _expand_sweep(
         _as_list(sweep["lr"]), seeds,
     ):
         yield Run(
-            dataset=Dataset(task, rank, m, shape, size),
+            dataset=Dataset(task, rank, m, shape, size, instance=instance, sampling=sampling),
             depth=int(depth),
             init=sweep["init"],
             init_scale=float(init_scale),

@@ -161,3 +161,27 @@ def figure_tables(
     runs = runs.sort_values(["method", "task", "rank", "n_obs", "depth", "init", "init_scale", "lr", "seed"], kind="stable")
     traj = traj.sort_values(["run_id", "iteration"], kind="stable")
     return runs.reset_index(drop=True), traj.reset_index(drop=True)
+
+
+def with_instance_columns(df: pd.DataFrame, labels: dict[str, list]) -> pd.DataFrame:
+    """Add ``instance`` (int, 0 = the figure's own) and ``sampling`` columns from run-id labels.
+
+    Parameters
+    ----------
+    df : DataFrame
+        A runs or trajectories table with ``run_id``.
+    labels : dict
+        run id -> [instance, sampling], as the plan gives for instance-spread tables.
+
+    Returns
+    -------
+    DataFrame
+        A copy with the two columns; raises if a row has no label.
+    """
+    missing = sorted(set(df["run_id"]) - set(labels))
+    if missing:
+        raise ValueError(f"{len(missing)} rows without an instance label, e.g. {missing[:3]}")
+    out = df.copy()
+    out["instance"] = out["run_id"].map(lambda r: int(labels[r][0])).astype("int64")
+    out["sampling"] = out["run_id"].map(lambda r: str(labels[r][1]))
+    return out

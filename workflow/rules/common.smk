@@ -43,10 +43,10 @@ ENVS = "../../envs"
 
 wildcard_constraints:
     batch=r"[A-Za-z0-9.\-]+",
-    dataset=r"(completion|sensing)(-n\d+)?-r\d+-m\d+|movielens-m\d+",
-    ground_truth=r"(completion|sensing)(-n\d+)?-r\d+",
+    dataset=r"(completion|sensing)(-n\d+)?-r\d+(-i\d+)?-m\d+(-wr)?|movielens-m\d+",
+    ground_truth=r"(completion|sensing)(-n\d+)?-r\d+(-i\d+)?",
     figure=r"[A-Za-z0-9_]+",
-    n_obs=r"\d+",
+    n_obs=r"\d+(-wr)?",
 
 
 def ground_truth_path(dataset):
@@ -54,7 +54,16 @@ def ground_truth_path(dataset):
 
 
 def observations_path(dataset):
-    return f"results/data/{dataset.ground_truth_name}/m{dataset.n_obs}.npz"
+    return f"results/data/{dataset.ground_truth_name}/m{dataset.observations_suffix}.npz"
+
+
+def ground_truth_record(wildcards):
+    """The data set record whose ground truth a job draws (size, rank, instance)."""
+    return PLAN.ground_truths[wildcards.ground_truth].record()
+
+
+def observations_record(wildcards):
+    return PLAN.datasets[f"{wildcards.ground_truth}-m{wildcards.n_obs}"].record()
 
 
 def batch_name_regex():
@@ -82,7 +91,7 @@ def batch_spec(wildcards):
 def convex_job(wildcards):
     job = PLAN.convex_jobs[wildcards.job]
     figures = [f.name for f in PLAN.figures.values() if job.dataset in f.convex_datasets]
-    return {"name": job.name, "dataset": job.dataset.name, "key": job.key, "figures": figures}
+    return {"name": job.name, "dataset": job.dataset.record(), "key": job.key, "figures": figures}
 
 
 def convex_inputs(wildcards):
@@ -93,22 +102,22 @@ def convex_inputs(wildcards):
     }
 
 
-def dataset_record(dataset):
-    return {
-        "name": dataset.name,
-        "task": dataset.task,
-        "rank": dataset.rank,
-        "n_obs": dataset.n_obs,
-        "ground_truth_name": dataset.ground_truth_name,
-    }
-
-
 def figure_plan(wildcards):
     return PLAN.figures[wildcards.figure]
 
 
-def figure_table_inputs(wildcards):
-    fig = figure_plan(wildcards)
+def instance_plan(wildcards):
+    """The instance spread of a figure: its instance_sweeps on instances 0..K."""
+    return PLAN.figures[wildcards.figure].instances
+
+
+def instance_figure_regex():
+    names = [n for n, f in PLAN.figures.items() if f.instances is not None]
+    return "|".join(names) or "(?!)"
+
+
+def figure_table_inputs(wildcards, fig=None):
+    fig = fig or figure_plan(wildcards)
     ground_truths = {ground_truth_path(d) for d in fig.ground_truth_datasets}
     return {
         "runs": sorted({s["runs"] for s in fig.sources}),
@@ -118,14 +127,23 @@ def figure_table_inputs(wildcards):
     }
 
 
-def figure_table_params(wildcards):
-    fig = figure_plan(wildcards)
+def instance_table_inputs(wildcards):
+    return figure_table_inputs(wildcards, instance_plan(wildcards))
+
+
+def instance_table_params(wildcards):
+    return figure_table_params(wildcards, instance_plan(wildcards))
+
+
+def figure_table_params(wildcards, fig=None):
+    fig = fig or figure_plan(wildcards)
     return {
+        "instance_labels": fig.instance_labels,
         "figure": fig.name,
         "run_ids": fig.run_ids,
         "sources": fig.sources,
         "convex_sources": fig.convex_sources,
-        "ground_truth_datasets": [dataset_record(d) for d in fig.ground_truth_datasets],
+        "ground_truth_datasets": [d.record() for d in fig.ground_truth_datasets],
     }
 
 

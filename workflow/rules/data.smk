@@ -15,7 +15,7 @@ rule ground_truth:
         mem_mb=500,
         runtime=5,
     params:
-        default_size=lookup(dpath="arora2019/matrix_size", within=config),
+        dataset=ground_truth_record,
         seed=config["seed"],
     script:
         "../scripts/make_ground_truth.py"
@@ -37,7 +37,7 @@ rule observations:
         mem_mb=2000,
         runtime=5,
     params:
-        default_size=lookup(dpath="arora2019/matrix_size", within=config),
+        dataset=observations_record,
         seed=config["seed"],
     script:
         "../scripts/make_observations.py"

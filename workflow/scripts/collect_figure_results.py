@@ -32,6 +32,9 @@ runs, trajectories = tables.figure_tables(
     batch_trajectories,
     extra,
 )
+if plan["instance_labels"]:
+    runs = tables.with_instance_columns(runs, plan["instance_labels"])
+    trajectories = tables.with_instance_columns(trajectories, plan["instance_labels"])
 log.info("%s: %d rows (%s), %d trajectory rows", plan["figure"], len(runs), runs["status"].value_counts().to_dict(), len(trajectories))
 tables.write_parquet(runs, smk.output.runs)
 tables.write_parquet(trajectories, smk.output.trajectories)

@@ -7,11 +7,12 @@ log = start(snakemake)  # noqa: F821
 import numpy as np  # noqa: E402
 
 from implicit_reg.matrix_data import low_rank_ground_truth  # noqa: E402
-from implicit_reg.plan import parse_ground_truth_name  # noqa: E402
+from implicit_reg.plan import ground_truth_seed_keys  # noqa: E402
 from implicit_reg.seeding import rng_for  # noqa: E402
 
-task, size, rank = parse_ground_truth_name(snakemake.wildcards.ground_truth, snakemake.params.default_size)  # noqa: F821
-rng = rng_for(snakemake.params.seed, "ground_truth", task, rank, size)  # noqa: F821
+dataset = snakemake.params.dataset  # noqa: F821
+task, size, rank = dataset["task"], dataset["size"], dataset["rank"]
+rng = rng_for(snakemake.params.seed, *ground_truth_seed_keys(dataset))  # noqa: F821
 ground_truth = low_rank_ground_truth(size, size, rank, rng)
 sv = np.linalg.svd(ground_truth.astype(np.float64), compute_uv=False)
 log.info("ground truth %s rank %d, n=%d: top singular values %s", task, rank, size, np.round(sv[: rank + 1], 3))

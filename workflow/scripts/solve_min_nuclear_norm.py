@@ -7,14 +7,10 @@ log = start(snakemake)  # noqa: F821
 import numpy as np  # noqa: E402
 
 from implicit_reg import archive, convex, tables  # noqa: E402
-from implicit_reg.plan import parse_ground_truth_name  # noqa: E402
-
 smk = snakemake  # noqa: F821
 job = smk.params.job
-name = job["dataset"]
-ground_truth_name, n_obs = name.rsplit("-m", 1)
-task, _, rank = parse_ground_truth_name(ground_truth_name, 0)
-n_obs = int(n_obs)
+dataset = job["dataset"]
+name, task, rank, n_obs = dataset["name"], dataset["task"], dataset["rank"], int(dataset["n_obs"])
 cfg = smk.params.convex
 ground_truth = np.load(smk.input.ground_truth)["ground_truth"]
 obs = np.load(smk.input.observations)
@@ -24,7 +20,6 @@ else:
     result = convex.min_nuclear_norm_sensing(ground_truth.shape, obs["measurements"], obs["labels"], cfg["epsilon"], cfg["solver_options"])
 log.info("%s: status %s after %d SCS iterations, %.1f s, objective %.4f, max violation beyond epsilon %.2e",
          name, result.status, result.solver_iterations, result.solve_seconds, result.objective, result.max_violation)
-dataset = {"name": name, "task": task, "rank": rank, "n_obs": n_obs}
 row = tables.convex_row(dataset, result, ground_truth, cfg["epsilon"])
 tables.write_parquet(row, smk.output.row)
 np.savez(smk.output.solution, solution=result.solution, status=np.asarray(result.status))
