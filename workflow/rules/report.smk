@@ -1,14 +1,25 @@
 # The LaTeX report: generated fragments are declared inputs of the PDF.
 
 
+def instance_spread_figures():
+    """Figures whose instance-spread tables the scorecard reads (config report.instance_figures)."""
+    return list(config.get("report", {}).get("instance_figures", []))
+
+
+def instance_spread_tables():
+    return expand("results/{figure}/instances.parquet", figure=instance_spread_figures())
+
+
 rule report_fragments:
     input:
         published="config/published.yaml",
         runs=all_runs_tables(),
+        instances=instance_spread_tables(),
     output:
         provenance="paper/generated/provenance.tex",
         published_table="paper/generated/published_table.tex",
-        published_csv="results/published_vs_reproduced.csv",
+        numbers="paper/generated/numbers.tex",
+        published_csv="paper/generated/published_vs_reproduced.csv",
     log:
         "logs/report_fragments/report.log",
     benchmark:
@@ -22,6 +33,8 @@ rule report_fragments:
     params:
         results_dir=results_root,
         config=config,
+        figures=all_figure_names(),
+        instance_figures=instance_spread_figures(),
     script:
         "../scripts/report_fragments.py"
 
@@ -33,6 +46,7 @@ rule report_pdf:
         figures=all_figure_files(),
         provenance="paper/generated/provenance.tex",
         published_table="paper/generated/published_table.tex",
+        numbers="paper/generated/numbers.tex",
     output:
         pdf="paper/build/report.pdf",
     log:
