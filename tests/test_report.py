@@ -55,6 +55,7 @@ def fragments(tmp_path_factory):
         textwrap.dedent(
             f"""\
             config["seed"] = 1
+            config["preset"] = "test"
             rule report_fragments:
                 input:
                     published="published.yaml",
@@ -62,10 +63,13 @@ def fragments(tmp_path_factory):
                 output:
                     provenance="paper/generated/provenance.tex",
                     published_table="paper/generated/published_table.tex",
-                    published_csv="results/published_vs_reproduced.csv",
+                    numbers="paper/generated/numbers.tex",
+                    published_csv="paper/generated/published_vs_reproduced.csv",
                 params:
                     results_dir="results",
                     config=config,
+                    figures=["arora2019_fig1", "razin2020_fig2"],
+                    instance_figures=[],
                 log:
                     "logs/report_fragments.log",
                 threads: 1
@@ -87,9 +91,15 @@ def test_report_fragments_adapter(fragments):
     prov = (fragments / "paper" / "generated" / "provenance.tex").read_text()
     assert r"\ProvCommit" in prov and r"\ProvVersions" in prov
     table = (fragments / "paper" / "generated" / "published_table.tex").read_text()
-    assert "1 of 2 published values is reproduced" in table and r"\textit{missing}" in table
-    csv = pd.read_csv(fragments / "results" / "published_vs_reproduced.csv")
+    assert "1 of 2 published values within tolerance at test scale" in table and r"\textit{missing}" in table
+    assert r"\begin{longtable}" in table
+    csv = pd.read_csv(fragments / "paper" / "generated" / "published_vs_reproduced.csv")
     assert list(csv["status"]) == ["pass", "missing"]
+    assert list(csv["scale"]) == ["test", "test"] and list(csv["instances"]) == [0, 0]
+    assert csv["published_percentile"].isna().all()
+    numbers = (fragments / "paper" / "generated" / "numbers.tex").read_text()
+    assert r"\renewcommand{\ReportPreset}{test}" in numbers
+    assert r"\figurenotedef{arora2019_fig1}" in numbers and r"\figurenotedef{razin2020_fig2}" in numbers
     assert "table not found" in (fragments / "logs" / "report_fragments.log").read_text()
 
 
@@ -115,5 +125,7 @@ def test_report_skeleton_builds(fragments, tmp_path):
     if shutil.which("pdftotext"):
         text = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True).stdout
         assert "Published versus reproduced" in text
+        assert "Built from the test preset" in text
+        assert "within tolerance at test scale" in text
         assert "Convolutional arithmetic circuit" in text
         assert "--configfile" in text  # no en-dash ligature in \texttt
