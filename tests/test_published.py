@@ -437,6 +437,8 @@ def test_short_quantity():
     assert short_quantity("2k obs, depth 2, init 1e-6: error stays >= 1e-2 (instance-dependent)") == (
         "2k obs, depth 2, init 1e-6: error stays >= 1e-2")
     assert short_quantity("Fig. 1 depth 3 (b): |P11| at loss < 0.13; wide: jumps") == "Fig. 1 depth 3 (b): |P11| at loss < 0.13"
+    assert short_quantity("order 3, linear rank, peak over n (random ALS estimate; seeded)") == (
+        "order 3, linear rank, peak over n")
 
 
 def _note_frame(results, **kwargs):
@@ -466,6 +468,11 @@ def test_figure_note_reasons(results):
     assert "percentile 100 of our 10 instances, outside all of them: a disagreement" in outside
     reduced = figure_note(_note_frame(results), "test")
     assert "expected at test scale" in reduced and "authors did not publish" not in reduced
+
+
+def test_figure_note_ratio_never_in_exponent_notation(results):
+    far = parse_entries([base_entry(id="far", where={"depth": 2}, reduce="mean", published=1.6e-6)])
+    assert r"ours 188$\times$ higher" in figure_note(evaluate(far, results), "paper")
 
 
 def test_figure_note_fits_six_lines(results):

@@ -84,7 +84,13 @@ def section_start_pages(texts: Sequence[str]) -> set[int]:
     dotted number, are not section starts).
     """
     toc = next((t for t in texts if re.search(r"^\s*Contents\s*$", t, flags=re.M)), "")
-    return {int(m.group(2)) for line in toc.splitlines() if (m := _TOC_LINE.match(line))}
+    entries: list[str] = []
+    for line in toc.splitlines():
+        if re.match(r"^\s*\d+\s", line):
+            entries.append(line)
+        elif entries and line.strip() and not line.strip().isdigit():
+            entries[-1] += " " + line.strip()  # a long title wraps onto the next line
+    return {int(m.group(2)) for entry in entries if (m := _TOC_LINE.match(entry))}
 
 
 def _printed_number(text: str) -> int | None:

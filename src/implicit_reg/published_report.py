@@ -168,15 +168,21 @@ def to_latex_table(df: pd.DataFrame) -> str:
 def short_quantity(description: str) -> str:
     """The part of a description that names the quantity (before ``;``, without a trailing remark)."""
     text = description.split(";")[0].strip()
+    if text.count("(") > text.count(")"):  # the ';' was inside a parenthesis: drop its opening part
+        text = text[: text.rindex("(")].strip()
     return re.sub(r"\s*\([^()]*\)\s*$", "", text).strip() or text
+
+
+def _factor_text(factor: float) -> str:
+    """``1.8``, ``72``, ``160``: two significant digits, never in exponent notation."""
+    return f"{factor:.2g}" if factor < 100 else f"{factor:.0f}"
 
 
 def _ratio_phrase(published: float, reproduced: float) -> str:
     if published > 0 and reproduced > 0:
         ratio = reproduced / published
-        if ratio >= 1:
-            return f"ours {ratio:.2g}$\\times$ higher"
-        return f"ours {1 / ratio:.2g}$\\times$ lower"
+        factor, word = (ratio, "higher") if ratio >= 1 else (1 / ratio, "lower")
+        return f"ours {_factor_text(factor)}$\\times$ {word}"
     return "ours differs"
 
 

@@ -128,7 +128,7 @@ def draw_published(ax, depth: int) -> int:
         drawn += len(at_marker)
     at_cut = PM.select_points(PM.published_points(published_path, figure, "abs_unobserved_at_cut"), depth=depth)
     if len(at_cut):
-        PM.draw_published(ax, [CUT_LOSS] * len(at_cut), at_cut["published"], label=False, clip_on=False)
+        PM.draw_published(ax, [CUT_LOSS] * len(at_cut), at_cut["published"], label=False)
         drawn += len(at_cut)
     return drawn
 
