@@ -90,6 +90,7 @@ keys = ["n_obs", "depth", "init_scale"]
 FAILED = ("diverged", "max_iters")
 aggs = {col: P.mean_std_by(gd, keys, col, exclude_statuses=FAILED) for col, *_ in metrics}
 published = PM.published_points(published_path, Path(runs_path).parent.name)
+n_published = 0
 
 
 def baseline(table: pd.DataFrame, m: int, col: str) -> tuple[float, str]:
@@ -146,7 +147,7 @@ for i, m in enumerate(n_obs_values):
         P.mark_failed_runs(ax, panel, "init_scale", col, x_transform=x10, annotate=j == 0,
                            text_loc=(0.02, 0.04), ylim=limits[col])
         # values quoted for another lr belong to the N1 figure, not this one
-        PM.draw_panel(ax, published.loc[published["metric"] == col], "init_scale", x10,
+        n_published += PM.draw_panel(ax, published.loc[published["metric"] == col], "init_scale", x10,
                       n_obs=m, rank=rank, task=task, lr=lr_used)
         ax.set_xscale("log")
         if log:
@@ -170,6 +171,7 @@ display(Image(filename=figure_png))  # the saved PNG (avoids rendering the figur
 # that did not converge; diverged runs do not enter the mean.
 
 # %%
+print(f"published values drawn: {n_published}")
 print(f"task={task}, rank={rank}, lr={P.format_sci(lr_used)}, runs={len(gd)}, "
       f"seeds per point={sorted(int(k) for k in aggs['recon_error_sq']['n_runs'].unique())}")
 for col, label, *_ in metrics:
