@@ -1,20 +1,16 @@
 # The LaTeX report: generated fragments are declared inputs of the PDF.
 
 
-def instance_spread_figures():
-    """Figures whose instance-spread tables the scorecard reads (config report.instance_figures)."""
-    return list(config.get("report", {}).get("instance_figures", []))
-
-
-def instance_spread_tables():
-    return expand("results/{figure}/instances.parquet", figure=instance_spread_figures())
+# Figures whose instance-spread tables (results/<figure>/instances.parquet) the
+# scorecard reads: config report.instance_figures (default none).
+INSTANCE_FIGURES = list(config.get("report", {}).get("instance_figures", []))
 
 
 rule report_fragments:
     input:
         published="config/published.yaml",
         runs=all_runs_tables(),
-        instances=instance_spread_tables(),
+        instances=expand("results/{figure}/instances.parquet", figure=INSTANCE_FIGURES),
     output:
         provenance="paper/generated/provenance.tex",
         published_table="paper/generated/published_table.tex",
@@ -34,7 +30,7 @@ rule report_fragments:
         results_dir=results_root,
         config=config,
         figures=all_figure_names(),
-        instance_figures=instance_spread_figures(),
+        instance_figures=INSTANCE_FIGURES,
     script:
         "../scripts/report_fragments.py"
 
