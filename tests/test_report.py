@@ -50,6 +50,9 @@ def fragments(tmp_path_factory):
     runs = tmp_path / "results" / "arora2019_fig1" / "runs.parquet"
     runs.parent.mkdir(parents=True)
     pd.DataFrame({"depth": [1, 2], "recon_error_sq": [0.82, 1e-3]}).to_parquet(runs, index=False)
+    # four instances of depth 1 around the published 0.819: it sits at the 75th percentile
+    pd.DataFrame({"depth": [1] * 4, "instance": [0, 1, 2, 3], "recon_error_sq": [0.80, 0.81, 0.815, 0.83]}).to_parquet(
+        runs.with_name("instances.parquet"), index=False)
     script = REPO / "workflow" / "scripts" / "report_fragments.py"
     (tmp_path / "Snakefile").write_text(
         textwrap.dedent(
@@ -60,6 +63,7 @@ def fragments(tmp_path_factory):
                 input:
                     published="published.yaml",
                     runs=["results/arora2019_fig1/runs.parquet"],
+                    instances=["results/arora2019_fig1/instances.parquet"],
                 output:
                     provenance="paper/generated/provenance.tex",
                     published_table="paper/generated/published_table.tex",
@@ -69,7 +73,7 @@ def fragments(tmp_path_factory):
                     results_dir="results",
                     config=config,
                     figures=["arora2019_fig1", "razin2020_fig2"],
-                    instance_figures=[],
+                    instance_figures=["arora2019_fig1"],
                 log:
                     "logs/report_fragments.log",
                 threads: 1
@@ -95,8 +99,8 @@ def test_report_fragments_adapter(fragments):
     assert r"\begin{longtable}" in table
     csv = pd.read_csv(fragments / "paper" / "generated" / "published_vs_reproduced.csv")
     assert list(csv["status"]) == ["pass", "missing"]
-    assert list(csv["scale"]) == ["test", "test"] and list(csv["instances"]) == [0, 0]
-    assert csv["published_percentile"].isna().all()
+    assert list(csv["scale"]) == ["test", "test"] and list(csv["instances"]) == [4, 0]
+    assert csv["published_percentile"].iloc[0] == pytest.approx(75.0) and pd.isna(csv["published_percentile"].iloc[1])
     numbers = (fragments / "paper" / "generated" / "numbers.tex").read_text()
     assert r"\renewcommand{\ReportPreset}{test}" in numbers
     assert r"\figurenotedef{arora2019_fig1}" in numbers and r"\figurenotedef{razin2020_fig2}" in numbers
