@@ -133,3 +133,16 @@ def test_report_skeleton_builds(fragments, tmp_path):
         assert "within tolerance at test scale" in text
         assert "Convolutional arithmetic circuit" in text
         assert "--configfile" in text  # no en-dash ligature in \texttt
+
+
+def test_sections_state_no_measurement_and_every_figure_has_a_generated_note():
+    """Numbers about results come from generated/numbers.tex: no hand-written 'Measured' prose,
+    and each figure of a section carries its generated note."""
+    import re
+
+    for tex in sorted((REPO / "paper" / "sections").glob("*.tex")):
+        text = tex.read_text(encoding="utf-8")
+        assert "Measured at" not in text, tex.name
+        figures = re.findall(r"\\includefigure(?:\[[^\]]*\])?\{(\w+)\}", text)
+        notes = re.findall(r"\\figurenote\{(\w+)\}", text)
+        assert figures == notes, (tex.name, figures, notes)
