@@ -458,6 +458,11 @@ def test_figure_note_reasons(results):
     # the value outside comes first, with its ratio and the instance reason
     assert note.index("depth 2 error") < note.index("depth-3")
     assert r"ours 10$\times$ lower" in note and "authors did not publish" in note and "easier" in note
+    norm = parse_entries([base_entry(id="n", where={"depth": 2}, reduce="mean", published=3e-3, metric="recon_error_sq",
+                                     instance_dependent=True)])
+    assert "our instance is easier" in figure_note(evaluate(norm, results), "paper")
+    other = evaluate(norm, results).assign(metric="nuclear_norm")
+    assert "authors did not publish" in figure_note(other, "paper") and "easier" not in figure_note(other, "paper")
     _instances(results, sampling=True)
     spread = figure_note(_note_frame(results, instance_figures=["arora2019_n2"]), "paper")
     # 3e-3 lies above the means of instances 0 and 1 drawn without replacement

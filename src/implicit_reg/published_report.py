@@ -209,9 +209,10 @@ def _reason(row: Mapping[str, Any], scale: str) -> str:
         return (f"the published value lies at percentile {float(pct):.0f} of our {k} instances, {verdict}"
                 + _sampling_phrase(str(row.get("percentile_by_sampling") or "")))
     if row.get("instance_dependent"):
-        direction = "easier" if row["reproduced"] < row["published"] else "harder"
-        return (f"the value depends on the random instance, which the authors did not publish"
-                f" (ours is {direction} for this quantity)")
+        reason = "the value depends on the random instance, which the authors did not publish"
+        if re.search(r"error|mse", str(row.get("metric", ""))):  # only an error says how hard an instance is
+            reason += f": our instance is {'easier' if row['reproduced'] < row['published'] else 'harder'}"
+        return reason
     return "not explained by the random instance"
 
 

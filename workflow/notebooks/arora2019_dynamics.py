@@ -24,6 +24,7 @@ trajectories_path = "results/arora2019_fig3/trajectories.parquet"  # trajectorie
 figure_pdf = "figures/arora2019_fig3.pdf"
 figure_png = "figures/arora2019_fig3.png"
 published_path = None  # config/published.yaml (None: the repository's)
+published_figure = "arora2019_fig3"  # entries that hold the rows' published values (Fig. 6 has none)
 rows = ["completion", "movielens"]  # tasks drawn as rows; tasks absent from the data are skipped; Fig 6 is ["sensing"]
 xlims = {  # task to right x-limits of columns depth 1, 2, 3, alignment; None or no entry means automatic
     "completion": [None, 1.5e4, 2e4, 1.5e4],
@@ -65,7 +66,7 @@ pd.set_option("display.max_columns", 50)
 #: blog's final squared reconstruction errors of the synthetic row, the notebook's min
 #: test MSE of ML-100K.
 def published_by_depth(task: str, metric: str) -> dict[int, float]:
-    points = PM.published_points(published_path, Path(runs_path).parent.name, metric)
+    points = PM.published_points(published_path, published_figure, metric)
     return {int(w["depth"]): float(v) for w, v in zip(points["where"], points["published"])
             if w.get("task") == task and isinstance(w.get("depth"), int)}
 
