@@ -127,6 +127,24 @@ def row_label(task: str, n_obs: int) -> str:
 selected = {(t, d): pick_run(t, d) for t in present for d in sorted({*DEPTHS, alignment_depth})}
 trajs = {key: trajectory(run) for key, run in selected.items() if run is not None}
 
+def annotate_published(ax, task: str, depth: int, run: pd.Series, tr: pd.DataFrame) -> None:
+    """Ours beside the published value of the quantity the scorecard holds for this panel.
+
+    The panels plot singular values, not the error, so the comparison is a label in the
+    corner: the final squared error (synthetic) or the minimum test MSE (ML-100K).
+    """
+    published = PUBLISHED.get(task, {}).get(depth)
+    if published is None:
+        return
+    if task == "movielens":
+        name, ours = "min test MSE", float(tr["test_mse"].min()) if "test_mse" in tr else float("nan")
+    else:
+        name, ours = "final error", float(run["recon_error_sq"])
+    ax.text(0.02, 0.97, f"{name}: ours {ours:.3g}\npublished {published:.3g}", transform=ax.transAxes,
+            ha="left", va="top", fontsize=8,
+            bbox={"boxstyle": "round,pad=0.25", "facecolor": "white", "edgecolor": "black", "alpha": 0.9})
+
+
 # %%
 sv_cmap = mpl.colormaps["summer"]
 nrows = len(present)
@@ -149,6 +167,7 @@ for i, task in enumerate(present):
         ax.set_title(f"depth {depth}, {row_label(task, int(run['n_obs']))}")
         ax.set_xlabel("steps")
         ax.set_ylabel("singular values")
+        annotate_published(ax, task, depth, run, tr)
         if limits[j] is not None:
             ax.set_xlim(0, limits[j])
         # A diverged run is flagged in its panel; hitting the iteration cap is normal for these
