@@ -132,7 +132,7 @@ def to_latex_table(df: pd.DataFrame) -> str:
     head = ("Quantity & Src & Published & Ours & $n$ & Tolerance & Match & Scale & Inst. & Pctl. \\\\\n")
     out = [
         "{\\footnotesize\\setlength{\\tabcolsep}{3pt}\n",
-        "\\begin{longtable}{@{}p{0.31\\linewidth} l r r r l l l r r@{}}\n",
+        "\\begin{longtable}{@{}p{0.28\\linewidth} l r r r l l l r r@{}}\n",
         "\\toprule\n", head, "\\midrule\n\\endfirsthead\n",
         "\\toprule\n", head, "\\midrule\n\\endhead\n",
         f"\\midrule\n\\multicolumn{{{SCORECARD_COLUMNS}}}{{r}}{{\\emph{{continued on the next page}}}} \\\\\n\\endfoot\n",
