@@ -1,16 +1,27 @@
 # The LaTeX report: generated fragments are declared inputs of the PDF.
 
 
-# Figures whose instance-spread tables (results/<figure>/instances.parquet) the
-# scorecard reads: config report.instance_figures (default none).
+from implicit_reg.published import instance_table_name, load_published  # noqa: E402
+
+# Figures whose instance-spread tables the scorecard reads: config
+# report.instance_figures (default none). Each published entry of such a figure
+# needs the spread table of its result table (instances.parquet for runs.parquet,
+# <stem>_instances.parquet otherwise), so those are the rule's inputs.
 INSTANCE_FIGURES = list(config.get("report", {}).get("instance_figures", []))
+INSTANCE_TABLES = sorted(
+    {
+        f"results/{e.figure}/{instance_table_name(e.table)}"
+        for e in load_published(Path(workflow.basedir) / "config" / "published.yaml")
+        if e.figure in INSTANCE_FIGURES
+    }
+)
 
 
 rule report_fragments:
     input:
         published="config/published.yaml",
         runs=all_runs_tables(),
-        instances=expand("results/{figure}/instances.parquet", figure=INSTANCE_FIGURES),
+        instances=INSTANCE_TABLES,
     output:
         provenance="paper/generated/provenance.tex",
         published_table="paper/generated/published_table.tex",
