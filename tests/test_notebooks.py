@@ -302,3 +302,29 @@ def test_failing_notebook_names_itself_and_the_error(tmp_path: Path) -> None:
     message = str(err.value)
     assert str(source) in message and "ValueError" in message and "results/none.parquet" in message
     assert executed.exists()  # the executed copy, error included, is kept for reading
+
+
+def _published_count(figure: str, metric: str | None = None) -> int:
+    from implicit_reg.published import load_published
+
+    return sum(e.figure == figure and (metric is None or e.metric == metric)
+               for e in load_published(REPO / "config" / "published.yaml"))
+
+
+@pytest.mark.parametrize(("notebook", "figure", "metric"), [
+    ("arora2019_error_vs_init", "arora2019_n1", "recon_error_sq"),
+    ("arora2019_norms_vs_init", "arora2019_n2", None),
+])
+def test_published_values_drawn_on_the_figure(tmp_path: Path, notebook: str, figure: str, metric: str | None) -> None:
+    """Every published value of the figure (paper-scale grid) is drawn, read from config/published.yaml."""
+    runs_path = tmp_path / figure / "runs.parquet"  # the figure name comes from the table's directory
+    runs_path.parent.mkdir()
+    n1_runs().to_parquet(runs_path, index=False)
+    pdf, png, text = run_notebook(notebook, tmp_path, {
+        "runs_path": str(runs_path), "published_path": str(REPO / "config" / "published.yaml")})
+    _assert_figure(pdf, png)
+    expected = _published_count(figure, metric)
+    assert expected > 0 and f"published values drawn: {expected}\n" in text
+    _, _, none = run_notebook(notebook, tmp_path, {
+        "runs_path": str(runs_path), "published_path": str(tmp_path / "absent.yaml")})
+    assert "published values drawn: 0\n" in none

@@ -1,4 +1,4 @@
-"""Tests for implicit_reg.published (synthetic parquet tables in tmp_path)."""
+"""Tests for implicit_reg.published and published_report (synthetic parquet tables in tmp_path)."""
 
 from __future__ import annotations
 
@@ -17,9 +17,19 @@ from implicit_reg.published import (
     Tolerance,
     evaluate,
     format_number,
+    instance_table_name,
+    instance_values,
     latex_escape,
     load_published,
     parse_entries,
+    percentile_of,
+)
+from implicit_reg.published_report import (
+    NOTE_MAX_CHARS,
+    figure_note,
+    numbers_tex,
+    plain_length,
+    short_quantity,
     summary_text,
     to_latex_table,
 )
@@ -293,16 +303,20 @@ def test_to_latex_table(results):
     )
     df = evaluate(entries, results)
     tex = to_latex_table(df)
-    assert tex.count(r"\begin{tabular}") == 1 and r"\toprule" in tex and r"\bottomrule" in tex
+    # one longtable, whatever the number of rows, so that it breaks across pages
+    assert tex.count(r"\begin{longtable}") == 1 and r"\endhead" in tex and r"\bottomrule" in tex
     assert r"recon\_error\_sq \& 50\%" in tex
     assert r"\texttt{arora2019\_n2}" in tex
     assert "yes" in tex and r"\textbf{no}" in tex and r"\textit{missing}" in tex
     assert r"${\times}/{\div}\,3$" in tex and r"$\pm\,10\%$" in tex
     # Arora rows come before the Razin group heading
     assert tex.index("Arora") < tex.index("Razin") and tex.index("Razin") > tex.rindex("arora2019\\_n2")
-    assert "1 of 3" in summary_text(df) and "1 falls" in summary_text(df) and "1 could not" in summary_text(df)
+    assert summary_text(df).startswith("1 of 3 published values within tolerance at paper scale (1 outside, 1 not")
+    assert "reduced sizes" not in summary_text(df)
+    test_scale = summary_text(df, "test")
+    assert test_scale.startswith("1 of 3 published values within tolerance at test scale") and "reduced sizes" in test_scale
     many = pd.concat([df] * 30, ignore_index=True)
-    assert to_latex_table(many, max_rows=40).count(r"\begin{tabular}") == 3
+    assert to_latex_table(many).count(r"\begin{longtable}") == 1
     assert "No published values" in to_latex_table(df.iloc[0:0])
 
 
@@ -318,7 +332,7 @@ def test_latex_table_compiles(results, tmp_path):
     df = evaluate(entries, results)
     doc = tmp_path / "t.tex"
     doc.write_text(
-        "\\documentclass{article}\\usepackage[T1]{fontenc}\\usepackage{lmodern}\\usepackage{booktabs}\n"
+        "\\documentclass{article}\\usepackage[T1]{fontenc}\\usepackage{lmodern}\\usepackage{booktabs}\\usepackage{longtable}\n"
         "\\begin{document}\n" + summary_text(df) + "\n" + to_latex_table(df) + "\\end{document}\n",
         encoding="utf-8",
     )
@@ -336,3 +350,151 @@ def test_repo_published_yaml_is_valid():
         pytest.skip("config/published.yaml not written yet")
     entries = load_published(path)
     assert len({e.id for e in entries}) == len(entries)
+
+
+# ---------------------------------------------------------------- instance spread
+@pytest.mark.parametrize(
+    ("value", "sample", "pct"),
+    [
+        (0.5, [1, 2, 3, 4], 0.0),
+        (5.0, [1, 2, 3, 4], 100.0),
+        (2.5, [1, 2, 3, 4], 50.0),
+        (2.0, [1, 2, 3, 4], 37.5),  # a tie counts half
+        (1.0, [], float("nan")),
+        (1.0, [np.nan, 3.0], 0.0),
+    ],
+)
+def test_percentile_of(value, sample, pct):
+    got = percentile_of(value, sample)
+    assert (math.isnan(got) and math.isnan(pct)) or got == pytest.approx(pct)
+
+
+def test_instance_table_name():
+    assert instance_table_name("runs.parquet") == "instances.parquet"
+    assert instance_table_name("markers.parquet") == "markers_instances.parquet"
+
+
+def _instances(results: Path, sampling: bool) -> None:
+    """Instances 0..9 of arora2019_n2: depth-2 errors 1e-3 * (k + 1) (seeds 2 per instance)."""
+    rows = []
+    for samp in (["without_replacement", "with_replacement"] if sampling else [None]):
+        shift = 10.0 if samp == "with_replacement" else 1.0
+        for k in range(10):
+            for seed in range(2):
+                row = {"method": "deep_factorization", "depth": 2, "n_obs": 2000, "instance": k, "seed": seed,
+                       "recon_error_sq": shift * 1e-3 * (k + 1) * (1 + 0.1 * seed)}
+                if samp:
+                    row["sampling"] = samp
+                rows.append(row)
+    pd.DataFrame(rows).to_parquet(results / "arora2019_n2" / "instances.parquet", index=False)
+
+
+def test_instance_values_per_instance(results):
+    _instances(results, sampling=False)
+    (e,) = parse_entries([base_entry(where={"depth": 2}, reduce="mean")])
+    vals = instance_values(e, pd.read_parquet(results / "arora2019_n2" / "instances.parquet"))
+    assert list(vals["instance"]) == list(range(10)) and set(vals["sampling"]) == {""}
+    # the reducer runs per instance: mean over the two seeds
+    assert vals["value"].iloc[3] == pytest.approx(4e-3 * 1.05)
+    missing_col = instance_values(e, pd.DataFrame({"depth": [2], "recon_error_sq": [1.0]}))
+    assert missing_col.empty
+
+
+def test_evaluate_reports_instances_and_percentile(results):
+    _instances(results, sampling=False)
+    entries = parse_entries([
+        base_entry(id="inside", where={"depth": 2}, reduce="mean", published=5.5e-3, instance_dependent=True),
+        base_entry(id="beyond", where={"depth": 2}, reduce="mean", published=1.0),
+    ])
+    off = evaluate(entries, results, scale="quick").set_index("id")
+    assert (off["instances"] == 0).all() and off["published_percentile"].isna().all()
+    assert (off["scale"] == "quick").all() and bool(off.loc["inside", "instance_dependent"])
+    on = evaluate(entries, results, instance_figures=["arora2019_n2"]).set_index("id")
+    assert on.loc["inside", "instances"] == 10
+    # 5.5e-3 lies above the means of instances 0..4 (<= 5.25e-3) and below 5..9
+    assert on.loc["inside", "published_percentile"] == pytest.approx(50.0)
+    assert on.loc["beyond", "published_percentile"] == pytest.approx(100.0)
+    assert on.loc["inside", "percentile_by_sampling"] == ""
+
+
+def test_evaluate_percentile_by_sampling(results):
+    _instances(results, sampling=True)
+    entries = parse_entries([base_entry(where={"depth": 2}, reduce="mean", published=2.05e-2)])
+    row = evaluate(entries, results, instance_figures=["arora2019_n2"]).iloc[0]
+    # the main percentile is the documented protocol's (without replacement): above all 10
+    assert row["instances"] == 10 and row["published_percentile"] == pytest.approx(100.0)
+    assert "without_replacement: 100 (10)" in row["percentile_by_sampling"]
+    assert "with_replacement: 10 (10)" in row["percentile_by_sampling"]
+
+
+def test_instance_dependent_must_be_bool():
+    with pytest.raises(PublishedSpecError, match="instance_dependent"):
+        parse_entries([base_entry(instance_dependent="yes")])
+
+
+# ---------------------------------------------------------------- generated text
+def test_short_quantity():
+    assert short_quantity("2k obs, depth 2, init 1e-6: error stays >= 1e-2 (instance-dependent)") == (
+        "2k obs, depth 2, init 1e-6: error stays >= 1e-2")
+    assert short_quantity("Fig. 1 depth 3 (b): |P11| at loss < 0.13; wide: jumps") == "Fig. 1 depth 3 (b): |P11| at loss < 0.13"
+    assert short_quantity("order 3, linear rank, peak over n (random ALS estimate; seeded)") == (
+        "order 3, linear rank, peak over n")
+
+
+def _note_frame(results, **kwargs):
+    entries = parse_entries([
+        base_entry(id="ok", where={"depth": 3}, published=1.5e-4),
+        base_entry(id="low", where={"depth": 2}, reduce="mean", published=3e-3, tolerance={"factor": 2},
+                   instance_dependent=True, description="depth 2 error (instance-dependent)"),
+        base_entry(id="gone", where={"depth": 9}),
+    ])
+    return evaluate(entries, results, **kwargs)
+
+
+def test_figure_note_reasons(results):
+    note = figure_note(_note_frame(results), "paper")
+    assert "1 of 3 published values within tolerance at paper scale" in note
+    assert "1 not computed at paper scale" in note
+    # the value outside comes first, with its ratio and the instance reason
+    assert note.index("depth 2 error") < note.index("depth-3")
+    assert r"ours 10$\times$ lower" in note and "authors did not publish" in note and "easier" in note
+    norm = parse_entries([base_entry(id="n", where={"depth": 2}, reduce="mean", published=3e-3, metric="recon_error_sq",
+                                     instance_dependent=True)])
+    assert "our instance is easier" in figure_note(evaluate(norm, results), "paper")
+    other = evaluate(norm, results).assign(metric="nuclear_norm")
+    assert "authors did not publish" in figure_note(other, "paper") and "easier" not in figure_note(other, "paper")
+    _instances(results, sampling=True)
+    spread = figure_note(_note_frame(results, instance_figures=["arora2019_n2"]), "paper")
+    # 3e-3 lies above the means of instances 0 and 1 drawn without replacement
+    assert "percentile 20 of our 10 instances, inside their spread: another instance" in spread
+    assert "with replacement 0, without replacement 20; it fits without replacement best" in spread
+    far = parse_entries([base_entry(id="far", where={"depth": 2}, reduce="mean", published=1.0)])
+    outside = figure_note(evaluate(far, results, instance_figures=["arora2019_n2"]), "paper")
+    assert "percentile 100 of our 10 instances, outside all of them: a disagreement" in outside
+    reduced = figure_note(_note_frame(results), "test")
+    assert "expected at test scale" in reduced and "authors did not publish" not in reduced
+
+
+def test_figure_note_ratio_never_in_exponent_notation(results):
+    far = parse_entries([base_entry(id="far", where={"depth": 2}, reduce="mean", published=1.6e-6)])
+    assert r"ours 188$\times$ higher" in figure_note(evaluate(far, results), "paper")
+
+
+def test_figure_note_fits_six_lines(results):
+    df = _note_frame(results)
+    long = df.assign(description="a very long description of the quantity " * 4)
+    note = figure_note(pd.concat([long] * 4, ignore_index=True), "paper")
+    assert plain_length(note) <= NOTE_MAX_CHARS
+    assert "published values within tolerance" in note  # the count always stays
+    empty = figure_note(df.iloc[0:0], "test", {"converged": 3, "max_iters": 1})
+    assert "quote no number" in empty and "4 runs, 3 converged" in empty
+
+
+def test_numbers_tex_defines_every_macro(results):
+    df = _note_frame(results)
+    tex = numbers_tex(df, "test", ["arora2019_n2", "arora2019_fig4"])
+    assert r"\renewcommand{\ReportPreset}{test}" in tex
+    assert r"\renewcommand{\ReportSummary}{1 of 3 published values within tolerance at test scale" in tex
+    assert r"\resultdef{low}{published}{$3\times10^{-3}$}" in tex
+    assert r"\resultdef{gone}{status}{missing}" in tex
+    assert tex.count(r"\figurenotedef{") == 2 and r"\figurenotedef{arora2019_fig4}" in tex

@@ -50,22 +50,30 @@ def fragments(tmp_path_factory):
     runs = tmp_path / "results" / "arora2019_fig1" / "runs.parquet"
     runs.parent.mkdir(parents=True)
     pd.DataFrame({"depth": [1, 2], "recon_error_sq": [0.82, 1e-3]}).to_parquet(runs, index=False)
+    # four instances of depth 1 around the published 0.819: it sits at the 75th percentile
+    pd.DataFrame({"depth": [1] * 4, "instance": [0, 1, 2, 3], "recon_error_sq": [0.80, 0.81, 0.815, 0.83]}).to_parquet(
+        runs.with_name("instances.parquet"), index=False)
     script = REPO / "workflow" / "scripts" / "report_fragments.py"
     (tmp_path / "Snakefile").write_text(
         textwrap.dedent(
             f"""\
             config["seed"] = 1
+            config["preset"] = "test"
             rule report_fragments:
                 input:
                     published="published.yaml",
                     runs=["results/arora2019_fig1/runs.parquet"],
+                    instances=["results/arora2019_fig1/instances.parquet"],
                 output:
                     provenance="paper/generated/provenance.tex",
                     published_table="paper/generated/published_table.tex",
-                    published_csv="results/published_vs_reproduced.csv",
+                    numbers="paper/generated/numbers.tex",
+                    published_csv="paper/generated/published_vs_reproduced.csv",
                 params:
                     results_dir="results",
                     config=config,
+                    figures=["arora2019_fig1", "razin2020_fig2"],
+                    instance_figures=["arora2019_fig1"],
                 log:
                     "logs/report_fragments.log",
                 threads: 1
@@ -87,9 +95,15 @@ def test_report_fragments_adapter(fragments):
     prov = (fragments / "paper" / "generated" / "provenance.tex").read_text()
     assert r"\ProvCommit" in prov and r"\ProvVersions" in prov
     table = (fragments / "paper" / "generated" / "published_table.tex").read_text()
-    assert "1 of 2 published values is reproduced" in table and r"\textit{missing}" in table
-    csv = pd.read_csv(fragments / "results" / "published_vs_reproduced.csv")
+    assert "1 of 2 published values within tolerance at test scale" in table and r"\textit{missing}" in table
+    assert r"\begin{longtable}" in table
+    csv = pd.read_csv(fragments / "paper" / "generated" / "published_vs_reproduced.csv")
     assert list(csv["status"]) == ["pass", "missing"]
+    assert list(csv["scale"]) == ["test", "test"] and list(csv["instances"]) == [4, 0]
+    assert csv["published_percentile"].iloc[0] == pytest.approx(75.0) and pd.isna(csv["published_percentile"].iloc[1])
+    numbers = (fragments / "paper" / "generated" / "numbers.tex").read_text()
+    assert r"\renewcommand{\ReportPreset}{test}" in numbers
+    assert r"\figurenotedef{arora2019_fig1}" in numbers and r"\figurenotedef{razin2020_fig2}" in numbers
     assert "table not found" in (fragments / "logs" / "report_fragments.log").read_text()
 
 
@@ -115,5 +129,20 @@ def test_report_skeleton_builds(fragments, tmp_path):
     if shutil.which("pdftotext"):
         text = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True).stdout
         assert "Published versus reproduced" in text
+        assert "Built from the test preset" in text
+        assert "within tolerance at test scale" in text
         assert "Convolutional arithmetic circuit" in text
         assert "--configfile" in text  # no en-dash ligature in \texttt
+
+
+def test_sections_state_no_measurement_and_every_figure_has_a_generated_note():
+    """Numbers about results come from generated/numbers.tex: no hand-written 'Measured' prose,
+    and each figure of a section carries its generated note."""
+    import re
+
+    for tex in sorted((REPO / "paper" / "sections").glob("*.tex")):
+        text = tex.read_text(encoding="utf-8")
+        assert "Measured at" not in text, tex.name
+        figures = re.findall(r"\\includefigure(?:\[[^\]]*\])?\{(\w+)\}", text)
+        notes = re.findall(r"\\figurenote\{(\w+)\}", text)
+        assert figures == notes, (tex.name, figures, notes)

@@ -3,9 +3,9 @@
 ``config/published.yaml`` lists numbers reported by the two papers (or read off
 their plots, notebooks, blog posts or code).  Each entry says where the
 reproduced counterpart lives in the result tables and how close it has to be.
-:func:`load_published` reads and validates the file, :func:`evaluate` looks the
-numbers up in ``results/<figure>/<table>`` and :func:`to_latex_table` renders
-the comparison for the report.
+:func:`load_published` reads and validates the file and :func:`evaluate` looks
+the numbers up in ``results/<figure>/<table>``; :mod:`implicit_reg.published_report`
+renders the comparison for the report.
 
 File format
 -----------
@@ -32,6 +32,8 @@ The YAML file is either a list of entries or a mapping with the key
                                          #   {rel: R}     |x - published| <= R*|published|
                                          #   {range: [lo, hi]}  lo <= x <= hi
       description: "Depth-3 reconstruction error, 2000 observations"
+      instance_dependent: false          # optional: the value depends on the random
+                                         #   instance (ground truth, observations, seeds)
 
 Matching rules for ``where``: booleans match exactly; numbers are compared
 numerically (``math.isclose`` with ``rel_tol=1e-9``, so integers and exact
@@ -41,6 +43,18 @@ values.  A list matches any of its elements.
 
 ``reduce`` skips missing values (pandas semantics); ``count`` counts the
 non-missing values of ``metric`` among the matched rows.
+
+Instance spread
+---------------
+For a figure listed in ``instance_figures`` the table ``instances.parquet``
+(for an entry on ``runs.parquet``; ``<stem>_instances.parquet`` for an entry on
+``<stem>.parquet``) holds the same columns plus an integer ``instance`` (0 the
+main instance, 1..K further seeded instances) and optionally ``sampling``.  The
+entry's filter and reducer are applied per instance; ``instances`` is the number
+of instance values and ``published_percentile`` where the published value lies
+among them (mid-rank percentile, 0-100).  With a ``sampling`` column the
+percentile is that of the ``without_replacement`` rows (the documented
+protocol; all rows if absent) and ``percentile_by_sampling`` lists each.
 
 Evaluation never fails because a result is absent: a missing table, a
 missing column or an empty selection gives ``status == "missing"`` and
@@ -60,6 +74,8 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from implicit_reg.latex_text import format_number, latex_escape
+
 __all__ = [
     "PAPERS",
     "REDUCERS",
@@ -68,12 +84,14 @@ __all__ = [
     "PublishedValue",
     "Tolerance",
     "evaluate",
+    "evaluate_file",
     "format_number",
+    "instance_table_name",
+    "instance_values",
     "latex_escape",
     "load_published",
     "parse_entries",
-    "summary_text",
-    "to_latex_table",
+    "percentile_of",
 ]
 
 PAPERS = ("arora2019", "razin2020")
@@ -85,7 +103,8 @@ DEFAULT_TABLE = "runs.parquet"
 WHERE_REL_TOL = 1e-9
 
 _REQUIRED = ("id", "paper", "figure", "metric", "reduce", "published", "source", "tolerance", "description")
-_OPTIONAL = ("table", "where")
+_OPTIONAL = ("table", "where", "instance_dependent")
+DEFAULT_SAMPLING = "without_replacement"
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
 
@@ -105,6 +124,11 @@ RESULT_COLUMNS = [
     "within",
     "status",
     "note",
+    "instance_dependent",
+    "scale",
+    "instances",
+    "published_percentile",
+    "percentile_by_sampling",
 ]
 
 
@@ -177,6 +201,7 @@ class PublishedValue:
     description: str
     table: str = DEFAULT_TABLE
     where: Mapping[str, Any] = field(default_factory=dict)
+    instance_dependent: bool = False
 
     def table_path(self, results_dir: str | Path) -> Path:
         return Path(results_dir) / self.figure / self.table
@@ -267,8 +292,12 @@ def _entry(raw: Any, index: int, origin: str) -> PublishedValue:
     description = raw["description"]
     if not isinstance(description, str) or not description.strip():
         raise err("description", "must be a non-empty string")
+    instance_dependent = raw.get("instance_dependent", False)
+    if not isinstance(instance_dependent, bool):
+        raise err("instance_dependent", f"must be true or false (got {instance_dependent!r})")
     return PublishedValue(
         id=eid,
+        instance_dependent=instance_dependent,
         paper=paper,
         figure=figure,
         table=table,
@@ -389,48 +418,148 @@ def _reduce(values: pd.Series, how: str) -> float:
     return float(getattr(numeric, how)())
 
 
-def evaluate(entries: Sequence[PublishedValue], results_dir: str | Path) -> pd.DataFrame:
+def _read_table(path: Path, cache: dict[Path, pd.DataFrame | str]) -> pd.DataFrame | str:
+    """The parquet table at ``path``, or a note saying why it is unavailable (cached)."""
+    if path not in cache:
+        if not path.is_file():
+            cache[path] = f"table not found: {path}"
+        else:
+            try:
+                cache[path] = pd.read_parquet(path)
+            except Exception as exc:  # noqa: BLE001 - report, never crash
+                cache[path] = f"cannot read {path}: {type(exc).__name__}: {exc}"
+    return cache[path]
+
+
+def _evaluate_one(e: PublishedValue, table: pd.DataFrame | str, path: Path) -> tuple[float, int, bool | None, str]:
+    """(reproduced, n_rows, within, note) of one entry on one table."""
+    if isinstance(table, str):
+        return math.nan, 0, None, table
+    absent = [c for c in [*e.where, e.metric] if c not in table.columns]
+    if absent:
+        return math.nan, 0, None, f"column(s) not in {path.name}: {', '.join(absent)}"
+    sel = table.loc[_select(table, e.where), e.metric]
+    n_rows = int(len(sel))
+    if n_rows == 0:
+        return math.nan, 0, None, "no rows match 'where'"
+    reproduced = _reduce(sel, e.reduce)
+    if math.isnan(reproduced):
+        return reproduced, n_rows, None, f"{e.metric} is missing (NaN) in all {n_rows} matched rows"
+    return reproduced, n_rows, bool(e.tolerance.check(e.published, reproduced)), ""
+
+
+def instance_table_name(table: str) -> str:
+    """Name of the instance-spread table that goes with a result table.
+
+    ``runs.parquet`` -> ``instances.parquet``; ``markers.parquet`` ->
+    ``markers_instances.parquet``.
+    """
+    return "instances.parquet" if table == DEFAULT_TABLE else table.removesuffix(".parquet") + "_instances.parquet"
+
+
+def instance_values(entry: PublishedValue, table: pd.DataFrame) -> pd.DataFrame:
+    """The entry's metric evaluated on each instance of an instance-spread table.
+
+    Parameters
+    ----------
+    entry
+        The published entry; its ``where`` filter and reducer are applied per
+        instance (and per ``sampling`` value when the table has that column).
+    table
+        Same columns as the entry's result table plus an int ``instance``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``sampling`` (``""`` without a sampling column), ``instance``
+        and ``value``; instances where the reducer gives NaN are dropped.
+    """
+    cols = ["sampling", "instance", "value"]
+    needed = ["instance", *entry.where, entry.metric]
+    if any(c not in table.columns for c in needed):
+        return pd.DataFrame(columns=cols)
+    sel = table.loc[_select(table, entry.where)]
+    sampling = sel["sampling"].astype(str) if "sampling" in sel.columns else pd.Series("", index=sel.index)
+    rows = []
+    for (samp, inst), group in sel.groupby([sampling, sel["instance"].astype(int)], sort=True):
+        value = _reduce(group[entry.metric], entry.reduce)
+        if not math.isnan(value):
+            rows.append((samp, int(inst), value))
+    return pd.DataFrame(rows, columns=cols)
+
+
+def percentile_of(value: float, sample: Sequence[float] | np.ndarray) -> float:
+    """Mid-rank percentile (0-100) of ``value`` among ``sample``; NaN for an empty sample.
+
+    Values equal to ``value`` count half, so a value inside a run of ties sits in
+    its middle and a value beyond every sample element gives 0 or 100.
+    """
+    arr = np.asarray(sample, dtype=float)
+    arr = arr[~np.isnan(arr)]
+    if arr.size == 0:
+        return math.nan
+    below = float(np.sum(arr < value))
+    ties = float(np.sum(arr == value))
+    return 100.0 * (below + 0.5 * ties) / arr.size
+
+
+def _spread(e: PublishedValue, table: pd.DataFrame | str) -> tuple[int, float, str]:
+    """(instances, published_percentile, percentile_by_sampling) of one entry."""
+    if isinstance(table, str):
+        return 0, math.nan, ""
+    values = instance_values(e, table)
+    if values.empty:
+        return 0, math.nan, ""
+    by_sampling = {s: g["value"].to_numpy() for s, g in values.groupby("sampling", sort=True)}
+    # the documented protocol samples without replacement; other samplings are hypotheses
+    main = by_sampling.get(DEFAULT_SAMPLING, values["value"].to_numpy())
+    text = "; ".join(
+        f"{s}: {percentile_of(e.published, v):.0f} ({len(v)})" for s, v in by_sampling.items() if s
+    )
+    return int(len(main)), percentile_of(e.published, main), text
+
+
+def evaluate(
+    entries: Sequence[PublishedValue],
+    results_dir: str | Path,
+    scale: str = "paper",
+    instance_figures: Sequence[str] = (),
+) -> pd.DataFrame:
     """Evaluate every entry against ``results_dir/<figure>/<table>``.
 
-    Returns one row per entry with the columns ``RESULT_COLUMNS``:
-    ``reproduced`` (float, NaN if unavailable), ``n_rows`` (rows matched by
-    ``where``), ``tolerance`` (text), ``within`` (True/False, or None when
-    nothing could be computed), ``status`` (``pass``, ``fail`` or
-    ``missing``) and ``note`` (why it is missing; empty otherwise).
+    Parameters
+    ----------
+    entries
+        Validated entries (:func:`load_published`).
+    results_dir
+        Directory holding ``<figure>/<table>``.
+    scale
+        The preset that produced the result tables (the ``scale`` column).
+    instance_figures
+        Figures whose instance-spread tables are read (see the module docstring).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per entry with the columns ``RESULT_COLUMNS``: ``reproduced``
+        (NaN if unavailable), ``n_rows`` (rows matched by ``where``),
+        ``tolerance`` (text), ``within`` (True/False, or None when nothing could
+        be computed), ``status`` (``pass``, ``fail`` or ``missing``), ``note``
+        (why it is missing), ``scale``, ``instances`` (0 without a spread
+        table), ``published_percentile`` (NaN without one) and
+        ``percentile_by_sampling`` (text, empty without a sampling column).
     """
     results_dir = Path(results_dir)
+    spread_figures = set(instance_figures)
     cache: dict[Path, pd.DataFrame | str] = {}
     rows = []
     for e in entries:
         path = e.table_path(results_dir)
-        reproduced, n_rows, within, note = math.nan, 0, None, ""
-        if path not in cache:
-            if not path.is_file():
-                cache[path] = f"table not found: {path}"
-            else:
-                try:
-                    cache[path] = pd.read_parquet(path)
-                except Exception as exc:  # noqa: BLE001 - report, never crash
-                    cache[path] = f"cannot read {path}: {type(exc).__name__}: {exc}"
-        table = cache[path]
-        if isinstance(table, str):
-            note = table
-        else:
-            absent = [c for c in [*e.where, e.metric] if c not in table.columns]
-            if absent:
-                note = f"column(s) not in {path.name}: {', '.join(absent)}"
-            else:
-                sel = table.loc[_select(table, e.where), e.metric]
-                n_rows = int(len(sel))
-                if n_rows == 0:
-                    note = "no rows match 'where'"
-                else:
-                    reproduced = _reduce(sel, e.reduce)
-                    if math.isnan(reproduced):
-                        note = f"{e.metric} is missing (NaN) in all {n_rows} matched rows"
-                    else:
-                        within = bool(e.tolerance.check(e.published, reproduced))
-        status = "missing" if within is None else ("pass" if within else "fail")
+        reproduced, n_rows, within, note = _evaluate_one(e, _read_table(path, cache), path)
+        instances, percentile, by_sampling = 0, math.nan, ""
+        if e.figure in spread_figures:
+            spread_path = results_dir / e.figure / instance_table_name(e.table)
+            instances, percentile, by_sampling = _spread(e, _read_table(spread_path, cache))
         rows.append(
             {
                 "id": e.id,
@@ -445,8 +574,13 @@ def evaluate(entries: Sequence[PublishedValue], results_dir: str | Path) -> pd.D
                 "n_rows": n_rows,
                 "tolerance": e.tolerance.text(),
                 "within": within,
-                "status": status,
+                "status": "missing" if within is None else ("pass" if within else "fail"),
                 "note": note,
+                "instance_dependent": e.instance_dependent,
+                "scale": scale,
+                "instances": instances,
+                "published_percentile": percentile,
+                "percentile_by_sampling": by_sampling,
             }
         )
     df = pd.DataFrame(rows, columns=RESULT_COLUMNS)
@@ -454,191 +588,6 @@ def evaluate(entries: Sequence[PublishedValue], results_dir: str | Path) -> pd.D
     return df
 
 
-# --------------------------------------------------------------------------
-# LaTeX rendering
-# --------------------------------------------------------------------------
-_LATEX_SPECIAL = {
-    "\\": r"\textbackslash{}",
-    "&": r"\&",
-    "%": r"\%",
-    "$": r"\$",
-    "#": r"\#",
-    "_": r"\_",
-    "{": r"\{",
-    "}": r"\}",
-    "~": r"\textasciitilde{}",
-    "^": r"\textasciicircum{}",
-    "<": r"\textless{}",
-    ">": r"\textgreater{}",
-    "|": r"\textbar{}",
-    # a few non-Latin-1 characters that appear in descriptions of these papers
-    "×": r"$\times$",
-    "÷": r"$\div$",
-    "±": r"$\pm$",
-    "·": r"$\cdot$",
-    "⋯": r"$\cdots$",
-    "…": r"\dots{}",
-    "≈": r"$\approx$",
-    "≤": r"$\leq$",
-    "≥": r"$\geq$",
-    "≠": r"$\neq$",
-    "→": r"$\to$",
-    "‖": r"$\|$",
-    "−": r"$-$",
-    "–": "--",
-    "—": "---",
-    "‘": "`",
-    "’": "'",
-    "“": "``",
-    "”": "''",
-    "²": r"$^2$",
-    "³": r"$^3$",
-    "α": r"$\alpha$",
-    "β": r"$\beta$",
-    "γ": r"$\gamma$",
-    "δ": r"$\delta$",
-    "ε": r"$\varepsilon$",
-    "η": r"$\eta$",
-    "λ": r"$\lambda$",
-    "μ": r"$\mu$",
-    "σ": r"$\sigma$",
-    "τ": r"$\tau$",
-    "∞": r"$\infty$",
-}
-
-
-def latex_escape(text: Any) -> str:
-    """Escape text for LaTeX (pdflatex, T1).  Unknown non-Latin-1 characters become '?'."""
-    out = []
-    for ch in str(text):
-        if ch in _LATEX_SPECIAL:
-            out.append(_LATEX_SPECIAL[ch])
-        elif ord(ch) < 32:
-            out.append(" ")
-        elif ord(ch) < 128 or ch.isalpha() and ord(ch) < 256:
-            out.append(ch)
-        else:
-            out.append("?")
-    return "".join(out)
-
-
-def format_number(x: Any, digits: int = 3, math_mode: bool = True) -> str:
-    """Compact number for tables: ``0.0123``, ``45.6``, ``$1.23\\times10^{-4}$``.
-
-    Values with magnitude in [1e-2, 1e4) use ``digits`` significant digits in
-    plain notation; others use a mantissa times a power of ten.  Integral
-    values below 1e6 are printed as integers.  NaN/None gives ``--``.
-    """
-    if x is None:
-        return "--"
-    x = float(x)
-    if math.isnan(x):
-        return "--"
-    if math.isinf(x):
-        s = r"\infty" if x > 0 else r"-\infty"
-        return f"${s}$" if math_mode else s
-    if x == 0:
-        return "0"
-    ax = abs(x)
-    if x.is_integer() and ax < 1e6:
-        s = str(int(x))
-        return f"${s}$" if (math_mode and x < 0) else s
-    if 1e-2 <= ax < 1e4:
-        s = f"{x:.{digits}g}"
-        if "e" not in s:
-            return f"${s}$" if (math_mode and x < 0) else s
-    mant, exp = f"{x:.{digits - 1}e}".split("e")
-    mant = mant.rstrip("0").rstrip(".") if "." in mant else mant
-    s = rf"{mant}\times10^{{{int(exp)}}}"
-    if mant in ("1", "-1"):
-        s = ("-" if mant.startswith("-") else "") + rf"10^{{{int(exp)}}}"
-    return f"${s}$" if math_mode else s
-
-
-def summary_text(df: pd.DataFrame) -> str:
-    """One LaTeX sentence summarising an :func:`evaluate` frame."""
-    n = len(df)
-    if n == 0:
-        return "No published values are listed."
-    passed = int((df["status"] == "pass").sum())
-    failed = int((df["status"] == "fail").sum())
-    missing = int((df["status"] == "missing").sum())
-    parts = [f"{passed} of {n} published value{'s' if n != 1 else ''} "
-             f"{'is' if passed == 1 else 'are'} reproduced within tolerance"]
-    if failed:
-        parts.append(f"{failed} {'falls' if failed == 1 else 'fall'} outside it")
-    if missing:
-        parts.append(f"{missing} could not be evaluated (result missing)")
-    return "; ".join(parts) + "."
-
-
-def _tolerance_latex(text: Any) -> str:
-    """LaTeX for a :meth:`Tolerance.text` string (falls back to escaped text)."""
-    m = re.fullmatch(r"(factor|abs|rel) (\S+?)(%?)", str(text))
-    try:
-        if m:
-            kind, val = m.group(1), float(m.group(2))
-            return Tolerance(kind, val / 100 if kind == "rel" else val).latex()
-        m = re.fullmatch(r"range \[(\S+), (\S+)\]", str(text))
-        if m:
-            return Tolerance("range", (float(m.group(1)), float(m.group(2)))).latex()
-    except ValueError:
-        pass
-    return latex_escape(text)
-
-
-def _match_cell(status: str) -> str:
-    return {"pass": "yes", "fail": r"\textbf{no}", "missing": r"\textit{missing}"}.get(status, latex_escape(status))
-
-
-def to_latex_table(df: pd.DataFrame, max_rows: int = 40) -> str:
-    """Render an :func:`evaluate` frame as booktabs ``tabular`` environment(s).
-
-    Plain tabulars (no longtable, no float): rows are grouped by paper and the
-    table is split into several tabulars of at most ``max_rows`` rows so that
-    pages can break between them.  Text is escaped; numbers use
-    :func:`format_number`; the match column reads ``yes``/``no``/``missing``.
-    Requires only ``booktabs`` (and ``array`` which LaTeX loads with it).
-    """
-    if len(df) == 0:
-        return "\\emph{No published values are listed.}\n"
-    latex_tol = [_tolerance_latex(t) for t in df["tolerance"]]
-    header = (
-        "\\begin{tabular}{@{}l l l r r r l l@{}}\n"
-        "\\toprule\n"
-        "Figure & Quantity & Src & Published & Reproduced & $n$ & Tolerance & Match \\\\\n"
-        "\\midrule\n"
-    )
-    footer = "\\bottomrule\n\\end{tabular}\n"
-    body_rows: list[str] = []
-    order = {p: i for i, p in enumerate(PAPERS)}
-    idx = sorted(range(len(df)), key=lambda i: (order.get(df["paper"].iloc[i], len(order)), i))
-    current = None
-    for i in idx:
-        r = df.iloc[i]
-        if r["paper"] != current:
-            current = r["paper"]
-            title = PAPER_TITLES.get(current, latex_escape(current))
-            body_rows.append(f"\\multicolumn{{8}}{{@{{}}l}}{{\\emph{{{title}}}}} \\\\\n")
-        cells = [
-            "\\texttt{" + latex_escape(r["figure"]) + "}",
-            "\\parbox[t]{0.3\\linewidth}{\\raggedright " + latex_escape(r["description"]) + "\\strut}",
-            latex_escape(r["source"]),
-            format_number(r["published"]),
-            format_number(r["reproduced"]),
-            str(int(r["n_rows"])),
-            latex_tol[i],
-            _match_cell(r["status"]),
-        ]
-        body_rows.append(" & ".join(cells) + " \\\\\n")
-    chunks = []
-    max_rows = max(int(max_rows), 2)
-    for start in range(0, len(body_rows), max_rows):
-        part = body_rows[start : start + max_rows]
-        chunks.append("\\begin{center}\\footnotesize\\setlength{\\tabcolsep}{4pt}\n" + header + "".join(part) + footer + "\\end{center}\n")
-    return "".join(chunks)
-
-
-def evaluate_file(published_yaml: str | Path, results_dir: str | Path) -> pd.DataFrame:
-    """Convenience: :func:`load_published` then :func:`evaluate`."""
-    return evaluate(load_published(published_yaml), results_dir)
+def evaluate_file(published_yaml: str | Path, results_dir: str | Path, **kwargs: Any) -> pd.DataFrame:
+    """Convenience: :func:`load_published` then :func:`evaluate` (keyword arguments passed on)."""
+    return evaluate(load_published(published_yaml), results_dir, **kwargs)

@@ -23,6 +23,8 @@ runs_path = "results/arora2019_fig3/runs.parquet"  # runs table (parquet)
 trajectories_path = "results/arora2019_fig3/trajectories.parquet"  # trajectories table (parquet)
 figure_pdf = "figures/arora2019_fig3.pdf"
 figure_png = "figures/arora2019_fig3.png"
+published_path = None  # config/published.yaml (None: the repository's)
+published_figure = "arora2019_fig3"  # entries that hold the rows' published values (Fig. 6 has none)
 rows = ["completion", "movielens"]  # tasks drawn as rows; tasks absent from the data are skipped; Fig 6 is ["sensing"]
 xlims = {  # task to right x-limits of columns depth 1, 2, 3, alignment; None or no entry means automatic
     "completion": [None, 1.5e4, 2e4, 1.5e4],
@@ -53,18 +55,24 @@ import pandas as pd
 from IPython.display import Image, display
 
 from implicit_reg import plotting as P
+from implicit_reg import published_markers as PM
 
 P.apply_style()
 pd.set_option("display.width", 250)
 pd.set_option("display.max_columns", 50)
 
 # %%
-#: Published values per depth (spec §2.3, §3): the blog's final squared
-#: reconstruction errors of the synthetic row, the notebook's min test MSE of ML-100K.
-PUBLISHED = {
-    "completion": {1: 0.819, 2: 0.0592, 3: 2.58e-5},
-    "movielens": {1: 13.73, 2: 1.450, 3: 1.398},
-}
+#: Published values per depth (spec §2.3, §3), read from config/published.yaml: the
+#: blog's final squared reconstruction errors of the synthetic row, the notebook's min
+#: test MSE of ML-100K.
+def published_by_depth(task: str, metric: str) -> dict[int, float]:
+    points = PM.published_points(published_path, published_figure, metric)
+    return {int(w["depth"]): float(v) for w, v in zip(points["where"], points["published"])
+            if w.get("task") == task and isinstance(w.get("depth"), int)}
+
+
+PUBLISHED = {"completion": published_by_depth("completion", "recon_error_sq"),
+             "movielens": published_by_depth("movielens", "test_mse")}
 DEPTHS = (1, 2, 3)
 
 xlim_table = {}
@@ -119,6 +127,24 @@ def row_label(task: str, n_obs: int) -> str:
 selected = {(t, d): pick_run(t, d) for t in present for d in sorted({*DEPTHS, alignment_depth})}
 trajs = {key: trajectory(run) for key, run in selected.items() if run is not None}
 
+def annotate_published(ax, task: str, depth: int, run: pd.Series, tr: pd.DataFrame) -> None:
+    """Ours beside the published value of the quantity the scorecard holds for this panel.
+
+    The panels plot singular values, not the error, so the comparison is a label in the
+    corner: the final squared error (synthetic) or the minimum test MSE (ML-100K).
+    """
+    published = PUBLISHED.get(task, {}).get(depth)
+    if published is None:
+        return
+    if task == "movielens":
+        name, ours = "min test MSE", float(tr["test_mse"].min()) if "test_mse" in tr else float("nan")
+    else:
+        name, ours = "final error", float(run["recon_error_sq"])
+    ax.text(0.02, 0.97, f"{name}: ours {ours:.3g}\npublished {published:.3g}", transform=ax.transAxes,
+            ha="left", va="top", fontsize=8,
+            bbox={"boxstyle": "round,pad=0.25", "facecolor": "white", "edgecolor": "black", "alpha": 0.9})
+
+
 # %%
 sv_cmap = mpl.colormaps["summer"]
 nrows = len(present)
@@ -141,6 +167,7 @@ for i, task in enumerate(present):
         ax.set_title(f"depth {depth}, {row_label(task, int(run['n_obs']))}")
         ax.set_xlabel("steps")
         ax.set_ylabel("singular values")
+        annotate_published(ax, task, depth, run, tr)
         if limits[j] is not None:
             ax.set_xlim(0, limits[j])
         # A diverged run is flagged in its panel; hitting the iteration cap is normal for these

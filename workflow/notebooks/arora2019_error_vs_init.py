@@ -19,6 +19,7 @@
 # %% tags=["parameters"]
 runs_path = "results/arora2019_n1/runs.parquet"  # runs table (parquet)
 trajectories_path = None  # passed by the render rule; unused here
+published_path = None  # config/published.yaml: published values drawn as "published" stars
 figure_pdf = "figures/arora2019_n1.pdf"
 figure_png = "figures/arora2019_n1.png"
 task = "completion"  # "completion" (N1) or "sensing" (NA1)
@@ -46,6 +47,7 @@ import pandas as pd
 from IPython.display import Image, display
 
 from implicit_reg import plotting as P
+from implicit_reg import published_markers as PM
 
 P.apply_style()
 pd.set_option("display.width", 250)
@@ -71,6 +73,8 @@ keys = ["n_obs", "depth", "lr", "init_scale"]
 # Means over the runs that finished; runs that diverged or hit the iteration cap are
 # drawn one by one in red (pinned to the panel edge when off the axis).
 agg = P.mean_std_by(gd, keys, "recon_error_sq", exclude_statuses=("diverged", "max_iters"))
+published = PM.published_points(published_path, Path(runs_path).parent.name, "recon_error_sq")
+n_published = 0
 
 # %%
 nrows, ncols = len(n_obs_values), len(depths)
@@ -96,6 +100,7 @@ for i, m in enumerate(n_obs_values):
                            text_loc=(0.98, 0.04), ylim=ylim_used)
         if panel.empty:
             ax.text(0.5, 0.5, "no runs", transform=ax.transAxes, ha="center", va="center", color="0.5")
+        n_published += PM.draw_panel(ax, published, "init_scale", x10, n_obs=m, depth=depth, rank=rank, task=task)
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_ylim(*ylim_used)
@@ -117,6 +122,7 @@ display(Image(filename=figure_png))  # the saved PNG (avoids rendering the figur
 # runs do not enter the mean.
 
 # %%
+print(f"published values drawn: {n_published}")
 print(f"task={task}, rank={rank}, runs={len(gd)}, seeds per point={sorted(int(k) for k in agg['n_runs'].unique())}")
 print(P.pivot_mean_std(agg, ["n_obs", "depth", "lr"], "init_scale").to_string())
 print()

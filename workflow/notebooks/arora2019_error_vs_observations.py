@@ -20,6 +20,7 @@
 # %% tags=["parameters"]
 runs_path = "results/arora2019_fig1/runs.parquet"  # runs table (parquet)
 trajectories_path = None  # passed by the render rule; unused here
+published_path = None  # config/published.yaml: published values drawn as "published" stars
 figure_pdf = "figures/arora2019_fig1.pdf"
 figure_png = "figures/arora2019_fig1.png"
 task = "completion"  # "completion" (Fig 1) or "sensing" (Fig 4)
@@ -51,6 +52,7 @@ import pandas as pd
 from IPython.display import Image, display
 
 from implicit_reg import plotting as P
+from implicit_reg import published_markers as PM
 
 P.apply_style()
 pd.set_option("display.width", 250)
@@ -117,6 +119,9 @@ fig, axes = plt.subplots(1, len(panels), figsize=tuple(figsize), squeeze=False, 
 axes = axes[0]
 
 
+published = PM.published_points(published_path, Path(runs_path).parent.name, "recon_error_sq")
+
+
 def draw(ax, rank: int) -> None:
     for depth, init in series_order:
         sel = agg.loc[(agg["rank"] == rank) & (agg["depth"] == depth) & (agg["init_scale"] == init)]
@@ -125,6 +130,7 @@ def draw(ax, rank: int) -> None:
     if not base.empty:
         ax.plot(base["n_obs"], base["recon_error_sq"], marker="s", markersize=4, label="min nuclear norm",
                 zorder=1.8, **P.MIN_NUCLEAR_NORM_STYLE)
+    PM.draw_panel(ax, published, "n_obs", rank=rank, task=task)
 
 
 for ax, (rank, magnified) in zip(axes, panels):

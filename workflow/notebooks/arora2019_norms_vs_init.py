@@ -21,6 +21,7 @@
 # %% tags=["parameters"]
 runs_path = "results/arora2019_n2/runs.parquet"  # runs table (parquet)
 trajectories_path = None  # passed by the render rule; unused here
+published_path = None  # config/published.yaml: published values drawn as "published" stars
 figure_pdf = "figures/arora2019_n2.pdf"
 figure_png = "figures/arora2019_n2.png"
 task = "completion"  # "completion" (N2) or "sensing" (NA2)
@@ -51,6 +52,7 @@ import pandas as pd
 from IPython.display import Image, display
 
 from implicit_reg import plotting as P
+from implicit_reg import published_markers as PM
 
 P.apply_style()
 pd.set_option("display.width", 250)
@@ -87,6 +89,8 @@ keys = ["n_obs", "depth", "init_scale"]
 # drawn one by one in red (pinned to the panel edge when off the axis).
 FAILED = ("diverged", "max_iters")
 aggs = {col: P.mean_std_by(gd, keys, col, exclude_statuses=FAILED) for col, *_ in metrics}
+published = PM.published_points(published_path, Path(runs_path).parent.name)
+n_published = 0
 
 
 def baseline(table: pd.DataFrame, m: int, col: str) -> tuple[float, str]:
@@ -142,6 +146,9 @@ for i, m in enumerate(n_obs_values):
         # markers in every column, the count once per row (same runs in all columns)
         P.mark_failed_runs(ax, panel, "init_scale", col, x_transform=x10, annotate=j == 0,
                            text_loc=(0.02, 0.04), ylim=limits[col])
+        # values quoted for another lr belong to the N1 figure, not this one
+        n_published += PM.draw_panel(ax, published.loc[published["metric"] == col], "init_scale", x10,
+                      n_obs=m, rank=rank, task=task, lr=lr_used)
         ax.set_xscale("log")
         if log:
             ax.set_yscale("log")
@@ -164,6 +171,7 @@ display(Image(filename=figure_png))  # the saved PNG (avoids rendering the figur
 # that did not converge; diverged runs do not enter the mean.
 
 # %%
+print(f"published values drawn: {n_published}")
 print(f"task={task}, rank={rank}, lr={P.format_sci(lr_used)}, runs={len(gd)}, "
       f"seeds per point={sorted(int(k) for k in aggs['recon_error_sq']['n_runs'].unique())}")
 for col, label, *_ in metrics:

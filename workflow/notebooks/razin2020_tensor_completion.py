@@ -25,6 +25,7 @@ summary_path = "results/razin2020_fig2/summary.parquet"
 figure_pdf = "figures/razin2020_fig2.pdf"
 figure_png = "figures/razin2020_fig2.png"
 figure = "razin2020_fig2"
+published_path = None  # config/published.yaml: published values drawn as "published" stars
 row_size = [6.4, 2.95]  # inches per row (the authors' pairs are 5.63 x 2.95)
 dpi = 250
 
@@ -46,6 +47,7 @@ import pandas as pd
 from IPython.display import Image, display
 
 from implicit_reg import plotting as P
+from implicit_reg import published_markers as PM
 
 P.apply_style()
 pd.set_option("display.width", 250)
@@ -95,6 +97,8 @@ for sub, d in zip(subfigs, datasets):
     tf = runs.loc[(runs["dataset"] == d["dataset"]) & (runs["method"] == "tf")]
     P.mark_failed_runs(ax_err, tf, "n_obs", "recon_error", text_loc=(0.97, 0.97))
     P.mark_failed_runs(ax_rank, tf, "n_obs", "cp_rank", annotate=False)
+    for ax, col in ((ax_err, "recon_error_median"), (ax_rank, "cp_rank_median")):
+        PM.draw_panel(ax, PM.published_points(published_path, figure, col), "n_obs", order=int(d["order"]))
     ax_err.set_yscale("log")
     ax_err.set_ylabel("reconstruction error")
     ax_rank.set_ylabel("rank")

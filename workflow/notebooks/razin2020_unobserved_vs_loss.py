@@ -34,6 +34,7 @@ markers_path = "results/razin2020_fig1/markers.parquet"
 figure_pdf = "figures/razin2020_fig1.pdf"
 figure_png = "figures/razin2020_fig1.png"
 figure = "razin2020_fig1"
+published_path = None  # config/published.yaml: published values drawn as "published" stars
 mode = "auto"  # "iterations" (Fig 1), "epsilon" (perturbed) or "auto" (epsilon when b22 varies)
 reference = "auto"  # "theory", "fit", "none" (iterations mode); "rank1" or "none" (epsilon mode)
 panel_size = [3.1, 3.4]  # inches per panel, as the authors' figures
@@ -60,6 +61,7 @@ from matplotlib.collections import LineCollection
 from matplotlib.lines import Line2D
 
 from implicit_reg import plotting as P
+from implicit_reg import published_markers as PM
 from implicit_reg import razin_tables as rt
 
 P.apply_style()
@@ -111,6 +113,26 @@ def c_reference(panel_runs: pd.DataFrame) -> float:
     return float(vals.median()) if len(vals) else float("nan")
 
 
+marker_losses = markers.groupby("marker")["marker_loss"].first().to_dict() if "marker_loss" in markers else {}
+CUT_LOSS = 1e-4  # curves are cut at the first logged loss below it
+
+
+def draw_published(ax, depth: int) -> int:
+    """Published |P11| at the grey markers (x: the marker's loss) and at the cut (x: 1e-4)."""
+    drawn = 0
+    at_marker = PM.select_points(PM.published_points(published_path, figure, "abs_unobserved"), depth=depth)
+    at_marker = at_marker.loc[[isinstance(w.get("marker"), int) for w in at_marker["where"]]]
+    if len(at_marker):
+        xs = [float(marker_losses.get(w["marker"], np.nan)) for w in at_marker["where"]]
+        PM.draw_published(ax, xs, at_marker["published"], label=False)
+        drawn += len(at_marker)
+    at_cut = PM.select_points(PM.published_points(published_path, figure, "abs_unobserved_at_cut"), depth=depth)
+    if len(at_cut):
+        PM.draw_published(ax, [CUT_LOSS] * len(at_cut), at_cut["published"], label=False)
+        drawn += len(at_cut)
+    return drawn
+
+
 # %%
 fig, axes = plt.subplots(1, len(depths), figsize=(panel_size[0] * len(depths), panel_size[1]),
                          squeeze=False, layout="constrained")
@@ -159,6 +181,9 @@ for ax, depth in zip(axes, depths):
             ref_line = ax.plot(grid, cref / np.sqrt(grid), color="0.35", linestyle="--", linewidth=1.0,
                                zorder=1, label=text)[0]
             handles.append(ref_line)
+        if draw_published(ax, depth):
+            handles.append(Line2D([], [], label=PM.PUBLISHED_LABEL,
+                                  **{k: v for k, v in PM.PUBLISHED_STYLE.items() if k != "zorder"}))
         ax.legend(handles=handles, fontsize=6.5, loc="upper left", framealpha=0.85)
     else:
         names = sorted(pr["dataset"].unique(), key=lambda n: float(pr.loc[pr["dataset"] == n, "b22"].iloc[0]))

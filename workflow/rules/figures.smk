@@ -6,6 +6,8 @@ rule render_figure:
         notebook=figure_notebook,
         runs="results/{figure}/runs.parquet",
         trajectories="results/{figure}/trajectories.parquet",
+        # the published values are drawn on the figures as "published" markers
+        published="config/published.yaml",
     output:
         pdf="figures/{figure}.pdf",
         png="figures/{figure}.png",

@@ -263,6 +263,8 @@ rule razin2020_tc_tables:
 rule razin2020_render:
     input:
         unpack(lambda wc: RZ.render_inputs(wc.figure)),
+        # the published values are drawn on the figures as "published" markers
+        published="config/published.yaml",
     output:
         pdf="figures/{figure}.pdf",
         png="figures/{figure}.png",

@@ -1,14 +1,32 @@
 # The LaTeX report: generated fragments are declared inputs of the PDF.
 
 
+from implicit_reg.published import instance_table_name, load_published  # noqa: E402
+
+# Figures whose instance-spread tables the scorecard reads: config
+# report.instance_figures (default none). Each published entry of such a figure
+# needs the spread table of its result table (instances.parquet for runs.parquet,
+# <stem>_instances.parquet otherwise), so those are the rule's inputs.
+INSTANCE_FIGURES = list(config.get("report", {}).get("instance_figures", []))
+INSTANCE_TABLES = sorted(
+    {
+        f"results/{e.figure}/{instance_table_name(e.table)}"
+        for e in load_published(Path(workflow.basedir) / "config" / "published.yaml")
+        if e.figure in INSTANCE_FIGURES
+    }
+)
+
+
 rule report_fragments:
     input:
         published="config/published.yaml",
         runs=all_runs_tables(),
+        instances=INSTANCE_TABLES,
     output:
         provenance="paper/generated/provenance.tex",
         published_table="paper/generated/published_table.tex",
-        published_csv="results/published_vs_reproduced.csv",
+        numbers="paper/generated/numbers.tex",
+        published_csv="paper/generated/published_vs_reproduced.csv",
     log:
         "logs/report_fragments/report.log",
     benchmark:
@@ -22,6 +40,8 @@ rule report_fragments:
     params:
         results_dir=results_root,
         config=config,
+        figures=all_figure_names(),
+        instance_figures=INSTANCE_FIGURES,
     script:
         "../scripts/report_fragments.py"
 
@@ -33,6 +53,7 @@ rule report_pdf:
         figures=all_figure_files(),
         provenance="paper/generated/provenance.tex",
         published_table="paper/generated/published_table.tex",
+        numbers="paper/generated/numbers.tex",
     output:
         pdf="paper/build/report.pdf",
     log:

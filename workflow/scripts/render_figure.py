@@ -12,6 +12,7 @@ smk = snakemake  # noqa: F821
 parameters = {
     "runs_path": smk.input.runs,
     "trajectories_path": smk.input.trajectories,
+    "published_path": smk.input.published,
     "figure_pdf": smk.output.pdf,
     "figure_png": smk.output.png,
 }
