@@ -7,7 +7,9 @@ from implicit_reg.published import instance_table_name, load_published  # noqa: 
 # report.instance_figures (default none). Each published entry of such a figure
 # needs the spread table of its result table (instances.parquet for runs.parquet,
 # <stem>_instances.parquet otherwise), so those are the rule's inputs.
-INSTANCE_FIGURES = list(config.get("report", {}).get("instance_figures", []))
+INSTANCE_FIGURES = set(config.get("report", {}).get("instance_figures", []))
+# ... and every figure whose instance spread the plan runs (instances > 0, instance_sweeps).
+INSTANCE_FIGURES |= {n for n, f in PLAN.figures.items() if f.instances is not None}
 INSTANCE_TABLES = sorted(
     {
         f"results/{e.figure}/{instance_table_name(e.table)}"

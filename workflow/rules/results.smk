@@ -32,7 +32,7 @@ rule collect_instance_results:
         unpack(instance_table_inputs),
     output:
         runs="results/{figure}/instances.parquet",
-        trajectories="results/{figure}/instances_trajectories.parquet",
+        trajectories="results/{figure}/trajectories_instances.parquet",
     log:
         "logs/collect_instance_results/{figure}.log",
     benchmark:
