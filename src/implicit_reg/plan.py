@@ -5,6 +5,7 @@ observations, depth, initialization, learning rate and seeds). The plan
 expands them into runs, deduplicates runs that several figures share, and
 groups the runs that share one data set, depth and schedule into *batches*:
 one batch is one training job that trains its runs as one stacked tensor.
+Sensing batches hold every depth (see :data:`SHARED_OPERATOR_TASKS`).
 
 Errors in the config that the JSON schema cannot express (more observations
 than entries, say) raise :class:`ConfigError` naming the offending key.
@@ -22,6 +23,10 @@ from typing import Any, Iterable
 from implicit_reg.seeding import derive_seed
 
 TASKS = ("completion", "sensing", "movielens")
+#: Tasks whose runs of all depths share one batch: every run's step is dominated by the
+#: products with the measurement matrix, which the batch computes once for all its runs
+#: (depth 0 in the batch key = per-run depths). Completion and MovieLens stay per depth.
+SHARED_OPERATOR_TASKS = ("sensing",)
 
 
 class ConfigError(ValueError):
@@ -105,7 +110,8 @@ class Run:
 
     @property
     def batch_key(self) -> tuple:
-        return (self.dataset, self.depth, self.schedule)
+        depth = 0 if self.dataset.task in SHARED_OPERATOR_TASKS else self.depth
+        return (self.dataset, depth, self.schedule)
 
 
 @dataclass
@@ -113,6 +119,7 @@ class Batch:
     """Runs trained together in one job."""
 
     dataset: Dataset
+    #: 0: the runs' own depths (a shared-operator batch, ordered by depth).
     depth: int
     schedule: ScheduleSpec
     runs: list[Run] = field(default_factory=list)
@@ -120,7 +127,8 @@ class Batch:
     @property
     def name(self) -> str:
         digest = _short_hash((asdict(self.schedule),))[:6]
-        return f"{self.dataset.name}-d{self.depth}-{self.schedule.optimizer}-{digest}"
+        depth = f"-d{self.depth}" if self.depth else ""
+        return f"{self.dataset.name}{depth}-{self.schedule.optimizer}-{digest}"
 
     def spec(self) -> dict[str, Any]:
         """JSON-serialisable description passed to the training job."""
@@ -140,6 +148,7 @@ class Batch:
                     "lr": r.lr,
                     "seed": r.seed,
                     "init_seed": r.init_seed,
+                    "depth": r.depth,
                 }
                 for r in self.runs
             ],
@@ -225,12 +234,12 @@ def build_plan(config: dict[str, Any]) -> Plan:
             ground_truth_datasets=synthetic if fig.get("ground_truth", False) else [],
         )
     for batch in batches.values():
-        batch.runs.sort(key=lambda r: (r.init, -r.init_scale, -r.lr, r.seed))
+        batch.runs.sort(key=lambda r: (r.depth, r.init, -r.init_scale, -r.lr, r.seed))
     return Plan(datasets=datasets, batches=batches, figures=figures)
 
 
 def _batch_for(batches: dict[str, Batch], run: Run) -> Batch:
-    probe = Batch(run.dataset, run.depth, run.schedule)
+    probe = Batch(*run.batch_key)
     batch = batches.setdefault(probe.name, probe)
     if all(r.run_id != run.run_id for r in batch.runs):
         batch.runs.append(run)
