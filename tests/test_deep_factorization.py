@@ -378,3 +378,41 @@ def test_sampled_path_refuses_mixed_depths() -> None:
     init = [dfm.initial_factors(problem.shape, d, "identity", 1e-3, np.random.default_rng(0)) for d in (2, 3)]
     with pytest.raises(ValueError, match="one depth"):
         dfm.BatchTrainer(problem, init, [1e-2, 1e-2], dfm.Schedule(max_iters=10)).run()
+
+
+def test_onednn_sensing_products_equal_blas_within_float32_rounding() -> None:
+    """The prepacked oneDNN products (the CPU default for large A) against BLAS and float64."""
+    import dataclasses
+
+    _, _, problem = _sensing_problem(n=20, n_obs=700, dtype=torch.float32)
+    assert problem.train.backend == "onednn" or not dfm._onednn_available()
+    if not dfm._onednn_available():
+        pytest.skip("torch without oneDNN")
+    blas = dataclasses.replace(problem.train, backend="blas")
+    onednn = dataclasses.replace(problem.train, backend="onednn")
+    g = torch.Generator().manual_seed(0)
+    for batch in (1, 7, 40):
+        p = torch.randn(batch, 20, 20, generator=g)
+        exact = torch.addmm(-problem.train.targets.double(), p.flatten(1).double(), problem.train.matrix.double().T)
+        r = onednn.residual(p)
+        np.testing.assert_allclose(r, blas.residual(p), rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(r, exact, rtol=1e-4, atol=1e-5)
+        exact_adj = exact @ problem.train.matrix.double()
+        np.testing.assert_allclose(onednn.adjoint(exact.float()), exact_adj, rtol=1e-4, atol=1e-5)
+
+
+def test_onednn_training_equals_blas_training() -> None:
+    import dataclasses
+
+    if not dfm._onednn_available():
+        pytest.skip("torch without oneDNN")
+    _, _, problem = _sensing_problem(n=20, n_obs=700, dtype=torch.float32)
+    runs, init = _mixed_depth_runs(problem, [2, 3], [1e-2, 3e-3])
+    sched = dfm.Schedule(max_iters=600, log_every=100, sync_every=50, train_loss_tol=1e-4)
+    results = {}
+    for backend in ("onednn", "blas"):
+        prob = dataclasses.replace(problem, train=dataclasses.replace(problem.train, backend=backend))
+        results[backend] = dfm.BatchTrainer(prob, init, [lr for _, lr, _ in runs], sched, dtype=torch.float32).run()
+    assert results["onednn"].status == results["blas"].status
+    np.testing.assert_array_equal(results["onednn"].final["iterations"], results["blas"].final["iterations"])
+    np.testing.assert_allclose(results["onednn"].final_products, results["blas"].final_products, rtol=1e-3, atol=1e-6)
