@@ -25,8 +25,13 @@ the linear baseline re-estimated in every tensor run. In the pipeline a run
 charged 1/k of it; an estimated batch's time follows its batch size as runs
 stop (step time b + a·B fitted to the B = 1 and B = 24 measurements).
 
+Sensing batches hold every depth of a data set (the plan's shared-operator
+batches): their step cost follows the measured per-run cost at B = 1, 24 and
+the paper's whole row (``bench_sensing``), plus each run's depth's factor
+products.
+
 Times are CPU seconds of single-threaded jobs; the wall time on this 2-core
-machine is at best the total / 2 (two jobs at a time, perfectly packed).
+machine is the jobs packed longest first on two slots (dependencies ignored).
 
 Usage::
 

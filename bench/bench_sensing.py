@@ -1,21 +1,26 @@
-"""Sensing engine (Arora et al. 2019, Figs 4–6): batched runs against one run at a time.
+"""Sensing engine (Arora et al. 2019, Figs 4–6): shared-operator batches, backends, layouts.
 
-n = 100, m = 2000 and 5000 Gaussian measurements, depth 3, float32, one thread.
-Runs of a batch share the measurement matrix A (``[m, n²]``), so one step of
-B runs is one ``[B, n²]×[n², m]`` product for the residuals and one
-``[B, m]×[m, n²]`` product for the gradients, instead of B matrix–vector
-products each. Measured in one process, in lockstep (see ``_common.Lockstep``):
+n = 100, m = 2000 and 5000 Gaussian measurements, float32, one thread. All runs
+on one data set share the measurement matrix A (``[m, n²]``), so one step of B
+runs is one ``[B, n²]×[n², m]`` product for the residuals and one
+``[B, m]×[m, n²]`` product for the gradients (4·m·n² flops per run), whatever
+the runs' depths. Measured in one process, in lockstep (see ``_common.Lockstep``;
+engines tick once per step):
 
-* ``BatchTrainer.run`` with B = 1, 8, 24 runs: time per run-iteration, and the
-  speed-up of B over B = 1 (target ≥ 10× at m = 2000 for B = 24);
-* a loop written the way the authors' code runs (one run, autograd,
-  GroupRMSprop optimizer object, ``.item()`` every step, and the measurement
-  as a broadcast multiply-and-sum over the ``[m, n, n]`` stack, spec §5.10);
-* what bounds the engine: the two products alone, as achieved bandwidth over
-  A (bytes of A / time) at B = 1 and as GFLOP/s at B = 24, beside a large
-  square SGEMM (the core's practical FLOP rate with this BLAS), and the layout
-  alternatives for the residual product (A stored ``[m, n²]`` and used
-  transposed, as the engine does, vs a contiguous ``[n², m]`` copy).
+* the **shared-operator batch**: the paper's whole rank-5 row at m as the plan
+  builds it (every depth, init, lr and seed), against the per-depth depth-3
+  batch of B = 24 on the BLAS backend (the engine before these batches) and on
+  the default backend: time per run-iteration and ratios (target ≥ 1.5×), and
+  its effective rate over the square-SGEMM rate of the same lockstep
+  (torch.mm and oneDNN 1024³; target 0.9);
+* ``BatchTrainer`` at depth 3 with B = 1, 8, 24 runs, and a loop written the way
+  the authors' code runs (one run, autograd, GroupRMSprop optimizer object,
+  ``.item()`` every step, the measurement as a broadcast multiply-and-sum over
+  the ``[m, n, n]`` stack, spec §5.10);
+* the two products alone at B = 1, 24, 96: every layout of A (stored ``[m, n²]``
+  and used transposed, a contiguous ``[n², m]`` copy, the transposed problem)
+  on BLAS, and oneDNN with A prepacked or not; bandwidth over A at B = 1,
+  GFLOP/s otherwise.
 
 Usage::
 
