@@ -2,8 +2,10 @@
 
 The product matrix is ``W = W_N ⋯ W_1`` (depth N). A *batch* is a set of runs
 that share one data set (same observations): they differ in initialization,
-learning rate and seed, and are trained together as stacked tensors
-``[B, rows, cols]`` with batched matrix products and hand-written gradients.
+learning rate, seed and possibly depth, and are trained together as stacked
+tensors ``[B, rows, cols]`` (one group per depth) with batched matrix products
+and hand-written gradients; the observation of the product matrices runs once
+for the whole batch (for sensing, two products with the measurement matrix).
 Runs that stop (train loss ≤ tolerance, or divergence) are frozen on the spot
 and removed from the batch at the next synchronisation point, so the slowest
 run does not make the others pay.
