@@ -16,6 +16,7 @@ stopping and logging §1.7, metrics §1.8.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import os
@@ -222,8 +223,23 @@ SENSING_BACKENDS = ("auto", "onednn", "blas")
 ONEDNN_MIN_ELEMENTS = 1 << 18
 
 
+@functools.lru_cache(maxsize=1)
 def _onednn_available() -> bool:
-    return torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_linear_pointwise")
+    """torch's oneDNN linear kernel with a prepacked weight works here and agrees with BLAS.
+
+    The two ops are torch-internal (the CPU inductor's), so they are tried once on a
+    small product instead of trusted; any failure keeps the BLAS backend.
+    """
+    if not torch.backends.mkldnn.is_available():
+        return False
+    try:
+        g = torch.Generator().manual_seed(0)
+        a, x, b = torch.randn(7, 5, generator=g), torch.randn(3, 5, generator=g), torch.randn(7, generator=g)
+        packed = torch.ops.mkldnn._reorder_linear_weight(a, 3)
+        got = torch.ops.mkldnn._linear_pointwise(x, packed, b, "none", [], "")
+        return bool(torch.allclose(got, torch.addmm(b, x, a.T), rtol=1e-5, atol=1e-5))
+    except Exception:  # noqa: BLE001 - an internal op missing or changed: use BLAS
+        return False
 
 
 @dataclass
