@@ -315,15 +315,20 @@ def _assert_same_runs(mixed: dfm.BatchResult, per_depth: dict[int, tuple[list[in
 
 
 @pytest.mark.parametrize("task, optimizer", [("sensing", "grouprmsprop"), ("sensing", "gd"),
-                                             ("completion", "grouprmsprop")])
+                                             ("sensing large", "grouprmsprop"), ("completion", "grouprmsprop")])
 def test_mixed_depth_batch_equals_per_depth_batches(task: str, optimizer: str) -> None:
     """Runs of every depth sharing one data set train in one batch, run for run as per depth.
 
     The lrs make runs stop at different iterations (converged, capped and, for
     GD, diverged), so groups shrink and vanish while the others keep training.
+    "sensing large" has an A large enough for the default CPU backend (oneDNN).
     """
-    make = _sensing_problem if task == "sensing" else _completion_problem
-    _, _, problem = make(dtype=torch.float32)
+    if task == "sensing large":
+        _, _, problem = _sensing_problem(n=20, n_obs=700, dtype=torch.float32)
+        assert problem.train.backend == ("onednn" if dfm._onednn_available() else "blas")
+    else:
+        make = _sensing_problem if task == "sensing" else _completion_problem
+        _, _, problem = make(dtype=torch.float32)
     depths = [3, 1, 2, 4] if optimizer == "gd" else [3, 2, 4]
     lrs = [0.3, 0.05, 30.0] if optimizer == "gd" else [1e-2, 3e-3]
     runs, init = _mixed_depth_runs(problem, depths, lrs)
