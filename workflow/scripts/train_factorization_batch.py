@@ -45,7 +45,8 @@ schedule = dfm.Schedule(
     checkpoint_seconds=engine["checkpoint_seconds"],
 )
 log.info("batch %s: %d runs, depths %s, %s on %s, %s gradients", spec["batch"], len(spec["runs"]),
-         {d: depths.count(d) for d in sorted(set(depths))}, schedule.optimizer, device, "sampled" if getattr(problem.train, "sampled", False) else "dense")
+         {d: depths.count(d) for d in sorted(set(depths))}, schedule.optimizer, device,
+         "sampled" if getattr(problem.train, "sampled", False) else "dense")
 checkpoint = Path(smk.params.checkpoint)
 trainer = dfm.BatchTrainer(problem, initial, [r["lr"] for r in spec["runs"]], schedule, device, dtype, checkpoint)
 result = trainer.run()
