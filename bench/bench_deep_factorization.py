@@ -229,6 +229,34 @@ def benchmark(quick: bool = False, baseline=None, depths=(2, 3, 4), batches=(24,
     return entries
 
 
+def mixed_depths(rounds: int, batch: int = 24, depths=(2, 3, 4)) -> list[dict]:
+    """Completion: one batch of every depth (B = 24 each) vs the per-depth batches, same runs.
+
+    Sensing batches mix depths because the products with A are shared; in completion the
+    residual is element-wise, so mixing shares only the per-step bookkeeping. This measures
+    whether that is worth changing the completion batching (it is not, see bench/README.md).
+    """
+    from bench_sensing import stepping
+
+    _, _, problem = completion_problem()
+    lock = Lockstep(rounds)
+    init = {d: [dfm.initial_factors((N_SIZE, N_SIZE), d, "gaussian", INIT_SCALE, np.random.default_rng(s))
+                for s in range(batch)] for d in depths}
+    schedule = dfm.Schedule(max_iters=10**9, log_every=10**9, sync_every=100, train_loss_tol=-1.0,
+                            rmsprop_alpha=ALPHA, rmsprop_eps=EPS, checkpoint_seconds=0)
+    for d in depths:
+        trainer = dfm.BatchTrainer(problem, init[d], [LR] * batch, schedule, dtype=torch.float32)
+        lock.add(f"d{d}", stepping(lock, f"d{d}", trainer), 1)
+    mixed = dfm.BatchTrainer(problem, [f for d in depths for f in init[d]], [LR] * batch * len(depths), schedule,
+                             dtype=torch.float32)
+    lock.add("mixed", stepping(lock, "mixed", mixed), 1)
+    t = {k: np.asarray(v) for k, v in lock.run().items()}
+    separate = sum(t[f"d{d}"] for d in depths)
+    tag = "+".join(f"d{d}" for d in depths)
+    return [entry(f"completion {tag}, B={batch} each: one mixed-depth batch, time per step (ratio: per-depth "
+                  f"batches' summed step time / mixed)", median(t["mixed"]) * 1e3, "ms", median(separate / t["mixed"]))]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true")
@@ -237,7 +265,14 @@ def main() -> None:
     parser.add_argument("--baseline-rev", help="git revision whose deep_factorization.py is the baseline")
     parser.add_argument("--depths", type=int, nargs="+", default=[2, 3, 4])
     parser.add_argument("--batches", type=int, nargs="+", default=[24, 1])
+    parser.add_argument("--mixed", action="store_true", help="only: one mixed-depth batch vs per-depth batches")
     args = parser.parse_args()
+    if args.mixed:
+        entries = mixed_depths(8 if args.quick else 30)
+        print_entries(entries, "completion engine")
+        if args.json:
+            write_json(entries, args.json)
+        return
     entries = benchmark(args.quick, baseline_module(args), tuple(args.depths), tuple(args.batches))
     print_entries(entries, "completion engine")
     if args.json:

@@ -1,21 +1,26 @@
-"""Sensing engine (Arora et al. 2019, Figs 4–6): batched runs against one run at a time.
+"""Sensing engine (Arora et al. 2019, Figs 4–6): shared-operator batches, backends, layouts.
 
-n = 100, m = 2000 and 5000 Gaussian measurements, depth 3, float32, one thread.
-Runs of a batch share the measurement matrix A (``[m, n²]``), so one step of
-B runs is one ``[B, n²]×[n², m]`` product for the residuals and one
-``[B, m]×[m, n²]`` product for the gradients, instead of B matrix–vector
-products each. Measured in one process, in lockstep (see ``_common.Lockstep``):
+n = 100, m = 2000 and 5000 Gaussian measurements, float32, one thread. All runs
+on one data set share the measurement matrix A (``[m, n²]``), so one step of B
+runs is one ``[B, n²]×[n², m]`` product for the residuals and one
+``[B, m]×[m, n²]`` product for the gradients (4·m·n² flops per run), whatever
+the runs' depths. Measured in one process, in lockstep (see ``_common.Lockstep``;
+engines tick once per step):
 
-* ``BatchTrainer.run`` with B = 1, 8, 24 runs: time per run-iteration, and the
-  speed-up of B over B = 1 (target ≥ 10× at m = 2000 for B = 24);
-* a loop written the way the authors' code runs (one run, autograd,
-  GroupRMSprop optimizer object, ``.item()`` every step, and the measurement
-  as a broadcast multiply-and-sum over the ``[m, n, n]`` stack, spec §5.10);
-* what bounds the engine: the two products alone, as achieved bandwidth over
-  A (bytes of A / time) at B = 1 and as GFLOP/s at B = 24, beside a large
-  square SGEMM (the core's practical FLOP rate with this BLAS), and the layout
-  alternatives for the residual product (A stored ``[m, n²]`` and used
-  transposed, as the engine does, vs a contiguous ``[n², m]`` copy).
+* the **shared-operator batch**: the paper's whole rank-5 row at m as the plan
+  builds it (every depth, init, lr and seed), against the per-depth depth-3
+  batch of B = 24 on the BLAS backend (the engine before these batches) and on
+  the default backend: time per run-iteration and ratios (target ≥ 1.5×), and
+  its effective rate over the square-SGEMM rate of the same lockstep
+  (torch.mm and oneDNN 1024³; target 0.9);
+* ``BatchTrainer`` at depth 3 with B = 1, 8, 24 runs, and a loop written the way
+  the authors' code runs (one run, autograd, GroupRMSprop optimizer object,
+  ``.item()`` every step, the measurement as a broadcast multiply-and-sum over
+  the ``[m, n, n]`` stack, spec §5.10);
+* the two products alone at B = 1, 24, 96: every layout of A (stored ``[m, n²]``
+  and used transposed, a contiguous ``[n², m]`` copy, the transposed problem)
+  on BLAS, and oneDNN with A prepacked or not; bandwidth over A at B = 1,
+  GFLOP/s otherwise.
 
 Usage::
 
@@ -25,6 +30,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import dataclasses
 
 from _common import Lockstep, entry, loop_participant, median, print_entries, write_json
 
@@ -67,89 +73,211 @@ class AuthorsStyleSensing:
         loss.item()
 
 
+def _trainer(problem: dfm.Problem, init: list, lrs: list[float]) -> dfm.BatchTrainer:
+    schedule = dfm.Schedule(max_iters=10**9, log_every=10**9, sync_every=100, train_loss_tol=-1.0,
+                            checkpoint_seconds=0)
+    return dfm.BatchTrainer(problem, init, lrs, schedule, dtype=torch.float32)
+
+
 def engine(problem: dfm.Problem, batch: int):
     init = [dfm.initial_factors((N_SIZE, N_SIZE), DEPTH, "gaussian", INIT_SCALE, np.random.default_rng(s))
             for s in range(batch)]
-    schedule = dfm.Schedule(max_iters=10**9, log_every=10**9, sync_every=100, train_loss_tol=-1.0,
-                            checkpoint_seconds=0)
-    return dfm.BatchTrainer(problem, init, [LR] * batch, schedule, dtype=torch.float32).run
+    return _trainer(problem, init, [LR] * batch)
 
 
-def engines(m: int, batches, rounds: int, authors: bool) -> dict[str, np.ndarray]:
+def with_backend(problem: dfm.Problem, backend: str) -> dfm.Problem:
+    """The same problem (same A, no copy) with the sensing products on ``backend``."""
+    return dataclasses.replace(problem, train=dataclasses.replace(problem.train, backend=backend))
+
+
+def paper_row(m: int) -> list:
+    """The runs of the paper-scale shared-operator batch of rank-5 sensing at m (all depths, inits, lrs, seeds)."""
+    from bench_pipeline import load_config
+    from implicit_reg.plan import build_plan
+
+    plan = build_plan(load_config())
+    name = next(n for n, b in plan.batches.items() if b.dataset.task == "sensing" and b.dataset.rank == RANK
+                and b.dataset.n_obs == m and b.schedule.optimizer == "grouprmsprop")
+    return plan.batches[name].runs
+
+
+def row_trainer(problem: dfm.Problem, runs: list) -> dfm.BatchTrainer:
+    init = [dfm.initial_factors((N_SIZE, N_SIZE), r.depth, r.init, r.init_scale, np.random.default_rng(r.init_seed))
+            for r in runs]
+    return _trainer(problem, init, [r.lr for r in runs])
+
+
+def stepping(lock: Lockstep, name: str, trainer: dfm.BatchTrainer):
+    """A participant that ticks once per engine step (the step size is computed once per step)."""
+    original = trainer._step_size
+
+    def hooked(grads, step):
+        lock.tick(name)
+        return original(grads, step)
+
+    trainer._step_size = hooked
+    return trainer.run
+
+
+def square_products(lock: Lockstep, g: torch.Generator) -> None:
+    """Square 1024³ SGEMM, torch.mm (MKL) and oneDNN: the core's practical FLOP rate per backend."""
+    sq = torch.randn(1024, 1024, generator=g)
+    out_sq = torch.empty(1024, 1024)
+    lock.add("square", loop_participant(lock, "square", lambda: torch.mm(sq, sq, out=out_sq)), 3)
+    if dfm._onednn_available():
+        packed = torch.ops.mkldnn._reorder_linear_weight(sq, 1024)
+        lock.add("square onednn", loop_participant(
+            lock, "square onednn", lambda: torch.ops.mkldnn._linear_pointwise(sq, packed, None, "none", [], "")), 3)
+
+
+def engines(m: int, batches, rounds: int, authors: bool, row: bool) -> dict[str, np.ndarray]:
+    """Engine participants at m: per-depth depth-3 batches of B runs (default backend, and B = 24 on
+    BLAS: the engine before shared-operator batches), the paper's whole row in one batch on both
+    backends, the authors-style loop, and the square SGEMMs."""
     _, problem = sensing_problem(m)
+    blas = with_backend(problem, "blas")
     lock = Lockstep(rounds)
-    undo = lock.hook_forward(dfm)
     for batch in batches:
-        lock.add(f"engine {batch}", engine(problem, batch), {1: 4, 8: 2}.get(batch, 1))
+        name = f"engine {batch}"
+        lock.add(name, stepping(lock, name, engine(problem, batch)), {1: 4, 8: 2}.get(batch, 1))
+    lock.add("per-depth 24 blas", stepping(lock, "per-depth 24 blas", engine(blas, 24)), 1)
+    if row:
+        runs = paper_row(m)
+        lock.add("row", stepping(lock, "row", row_trainer(problem, runs)), 1)
+        lock.add("row blas", stepping(lock, "row blas", row_trainer(blas, runs)), 1)
+        square_products(lock, torch.Generator().manual_seed(1))
     if authors:
         run = AuthorsStyleSensing(problem)
         lock.add("authors", loop_participant(lock, "authors", run.step), 1)
-    try:
-        return {k: np.asarray(v) for k, v in lock.run().items()}
-    finally:
-        undo()
+    out = {k: np.asarray(v) for k, v in lock.run().items()}
+    if row:
+        out["row size"] = np.asarray([len(runs)])
+        out["row depths"] = np.asarray([r.depth for r in runs])
+    return out
 
 
 def products(m: int, rounds: int) -> dict[str, np.ndarray]:
-    """The step's two products alone, both residual layouts, B = 1 and 24; and a square SGEMM."""
+    """The step's two products alone: layouts of A, backends, B = 1, 24 and 96; and square SGEMMs."""
     g = torch.Generator().manual_seed(0)
     a = torch.randn(m, N_SIZE * N_SIZE, generator=g) / N_SIZE
     a_t = a.T.contiguous()
     neg_y = torch.randn(m, generator=g)
     lock = Lockstep(rounds)
-    for batch in (1, 24):
+    onednn = dfm._onednn_available()
+    for batch in PRODUCT_BATCHES:
         x = torch.randn(batch, N_SIZE * N_SIZE, generator=g)
         r = torch.randn(batch, m, generator=g)
         out_r, out_g = torch.empty(batch, m), torch.empty(batch, N_SIZE * N_SIZE)
+        out_rt, out_gt = torch.empty(m, batch), torch.empty(N_SIZE * N_SIZE, batch)
         work = {
             f"residual A.T {batch}": lambda x=x, o=out_r: torch.addmm(neg_y, x, a.T, out=o),
             f"residual At {batch}": lambda x=x, o=out_r: torch.addmm(neg_y, x, a_t, out=o),
+            f"residual A X.T {batch}": lambda x=x, o=out_rt: torch.mm(a, x.T, out=o),
             f"adjoint A {batch}": lambda r=r, o=out_g: torch.mm(r, a, out=o),
+            f"adjoint At.T {batch}": lambda r=r, o=out_g: torch.mm(r, a_t.T, out=o),
+            f"adjoint A.T R.T {batch}": lambda r=r, o=out_gt: torch.mm(a.T, r.T, out=o),
         }
+        if onednn:
+            pa = torch.ops.mkldnn._reorder_linear_weight(a, batch)
+            pat = torch.ops.mkldnn._reorder_linear_weight(a_t, batch)
+            lin = torch.ops.mkldnn._linear_pointwise
+            work[f"residual onednn {batch}"] = lambda x=x, p=pa: lin(x, p, neg_y, "none", [], "")
+            work[f"adjoint onednn {batch}"] = lambda r=r, p=pat: lin(r, p, None, "none", [], "")
+            work[f"residual onednn dense {batch}"] = lambda x=x: lin(x, a, neg_y, "none", [], "")
         for name, fn in work.items():
             lock.add(name, loop_participant(lock, name, fn), 3 if batch == 1 else 1)
-    sq = torch.randn(1024, 1024, generator=g)
-    out_sq = torch.empty(1024, 1024)
-    lock.add("square", loop_participant(lock, "square", lambda: torch.mm(sq, sq, out=out_sq)), 3)
+    square_products(lock, g)
     return {k: np.asarray(v) for k, v in lock.run().items()}
+
+
+PRODUCT_BATCHES = (1, 24, 96)
+PRODUCT_LABELS = {
+    "residual A.T": "residual X·Aᵀ, BLAS (A [m,n²], the blas backend)",
+    "residual At": "residual X·At, BLAS (contiguous [n²,m] copy)",
+    "residual A X.T": "residual transposed A·Xᵀ, BLAS",
+    "adjoint A": "adjoint R·A, BLAS (the blas backend)",
+    "adjoint At.T": "adjoint R·Atᵀ, BLAS ([n²,m] copy)",
+    "adjoint A.T R.T": "adjoint transposed Aᵀ·Rᵀ, BLAS",
+    "residual onednn": "residual, oneDNN, A prepacked (the onednn backend)",
+    "adjoint onednn": "adjoint, oneDNN, Aᵀ prepacked (the onednn backend)",
+    "residual onednn dense": "residual, oneDNN, A not prepacked",
+}
+
+
+def _engine_entries(m: int, t: dict[str, np.ndarray], batches) -> list[dict]:
+    entries = []
+    one = t["engine 1"]
+    for batch in batches:
+        per_run = t[f"engine {batch}"] / batch
+        entries.append(entry(f"sensing m={m} d{DEPTH} B={batch}: engine time per run-iteration "
+                             f"(ratio: B=1 time / this)", median(per_run) * 1e3, "ms",
+                             median(one / per_run), **({"target": 10.0} if batch == 24 and m == 2000 else {})))
+    old = t["per-depth 24 blas"] / 24
+    entries.append(entry(f"sensing m={m} d{DEPTH} B=24, BLAS backend (the engine before shared-operator batches): "
+                         f"time per run-iteration (ratio: this / default backend B=24)", median(old) * 1e3, "ms",
+                         median(old / (t["engine 24"] / 24))))
+    if "authors" in t:
+        entries.append(entry(f"sensing m={m} d{DEPTH}: authors-style loop, time per iteration "
+                             f"(ratio: vs engine B={batches[-1]} per run)", median(t["authors"]) * 1e3, "ms",
+                             median(t["authors"] / (t[f"engine {batches[-1]}"] / batches[-1]))))
+    if "row" in t:
+        b = int(t["row size"][0])
+        depths = {int(d): int((t["row depths"] == d).sum()) for d in np.unique(t["row depths"])}
+        row, row_blas = t["row"] / b, t["row blas"] / b
+        mix = "+".join(f"{n}×d{d}" for d, n in depths.items())
+        entries.append(entry(f"sensing m={m}: shared-operator batch vs per-depth B=24 batch (time per run-iteration; "
+                             f"ratio: per-depth B=24 BLAS / shared, B={b} = {mix})", median(row) * 1e3, "ms",
+                             median(old / row), target=1.5))
+        entries.append(entry(f"sensing m={m}: shared-operator batch on BLAS (ratio: per-depth B=24 BLAS / this; "
+                             f"the batching alone)", median(row_blas) * 1e3, "ms", median(old / row_blas)))
+        entries.append(entry(f"sensing m={m}: shared-operator batch vs per-depth B=24 on the same (default) backend "
+                             f"(ratio: B=24 / shared)", median(row) * 1e3, "ms",
+                             median((t["engine 24"] / 24) / row)))
+        flops = 4 * m * N_SIZE**2
+        sq = 2 * 1024**3 / t["square"]
+        entries.append(entry(f"sensing m={m}: shared-operator batch, fraction of the square-SGEMM rate "
+                             f"(4·m·n² flops per run-iteration / time, over torch.mm 1024³)",
+                             median(flops / row / 1e9), "GFLOP/s", median(flops / row / sq), target=0.9))
+        if "square onednn" in t:
+            sq_d = 2 * 1024**3 / t["square onednn"]
+            entries.append(entry(f"sensing m={m}: shared-operator batch, fraction of the oneDNN square-SGEMM rate",
+                                 median(flops / row / 1e9), "GFLOP/s", median(flops / row / sq_d)))
+            entries.append(entry("SGEMM 1024x1024 oneDNN prepacked (ratio: over torch.mm)", median(sq_d) / 1e9,
+                                 "GFLOP/s", median(sq_d / sq)))
+        entries.append(entry("SGEMM 1024x1024 torch.mm (this BLAS, one core), in the engines' lockstep",
+                             median(sq) / 1e9, "GFLOP/s"))
+    return entries
 
 
 def benchmark(quick: bool = False) -> list[dict]:
     entries: list[dict] = []
     ms = (2000,) if quick else (2000, 5000)
     batches = (1, 24) if quick else (1, 8, 24)
-    rounds = 4 if quick else 20
+    rounds = 4 if quick else 15
     for m in ms:
-        t = engines(m, batches, rounds, authors=not quick or m == 2000)
-        one = t["engine 1"]
-        for batch in batches:
-            per_run = t[f"engine {batch}"] / batch
-            entries.append(entry(f"sensing m={m} d{DEPTH} B={batch}: engine time per run-iteration "
-                                 f"(ratio: B=1 time / this)", median(per_run) * 1e3, "ms",
-                                 median(one / per_run), **({"target": 10.0} if batch == 24 and m == 2000 else {})))
-        if "authors" in t:
-            entries.append(entry(f"sensing m={m} d{DEPTH}: authors-style loop, time per iteration "
-                                 f"(ratio: vs engine B={batches[-1]} per run)", median(t["authors"]) * 1e3, "ms",
-                                 median(t["authors"] / (t[f"engine {batches[-1]}"] / batches[-1]))))
+        t = engines(m, batches, rounds, authors=not quick or m == 2000, row=True)
+        entries += _engine_entries(m, t, batches)
     p = products(2000, 3 if quick else 8)
     m, n2 = 2000, N_SIZE * N_SIZE
     bytes_a = 4 * m * n2
-    for batch in (1, 24):
+    for batch in PRODUCT_BATCHES:
         flops = 2 * batch * m * n2
-        for name, label in ((f"residual A.T {batch}", "residual X·Aᵀ (A [m,n²], engine)"),
-                            (f"residual At {batch}", "residual X·At (contiguous [n²,m] copy)"),
-                            (f"adjoint A {batch}", "adjoint R·A (engine)")):
+        for key, label in PRODUCT_LABELS.items():
+            name = f"{key} {batch}"
+            if name not in p:
+                continue
             sec = median(p[name])
             if batch == 1:
                 entries.append(entry(f"sensing m=2000 B=1 product {label}: A streamed at", bytes_a / sec / 1e9,
                                      "GB/s"))
             else:
-                entries.append(entry(f"sensing m=2000 B=24 product {label}", flops / sec / 1e9, "GFLOP/s"))
-        entries.append(entry(f"sensing m=2000 B={batch}: residual layout, time A.T / time At",
-                             median(p[f"residual A.T {batch}"]) * 1e3, "ms",
-                             median(p[f"residual A.T {batch}"] / p[f"residual At {batch}"])))
+                entries.append(entry(f"sensing m=2000 B={batch} product {label} (ratio: over BLAS residual X·Aᵀ)",
+                                     flops / sec / 1e9, "GFLOP/s", median(p[f"residual A.T {batch}"] / p[name])))
     entries.append(entry("SGEMM 1024x1024 (this BLAS, one core)", 2 * 1024**3 / median(p["square"]) / 1e9,
                          "GFLOP/s"))
+    if "square onednn" in p:
+        entries.append(entry("SGEMM 1024x1024 oneDNN prepacked, beside the products", 2 * 1024**3
+                             / median(p["square onednn"]) / 1e9, "GFLOP/s"))
     return entries
 
 

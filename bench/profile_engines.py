@@ -25,7 +25,9 @@ from torch.profiler import ProfilerActivity, profile  # noqa: E402
 from implicit_reg import deep_factorization as dfm  # noqa: E402
 
 PRODUCT_OPS = ("aten::bmm", "aten::mm", "aten::addmm", "aten::baddbmm", "aten::sparse_sampled_addmm",
-               "aten::_sparse_mm", "aten::_sparse_csr_mm", "aten::sampled_addmm")
+               "aten::_sparse_mm", "aten::_sparse_csr_mm", "aten::sampled_addmm",
+               # the sensing products on the oneDNN backend (A prepacked)
+               "mkldnn::_linear_pointwise")
 
 
 def _trainer(problem: dfm.Problem, depth: int, batch: int, optimizer: str, init: str) -> dfm.BatchTrainer:
@@ -49,19 +51,22 @@ def profile_steps(trainer: dfm.BatchTrainer, steps: int, top: int = 0) -> dict[s
     elapsed_us = (time.process_time() - start["t"]) * 1e6
     prof.stop()
     shares = {"products": 0.0, "element-wise and reductions": 0.0}
-    total_ops = 0.0
+    total_ops = chain = 0.0
     for event in prof.key_averages():
-        if not event.key.startswith("aten::"):
+        if not event.key.startswith(("aten::", "mkldnn::")):
             continue
         self_us = event.self_cpu_time_total
         total_ops += self_us
         if event.key in PRODUCT_OPS or "mm" in event.key.split("::")[1]:
             shares["products"] += self_us
+            if event.key == "aten::bmm":
+                chain += self_us
         else:
             shares["element-wise and reductions"] += self_us
     # Outside aten operators: Python, dispatch, and the profiler's own overhead (an upper bound).
     wall = max(elapsed_us, total_ops)
     shares["outside operators (Python, dispatch, profiler)"] = wall - total_ops
+    shares["products: of which the factor chains' bmm"] = chain
     if top:
         print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=top))
     return {k: v / wall for k, v in shares.items()}
@@ -92,6 +97,12 @@ def benchmark(steps: int = 200) -> list[dict]:
         shares = profile_steps(_trainer(problem, depth, batch, optimizer, init), n)
         for part, share in shares.items():
             out.append(entry(f"{name}: share of CPU time in {part}", share, "", share))
+    # The shared-operator batch: the paper's rank-5 m = 2000 row (depths 2-4, 96 runs) in one job.
+    from bench_sensing import paper_row, row_trainer
+
+    shares = profile_steps(row_trainer(sensing, paper_row(2000)), max(steps // 40, 5))
+    for part, share in shares.items():
+        out.append(entry(f"sensing m=2000 shared-operator row B=96: share of CPU time in {part}", share, "", share))
     return out
 
 

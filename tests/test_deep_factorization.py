@@ -284,3 +284,140 @@ def test_sampled_training_equals_dense_training(depth: int) -> None:
         ok = np.isin(dense.trajectories["run"], finished)
         np.testing.assert_allclose(sampled.trajectories[key][ok], dense.trajectories[key][ok],
                                    rtol=1e-8, atol=1e-12, err_msg=key)
+
+
+def _mixed_depth_runs(problem: dfm.Problem, depths: list[int], lrs: list[float], scale: float = 1e-2):
+    """One run per (depth, lr), interleaved so that the batch must reorder them by depth."""
+    runs = [(d, lr, s) for s, (lr, d) in enumerate((lr, d) for lr in lrs for d in depths)]
+    init = [dfm.initial_factors(problem.shape, d, "gaussian", scale, np.random.default_rng(s)) for d, _, s in runs]
+    return runs, init
+
+
+def _assert_same_runs(mixed: dfm.BatchResult, per_depth: dict[int, tuple[list[int], dfm.BatchResult]],
+                      rtol: float) -> None:
+    for depth, (idx, res) in per_depth.items():
+        assert [mixed.status[i] for i in idx] == res.status, depth
+        np.testing.assert_array_equal(mixed.final["iterations"][idx], res.final["iterations"])
+        # A diverging run amplifies rounding on its way out: its status and stopping iteration must agree.
+        ok = [k for k, s in enumerate(res.status) if s != dfm.STATUS_DIVERGED]
+        sel = [idx[k] for k in ok]
+        np.testing.assert_allclose(mixed.final_products[sel], res.final_products[ok], rtol=rtol, atol=rtol * 1e-3)
+        for name in ("final_train_loss", "nuclear_norm", "recon_error"):
+            np.testing.assert_allclose(mixed.final[name][sel], res.final[name][ok], rtol=rtol, err_msg=name)
+        rows = np.isin(mixed.trajectories["run"], idx)
+        mapping = {i: k for k, i in enumerate(idx)}
+        runs = np.array([mapping[r] for r in mixed.trajectories["run"][rows]])
+        np.testing.assert_array_equal(runs, res.trajectories["run"])
+        np.testing.assert_array_equal(mixed.trajectories["iteration"][rows], res.trajectories["iteration"])
+        finite = np.isin(runs, ok)
+        np.testing.assert_allclose(mixed.trajectories["train_loss"][rows][finite],
+                                   res.trajectories["train_loss"][finite], rtol=rtol)
+
+
+@pytest.mark.parametrize("task, optimizer", [("sensing", "grouprmsprop"), ("sensing", "gd"),
+                                             ("sensing large", "grouprmsprop"), ("completion", "grouprmsprop")])
+def test_mixed_depth_batch_equals_per_depth_batches(task: str, optimizer: str) -> None:
+    """Runs of every depth sharing one data set train in one batch, run for run as per depth.
+
+    The lrs make runs stop at different iterations (converged, capped and, for
+    GD, diverged), so groups shrink and vanish while the others keep training.
+    "sensing large" has an A large enough for the default CPU backend (oneDNN).
+    """
+    if task == "sensing large":
+        _, _, problem = _sensing_problem(n=20, n_obs=700, dtype=torch.float32)
+        assert problem.train.backend == ("onednn" if dfm._onednn_available() else "blas")
+    else:
+        make = _sensing_problem if task == "sensing" else _completion_problem
+        _, _, problem = make(dtype=torch.float32)
+    depths = [3, 1, 2, 4] if optimizer == "gd" else [3, 2, 4]
+    lrs = [0.3, 0.05, 30.0] if optimizer == "gd" else [1e-2, 3e-3]
+    runs, init = _mixed_depth_runs(problem, depths, lrs)
+    sched = dfm.Schedule(optimizer=optimizer, max_iters=1500, log_every=100, sync_every=50, train_loss_tol=1e-4,
+                         divergence_loss=1e6)
+    mixed = dfm.BatchTrainer(problem, init, [lr for _, lr, _ in runs], sched, dtype=torch.float32).run()
+    per_depth = {}
+    for depth in depths:
+        idx = [i for i, (d, _, _) in enumerate(runs) if d == depth]
+        per_depth[depth] = (idx, dfm.BatchTrainer(problem, [init[i] for i in idx], [runs[i][1] for i in idx], sched,
+                                                  dtype=torch.float32).run())
+    statuses = set(mixed.status)
+    assert dfm.STATUS_CONVERGED in statuses and len(statuses) > 1, statuses
+    _assert_same_runs(mixed, per_depth, rtol=2e-4)
+
+
+def test_mixed_depth_batch_resumes_from_a_checkpoint(tmp_path) -> None:
+    _, _, problem = _sensing_problem(dtype=torch.float32)
+    runs, init = _mixed_depth_runs(problem, [2, 3], [1e-2, 3e-3])
+    lrs = [lr for _, lr, _ in runs]
+    sched = dfm.Schedule(max_iters=800, log_every=50, sync_every=25, train_loss_tol=1e-4, checkpoint_seconds=1e-9)
+    whole = dfm.BatchTrainer(problem, init, lrs, sched, dtype=torch.float32).run()
+    path = tmp_path / "ckpt.pt"
+    _kill_at(dfm.BatchTrainer(problem, init, lrs, sched, dtype=torch.float32, checkpoint_path=path), 413)
+    resumed = dfm.BatchTrainer(problem, init, lrs, sched, dtype=torch.float32, checkpoint_path=path).run()
+    np.testing.assert_array_equal(resumed.final_products, whole.final_products)
+    assert resumed.status == whole.status
+    for key, values in whole.trajectories.items():
+        np.testing.assert_array_equal(resumed.trajectories[key], values, err_msg=key)
+
+
+@pytest.mark.parametrize("optimizer", ["grouprmsprop", "gd"])
+def test_device_bookkeeping_path_equals_host_path(optimizer: str) -> None:
+    """The step as it runs on a GPU (every op in torch, no numpy) gives the CPU path's numbers."""
+    _, _, problem = _sensing_problem(dtype=torch.float32)
+    runs, init = _mixed_depth_runs(problem, [1, 2, 3], [0.3, 30.0] if optimizer == "gd" else [1e-2, 3e-3])
+    lrs = [lr for _, lr, _ in runs]
+    sched = dfm.Schedule(optimizer=optimizer, max_iters=600, log_every=100, sync_every=50, train_loss_tol=1e-4,
+                         divergence_loss=1e6)
+    host = dfm.BatchTrainer(problem, init, lrs, sched, dtype=torch.float32).run()
+    trainer = dfm.BatchTrainer(problem, init, lrs, sched, dtype=torch.float32)
+    trainer.host_bookkeeping = False
+    trainer._xp = trainer._array_namespace()
+    device = trainer.run()
+    assert device.status == host.status
+    np.testing.assert_array_equal(device.final["iterations"], host.final["iterations"])
+    np.testing.assert_allclose(device.final_products, host.final_products, rtol=1e-5, atol=1e-8)
+
+
+def test_sampled_path_refuses_mixed_depths() -> None:
+    problem = _ratings_problem(1.0, dtype=torch.float32)
+    init = [dfm.initial_factors(problem.shape, d, "identity", 1e-3, np.random.default_rng(0)) for d in (2, 3)]
+    with pytest.raises(ValueError, match="one depth"):
+        dfm.BatchTrainer(problem, init, [1e-2, 1e-2], dfm.Schedule(max_iters=10)).run()
+
+
+def test_onednn_sensing_products_equal_blas_within_float32_rounding() -> None:
+    """The prepacked oneDNN products (the CPU default for large A) against BLAS and float64."""
+    import dataclasses
+
+    _, _, problem = _sensing_problem(n=20, n_obs=700, dtype=torch.float32)
+    assert problem.train.backend == "onednn" or not dfm._onednn_available()
+    if not dfm._onednn_available():
+        pytest.skip("torch without oneDNN")
+    blas = dataclasses.replace(problem.train, backend="blas")
+    onednn = dataclasses.replace(problem.train, backend="onednn")
+    g = torch.Generator().manual_seed(0)
+    for batch in (1, 7, 40):
+        p = torch.randn(batch, 20, 20, generator=g)
+        exact = torch.addmm(-problem.train.targets.double(), p.flatten(1).double(), problem.train.matrix.double().T)
+        r = onednn.residual(p)
+        np.testing.assert_allclose(r, blas.residual(p), rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(r, exact, rtol=1e-4, atol=1e-5)
+        exact_adj = exact @ problem.train.matrix.double()
+        np.testing.assert_allclose(onednn.adjoint(exact.float()), exact_adj, rtol=1e-4, atol=1e-5)
+
+
+def test_onednn_training_equals_blas_training() -> None:
+    import dataclasses
+
+    if not dfm._onednn_available():
+        pytest.skip("torch without oneDNN")
+    _, _, problem = _sensing_problem(n=20, n_obs=700, dtype=torch.float32)
+    runs, init = _mixed_depth_runs(problem, [2, 3], [1e-2, 3e-3])
+    sched = dfm.Schedule(max_iters=600, log_every=100, sync_every=50, train_loss_tol=1e-4)
+    results = {}
+    for backend in ("onednn", "blas"):
+        prob = dataclasses.replace(problem, train=dataclasses.replace(problem.train, backend=backend))
+        results[backend] = dfm.BatchTrainer(prob, init, [lr for _, lr, _ in runs], sched, dtype=torch.float32).run()
+    assert results["onednn"].status == results["blas"].status
+    np.testing.assert_array_equal(results["onednn"].final["iterations"], results["blas"].final["iterations"])
+    np.testing.assert_allclose(results["onednn"].final_products, results["blas"].final_products, rtol=1e-3, atol=1e-6)

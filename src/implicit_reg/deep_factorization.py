@@ -2,8 +2,10 @@
 
 The product matrix is ``W = W_N ⋯ W_1`` (depth N). A *batch* is a set of runs
 that share one data set (same observations): they differ in initialization,
-learning rate and seed, and are trained together as stacked tensors
-``[B, rows, cols]`` with batched matrix products and hand-written gradients.
+learning rate, seed and possibly depth, and are trained together as stacked
+tensors ``[B, rows, cols]`` (one group per depth) with batched matrix products
+and hand-written gradients; the observation of the product matrices runs once
+for the whole batch (for sensing, two products with the measurement matrix).
 Runs that stop (train loss ≤ tolerance, or divergence) are frozen on the spot
 and removed from the batch at the next synchronisation point, so the slowest
 run does not make the others pay.
@@ -14,6 +16,7 @@ stopping and logging §1.7, metrics §1.8.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import os
@@ -214,30 +217,87 @@ class SampledEntries:
         return float(self.targets.double().square().sum())
 
 
+#: Backends of the sensing products; ``auto`` picks ``onednn`` for float32 on a CPU when torch has it.
+SENSING_BACKENDS = ("auto", "onednn", "blas")
+#: Smallest A (m·n² entries) for which ``auto`` takes oneDNN (at m = 600, n = 40 it halves the products' time).
+ONEDNN_MIN_ELEMENTS = 1 << 18
+
+
+@functools.lru_cache(maxsize=1)
+def _onednn_available() -> bool:
+    """torch's oneDNN linear kernel with a prepacked weight works here and agrees with BLAS.
+
+    The two ops are torch-internal (the CPU inductor's), so they are tried once on a
+    small product instead of trusted; any failure keeps the BLAS backend.
+    """
+    if not torch.backends.mkldnn.is_available():
+        return False
+    try:
+        g = torch.Generator().manual_seed(0)
+        a, x, b = torch.randn(7, 5, generator=g), torch.randn(3, 5, generator=g), torch.randn(7, generator=g)
+        packed = torch.ops.mkldnn._reorder_linear_weight(a, 3)
+        got = torch.ops.mkldnn._linear_pointwise(x, packed, b, "none", [], "")
+        return bool(torch.allclose(got, torch.addmm(b, x, a.T), rtol=1e-5, atol=1e-5))
+    except Exception:  # noqa: BLE001 - an internal op missing or changed: use BLAS
+        return False
+
+
 @dataclass
 class LinearMeasurements:
-    """Matrix sensing: y_i = ⟨X_i, W⟩ with all X_i stacked as rows of one matrix.
+    """Matrix sensing: y_i = ⟨X_i, W⟩ with all X_i stacked as the rows of A ``[m, rows·cols]``.
 
-    A batch of runs shares the ``[m, rows·cols]`` matrix, so one step of the
-    whole batch is a single matrix–matrix product instead of B matrix–vector
-    products (the memory-bound part of sensing).
+    A batch of runs shares A, so a step of the whole batch is two matrix–matrix
+    products, residuals R = P Aᵀ − y (``[B, n²] × [n², m]``) and adjoints R A
+    (``[B, m] × [m, n²]``), instead of 2B matrix–vector products; they are
+    4·m·n² flops per run and 99 % of a step.
+
+    Backends (``backend``, measured in ``bench/bench_sensing.py``): ``blas`` is
+    ``torch.addmm``/``torch.mm`` (MKL on x86 CPUs, cuBLAS on a GPU); ``onednn``
+    multiplies by A and Aᵀ prepacked once into oneDNN's blocked layout
+    (``torch.ops.mkldnn._linear_pointwise``, the kernel ``torch.compile`` uses
+    for frozen linear layers on a CPU): the same products in float32, summed in
+    another order (results within float32 rounding), about twice MKL's rate on
+    AVX-512 cores, where MKL's SGEMM runs its AVX2 code. ``auto`` takes
+    ``onednn`` for float32 on a CPU when torch has it and A has at least
+    :data:`ONEDNN_MIN_ELEMENTS` entries, else ``blas``.
     """
 
     matrix: torch.Tensor  # [m, rows*cols]
     targets: torch.Tensor  # [m]
     count: int
+    backend: str = "auto"
     _neg_targets: torch.Tensor = field(init=False, repr=False, compare=False)
+    _packed: tuple[torch.Tensor, torch.Tensor] | None = field(init=False, default=None, repr=False, compare=False)
     residual_like_product = False
 
     def __post_init__(self) -> None:
+        if self.backend not in SENSING_BACKENDS:
+            raise ValueError(f"unknown sensing backend {self.backend!r}; expected one of {SENSING_BACKENDS}")
+        if self.backend == "auto":
+            cpu32 = self.matrix.device.type == "cpu" and self.matrix.dtype == torch.float32
+            # A oneDNN call costs ~30 µs more than a BLAS one: worth it only for a large A.
+            large = self.matrix.numel() >= ONEDNN_MIN_ELEMENTS
+            self.backend = "onednn" if cpu32 and large and _onednn_available() else "blas"
         self._neg_targets = -self.targets
 
     @property
     def gradient_scale(self) -> float:
         return 2.0 / self.count
 
+    def _prepacked(self, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """A and Aᵀ in oneDNN's layout (packed once, at the first step's batch size;
+        any batch size can use them)."""
+        if self._packed is None:
+            pack = torch.ops.mkldnn._reorder_linear_weight
+            self._packed = (pack(self.matrix, batch), pack(self.matrix.T.contiguous(), batch))
+        return self._packed
+
     def residual(self, product: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+        """R = P Aᵀ − y, ``[B, m]`` (``out`` is used by the ``blas`` backend only: use the result)."""
         flat = product.reshape(product.shape[0], -1)
+        if self.backend == "onednn":
+            packed = self._prepacked(flat.shape[0])[0]
+            return torch.ops.mkldnn._linear_pointwise(flat, packed, self._neg_targets, "none", [], "")
         return torch.addmm(self._neg_targets, flat, self.matrix.T, out=out)
 
     def residual_norm(self, residual: torch.Tensor) -> torch.Tensor:
@@ -247,11 +307,15 @@ class LinearMeasurements:
         return self.residual_norm(residual).square() / self.count
 
     def adjoint(self, residual: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+        """Σ_i r_i X_i = R A, ``[B, rows·cols]`` (``out`` as in :meth:`residual`)."""
+        if self.backend == "onednn":
+            packed = self._prepacked(residual.shape[0])[1]
+            return torch.ops.mkldnn._linear_pointwise(residual, packed, None, "none", [], "")
         return torch.mm(residual, self.matrix, out=out)
 
     def product_gradient(self, residual: torch.Tensor) -> torch.Tensor:
         # residual is [B, m]; the result must be reshaped by the caller's shape.
-        return (residual @ self.matrix) * self.gradient_scale
+        return self.adjoint(residual) * self.gradient_scale
 
 
 @dataclass
@@ -416,19 +480,18 @@ def sampled_backward(factors: list[torch.Tensor], partial: list[torch.Tensor],
     return grads
 
 
-class _Workspace:
-    """Preallocated buffers of the training loop for one batch size.
+class _FactorGroup:
+    """Buffers of the runs of one depth: factors, gradients, partial products.
 
     When every factor has the same shape (square problems, depth ≥ 2) the
     factors and their gradients live in single ``[N, B, rows, cols]`` buffers,
     so the update and the gradient norms are one operation each instead of N.
-    ``st.factors`` are views into :attr:`factor_buf` while a workspace is live.
     """
 
-    def __init__(self, factors: list[torch.Tensor], lr: torch.Tensor, gradient_scale: float,
-                 all_active: bool, residual_like_product: bool) -> None:
+    def __init__(self, factors: list[torch.Tensor], start: int) -> None:
         depth = len(factors)
         shapes = [tuple(w.shape) for w in factors]
+        self.depth, self.start, self.stop = depth, start, start + factors[0].shape[0]
         self.factor_buf: torch.Tensor | None = None
         self.grad_buf: torch.Tensor | None = None
         if depth >= 2 and all(s == shapes[0] for s in shapes):
@@ -445,8 +508,65 @@ class _Workspace:
             like.new_empty((batch, factors[j].shape[1], cols)) for j in range(1, depth)
         ]
         self.upstream = {j: like.new_empty((batch, factors[j].shape[2], cols)) for j in range(2, depth)}
+
+    def forward(self, product_out: torch.Tensor | None) -> list[torch.Tensor]:
+        """Partial products of this group; the last one is written into ``product_out`` when given.
+
+        A depth-1 group's product is its factor: it is copied into ``product_out``
+        (n² numbers per run, against the m·n² of the shared products).
+        """
+        if product_out is not None and self.depth == 1:
+            product_out.copy_(self.factors[0])
+            return [product_out]
+        return forward(self.factors, out=self.partial)
+
+    def grad_norms(self, grads: list[torch.Tensor]) -> torch.Tensor:
+        """‖∇_j‖ per factor and run, ``[N, B_group]`` (one pass over the gradients)."""
+        if self.grad_buf is not None and grads[0] is self.grads[0]:
+            n, b = self.grad_buf.shape[:2]
+            return torch.linalg.vector_norm(self.grad_buf.view(n * b, -1), dim=1).view(n, b)
+        return torch.stack([torch.linalg.vector_norm(g.flatten(1), dim=1) for g in grads])
+
+    def update(self, grads: list[torch.Tensor], scale: torch.Tensor) -> None:
+        """W_j ← W_j − scale·∇_j for every factor (scale is per run, ``[B_group]``)."""
+        if self.factor_buf is not None and grads[0] is self.grads[0]:
+            self.factor_buf.addcmul_(scale.view(1, -1, 1, 1), self.grad_buf, value=-1.0)
+            return
+        s = scale.view(-1, 1, 1)
+        for w, g in zip(self.factors, grads):
+            w.addcmul_(s, g, value=-1.0)
+
+
+class _Workspace:
+    """Preallocated buffers of the training loop for one batch, runs grouped by depth.
+
+    The runs of a batch are ordered by depth; each depth is a :class:`_FactorGroup`
+    (rows ``start:stop`` of the batch). With more than one group the groups' last
+    partial products are views into one ``[B, rows, cols]`` product buffer, so
+    the observation (for sensing the two products with the measurement matrix
+    A, 99 % of a step) runs once on the whole batch whatever the mix of depths.
+    ``st.factors`` (the groups' factors, group after group) are views into the
+    groups' buffers while a workspace is live.
+    """
+
+    def __init__(self, factors: list[torch.Tensor], group_depths: list[int], lr: torch.Tensor,
+                 gradient_scale: float, all_active: bool, residual_like_product: bool) -> None:
+        self.groups: list[_FactorGroup] = []
+        start = k = 0
+        for depth in group_depths:
+            group = _FactorGroup(factors[k:k + depth], start)
+            self.groups.append(group)
+            start, k = group.stop, k + depth
+        self.factors = [w for g in self.groups for w in g.factors]
+        self.product: torch.Tensor | None = None
+        if len(self.groups) > 1:
+            like = factors[-1]
+            self.product = like.new_empty((start, like.shape[1], factors[0].shape[2]))
+            for g in self.groups:
+                if g.depth >= 2:
+                    g.partial[-1] = self.product[g.start:g.stop]
         #: The residual may overwrite the product (same shape, and the product is not a factor).
-        self.residual_in_place = depth >= 2 and residual_like_product
+        self.residual_in_place = residual_like_product and (self.product is not None or self.groups[0].depth >= 2)
         self.residual: torch.Tensor | None = None  # allocated by the first residual() call
         self.adjoint: torch.Tensor | None = None
         #: lr × gradient_scale: the update step of plain GD on the unscaled adjoint.
@@ -454,21 +574,47 @@ class _Workspace:
         #: Every run of the batch is active (then the step needs no mask).
         self.all_active = all_active
 
-    def grad_norms(self, grads: list[torch.Tensor]) -> torch.Tensor:
-        """‖grads_j‖ per factor and run, ``[N, B]`` (one pass over the gradients)."""
-        if self.grad_buf is not None and grads[0] is self.grads[0]:
-            n, b = self.grad_buf.shape[:2]
-            return torch.linalg.vector_norm(self.grad_buf.view(n * b, -1), dim=1).view(n, b)
-        return torch.stack([torch.linalg.vector_norm(g.flatten(1), dim=1) for g in grads])
+    @property
+    def single(self) -> _FactorGroup | None:
+        """The only group of a one-depth batch (the common case, and the sampled path's)."""
+        return self.groups[0] if len(self.groups) == 1 else None
 
-    def update(self, factors: list[torch.Tensor], grads: list[torch.Tensor], scale: torch.Tensor) -> None:
-        """W_j ← W_j − scale·g_j for every factor (scale is per run)."""
-        if self.factor_buf is not None and grads[0] is self.grads[0]:
-            self.factor_buf.addcmul_(scale.view(1, -1, 1, 1), self.grad_buf, value=-1.0)
-            return
-        s = scale.view(-1, 1, 1)
-        for w, g in zip(factors, grads):
-            w.addcmul_(s, g, value=-1.0)
+    def forward(self) -> list[list[torch.Tensor]]:
+        """Every group's partial products; the batch's products are :meth:`products` of them."""
+        out = self.product
+        return [g.forward(None if out is None else out[g.start:g.stop]) for g in self.groups]
+
+    def products(self, partials: list[list[torch.Tensor]]) -> torch.Tensor:
+        """The product matrices of the whole batch, ``[B, rows, cols]`` (no copy)."""
+        return partials[0][-1] if self.product is None else self.product
+
+    def backward(self, partials: list[list[torch.Tensor]], adjoint: torch.Tensor) -> list[list[torch.Tensor]]:
+        """Unscaled gradients of every group from the batch's adjoint ``[B, rows, cols]``."""
+        return [
+            backward(g.factors, p, adjoint[g.start:g.stop], out=g.grads, work=g.upstream)
+            for g, p in zip(self.groups, partials)
+        ]
+
+    def grad_sq_norms(self, grads: list[list[torch.Tensor]], xp, arr):
+        """Σ_j ‖∇_j‖² per run, ``[B]``, in the bookkeeping namespace ``xp`` (``arr`` converts to it)."""
+        sq = [(arr(g.grad_norms(gg)) ** 2).sum(0) for g, gg in zip(self.groups, grads)]
+        if len(sq) == 1:
+            return sq[0]
+        return np.concatenate(sq) if xp is np else torch.cat(sq)
+
+    def update(self, grads: list[list[torch.Tensor]], scale: torch.Tensor) -> None:
+        """One step of every run: W_j ← W_j − scale·∇_j (scale is per run, ``[B]``)."""
+        for g, gg in zip(self.groups, grads):
+            g.update(gg, scale if len(self.groups) == 1 else scale[g.start:g.stop])
+
+    def adopt(self, partials: list[list[torch.Tensor]], product: torch.Tensor) -> None:
+        """Use fresh, contiguous selected tensors as this iteration's partial products."""
+        if self.product is not None:
+            self.product = product
+        for g, p in zip(self.groups, partials):
+            g.partial[1:len(p)] = p[1:]
+            if self.product is not None and g.depth >= 2:
+                g.partial[-1] = product[g.start:g.stop]
 
 
 # --------------------------------------------------------------------------
@@ -589,36 +735,51 @@ class BatchTrainer:
         self.dtype = dtype
         self.n_runs = len(lrs)
         self.checkpoint_path = Path(checkpoint_path) if checkpoint_path else None
-        depth = len(initial[0])
+        #: Depth of every run (input order); a batch may mix depths (one group per depth).
+        self.run_depths = np.array([len(run) for run in initial], dtype=np.int64)
+        # Runs are kept ordered by depth, so that each depth is a contiguous group of the batch;
+        # run_index maps the order back to the input (stable: input order within a depth).
+        order = np.argsort(self.run_depths, kind="stable")
         factors = [
             torch.as_tensor(
-                np.stack([run[j] for run in initial]), dtype=dtype, device=self.device
+                np.stack([initial[i][j] for i in order[self.run_depths[order] == depth]]),
+                dtype=dtype, device=self.device,
             )
+            for depth in np.unique(self.run_depths)
             for j in range(depth)
         ]
         self.state = _State(
             iteration=0,
             factors=factors,
-            run_index=torch.arange(self.n_runs, device=self.device),
-            lr=torch.as_tensor(lrs, dtype=dtype, device=self.device),
+            run_index=torch.as_tensor(order, device=self.device),
+            lr=torch.as_tensor(np.asarray(lrs)[order], dtype=dtype, device=self.device),
             second_moment=torch.zeros(self.n_runs, dtype=dtype, device=self.device),
             active=torch.ones(self.n_runs, dtype=torch.bool, device=self.device),
             stop_iter=torch.full((self.n_runs,), -1, device=self.device),
             elapsed=0.0,
         )
         self.test_norm_sq = problem.test.target_norm_sq()
+        #: Per-run bookkeeping in numpy (CPU); False keeps every op of a step in torch, as on a GPU.
+        self.host_bookkeeping = self.device.type == "cpu"
         self._xp = self._array_namespace()
 
     # ---------------------------------------------------------------- running
     def _workspace(self) -> _Workspace:
         """Buffers for the current batch; afterwards ``st.factors`` are views into them."""
         st = self.state
-        all_active = self.device.type == "cpu" and bool(st.active.all())
+        all_active = self.host_bookkeeping and bool(st.active.all())
         train = self.problem.train
-        ws = _Workspace(st.factors, st.lr, train.gradient_scale, all_active, train.residual_like_product)
+        ws = _Workspace(st.factors, self._group_depths(), st.lr, train.gradient_scale, all_active,
+                        train.residual_like_product)
+        if getattr(train, "sampled", False) and ws.single is None:
+            raise ValueError("the sampled-gradient path trains one depth per batch")
         st.factors = ws.factors
         self._ws = ws
         return ws
+
+    def _group_depths(self) -> list[int]:
+        """Depths of the batch's groups, in batch order (the active runs are ordered by depth)."""
+        return [int(d) for d in np.unique(self.run_depths[self.state.run_index.cpu().numpy()])]
 
     def run(self) -> BatchResult:
         """Train until every run has stopped or reached ``max_iters``."""
@@ -635,12 +796,14 @@ class BatchTrainer:
             at_cap = t >= sched.max_iters
             boundary = t % sched.sync_every == 0 or t % sched.log_every == 0 or at_cap
             if sampled:
-                partial, residual = sampled_forward(st.factors, train, out=ws.partial)
+                group = ws.single
+                partial, residual = sampled_forward(st.factors, train, out=group.partial)
+                partials = [partial]
                 # The product matrix exists only where metrics need it.
                 product = torch.bmm(st.factors[-1], partial[-1]) if boundary and len(st.factors) > 1 else partial[-1]
             else:
-                partial = forward(st.factors, out=ws.partial)
-                product = partial[-1]
+                partials = ws.forward()
+                product = ws.products(partials)
                 # Between sync/log iterations nothing reads the product after its residual
                 # (the backward pass uses the partial products below it), so the residual
                 # overwrites it: one [B, rows, cols] stream less per iteration.
@@ -659,11 +822,11 @@ class BatchTrainer:
                 if bool(stopped.any()):
                     self._finalize(stopped, product, loss, at_cap)
                     kept = (~stopped).nonzero().squeeze(1)
-                    st.factors = [w.index_select(0, kept) for w in st.factors]
+                    partials = self._select_partials(partials, kept)
+                    st.factors = [w.index_select(0, kept[(kept >= g.start) & (kept < g.stop)] - g.start)
+                                  for g in ws.groups for w in g.factors]
+                    st.factors = [w for w in st.factors if w.shape[0] > 0]
                     product = product.index_select(0, kept)
-                    partial = [p.index_select(0, kept) for p in partial]
-                    if not sampled:
-                        product = partial[-1]
                     residual = residual.index_select(0, kept)
                     loss = loss.index_select(0, kept)
                     for name in ("run_index", "lr", "second_moment", "active", "stop_iter"):
@@ -675,8 +838,12 @@ class BatchTrainer:
                     # New buffers for the smaller batch; the selected tensors are fresh
                     # and contiguous, so they become this iteration's buffers.
                     ws = self._workspace()
-                    partial = [st.factors[0]] + partial[1:]
-                    ws.partial[1:len(partial)] = partial[1:]
+                    partials = [[g.factors[0]] + p[1:] for g, p in zip(ws.groups, partials)]
+                    if not sampled:
+                        ws.adopt(partials, product)
+                        product = ws.products(partials)
+                    else:
+                        ws.single.partial[1:len(partials[0])] = partials[0][1:]
                     ws.residual = residual
                 if t % sched.log_every == 0:
                     self._log(t, product, residual, loss)
@@ -689,15 +856,14 @@ class BatchTrainer:
                         st.elapsed,
                     )
             if sampled:
-                grads = sampled_backward(st.factors, partial, train, residual)
+                grads = [sampled_backward(st.factors, partials[0], train, residual)]
             else:
                 ws.adjoint = train.adjoint(residual, out=ws.adjoint)  # flat for sensing
-                adjoint = ws.adjoint.view(-1, *self.problem.shape)
-                grads = backward(st.factors, partial, adjoint, out=ws.grads, work=ws.upstream)
+                grads = ws.backward(partials, ws.adjoint.view(-1, *self.problem.shape))
             if not boundary:
                 # Here, next to the step size, the [B]-vector work runs in one go.
                 self._check_stops(t, residual_norm)
-            ws.update(st.factors, grads, self._step_size(grads, t + 1))
+            ws.update(grads, self._step_size(grads, t + 1))
             st.iteration = t + 1
             # Checkpoint between iterations, so a resumed job starts at a clean iteration.
             if (
@@ -711,6 +877,15 @@ class BatchTrainer:
                 last_ckpt = time.perf_counter()
         st.elapsed = time.perf_counter() - t_start
         return self._result()
+
+    def _select_partials(self, partials: list[list[torch.Tensor]], kept: torch.Tensor) -> list[list[torch.Tensor]]:
+        """The kept runs' partial products, per group (groups left without runs dropped)."""
+        out = []
+        for g, p in zip(self._ws.groups, partials):
+            local = kept[(kept >= g.start) & (kept < g.stop)] - g.start
+            if local.numel() > 0:
+                out.append([x.index_select(0, local) for x in p])
+        return out
 
     def _check_stops(self, t: int, residual_norm: torch.Tensor) -> np.ndarray | torch.Tensor:
         """Loss of iteration t from the residual norms; freeze runs that stop at t.
@@ -734,12 +909,12 @@ class BatchTrainer:
 
     def _array_namespace(self):
         """(xp, to_xp, to_torch) for the per-run bookkeeping: numpy views on CPU, torch elsewhere."""
-        if self.device.type == "cpu":
+        if self.host_bookkeeping:
             return np, torch.Tensor.numpy, torch.from_numpy
         return torch, _identity, _identity
 
-    def _step_size(self, grads: list[torch.Tensor], step: int) -> torch.Tensor:
-        """Per-run multiplier of the *unscaled* gradients ``grads`` (the adjoint's).
+    def _step_size(self, grads: list[list[torch.Tensor]], step: int) -> torch.Tensor:
+        """Per-run multiplier of the *unscaled* gradients ``grads`` (the adjoint's; one list per depth group).
 
         The true gradients are ``c·grads`` with c = ``gradient_scale`` (2/m); c
         is folded in here (η_t·c) instead of being a pass over the residual.
@@ -755,7 +930,7 @@ class BatchTrainer:
             # GroupRMSprop (§1.6a): v_t = α v_{t−1} + (1−α) Σ_θ ‖∇_θ L‖² with
             # ∇_θ L = c·grads_θ; η_t = lr / (√(v_t/(1−α^t)) + ε).
             alpha = sched.rmsprop_alpha
-            sq = (arr(ws.grad_norms(grads)) ** 2).sum(0)
+            sq = ws.grad_sq_norms(grads, self._xp[0], arr)
             v = arr(st.second_moment) * alpha + sq * ((1.0 - alpha) * c * c)
             eta = arr(st.lr) / ((v / (1.0 - alpha**step)) ** 0.5 + sched.rmsprop_eps)
             st.second_moment = tens(v)

@@ -10,7 +10,8 @@ archive entry) is read from there; only the *missing* runs are grouped into
 *batches*, one per data set, depth and schedule (at most ``engine.max_batch_runs``
 runs each): one batch is one training job that trains its runs as one stacked
 tensor. A batch is named by its data set, depth, optimizer and the hash of its runs'
-keys, so adding one init scale to a sweep trains exactly the new runs.
+keys, so adding one init scale to a sweep trains exactly the new runs. Sensing
+batches hold every depth (see :data:`SHARED_OPERATOR_TASKS`).
 
 Errors in the config that the JSON schema cannot express (more observations
 than entries, say) raise :class:`ConfigError` naming the offending key.
@@ -30,6 +31,10 @@ from implicit_reg import archive
 from implicit_reg.seeding import derive_seed
 
 TASKS = ("completion", "sensing", "movielens")
+#: Tasks whose runs of all depths share one batch: every run's step is dominated by the
+#: products with the measurement matrix, which the batch computes once for all its runs
+#: (depth 0 in the batch key = per-run depths). Completion and MovieLens stay per depth.
+SHARED_OPERATOR_TASKS = ("sensing",)
 
 
 class ConfigError(ValueError):
@@ -150,7 +155,8 @@ class Run:
 
     @property
     def batch_key(self) -> tuple:
-        return (self.dataset, self.depth, self.schedule)
+        depth = 0 if self.dataset.task in SHARED_OPERATOR_TASKS else self.depth
+        return (self.dataset, depth, self.schedule)
 
 
 @dataclass
@@ -158,6 +164,7 @@ class Batch:
     """Runs trained together in one job."""
 
     dataset: Dataset
+    #: 0: the runs' own depths (a shared-operator batch, ordered by depth).
     depth: int
     schedule: ScheduleSpec
     runs: list[Run] = field(default_factory=list)
@@ -169,7 +176,8 @@ class Batch:
     @property
     def name(self) -> str:
         digest = _short_hash(sorted(self.keys[r.run_id] for r in self.runs))[:8]
-        return f"{self.dataset.name}-d{self.depth}-{self.schedule.optimizer}-{digest}"
+        depth = f"-d{self.depth}" if self.depth else ""
+        return f"{self.dataset.name}{depth}-{self.schedule.optimizer}-{digest}"
 
     def spec(self) -> dict[str, Any]:
         """JSON-serialisable description passed to the training job."""
@@ -191,6 +199,7 @@ class Batch:
                     "seed": r.seed,
                     "init_seed": r.init_seed,
                     "provenance_key": self.keys[r.run_id],
+                    "depth": r.depth,
                 }
                 for r in self.runs
             ],
@@ -423,9 +432,12 @@ def build_plan(
         missing.setdefault(run.batch_key, []).append(run)
     batches: dict[str, Batch] = {}
     for (dataset, depth, schedule), group in missing.items():
-        group.sort(key=lambda r: (r.init, -r.init_scale, -r.lr, r.seed, r.run_id))
-        for start in range(0, len(group), max_batch):
-            chunk = group[start:start + max_batch]
+        group.sort(key=lambda r: (r.depth, r.init, -r.init_scale, -r.lr, r.seed, r.run_id))
+        # Even chunks: a 96-run row in two jobs of 48 keeps both cores busy, where 64 + 32
+        # would leave one idle for a third of the time.
+        n_chunks = -(-len(group) // max_batch)
+        for c in range(n_chunks):
+            chunk = group[c * len(group) // n_chunks:(c + 1) * len(group) // n_chunks]
             batch = Batch(dataset, depth, schedule, chunk, {r.run_id: run_keys[r.run_id] for r in chunk})
             batch.figures = sorted({f for r in chunk for f in figures_of_run[r.run_id]})
             batches[batch.name] = batch

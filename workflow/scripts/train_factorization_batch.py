@@ -25,9 +25,11 @@ ground_truth = np.load(smk.input.ground_truth)["ground_truth"] if "ground_truth"
 problem = dfm.build_problem(spec["task"], observations, ground_truth, device, dtype, smk.params.alignment_total,
                             engine["sampled_gradient_max_fraction"])
 shape = tuple(spec["shape"]) if ground_truth is not None else problem.shape
+# A shared-operator batch (sensing: depth 0 in the spec) mixes depths; each run has its own.
+depths = [int(r.get("depth", spec["depth"])) for r in spec["runs"]]
 initial = [
-    dfm.initial_factors(problem.shape, spec["depth"], r["init"], r["init_scale"], np.random.default_rng(r["init_seed"]))
-    for r in spec["runs"]
+    dfm.initial_factors(problem.shape, d, r["init"], r["init_scale"], np.random.default_rng(r["init_seed"]))
+    for d, r in zip(depths, spec["runs"])
 ]
 sched = spec["schedule"]
 schedule = dfm.Schedule(
@@ -43,13 +45,15 @@ schedule = dfm.Schedule(
     sync_every=engine["sync_every"],
     checkpoint_seconds=engine["checkpoint_seconds"],
 )
-log.info("batch %s: %d runs, depth %d, %s on %s, %s gradients", spec["batch"], len(spec["runs"]), spec["depth"],
-         schedule.optimizer, device, "sampled" if getattr(problem.train, "sampled", False) else "dense")
+log.info("batch %s: %d runs, depths %s, %s on %s, %s gradients", spec["batch"], len(spec["runs"]),
+         {d: depths.count(d) for d in sorted(set(depths))}, schedule.optimizer, device,
+         "sampled" if getattr(problem.train, "sampled", False) else "dense")
 log.info("serves figures: %s", ", ".join(spec["figures"]))
 checkpoint = Path(smk.params.checkpoint)
 trainer = dfm.BatchTrainer(problem, initial, [r["lr"] for r in spec["runs"]], schedule, device, dtype, checkpoint)
 result = trainer.run()
 runs = tables.batch_runs_table(spec, result.final, result.status)
+runs["depth"] = np.asarray(depths, dtype=runs["depth"].dtype)
 trajectories = tables.batch_trajectories_table(spec, result.trajectories, runs)
 tables.write_parquet(runs, smk.output.runs)
 tables.write_parquet(trajectories, smk.output.trajectories)
