@@ -271,6 +271,15 @@ class Plan:
                 out[d.name] = d
         return out
 
+    def missing_jobs(self, limit: int = 20) -> list[str]:
+        """One line per job to compute (batches, then convex solves), at most ``limit``."""
+        lines = [f"to train: {name} ({len(b.runs)} runs; {', '.join(b.figures)})"
+                 for name, b in sorted(self.batches.items())]
+        lines += [f"to solve: min_nuclear_norm {name}" for name in sorted(self.convex_jobs)]
+        if len(lines) > limit:
+            lines = lines[:limit] + [f"... and {len(lines) - limit} more"]
+        return lines
+
     def summary(self) -> str:
         """One line for the log: what is restored, found, and computed."""
         c = self.counts

@@ -37,6 +37,8 @@ try:
 except (ConfigValidationError, ConfigError, ArchiveError) as err:
     raise WorkflowError(str(err)) from None
 logger.info(PLAN.summary())
+for line in PLAN.missing_jobs():
+    logger.info(f"  {line}")
 
 ENVS = "../../envs"
 
