@@ -1,6 +1,6 @@
 """Adapter: assemble a figure's runs and trajectories tables."""
 
-from _bootstrap import start
+from _bootstrap import start, table_provenance
 
 log = start(snakemake)  # noqa: F821
 
@@ -12,6 +12,7 @@ import pandas as pd  # noqa: E402
 from implicit_reg import tables  # noqa: E402
 
 smk = snakemake  # noqa: F821
+PROVENANCE = table_provenance(smk, "deep_factorization", "min_nuclear_norm", "matrix_data")
 plan = smk.params.plan
 extra = [pd.read_parquet(p) for p in smk.input.convex]
 if plan["ground_truth_datasets"]:
@@ -25,5 +26,5 @@ runs, trajectories = tables.figure_tables(
     extra,
 )
 log.info("%s: %d rows (%s), %d trajectory rows", plan["figure"], len(runs), runs["status"].value_counts().to_dict(), len(trajectories))
-tables.write_parquet(runs, smk.output.runs)
-tables.write_parquet(trajectories, smk.output.trajectories)
+tables.write_parquet(runs, smk.output.runs, PROVENANCE)
+tables.write_parquet(trajectories, smk.output.trajectories, PROVENANCE)

@@ -6,7 +6,7 @@ checkpoint_every, backend. params.checkpoint: engine state written every
 checkpoint_every iterations and resumed from (see razin2020_common).
 """
 
-from _bootstrap import start
+from _bootstrap import start, table_provenance
 
 log = start(snakemake)  # noqa: F821
 
@@ -21,6 +21,7 @@ from implicit_reg import tables  # noqa: E402
 from implicit_reg import two_by_two as tt  # noqa: E402
 
 smk = snakemake  # noqa: F821
+PROVENANCE = table_provenance(smk, "two_by_two")
 spec = smk.params.spec
 problems = {Path(p).stem: tt.load_completion_problem(p) for p in smk.input.problems}
 dtype = {"float32": np.float32, "float64": np.float64}[spec["dtype"]]
@@ -52,8 +53,8 @@ observed = {name: [float(v) for v in p.values] for name, p in problems.items()}
 runs, traj = rt.dmf_tables(spec["figure"], spec["runs"], observed, [r.history for r in results],
                            [r.status for r in results], [r.final_iteration for r in results],
                            [r.final_product for r in results], spec, wall)
-tables.write_parquet(runs, smk.output.runs)
-tables.write_parquet(traj, smk.output.trajectories)
+tables.write_parquet(runs, smk.output.runs, PROVENANCE)
+tables.write_parquet(traj, smk.output.trajectories, PROVENANCE)
 for r in runs.itertuples():
     log.info("%s: %s after %d iterations, |P11| at loss<1e-4: %.3f, c_fit %.3f", r.run_id, r.status,
              r.iterations, r.abs_unobserved_at_cut, r.c_fit)

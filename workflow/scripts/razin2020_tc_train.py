@@ -7,7 +7,7 @@ resumed from (razin2020_common). After training the CP rank of every
 distinct model tensor is estimated once.
 """
 
-from _bootstrap import start
+from _bootstrap import start, table_provenance
 
 log = start(snakemake)  # noqa: F821
 
@@ -22,6 +22,7 @@ from implicit_reg import tensor_completion as tc  # noqa: E402
 from implicit_reg.cp_rank import estimate_cp_rank  # noqa: E402
 
 smk = snakemake  # noqa: F821
+PROVENANCE = table_provenance(smk, "tensor_completion", "cp_rank")
 spec = smk.params.spec
 s, runs, n = spec["tc"], spec["runs"], int(spec["n_obs"])
 data = tc.load_tensor_data(smk.input.data)
@@ -67,8 +68,8 @@ rows = [{
 table = rt.tc_rows(spec["figure"], spec["dataset"], n, "tf", rows)
 traj = rt.tc_trajectories(spec["figure"], spec["dataset"]["name"], n, [r["run_id"] for r in runs],
                           [res.history for res in results])
-tables.write_parquet(table, smk.output.runs)
-tables.write_parquet(traj, smk.output.trajectories)
+tables.write_parquet(table, smk.output.runs, PROVENANCE)
+tables.write_parquet(traj, smk.output.trajectories, PROVENANCE)
 for r in table.itertuples():
     log.info("%s: %s, %d iterations, error %.3g, rank %d (%.1f s)", r.run_id, r.status, r.iterations,
              r.recon_error, r.cp_rank, r.rank_seconds)

@@ -1,6 +1,6 @@
 """Adapter: minimum-nuclear-norm solution of one data set (spec §1.9)."""
 
-from _bootstrap import start
+from _bootstrap import start, table_provenance
 
 log = start(snakemake)  # noqa: F821
 
@@ -10,6 +10,7 @@ from implicit_reg import convex, tables  # noqa: E402
 from implicit_reg.plan import parse_ground_truth_name  # noqa: E402
 
 smk = snakemake  # noqa: F821
+PROVENANCE = table_provenance(smk, "min_nuclear_norm", "matrix_data")
 name = smk.wildcards.dataset
 ground_truth_name, n_obs = name.rsplit("-m", 1)
 task, _, rank = parse_ground_truth_name(ground_truth_name, 0)
@@ -25,5 +26,5 @@ log.info("%s: status %s after %d SCS iterations, %.1f s, objective %.4f, max vio
          name, result.status, result.solver_iterations, result.solve_seconds, result.objective, result.max_violation)
 dataset = {"name": name, "task": task, "rank": rank, "n_obs": n_obs}
 row = tables.convex_row(dataset, result, ground_truth, cfg["epsilon"])
-tables.write_parquet(row, smk.output.row)
+tables.write_parquet(row, smk.output.row, PROVENANCE)
 np.savez(smk.output.solution, solution=result.solution, status=np.asarray(result.status))

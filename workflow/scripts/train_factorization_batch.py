@@ -1,6 +1,6 @@
 """Adapter: train one batch of deep-factorization runs and write its tables."""
 
-from _bootstrap import start
+from _bootstrap import start, table_provenance
 
 log = start(snakemake)  # noqa: F821
 
@@ -13,6 +13,7 @@ from implicit_reg import deep_factorization as dfm  # noqa: E402
 from implicit_reg import tables  # noqa: E402
 
 smk = snakemake  # noqa: F821
+PROVENANCE = table_provenance(smk, "deep_factorization", "matrix_data")
 spec = smk.params.spec
 engine = smk.params.engine
 rms = smk.params.group_rmsprop
@@ -49,8 +50,8 @@ trainer = dfm.BatchTrainer(problem, initial, [r["lr"] for r in spec["runs"]], sc
 result = trainer.run()
 runs = tables.batch_runs_table(spec, result.final, result.status)
 trajectories = tables.batch_trajectories_table(spec, result.trajectories, runs)
-tables.write_parquet(runs, smk.output.runs)
-tables.write_parquet(trajectories, smk.output.trajectories)
+tables.write_parquet(runs, smk.output.runs, PROVENANCE)
+tables.write_parquet(trajectories, smk.output.trajectories, PROVENANCE)
 np.savez(smk.output.products, run_id=runs["run_id"].to_numpy(dtype=str), products=result.final_products)
 log.info("statuses: %s", runs["status"].value_counts().to_dict())
 log.info("batch wall time %.1f s", result.batch_wall_seconds)
