@@ -252,8 +252,18 @@ rule razin2020_render:
     input:
         unpack(lambda wc: RZ.render_inputs(wc.figure)),
     output:
-        pdf="figures/{figure}.pdf",
-        png="figures/{figure}.png",
+        pdf=report(
+            "figures/{figure}.pdf",
+            caption="../report/figure.rst",
+            category="Razin & Cohen (2020)",
+            labels={"figure": "{figure}", "format": "PDF"},
+        ),
+        png=report(
+            "figures/{figure}.png",
+            caption="../report/figure.rst",
+            category="Razin & Cohen (2020)",
+            labels={"figure": "{figure}", "format": "PNG"},
+        ),
         notebook="results/notebooks/{figure}.ipynb",
     log:
         "logs/razin2020_render/{figure}.log",

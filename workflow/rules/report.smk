@@ -1,4 +1,9 @@
 # The LaTeX report: generated fragments are declared inputs of the PDF.
+# `snakemake --report` shows the figures (figures.smk, razin2020.smk), the scorecard
+# and the provenance, introduced by workflow/report/workflow.rst.
+
+
+report: "../report/workflow.rst"
 
 
 rule report_fragments:
@@ -6,9 +11,19 @@ rule report_fragments:
         published="config/published.yaml",
         runs=all_runs_tables(),
     output:
-        provenance="paper/generated/provenance.tex",
+        provenance=report(
+            "paper/generated/provenance.tex",
+            caption="../report/provenance.rst",
+            category="Provenance",
+            labels={"file": "provenance.tex"},
+        ),
         published_table="paper/generated/published_table.tex",
-        published_csv="results/published_vs_reproduced.csv",
+        published_csv=report(
+            "results/published_vs_reproduced.csv",
+            caption="../report/scorecard.rst",
+            category="Scorecard",
+            labels={"table": "published vs reproduced"},
+        ),
     log:
         "logs/report_fragments/report.log",
     benchmark:
