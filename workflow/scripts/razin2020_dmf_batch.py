@@ -19,6 +19,7 @@ from razin2020_common import clear_checkpoint, fingerprint, load_checkpoint, sav
 from implicit_reg import razin_tables as rt  # noqa: E402
 from implicit_reg import tables  # noqa: E402
 from implicit_reg import two_by_two as tt  # noqa: E402
+from implicit_reg.progress import progress_text  # noqa: E402
 
 smk = snakemake  # noqa: F821
 PROVENANCE = table_provenance(smk, "two_by_two")
@@ -43,7 +44,9 @@ t0 = time.perf_counter()
 
 def on_checkpoint(b):
     save_checkpoint(ckpt, tt.get_state(b), key, {"wall_seconds": elapsed + time.perf_counter() - t0})
-    log.info("checkpoint at iterations %s", b.iteration.tolist())
+    done = int(b.iteration.max())  # the running runs, which share the largest count
+    log.info("checkpoint at iterations %s; %s", b.iteration.tolist(),
+             progress_text(done, spec["max_iters"], elapsed + time.perf_counter() - t0))
 
 
 tt.run_batch(batch, spec["checkpoint_every"], on_checkpoint, spec["backend"])

@@ -20,6 +20,7 @@ from implicit_reg import razin_tables as rt  # noqa: E402
 from implicit_reg import tables  # noqa: E402
 from implicit_reg import tensor_completion as tc  # noqa: E402
 from implicit_reg.cp_rank import estimate_cp_rank  # noqa: E402
+from implicit_reg.progress import progress_text  # noqa: E402
 
 smk = snakemake  # noqa: F821
 PROVENANCE = table_provenance(smk, "tensor_completion", "cp_rank")
@@ -45,7 +46,9 @@ t0 = time.perf_counter()
 
 def on_checkpoint(b):
     save_checkpoint(ckpt, b.get_state(), key, {"wall_seconds": elapsed + time.perf_counter() - t0})
-    log.info("checkpoint at iterations %s", b.iteration.tolist())
+    done = int(b.iteration.max())  # the running runs, which share the largest count
+    log.info("checkpoint at iterations %s; %s", b.iteration.tolist(),
+             progress_text(done, s["max_iters"], elapsed + time.perf_counter() - t0))
 
 
 batch.run(s["checkpoint_every"], on_checkpoint)
