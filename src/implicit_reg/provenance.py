@@ -31,7 +31,7 @@ __all__ = [
 ]
 
 #: distributions whose versions are recorded (importlib.metadata names)
-PACKAGES = ("torch", "numpy", "pandas", "cvxpy", "scs", "snakemake", "tensorly", "matplotlib")
+PACKAGES = ("torch", "numpy", "pandas", "cvxpy", "scs", "numba", "snakemake", "matplotlib")
 
 
 def _git(repo_dir: Path, *args: str) -> str | None:
