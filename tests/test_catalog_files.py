@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import yaml
@@ -43,3 +44,10 @@ def test_forge_ci_runs_lint_format_and_the_test_script() -> None:
     assert "snakefmt --check workflow Snakefile" in commands
     assert "bash .ci/run" in commands
     assert (ROOT / ".ci" / "run").is_file()
+
+
+def test_readme_speaks_of_the_project_alone() -> None:
+    text = (ROOT / "README.md").read_text()
+    assert not re.search(r"\bissues?\b|closing notes?|\bnotes\b", text, flags=re.I)
+    for path in ("config/README.md", "LICENSE", "CITATION.cff", "profiles/slurm/README.md"):
+        assert path in text or Path(path).name in text, path
