@@ -4,9 +4,11 @@
 #   scripts/setup.sh            # create/update .venv, install TeX Live if missing
 #
 # 1. Python: creates .venv with python3.11 (or python3 >= 3.11) if missing and
-#    runs `pip install -r requirements-dev.txt` whenever the requirements files
-#    (or the interpreter) changed since the last successful install.  torch is
-#    pinned exactly (==2.13.0) in requirements.txt, which makes pip take the
+#    runs `pip install -r requirements-dev.txt` whenever the requirements files,
+#    pyproject.toml (or the interpreter) changed since the last successful install,
+#    then installs this package (implicit_reg, editable) with --no-deps: the pins
+#    come from the requirements files, pyproject.toml declares the same ones.  torch
+#    is pinned exactly (==2.13.0) in requirements.txt, which makes pip take the
 #    local CPU wheel; never install it unpinned (that pulls a multi-GB CUDA build).
 # 2. Debian packages: TeX Live (pdflatex + latexmk + lmodern + booktabs/tikz...)
 #    and poppler-utils (pdfinfo), installed with apt-get --no-install-recommends
@@ -22,7 +24,7 @@ cd "$REPO"
 
 VENV="$REPO/.venv"
 STAMP="$VENV/.requirements.sha256"
-REQ_FILES=(requirements.txt requirements-dev.txt)
+REQ_FILES=(requirements.txt requirements-dev.txt pyproject.toml)
 APT_PACKAGES=(
   texlive-latex-base texlive-latex-recommended texlive-latex-extra
   texlive-pictures texlive-fonts-recommended latexmk lmodern poppler-utils
@@ -92,8 +94,11 @@ if [ "$want_stamp" != "$have_stamp" ] || [ "${SETUP_FORCE_PIP:-0}" = 1 ]; then
   #  pipefail keeps pip's exit status)
   "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt 2>&1 \
     | { grep -v "^WARNING: Location '.*' is ignored" || true; }
+  say "pip install --no-deps -e . (the implicit_reg package)"
+  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps -e . 2>&1 \
+    | { grep -v "^WARNING: Location '.*' is ignored" || true; }
   "$VENV/bin/python" - <<'PY'
-import torch, snakemake, pandas, yaml, pytest  # noqa: F401  (smoke import)
+import torch, snakemake, pandas, yaml, pytest, implicit_reg  # noqa: F401  (smoke import)
 if "+cu" in torch.__version__:
     raise SystemExit(f"[setup] ERROR: a CUDA torch build ({torch.__version__}) was installed; expected the CPU wheel")
 print(f"[setup] python ok: torch {torch.__version__}, snakemake {snakemake.__version__}, pandas {pandas.__version__}")

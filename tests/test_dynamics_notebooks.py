@@ -66,8 +66,9 @@ def dynamics_tables(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Pat
     for df in (runs, traj):
         df["figure"] = "test_dynamics"
     runs_path, traj_path = out / "runs.parquet", out / "trajectories.parquet"
-    tables.write_parquet(runs, runs_path)
-    tables.write_parquet(traj, traj_path)
+    provenance = {"commit": "test", "config_hash": "test", "numerics_version": {}}
+    tables.write_parquet(runs, runs_path, provenance)
+    tables.write_parquet(traj, traj_path, provenance)
     return runs_path, traj_path
 
 

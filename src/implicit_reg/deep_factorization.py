@@ -30,6 +30,7 @@ import numpy as np
 import torch
 
 from implicit_reg import metrics
+from implicit_reg.progress import progress_text
 
 log = logging.getLogger(__name__)
 
@@ -848,12 +849,13 @@ class BatchTrainer:
                 if t % sched.log_every == 0:
                     self._log(t, product, residual, loss)
                     log.info(
-                        "iteration %d: %d runs active, train loss min %.3e max %.3e, %.1f s",
+                        "iteration %d: %d runs active, train loss min %.3e max %.3e, %.1f s, %s",
                         t,
                         st.run_index.numel(),
                         float(loss.min()),
                         float(loss.max()),
                         st.elapsed,
+                        progress_text(t, sched.max_iters, st.elapsed),
                     )
             if sampled:
                 grads = [sampled_backward(st.factors, partials[0], train, residual)]

@@ -4,16 +4,39 @@ from __future__ import annotations
 
 import logging
 import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import jupytext
 import nbformat
 import papermill
+from traitlets.config import Config
 
 
 class NotebookFailed(RuntimeError):
     """A figure notebook raised; the message names the notebook and the cell error."""
+
+
+def ipc_kernel_config(socket_dir: str | Path) -> Config:
+    """Kernel-manager config that connects to the kernel over Unix sockets.
+
+    Over TCP, ipykernel warns at every start that its traffic is unencrypted. The
+    figure kernels are local children of the job, so Unix sockets in a private
+    directory (reachable by this user only) remove both the open ports and the warning.
+
+    Parameters
+    ----------
+    socket_dir : str or Path
+        An existing directory for the sockets; keep its path short (a Unix socket
+        path is limited to about 100 characters).
+
+    Returns
+    -------
+    traitlets.config.Config
+        To pass as ``config=`` to ``papermill.execute_notebook``.
+    """
+    return Config({"KernelManager": {"transport": "ipc", "ip": str(Path(socket_dir) / "kernel")}})
 
 
 def execute_notebook(
@@ -40,11 +63,12 @@ def execute_notebook(
     env_src = str(Path(__file__).resolve().parents[1])
     os.environ["PYTHONPATH"] = env_src + os.pathsep + os.environ.get("PYTHONPATH", "")
     try:
-        papermill.execute_notebook(
-            str(prepared), str(executed), parameters=parameters, kernel_name="python3",
-            progress_bar=False, log_output=True, execution_timeout=timeout_seconds,
-            cwd=os.getcwd(),
-        )
+        with tempfile.TemporaryDirectory(prefix="nbk-") as sockets:
+            papermill.execute_notebook(
+                str(prepared), str(executed), parameters=parameters, kernel_name="python3",
+                progress_bar=False, log_output=True, execution_timeout=timeout_seconds,
+                cwd=os.getcwd(), config=ipc_kernel_config(sockets),
+            )
     except papermill.PapermillExecutionError as err:
         raise NotebookFailed(
             f"notebook {source} failed in cell {err.exec_count}: {err.ename}: {err.evalue} "

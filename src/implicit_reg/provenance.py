@@ -21,12 +21,17 @@ import platform
 import subprocess
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
-__all__ = ["PACKAGES", "config_hash", "git_commit", "package_versions", "provenance", "provenance_tex"]
+from implicit_reg.numerics import numerics_version
+
+__all__ = [
+    "PACKAGES", "config_hash", "git_commit", "package_versions", "provenance", "provenance_tex",
+    "table_provenance",
+]
 
 #: distributions whose versions are recorded (importlib.metadata names)
-PACKAGES = ("torch", "numpy", "pandas", "cvxpy", "scs", "snakemake", "tensorly", "matplotlib")
+PACKAGES = ("torch", "numpy", "pandas", "cvxpy", "scs", "numba", "snakemake", "matplotlib")
 
 
 def _git(repo_dir: Path, *args: str) -> str | None:
@@ -105,6 +110,34 @@ def provenance(repo_dir: str | Path, config: Any) -> dict[str, Any]:
     info["python"] = platform.python_version()
     info["versions"] = package_versions()
     return info
+
+
+def table_provenance(repo_dir: str | Path, config: Any, engines: Iterable[str]) -> dict[str, Any]:
+    """Where a result table comes from: commit, config hash and the engines' numerics versions.
+
+    Parameters
+    ----------
+    repo_dir : str or Path
+        The repository whose commit is recorded.
+    config : mapping
+        The whole workflow config; hashed as by :func:`config_hash`, so the hash equals
+        the one on the report's title page.
+    engines : iterable of str
+        The engines whose numbers the table holds (keys of
+        :data:`implicit_reg.numerics.NUMERICS_VERSIONS`).
+
+    Returns
+    -------
+    dict
+        ``commit`` (short sha, ``" (dirty)"`` appended when tracked files differ, or
+        ``"unknown"``), ``config_hash`` and ``numerics_version`` (engine -> version).
+    """
+    commit = git_commit(repo_dir)
+    return {
+        "commit": commit["commit"] + (" (dirty)" if commit["dirty"] else ""),
+        "config_hash": config_hash(config),
+        "numerics_version": {engine: numerics_version(engine) for engine in sorted(set(engines))},
+    }
 
 
 _TEX_SPECIAL = {

@@ -1,4 +1,6 @@
 # One figure = one job = one notebook (jupytext percent file run by papermill).
+# Figures go into `snakemake --report` under one category per paper; the caption
+# (workflow/report/figure.rst) names the paper's figure and the notebook.
 
 
 rule render_figure:
@@ -9,8 +11,18 @@ rule render_figure:
         # the published values are drawn on the figures as "published" markers
         published="config/published.yaml",
     output:
-        pdf="figures/{figure}.pdf",
-        png="figures/{figure}.png",
+        pdf=report(
+            "figures/{figure}.pdf",
+            caption="../report/figure.rst",
+            category="Arora et al. (2019)",
+            labels={"figure": "{figure}", "format": "PDF"},
+        ),
+        png=report(
+            "figures/{figure}.png",
+            caption="../report/figure.rst",
+            category="Arora et al. (2019)",
+            labels={"figure": "{figure}", "format": "PNG"},
+        ),
         notebook="results/notebooks/{figure}.ipynb",
     log:
         "logs/render_figure/{figure}.log",

@@ -266,8 +266,18 @@ rule razin2020_render:
         # the published values are drawn on the figures as "published" markers
         published="config/published.yaml",
     output:
-        pdf="figures/{figure}.pdf",
-        png="figures/{figure}.png",
+        pdf=report(
+            "figures/{figure}.pdf",
+            caption="../report/figure.rst",
+            category="Razin & Cohen (2020)",
+            labels={"figure": "{figure}", "format": "PDF"},
+        ),
+        png=report(
+            "figures/{figure}.png",
+            caption="../report/figure.rst",
+            category="Razin & Cohen (2020)",
+            labels={"figure": "{figure}", "format": "PNG"},
+        ),
         notebook="results/notebooks/{figure}.ipynb",
     log:
         "logs/razin2020_render/{figure}.log",

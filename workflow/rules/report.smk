@@ -1,4 +1,9 @@
 # The LaTeX report: generated fragments are declared inputs of the PDF.
+# `snakemake --report` shows the figures (figures.smk, razin2020.smk), the scorecard
+# and the provenance, introduced by workflow/report/workflow.rst.
+
+
+report: "../report/workflow.rst"
 
 
 from implicit_reg.published import instance_table_name, load_published  # noqa: E402
@@ -25,10 +30,20 @@ rule report_fragments:
         runs=all_runs_tables(),
         instances=INSTANCE_TABLES,
     output:
-        provenance="paper/generated/provenance.tex",
+        provenance=report(
+            "paper/generated/provenance.tex",
+            caption="../report/provenance.rst",
+            category="Provenance",
+            labels={"file": "provenance.tex"},
+        ),
         published_table="paper/generated/published_table.tex",
         numbers="paper/generated/numbers.tex",
-        published_csv="paper/generated/published_vs_reproduced.csv",
+        published_csv=report(
+            "paper/generated/published_vs_reproduced.csv",
+            caption="../report/scorecard.rst",
+            category="Scorecard",
+            labels={"table": "published vs reproduced"},
+        ),
     log:
         "logs/report_fragments/report.log",
     benchmark:

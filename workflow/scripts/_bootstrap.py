@@ -1,7 +1,8 @@
 """Shared start of every Snakemake script: import path, logging, threads.
 
 Scripts call :func:`start` first so that everything they print goes to the
-rule's log and torch uses exactly the threads the rule declared.
+rule's log and torch uses exactly the threads the rule declared, and
+:func:`table_provenance` for the metadata of the parquet tables they write.
 """
 
 from __future__ import annotations
@@ -10,8 +11,10 @@ import logging
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
-SRC = Path(__file__).resolve().parents[2] / "src"
+REPO = Path(__file__).resolve().parents[2]
+SRC = REPO / "src"
 if str(SRC) not in sys.path:
     sys.path.insert(0, str(SRC))
 
@@ -40,3 +43,10 @@ def start(snakemake) -> logging.Logger:
     except ImportError:  # figure and report jobs do not need torch
         pass
     return logging.getLogger(f"rule.{snakemake.rule}")
+
+
+def table_provenance(snakemake, *engines: str) -> dict[str, Any]:
+    """Provenance of the job's tables: this repository's commit, the config hash, ``engines``' numerics versions."""
+    from implicit_reg.provenance import table_provenance as provenance
+
+    return provenance(REPO, snakemake.config, engines)

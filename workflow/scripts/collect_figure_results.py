@@ -1,6 +1,6 @@
 """Adapter: assemble a figure's runs and trajectories tables."""
 
-from _bootstrap import start
+from _bootstrap import start, table_provenance
 
 log = start(snakemake)  # noqa: F821
 
@@ -11,6 +11,7 @@ import numpy as np  # noqa: E402
 from implicit_reg import archive, tables  # noqa: E402
 
 smk = snakemake  # noqa: F821
+PROVENANCE = table_provenance(smk, "deep_factorization", "min_nuclear_norm", "matrix_data")
 plan = smk.params.plan
 # A source is a training batch's tables or an archive entry holding both; each gives
 # only the runs the plan reads from it (the same run id may sit, stale, elsewhere).
@@ -36,5 +37,5 @@ if plan["instance_labels"]:
     runs = tables.with_instance_columns(runs, plan["instance_labels"])
     trajectories = tables.with_instance_columns(trajectories, plan["instance_labels"])
 log.info("%s: %d rows (%s), %d trajectory rows", plan["figure"], len(runs), runs["status"].value_counts().to_dict(), len(trajectories))
-tables.write_parquet(runs, smk.output.runs)
-tables.write_parquet(trajectories, smk.output.trajectories)
+tables.write_parquet(runs, smk.output.runs, PROVENANCE)
+tables.write_parquet(trajectories, smk.output.trajectories, PROVENANCE)

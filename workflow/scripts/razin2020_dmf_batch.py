@@ -6,7 +6,7 @@ checkpoint_every, backend. params.checkpoint: engine state written every
 checkpoint_every iterations and resumed from (see razin2020_common).
 """
 
-from _bootstrap import start
+from _bootstrap import start, table_provenance
 
 log = start(snakemake)  # noqa: F821
 
@@ -20,8 +20,10 @@ from implicit_reg import archive  # noqa: E402
 from implicit_reg import razin_tables as rt  # noqa: E402
 from implicit_reg import tables  # noqa: E402
 from implicit_reg import two_by_two as tt  # noqa: E402
+from implicit_reg.progress import progress_text  # noqa: E402
 
 smk = snakemake  # noqa: F821
+PROVENANCE = table_provenance(smk, "two_by_two")
 spec = smk.params.spec
 problems = {Path(p).stem: tt.load_completion_problem(p) for p in smk.input.problems}
 dtype = {"float32": np.float32, "float64": np.float64}[spec["dtype"]]
@@ -43,7 +45,9 @@ t0 = time.perf_counter()
 
 def on_checkpoint(b):
     save_checkpoint(ckpt, tt.get_state(b), key, {"wall_seconds": elapsed + time.perf_counter() - t0})
-    log.info("checkpoint at iterations %s", b.iteration.tolist())
+    done = int(b.iteration.max())  # the running runs, which share the largest count
+    log.info("checkpoint at iterations %s; %s", b.iteration.tolist(),
+             progress_text(done, spec["max_iters"], elapsed + time.perf_counter() - t0))
 
 
 tt.run_batch(batch, spec["checkpoint_every"], on_checkpoint, spec["backend"])
@@ -53,8 +57,8 @@ observed = {name: [float(v) for v in p.values] for name, p in problems.items()}
 runs, traj = rt.dmf_tables(spec["figure"], spec["runs"], observed, [r.history for r in results],
                            [r.status for r in results], [r.final_iteration for r in results],
                            [r.final_product for r in results], spec, wall)
-tables.write_parquet(runs, smk.output.runs)
-tables.write_parquet(traj, smk.output.trajectories)
+tables.write_parquet(runs, smk.output.runs, PROVENANCE)
+tables.write_parquet(traj, smk.output.trajectories, PROVENANCE)
 # Written last: the record marks the job as finished and keys it for the archive.
 archive.write_job_record(smk.output.record, archive.job_record(smk.params.provenance, {"runs": "runs.parquet", "trajectories": "trajectories.parquet"}))
 for r in runs.itertuples():

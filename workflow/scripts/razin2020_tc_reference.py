@@ -6,7 +6,7 @@ ground truth (every entry observed) reuses the ground truth's estimate.
 output.row: one runs-table row (plus the tensor's content digest).
 """
 
-from _bootstrap import start
+from _bootstrap import start, table_provenance
 
 log = start(snakemake)  # noqa: F821
 
@@ -21,6 +21,7 @@ from implicit_reg import tensor_completion as tc  # noqa: E402
 from implicit_reg.cp_rank import estimate_cp_rank  # noqa: E402
 
 smk = snakemake  # noqa: F821
+PROVENANCE = table_provenance(smk, "cp_rank")
 spec = smk.params.spec
 ds, n = spec["dataset"], int(spec["n_obs"])
 data = tc.load_tensor_data(smk.input.data)
@@ -47,7 +48,7 @@ row = rt.tc_rows("", {"name": ds["name"], **ds}, n, method, [{
     "rank_seconds": seconds, "wall_seconds": 0.0,
 }])
 row["digest"] = digest
-tables.write_parquet(row, smk.output.row)
+tables.write_parquet(row, smk.output.row, PROVENANCE)
 # Written last: the record marks the job as finished and keys it for the archive.
 archive.write_job_record(smk.output.record, archive.job_record(smk.params.provenance, {"row": Path(smk.output.row).name}))
 log.info("%s %s n=%d: error %.4g, estimated CP rank %d (%.1f s)", ds["name"], method, n, error, rank, seconds)

@@ -4,7 +4,7 @@ The linear and ground-truth rows are computed once per data set (and n) and
 shared by every figure that uses the data set; here they get the figure name.
 """
 
-from _bootstrap import start
+from _bootstrap import start, table_provenance
 
 log = start(snakemake)  # noqa: F821
 
@@ -15,6 +15,7 @@ from implicit_reg import razin_tables as rt  # noqa: E402
 from implicit_reg import tables  # noqa: E402
 
 smk = snakemake  # noqa: F821
+PROVENANCE = table_provenance(smk, "tensor_completion", "cp_rank")
 figure = smk.params.spec["figure"]
 parts = [archive.read_table(p, "runs") for p in smk.input.train_runs]
 parts += [archive.read_table(p, "row") for p in [*smk.input.linear, *smk.input.ground_truth]]
@@ -23,8 +24,8 @@ runs["figure"] = figure
 runs = rt.sort_tc(runs)
 traj = pd.concat([archive.read_table(p, "trajectories") for p in smk.input.train_trajectories], ignore_index=True)
 summary = rt.tc_summary(runs)
-tables.write_parquet(runs, smk.output.runs)
-tables.write_parquet(traj, smk.output.trajectories)
-tables.write_parquet(summary, smk.output.summary)
+tables.write_parquet(runs, smk.output.runs, PROVENANCE)
+tables.write_parquet(traj, smk.output.trajectories, PROVENANCE)
+tables.write_parquet(summary, smk.output.summary, PROVENANCE)
 log.info("%s: %d rows (%s), statuses %s", figure, len(runs), runs["method"].value_counts().to_dict(),
          runs["status"].value_counts().to_dict())

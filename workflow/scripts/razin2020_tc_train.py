@@ -7,7 +7,7 @@ resumed from (razin2020_common). After training the CP rank of every
 distinct model tensor is estimated once.
 """
 
-from _bootstrap import start
+from _bootstrap import start, table_provenance
 
 log = start(snakemake)  # noqa: F821
 
@@ -21,8 +21,10 @@ from implicit_reg import razin_tables as rt  # noqa: E402
 from implicit_reg import tables  # noqa: E402
 from implicit_reg import tensor_completion as tc  # noqa: E402
 from implicit_reg.cp_rank import estimate_cp_rank  # noqa: E402
+from implicit_reg.progress import progress_text  # noqa: E402
 
 smk = snakemake  # noqa: F821
+PROVENANCE = table_provenance(smk, "tensor_completion", "cp_rank")
 spec = smk.params.spec
 s, runs, n = spec["tc"], spec["runs"], int(spec["n_obs"])
 data = tc.load_tensor_data(smk.input.data)
@@ -45,7 +47,9 @@ t0 = time.perf_counter()
 
 def on_checkpoint(b):
     save_checkpoint(ckpt, b.get_state(), key, {"wall_seconds": elapsed + time.perf_counter() - t0})
-    log.info("checkpoint at iterations %s", b.iteration.tolist())
+    done = int(b.iteration.max())  # the running runs, which share the largest count
+    log.info("checkpoint at iterations %s; %s", b.iteration.tolist(),
+             progress_text(done, s["max_iters"], elapsed + time.perf_counter() - t0))
 
 
 batch.run(s["checkpoint_every"], on_checkpoint)
@@ -68,8 +72,8 @@ rows = [{
 table = rt.tc_rows(spec["figure"], spec["dataset"], n, "tf", rows)
 traj = rt.tc_trajectories(spec["figure"], spec["dataset"]["name"], n, [r["run_id"] for r in runs],
                           [res.history for res in results])
-tables.write_parquet(table, smk.output.runs)
-tables.write_parquet(traj, smk.output.trajectories)
+tables.write_parquet(table, smk.output.runs, PROVENANCE)
+tables.write_parquet(traj, smk.output.trajectories, PROVENANCE)
 # Written last: the record marks the job as finished and keys it for the archive.
 archive.write_job_record(smk.output.record, archive.job_record(smk.params.provenance, {"runs": "runs.parquet", "trajectories": "trajectories.parquet"}))
 for r in table.itertuples():

@@ -1,13 +1,15 @@
 """Adapter: minimum-nuclear-norm solution of one data set (spec §1.9)."""
 
-from _bootstrap import start
+from _bootstrap import start, table_provenance
 
 log = start(snakemake)  # noqa: F821
 
 import numpy as np  # noqa: E402
 
 from implicit_reg import archive, convex, tables  # noqa: E402
+
 smk = snakemake  # noqa: F821
+PROVENANCE = table_provenance(smk, "min_nuclear_norm", "matrix_data")
 job = smk.params.job
 dataset = job["dataset"]
 name, task, rank, n_obs = dataset["name"], dataset["task"], dataset["rank"], int(dataset["n_obs"])
@@ -21,7 +23,7 @@ else:
 log.info("%s: status %s after %d SCS iterations, %.1f s, objective %.4f, max violation beyond epsilon %.2e",
          name, result.status, result.solver_iterations, result.solve_seconds, result.objective, result.max_violation)
 row = tables.convex_row(dataset, result, ground_truth, cfg["epsilon"])
-tables.write_parquet(row, smk.output.row)
+tables.write_parquet(row, smk.output.row, PROVENANCE)
 np.savez(smk.output.solution, solution=result.solution, status=np.asarray(result.status))
 # Written last: the record marks the solve as finished and keys it for the archive.
 archive.write_job_record(smk.output.record, archive.JobRecord(

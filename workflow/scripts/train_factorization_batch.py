@@ -1,6 +1,6 @@
 """Adapter: train one batch of deep-factorization runs and write its tables."""
 
-from _bootstrap import start
+from _bootstrap import start, table_provenance
 
 log = start(snakemake)  # noqa: F821
 
@@ -14,6 +14,7 @@ from implicit_reg import deep_factorization as dfm  # noqa: E402
 from implicit_reg import tables  # noqa: E402
 
 smk = snakemake  # noqa: F821
+PROVENANCE = table_provenance(smk, "deep_factorization", "matrix_data")
 spec = smk.params.spec
 engine = smk.params.engine
 rms = smk.params.group_rmsprop
@@ -55,8 +56,8 @@ result = trainer.run()
 runs = tables.batch_runs_table(spec, result.final, result.status)
 runs["depth"] = np.asarray(depths, dtype=runs["depth"].dtype)
 trajectories = tables.batch_trajectories_table(spec, result.trajectories, runs)
-tables.write_parquet(runs, smk.output.runs)
-tables.write_parquet(trajectories, smk.output.trajectories)
+tables.write_parquet(runs, smk.output.runs, PROVENANCE)
+tables.write_parquet(trajectories, smk.output.trajectories, PROVENANCE)
 np.savez(smk.output.products, run_id=runs["run_id"].to_numpy(dtype=str), products=result.final_products)
 # Written last: the record marks the batch as finished and keys each run for the archive.
 archive.write_job_record(smk.output.record, archive.JobRecord(
