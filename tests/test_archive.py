@@ -135,6 +135,21 @@ def test_add_find_and_skip_known_jobs(tmp_path: Path) -> None:
     assert store.is_stale("r1", "k-other") and not store.is_stale("r1", "k1") and not store.is_stale("r9", "k")
 
 
+def test_entries_carry_the_jobs_measured_times(tmp_path: Path) -> None:
+    results, arch, bench = tmp_path / "results", tmp_path / "archive", tmp_path / "benchmarks"
+    _fake_job(results, "b1", {"r1": "k1"})
+    (bench / "train_factorization_batch").mkdir(parents=True)
+    (bench / "train_factorization_batch" / "b1.tsv").write_text(
+        "s\th:m:s\tmax_rss\tcpu_time\n119.09\t0:01:59\t311.96\t116.5\n")
+    archive.add_jobs(results, arch, benchmarks_dir=bench, log=lambda _: None)
+    (entry,) = archive.load_manifest(arch)["entries"].values()
+    assert entry["wall_seconds"] == 119.09 and entry["cpu_seconds"] == 116.5
+    rank_job = archive.JobRecord("razin2020.cp_rank", "tensor_x/linear-n50", {}, {})
+    (bench / "razin2020_tc_linear").mkdir()
+    (bench / "razin2020_tc_linear" / "tensor_x-n50.tsv").write_text("s\tcpu_time\n3.5\t3.4\n")
+    assert archive.job_benchmark(bench, rank_job) == {"wall_seconds": 3.5, "cpu_seconds": 3.4}
+
+
 def test_local_jobs_come_first_and_unfinished_jobs_do_not_count(tmp_path: Path) -> None:
     results = tmp_path / "results"
     _fake_job(results, "b1", {"r1": "k1"})

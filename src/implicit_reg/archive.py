@@ -288,8 +288,39 @@ def _safe_name(text: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in text)
 
 
+#: the rule whose benchmark file times a job of each kind
+_BENCHMARK_RULES = {
+    "arora2019.deep_factorization": ("train_factorization_batch",),
+    "arora2019.min_nuclear_norm": ("min_nuclear_norm",),
+    "razin2020.two_by_two": ("razin2020_dmf_batch",),
+    "razin2020.tensor_completion": ("razin2020_tc_train",),
+    "razin2020.cp_rank": ("razin2020_tc_ground_truth", "razin2020_tc_linear"),
+}
+
+
+def job_benchmark(benchmarks_dir: str | Path, record: JobRecord) -> dict[str, float]:
+    """Wall and CPU seconds of a job from its Snakemake benchmark file ({} when there is none).
+
+    Benchmark files are named by the job's wildcards joined by ``-``; a CP-rank job of a
+    ground truth ``<name>/ground_truth`` is ``razin2020_tc_ground_truth/<name>.tsv``.
+    """
+    stems = [record.job.replace("/", "-"), record.job.replace("/linear", ""), record.job.split("/")[0]]
+    for rule in _BENCHMARK_RULES.get(record.kind, ()):
+        for stem in stems:
+            path = Path(benchmarks_dir) / rule / f"{stem}.tsv"
+            if path.is_file() and not (rule.endswith("ground_truth") and not record.job.endswith("ground_truth")):
+                lines = path.read_text().splitlines()
+                if len(lines) >= 2:
+                    row = dict(zip(lines[0].split("\t"), lines[-1].split("\t")))
+                    try:
+                        return {"wall_seconds": float(row["s"]), "cpu_seconds": float(row["cpu_time"])}
+                    except (KeyError, ValueError):
+                        return {}
+    return {}
+
+
 def add_jobs(results_dir: str | Path, archive_dir: str | Path, *, commit: str = "unknown",
-             versions: Mapping[str, str] | None = None,
+             versions: Mapping[str, str] | None = None, benchmarks_dir: str | Path = "benchmarks",
              log: Callable[[str], None] = print) -> list[str]:
     """Add every finished job under ``results_dir`` that the archive lacks.
 
@@ -321,7 +352,8 @@ def add_jobs(results_dir: str | Path, archive_dir: str | Path, *, commit: str = 
                 "created": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
         write_entry(tables, target, info)
         manifest["entries"][rel_name] = {**info, "sha256": sha256_file(target), "size": target.stat().st_size,
-                                         "versions": dict(versions or {})}
+                                         "versions": dict(versions or {}),
+                                         **job_benchmark(benchmarks_dir, record)}
         known |= set(record.keys.values())
         added.append(rel_name)
         log(f"archived {record.kind} {record.job}: {len(record.keys)} result(s) -> {rel_name}")
@@ -573,6 +605,7 @@ def main(argv: list[str] | None = None) -> int:
     p_add = sub.add_parser("add", help="add every finished job under results/ that the archive lacks")
     p_add.add_argument("archive", help="archive directory, e.g. archive/paper")
     p_add.add_argument("--results", default="results", help="results directory (default: results)")
+    p_add.add_argument("--benchmarks", default="benchmarks", help="Snakemake benchmark files (job times)")
     p_verify = sub.add_parser("verify", help="check every entry's sha256 against the manifest")
     p_verify.add_argument("archive")
     p_list = sub.add_parser("list", help="entries, results and sizes")
@@ -584,7 +617,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "add":
         info = git_commit(".")
         commit = info["commit"] + (" (dirty)" if info.get("dirty") else "")
-        added = add_jobs(args.results, args.archive, commit=commit, versions=package_versions())
+        added = add_jobs(args.results, args.archive, commit=commit, versions=package_versions(),
+                         benchmarks_dir=args.benchmarks)
         print(f"{len(added)} entries added to {args.archive}")
     elif args.command == "verify":
         bad = verify(args.archive)
