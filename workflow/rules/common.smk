@@ -56,7 +56,9 @@ def ground_truth_path(dataset):
 
 
 def observations_path(dataset):
-    return f"results/data/{dataset.ground_truth_name}/m{dataset.observations_suffix}.npz"
+    return (
+        f"results/data/{dataset.ground_truth_name}/m{dataset.observations_suffix}.npz"
+    )
 
 
 def ground_truth_record(wildcards):
@@ -92,8 +94,15 @@ def batch_spec(wildcards):
 
 def convex_job(wildcards):
     job = PLAN.convex_jobs[wildcards.job]
-    figures = [f.name for f in PLAN.figures.values() if job.dataset in f.convex_datasets]
-    return {"name": job.name, "dataset": job.dataset.record(), "key": job.key, "figures": figures}
+    figures = [
+        f.name for f in PLAN.figures.values() if job.dataset in f.convex_datasets
+    ]
+    return {
+        "name": job.name,
+        "dataset": job.dataset.record(),
+        "key": job.key,
+        "figures": figures,
+    }
 
 
 def convex_inputs(wildcards):

@@ -197,7 +197,9 @@ rule razin2020_tc_linear:
         runtime=120,
     params:
         spec=lambda wc: RZ.reference_spec(wc.name, wc.n_obs),
-        provenance=lambda wc: RZ.job_provenance("tc_reference", name=wc.name, n_obs=wc.n_obs),
+        provenance=lambda wc: RZ.job_provenance(
+            "tc_reference", name=wc.name, n_obs=wc.n_obs
+        ),
     script:
         "../scripts/razin2020_tc_reference.py"
 
