@@ -115,7 +115,7 @@ rule razin2020_dmf_batch:
     params:
         spec=lambda wc: RZ.dmf_spec(wc.figure, wc.depth),
         # Not a declared log: Snakemake deletes declared logs when a job starts again.
-        checkpoint=lambda wc: f"logs/razin2020_dmf_batch/{wc.figure}-depth{wc.depth}.checkpoint.npz",
+        checkpoint=lambda wc: f"logs/razin2020_dmf_batch/{wc.figure}-depth{wc.depth}.checkpoint.pt",
     script:
         "../scripts/razin2020_dmf_batch.py"
 
@@ -215,7 +215,7 @@ rule razin2020_tc_train:
         runtime=240,
     params:
         spec=lambda wc: RZ.tc_spec(wc.figure, wc.name, wc.n_obs),
-        checkpoint=lambda wc: f"logs/razin2020_tc_train/{wc.figure}-{wc.name}-n{wc.n_obs}.checkpoint.npz",
+        checkpoint=lambda wc: f"logs/razin2020_tc_train/{wc.figure}-{wc.name}-n{wc.n_obs}.checkpoint.pt",
     script:
         "../scripts/razin2020_tc_train.py"
 

@@ -9,6 +9,7 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from implicit_reg import checkpoint as ckpt_io  # noqa: E402
 from implicit_reg import deep_factorization as dfm  # noqa: E402
 from implicit_reg import tables  # noqa: E402
 
@@ -45,7 +46,14 @@ schedule = dfm.Schedule(
 log.info("batch %s: %d runs, depth %d, %s on %s, %s gradients", spec["batch"], len(spec["runs"]), spec["depth"],
          schedule.optimizer, device, "sampled" if getattr(problem.train, "sampled", False) else "dense")
 checkpoint = Path(smk.params.checkpoint)
-trainer = dfm.BatchTrainer(problem, initial, [r["lr"] for r in spec["runs"]], schedule, device, dtype, checkpoint)
+# The trainer adds learning rates, schedule and initial factors; the data files' bytes and
+# the spec (seeds, init scales) are known here.
+numbers_engine = {k: v for k, v in engine.items() if k != "checkpoint_seconds"}
+fingerprint = ckpt_io.fingerprint({"spec": spec, "engine": numbers_engine, "group_rmsprop": rms,
+                                   "alignment_total": smk.params.alignment_total,
+                                   "data": ckpt_io.file_digests(smk.input[k] for k in smk.input.keys())})
+trainer = dfm.BatchTrainer(problem, initial, [r["lr"] for r in spec["runs"]], schedule, device, dtype, checkpoint,
+                           fingerprint)
 result = trainer.run()
 runs = tables.batch_runs_table(spec, result.final, result.status)
 trajectories = tables.batch_trajectories_table(spec, result.trajectories, runs)
@@ -55,4 +63,4 @@ np.savez(smk.output.products, run_id=runs["run_id"].to_numpy(dtype=str), product
 log.info("statuses: %s", runs["status"].value_counts().to_dict())
 log.info("batch wall time %.1f s", result.batch_wall_seconds)
 # The run is complete: an old checkpoint must not be resumed by a later, changed batch.
-checkpoint.unlink(missing_ok=True)
+ckpt_io.clear_checkpoint(checkpoint)
