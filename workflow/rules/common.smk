@@ -9,8 +9,10 @@ from implicit_reg.config import (  # noqa: E402
     ConfigValidationError,
     check_local_data,
     load_schema,
+    select_figures,
     validate_config,
 )
+from implicit_reg import estimate as job_estimate  # noqa: E402
 from implicit_reg.plan import ConfigError, build_plan  # noqa: E402
 
 SCHEMAS = Path(workflow.basedir) / "workflow" / "schemas"
@@ -21,12 +23,21 @@ try:
     validate_config(
         config["razin2020"], load_schema(SCHEMAS / "razin2020.schema.yaml"), "razin2020"
     )
-    PLAN = build_plan(config)
+    PLAN = build_plan(select_figures(config))
     check_local_data(config)
 except (ConfigValidationError, ConfigError) as err:
     raise WorkflowError(str(err)) from None
 
 ENVS = "../../envs"
+
+
+onstart:
+    print(
+        job_estimate.summary(
+            ((j.rule.name, j.wildcards) for j in workflow.dag.needrun_jobs()), PLAN, RZ
+        ),
+        file=sys.stderr,
+    )
 
 
 wildcard_constraints:

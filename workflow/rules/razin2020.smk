@@ -62,6 +62,8 @@ rule razin2020_convert:
     resources:
         mem_mb=1000,
         runtime=5,
+    params:
+        sha256=lambda wc: RZ.datasets[wc.name]["pt_sha256"],
     script:
         "../scripts/razin2020_convert.py"
 
