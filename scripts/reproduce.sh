@@ -21,6 +21,8 @@ fi
 echo "[reproduce] SOURCE_DATE_EPOCH=$SOURCE_DATE_EPOCH OMP_NUM_THREADS=$OMP_NUM_THREADS"
 echo "[reproduce] .venv/bin/snakemake --cores all $*"
 
+# Snakemake reports a broken config file without naming the file or the line; this does.
+PYTHONPATH=src .venv/bin/python -m implicit_reg.config "$@"
 start=$SECONDS
 .venv/bin/snakemake --cores all "$@"
 echo "[reproduce] snakemake finished in $((SECONDS - start)) s"

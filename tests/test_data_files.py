@@ -100,3 +100,16 @@ def test_empty_movielens_file_fails(tmp_path: Path) -> None:
 def test_team_test_copy_is_valid() -> None:
     path = Path(__file__).parent / "data" / "u.data"
     assert len(matrix_data.read_movielens(path).values) == 600
+
+
+def test_configured_sha256_matches_the_shared_movielens_copy() -> None:
+    import yaml
+
+    from workflow_support import ROOT, movielens_present
+
+    if not movielens_present():
+        pytest.skip("no ../shared copy of MovieLens here")
+    movielens = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())["data"]["movielens"]
+    verify_sha256(ROOT / movielens["path"], movielens["file_sha256"], "data.movielens.file_sha256")
+    verify_sha256(ROOT / "tests/data/u.data", yaml.safe_load((ROOT / "config" / "test.yaml").read_text())
+                  ["data"]["movielens"]["file_sha256"], "data.movielens.file_sha256")

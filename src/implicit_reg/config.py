@@ -235,7 +235,10 @@ def check_yaml_syntax(path: str | Path) -> dict[str, Any]:
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
         where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
-        reason = " ".join(str(x) for x in (err.context, err.problem) if x)
+        reason = str(err.problem or err.context)
+        # The parser notices an unclosed bracket only lines later: name where it opened.
+        if err.context and err.context_mark and err.problem_mark and err.context_mark.line != mark.line:
+            reason += f" ({err.context} opened at line {err.context_mark.line + 1})"
         raise YamlSyntaxError(f"{where}: YAML syntax error: {reason}") from None
     except yaml.YAMLError as err:
         raise YamlSyntaxError(f"{path}: YAML syntax error: {err}") from None

@@ -34,7 +34,9 @@ ENVS = "../../envs"
 onstart:
     print(
         job_estimate.summary(
-            ((j.rule.name, j.wildcards) for j in workflow.dag.needrun_jobs()), PLAN, RZ
+            ((j.rule.name, j.wildcards) for j in workflow.dag.needrun_jobs()),
+            PLAN,
+            RZ,
         ),
         file=sys.stderr,
     )
