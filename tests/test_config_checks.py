@@ -121,3 +121,14 @@ def test_every_preset_gives_the_local_movielens_file_a_sha256() -> None:
     for name in ("config.yaml", "test.yaml"):
         movielens = yaml.safe_load((ROOT / "config" / name).read_text())["data"]["movielens"]
         assert movielens["path"] and len(movielens["file_sha256"]) == 64, name
+
+
+def test_slurm_cluster_test_is_opt_in(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A plain pytest never installs Slurm or rewrites /etc/slurm; .ci/run asks for it explicitly."""
+    import slurm_cluster
+
+    monkeypatch.delenv(slurm_cluster.ENV_SWITCH, raising=False)
+    assert "runs only with IMPLICIT_REG_SLURM_TEST=1" in slurm_cluster.skip_reason()
+    monkeypatch.setenv(slurm_cluster.ENV_SWITCH, "0")
+    assert slurm_cluster.skip_reason() is not None
+    assert "export IMPLICIT_REG_SLURM_TEST=1" in (ROOT / ".ci" / "run").read_text()
