@@ -208,3 +208,43 @@ def test_corrupt_checkpoint_is_moved_aside_and_the_batch_runs(tmp_path: Path, ca
     assert str(path) in caplog.text and "unreadable" in caplog.text
     assert ckpt.corrupt_path(path).exists()
     _assert_identical(whole, rerun)
+
+
+# ------------------------------------------------------------ the Razin & Cohen engines, same module
+
+
+def test_two_by_two_state_round_trips_through_a_checkpoint(tmp_path: Path) -> None:
+    from implicit_reg import two_by_two as tt
+
+    problem = tt.make_completion_problem({(0, 1): 1.0, (1, 0): 1.0, (1, 1): 0.0})
+    configs = [tt.DMFRunConfig(2, 6e-3, 1e-5, "gaussian", 1, 11), tt.DMFRunConfig(3, 6e-3, 1e-3, "balanced", 1, 12)]
+    straight = tt.init_batch([problem, problem], configs, max_iters=20_000)
+    tt.run_batch(straight)
+    part = tt.init_batch([problem, problem], configs, max_iters=20_000)
+    tt.advance(part, 3_333)
+    path = tmp_path / "dmf.checkpoint.pt"
+    ckpt.save_checkpoint(path, {"state": tt.get_state(part), "wall_seconds": 1.25}, "spec")
+    loaded = ckpt.load_checkpoint(path, "spec")
+    assert loaded["wall_seconds"] == 1.25
+    resumed = tt.restore_state(loaded["state"])
+    tt.run_batch(resumed)
+    a, b = tt.get_state(straight), tt.get_state(resumed)
+    for key in a:
+        np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+
+
+def test_tensor_state_round_trips_through_a_checkpoint(tmp_path: Path) -> None:
+    from implicit_reg import tensor_completion as tc
+
+    data = tc.generate_tensor_data(order=3, rank=1, seed=0, mode_size=4)
+    observed = tc.observed_indices(data, 40)
+    straight = tc.CPCompletionBatch(data.target, observed, [1e-2, 1e-3], [0, 1], device="cpu").run()
+    part = tc.CPCompletionBatch(data.target, observed, [1e-2, 1e-3], [0, 1], device="cpu")
+    part.advance(237)
+    path = tmp_path / "tc.checkpoint.pt"
+    ckpt.save_checkpoint(path, {"state": part.get_state(), "wall_seconds": 0.5}, "spec")
+    resumed = tc.CPCompletionBatch.from_state(ckpt.load_checkpoint(path, "spec")["state"], device="cpu")
+    resumed.run()
+    a, b = straight.get_state(), resumed.get_state()
+    for key in a:
+        np.testing.assert_array_equal(a[key], b[key], err_msg=key)
