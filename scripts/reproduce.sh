@@ -25,6 +25,9 @@ if [ -z "${SOURCE_DATE_EPOCH:-}" ]; then
 fi
 echo "[reproduce] SOURCE_DATE_EPOCH=$SOURCE_DATE_EPOCH OMP_NUM_THREADS=$OMP_NUM_THREADS"
 
+# Snakemake reports a broken config file without naming the file or the line; this does.
+PYTHONPATH=src .venv/bin/python -m implicit_reg.config "$@"
+
 # Archive options become config values (archive.path / archive.url / recompute).
 args=()
 config=()

@@ -4,7 +4,7 @@ Not a test module: ``tests/test_zz_slurm.py`` uses it through a fixture.
 It follows the tested recipe of the ecosystem spec (§2.6):
 
 1. :func:`skip_reason` says why the cluster cannot be started here (not root,
-   not Debian, no apt-get, ``IMPLICIT_REG_SLURM_TEST=0``, a Slurm daemon
+   not Debian, no apt-get, ``IMPLICIT_REG_SLURM_TEST`` not ``1``, a Slurm daemon
    already listening); the fixture turns that into ``pytest.skip``.
 2. :func:`ensure_packages` installs Debian's ``slurm-wlm slurmctld slurmd
    slurm-client munge`` (``--no-install-recommends``, ~10 s) when one is
@@ -51,7 +51,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 APT_PACKAGES = ("slurm-wlm", "slurmctld", "slurmd", "slurm-client", "munge")
 PLUGIN_MODULE = "snakemake_executor_plugin_slurm"
-ENV_SWITCH = "IMPLICIT_REG_SLURM_TEST"  # "0" turns the Slurm test off
+# Opt-in: the test installs packages and rewrites /etc/slurm, so only "1" runs it (.ci/run sets it).
+ENV_SWITCH = "IMPLICIT_REG_SLURM_TEST"
 PARTITION = "debug"
 CTLD_PORT, SLURMD_PORT = 6817, 6818
 MUNGE_PIDFILE = Path("/run/munge/munged.pid")
@@ -84,8 +85,9 @@ def _port_in_use(port: int) -> bool:
 
 def skip_reason() -> str | None:
     """Why the local cluster cannot be used here, or ``None`` when it can."""
-    if os.environ.get(ENV_SWITCH, "1") == "0":
-        return f"{ENV_SWITCH}=0: Slurm integration test switched off"
+    if os.environ.get(ENV_SWITCH) != "1":
+        return (f"the Slurm cluster test installs packages and rewrites /etc/slurm: it runs only with "
+                f"{ENV_SWITCH}=1 (.ci/run sets it)")
     if not sys.platform.startswith("linux") or not Path("/etc/debian_version").exists():
         return "the local Slurm test needs Debian (apt-get install slurm-wlm munge)"
     if os.geteuid() != 0:

@@ -89,7 +89,7 @@ def test_plan_is_deterministic() -> None:
 
 def _data_config(movielens_path, razin_source="shared", data_dir="razin"):
     return {
-        "data": {"movielens": {"path": movielens_path}},
+        "data": {"movielens": {"path": movielens_path, "file_sha256": "0" * 64}},
         "arora2019": {"figures": {"f": {"sweeps": [{"task": "movielens"}]}}},
         "razin2020": {"data": {"source": razin_source, "data_dir": data_dir}, "figures": {"g": {}}},
     }

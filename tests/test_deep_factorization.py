@@ -168,7 +168,7 @@ def test_checkpoint_resume_equals_uninterrupted(tmp_path, path: str) -> None:
     path = tmp_path / "ckpt.pt"
     killed = dfm.BatchTrainer(problem, init, lrs, sched, dtype=torch.float32, checkpoint_path=path)
     _kill_at(killed, 313)
-    assert torch.load(path, weights_only=True)["iteration"] == 300
+    assert torch.load(path, weights_only=True)["payload"]["iteration"] == 300
     resumed = dfm.BatchTrainer(problem, init, lrs, sched, dtype=torch.float32, checkpoint_path=path).run()
     np.testing.assert_array_equal(resumed.final_products, whole.final_products)
     assert resumed.status == whole.status

@@ -328,3 +328,20 @@ def test_published_values_drawn_on_the_figure(tmp_path: Path, notebook: str, fig
     _, _, none = run_notebook(notebook, tmp_path, {
         "runs_path": str(runs_path), "published_path": str(tmp_path / "absent.yaml")})
     assert "published values drawn: 0\n" in none
+
+
+def test_failed_notebook_copy_survives_where_the_message_points(tmp_path: Path) -> None:
+    """Snakemake deletes a failed job's outputs; the copy the message names is outside them."""
+    from implicit_reg.notebooks import NotebookFailed, execute_notebook
+
+    source = tmp_path / "broken_figure.py"
+    source.write_text('# %% tags=["parameters"]\nfail = True\n\n# %%\nif fail:\n    raise ValueError("broken")\n')
+    executed = tmp_path / "results" / "broken_figure.ipynb"
+    kept = tmp_path / "logs" / "render_figure" / "broken_figure.failed.ipynb"
+    with pytest.raises(NotebookFailed) as err:
+        execute_notebook(source, executed, {"fail": True}, failed_copy=kept)
+    assert str(kept) in str(err.value)
+    executed.unlink()  # as Snakemake does with the outputs of a failed job
+    assert "broken" in kept.read_text()
+    execute_notebook(source, executed, {"fail": False}, failed_copy=kept)
+    assert executed.exists() and not kept.exists()  # no stale copy once the notebook passes

@@ -12,10 +12,11 @@
    PIDs; waits for ``sinfo`` to show the node idle and checks that
    ``srun --gpus=1`` gets ``CUDA_VISIBLE_DEVICES``. At teardown it cancels leftover jobs, stops
    slurmd, slurmctld and munged by their PIDs and restores ``/etc/slurm``.
-   It skips (with the reason) when not root on Debian, when apt-get is
-   needed but missing, when a Slurm daemon already listens on its ports, or
-   when ``IMPLICIT_REG_SLURM_TEST=0``. A failure to install or start Slurm
-   is an error, not a skip.
+   It runs only when ``IMPLICIT_REG_SLURM_TEST=1`` (``.ci/run`` sets it; a
+   developer's plain ``pytest`` never installs packages or touches
+   ``/etc/slurm``), and skips (with the reason) when not root on Debian, when
+   apt-get is needed but missing, or when a Slurm daemon already listens on its
+   ports. A failure to install or start Slurm is an error, not a skip.
 2. The test copies the repository to a temporary directory and runs
    ``python -m snakemake --workflow-profile profiles/slurm --configfile
    config/test.yaml --jobs 4 --verbose`` there, with this interpreter and its

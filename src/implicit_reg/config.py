@@ -124,20 +124,163 @@ def check_local_data(config: dict[str, Any], root: str | Path = ".") -> None:
     """
     root = Path(root)
     problems = []
-    movielens_path = config.get("data", {}).get("movielens", {}).get("path")
+    movielens = config.get("data", {}).get("movielens", {})
+    movielens_path = movielens.get("path")
     if movielens_path and _uses_movielens(config) and not (root / movielens_path).is_file():
         problems.append(
             f"data.movielens.path: file {movielens_path!r} does not exist; point it at u.data "
             "or set it to null to download the GroupLens archive (checked by sha256)"
         )
+    elif movielens_path and _uses_movielens(config) and not movielens.get("file_sha256"):
+        problems.append(
+            f"data.movielens.file_sha256: not set, but data.movielens.path names {movielens_path!r}; "
+            "every configured data file carries its sha256 (sha256sum prints it)"
+        )
     razin = config.get("razin2020", {}) or {}
     data = razin.get("data", {}) or {}
     if razin.get("figures") and data.get("source") == "shared":
         data_dir = data.get("data_dir", "")
-        if not (root / data_dir).is_dir():
+        if not str(data_dir).strip():
+            # An empty path is the working directory, which exists: the data would be
+            # looked for in the wrong place and fail later, naming only a file.
+            problems.append(
+                "razin2020.data.data_dir: empty (source: shared); point it at the authors' data "
+                "(dmf/<name>.json, tc/<name>.npz) or set razin2020.data.source to download or generated"
+            )
+        elif not (root / data_dir).is_dir():
             problems.append(
                 f"razin2020.data.data_dir: directory {data_dir!r} does not exist (source: shared); "
                 "point it at the authors' data or set razin2020.data.source to download or generated"
             )
     if problems:
         raise ConfigValidationError("invalid configuration:\n  " + "\n  ".join(problems))
+
+
+#: Every figure name starts with the paper it reproduces.
+PAPER_PREFIXES = ("arora2019_", "razin2020_")
+
+
+def select_figures(config: dict[str, Any]) -> dict[str, Any]:
+    """Keep only the figures listed in the top-level ``figures`` key (all when it is null).
+
+    Runs before planning, so that unselected figures plan no jobs: a preset naming one
+    figure no longer inherits every figure of ``config/config.yaml``. Prunes
+    ``arora2019.figures`` and ``razin2020.figures`` in place.
+
+    Parameters
+    ----------
+    config
+        Validated configuration (defaults filled).
+
+    Returns
+    -------
+    dict
+        ``config`` itself.
+
+    Raises
+    ------
+    ConfigValidationError
+        Naming ``figures[i]`` for a name without a paper prefix or one that no
+        section of the configuration defines (the defined names are listed).
+    """
+    wanted = config.get("figures")
+    if wanted is None:
+        return config
+    sections = {paper: (config.get(paper) or {}).get("figures") or {} for paper in ("arora2019", "razin2020")}
+    defined = [name for figures in sections.values() for name in figures]
+    problems = []
+    for i, name in enumerate(wanted):
+        if not name.startswith(PAPER_PREFIXES):
+            problems.append(f"figures[{i}]: {name!r} has no paper prefix; figure names start with "
+                            f"{' or '.join(PAPER_PREFIXES)}")
+        elif name not in defined:
+            problems.append(f"figures[{i}]: no figure {name!r} in the configuration (defined: {', '.join(defined)})")
+    if problems:
+        raise ConfigValidationError("invalid configuration:\n  " + "\n  ".join(problems))
+    for paper, figures in sections.items():
+        if figures:
+            config[paper]["figures"] = {k: v for k, v in figures.items() if k in wanted}
+    return config
+
+
+class YamlSyntaxError(ConfigValidationError):
+    """A configuration file is not valid YAML; the message names file, line and column."""
+
+
+def check_yaml_syntax(path: str | Path) -> dict[str, Any]:
+    """Parse the YAML file ``path``, naming ``file:line:column`` on a syntax error.
+
+    Snakemake reports a broken config file as "not valid JSON or YAML" without the file
+    or the line; this check runs first (``scripts/reproduce.sh``, ``python -m
+    implicit_reg.config FILE...``).
+
+    Parameters
+    ----------
+    path
+        A configuration file.
+
+    Returns
+    -------
+    dict
+        Its contents (empty for an empty file).
+
+    Raises
+    ------
+    YamlSyntaxError
+        With the 1-based line and column of the problem, and the parser's reason.
+    """
+    text = Path(path).read_text(encoding="utf-8")
+    try:
+        data = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as err:
+        mark = err.problem_mark or err.context_mark
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+        reason = str(err.problem or err.context)
+        # The parser notices an unclosed bracket only lines later: name where it opened.
+        if err.context and err.context_mark and err.problem_mark and err.context_mark.line != mark.line:
+            reason += f" ({err.context} opened at line {err.context_mark.line + 1})"
+        raise YamlSyntaxError(f"{where}: YAML syntax error: {reason}") from None
+    except yaml.YAMLError as err:
+        raise YamlSyntaxError(f"{path}: YAML syntax error: {err}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise YamlSyntaxError(f"{path}:1:1: a configuration file must be a mapping of keys, got {type(data).__name__}")
+    return data
+
+
+def configfiles_in_args(args: list[str]) -> list[str]:
+    """The files given to Snakemake's ``--configfile``/``--configfiles`` in ``args``.
+
+    Parameters
+    ----------
+    args
+        Command-line arguments as passed to ``snakemake``.
+
+    Returns
+    -------
+    list of str
+        In order of appearance.
+    """
+    files, taking = [], False
+    for arg in args:
+        if arg in ("--configfile", "--configfiles"):
+            taking = True
+        elif arg.startswith(("--configfile=", "--configfiles=")):
+            files.append(arg.split("=", 1)[1])
+            taking = False
+        elif taking and not arg.startswith("-"):
+            files.append(arg)
+        else:
+            taking = False
+    return files
+
+
+if __name__ == "__main__":  # pragma: no cover - exercised through scripts/reproduce.sh
+    import sys
+
+    try:
+        for config_file in ["config/config.yaml", *configfiles_in_args(sys.argv[1:])]:
+            check_yaml_syntax(config_file)
+    except (YamlSyntaxError, OSError) as error:
+        sys.exit(f"error: {error}")

@@ -29,6 +29,7 @@ from typing import Protocol
 import numpy as np
 import torch
 
+from implicit_reg import checkpoint as ckpt
 from implicit_reg import metrics
 from implicit_reg.progress import progress_text
 
@@ -725,7 +726,12 @@ class BatchTrainer:
         device: torch.device | str = "cpu",
         dtype: torch.dtype = torch.float32,
         checkpoint_path: str | Path | None = None,
+        fingerprint: str = "",
     ) -> None:
+        """``fingerprint``: what the caller knows determines the numbers beyond the
+        arguments here (the data files' sha256, the spec); the checkpoint's fingerprint
+        adds the learning rates, schedule, dtype, device and the initial factors' bytes
+        (hence their seeds), so a checkpoint of any other batch is never resumed."""
         if len(initial) != len(lrs) or not initial:
             raise ValueError("need one initialization per learning rate, at least one")
         if any(lr <= 0 for lr in lrs):
@@ -736,6 +742,13 @@ class BatchTrainer:
         self.dtype = dtype
         self.n_runs = len(lrs)
         self.checkpoint_path = Path(checkpoint_path) if checkpoint_path else None
+        self.fingerprint = ckpt.fingerprint({
+            "caller": fingerprint, "lrs": [float(lr) for lr in lrs],
+            # How often the state is saved does not change the numbers.
+            "schedule": {k: v for k, v in vars(schedule).items() if k != "checkpoint_seconds"},
+            "dtype": str(dtype), "device": self.device.type,
+            "initial": ckpt.array_digest(w for run in initial for w in run),
+        })
         #: Depth of every run (input order); a batch may mix depths (one group per depth).
         self.run_depths = np.array([len(run) for run in initial], dtype=np.int64)
         # Runs are kept ordered by depth, so that each depth is a contiguous group of the batch;
@@ -1056,40 +1069,34 @@ class BatchTrainer:
 
     # ------------------------------------------------------------ checkpoints
     def save_checkpoint(self, path: str | Path) -> None:
-        """Write the whole state atomically (write to a temporary file, then rename)."""
+        """Write the whole state with this batch's fingerprint (atomic, see :mod:`checkpoint`)."""
         st = self.state
         payload = {
             "n_runs": self.n_runs,
             "iteration": st.iteration,
             "elapsed": st.elapsed,
-            "factors": [w.detach().cpu().clone() for w in st.factors],
-            "run_index": st.run_index.cpu(),
-            "lr": st.lr.cpu(),
-            "second_moment": st.second_moment.cpu(),
-            "active": st.active.cpu(),
-            "stop_iter": st.stop_iter.cpu(),
+            "factors": [w.detach() for w in st.factors],
+            "run_index": st.run_index,
+            "lr": st.lr,
+            "second_moment": st.second_moment,
+            "active": st.active,
+            "stop_iter": st.stop_iter,
             "history": {k: torch.cat(v) for k, v in st.history.items()},
-            "final": {k: v.clone() for k, v in st.final.items()},
+            "final": st.final,
             "status": {str(k): v for k, v in st.status.items()},
             "products": {str(k): v for k, v in st.products.items()},
-            "last_step": getattr(self, "_last_step", st.lr).cpu(),
+            "last_step": getattr(self, "_last_step", st.lr),
             "torch_rng": torch.get_rng_state(),
         }
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        torch.save(payload, tmp)
-        os.replace(tmp, path)
+        ckpt.save_checkpoint(path, payload, self.fingerprint)
         log.info("checkpoint written at iteration %d", st.iteration)
 
     def _maybe_resume(self) -> None:
-        path = self.checkpoint_path
-        # Snakemake creates log files (where the checkpoint lives) empty.
-        if path is None or not path.exists() or path.stat().st_size == 0:
+        if self.checkpoint_path is None:
             return
-        payload = torch.load(path, weights_only=True)
-        if payload["n_runs"] != self.n_runs:
-            log.warning("checkpoint %s does not match this batch; starting afresh", path)
+        # Absent, foreign (other fingerprint) or corrupt: None, with a warning naming the file.
+        payload = ckpt.load_checkpoint(self.checkpoint_path, self.fingerprint)
+        if payload is None:
             return
         dev = self.device
         st = self.state
@@ -1104,7 +1111,7 @@ class BatchTrainer:
         st.products = {int(k): v for k, v in payload["products"].items()}
         self._last_step = payload["last_step"].to(dev)
         torch.set_rng_state(payload["torch_rng"])
-        log.info("resumed from checkpoint %s at iteration %d", path, st.iteration)
+        log.info("resumed from checkpoint %s at iteration %d", self.checkpoint_path, st.iteration)
 
 
 def pick_device(requested: str = "auto") -> torch.device:

@@ -87,20 +87,69 @@ class Ratings:
     shape: tuple[int, int]
 
 
+#: Ratings of MovieLens-100K are whole stars.
+RATING_RANGE = (1, 5)
+
+
+class MovieLensFormatError(ValueError):
+    """A ratings file has a malformed line, a rating out of range or a repeated (user, item) pair."""
+
+
 def read_movielens(path: str | Path) -> Ratings:
-    """Read a ``u.data`` file (tab-separated user, item, rating, timestamp).
+    """Read and validate a ``u.data`` file (tab-separated user, item, rating, timestamp).
 
     The matrix is oriented items × users (1682 × 943 for ML-100K), as in the
     authors' code (spec §1.2).
+
+    Parameters
+    ----------
+    path
+        The ratings file.
+
+    Returns
+    -------
+    Ratings
+        In file order.
+
+    Raises
+    ------
+    MovieLensFormatError
+        Naming ``file:line`` (1-based, as an editor counts) for a line without
+        three integer fields, an id below 1, a rating outside 1..5, or a
+        (user, item) pair already rated on an earlier line (which is named too).
     """
-    raw = np.loadtxt(path, dtype=np.int64, delimiter="\t", ndmin=2)
-    if raw.shape[1] < 3:
-        raise ValueError(f"{path}: expected at least 3 tab-separated columns")
-    users, items, ratings = raw[:, 0], raw[:, 1], raw[:, 2]
-    if users.min() < 1 or items.min() < 1:
-        raise ValueError(f"{path}: user and item ids must be 1-based")
-    shape = (int(items.max()), int(users.max()))
-    return Ratings(items - 1, users - 1, ratings.astype(np.float32), shape)
+    lo, hi = RATING_RANGE
+    users, items, ratings = [], [], []
+    first_line: dict[tuple[int, int], int] = {}
+    with open(path, encoding="utf-8", errors="replace") as f:
+        for number, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            fields = line.rstrip("\r\n").split("\t")
+            where = f"{path}:{number}"
+            try:
+                user, item, rating = (int(x) for x in fields[:3])
+            except ValueError:
+                raise MovieLensFormatError(
+                    f"{where}: expected tab-separated integers user, item, rating[, timestamp], got {line.strip()!r}"
+                ) from None
+            if user < 1 or item < 1:
+                raise MovieLensFormatError(f"{where}: user and item ids must be 1-based, got user {user}, item {item}")
+            if not lo <= rating <= hi:
+                raise MovieLensFormatError(f"{where}: rating {rating} is outside {lo}..{hi}")
+            earlier = first_line.setdefault((user, item), number)
+            if earlier != number:
+                raise MovieLensFormatError(
+                    f"{where}: user {user} rated item {item} already on line {earlier} (duplicate pair)"
+                )
+            users.append(user)
+            items.append(item)
+            ratings.append(rating)
+    if not ratings:
+        raise MovieLensFormatError(f"{path}: no ratings")
+    users_a, items_a = np.asarray(users, dtype=np.int64), np.asarray(items, dtype=np.int64)
+    shape = (int(items_a.max()), int(users_a.max()))
+    return Ratings(items_a - 1, users_a - 1, np.asarray(ratings, dtype=np.float32), shape)
 
 
 def split_ratings(

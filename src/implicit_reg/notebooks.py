@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -45,11 +46,32 @@ def execute_notebook(
     parameters: dict[str, Any],
     log: logging.Logger | None = None,
     timeout_seconds: int = 1800,
+    failed_copy: str | Path | None = None,
 ) -> None:
     """Convert ``source`` (.py percent format) to ipynb and run it with ``parameters``.
 
-    The executed notebook is written to ``executed`` (also when it fails, so the
-    error can be read in context). Kernel: the current interpreter's.
+    Parameters
+    ----------
+    source
+        The notebook, jupytext percent format.
+    executed
+        Where the executed notebook is written (also when it fails).
+    parameters
+        Papermill parameters.
+    log
+        Logger for progress messages.
+    timeout_seconds
+        Per-cell limit.
+    failed_copy
+        Where a copy of a *failed* executed notebook is kept. Snakemake deletes a
+        failed job's outputs, ``executed`` included, so the copy the error message
+        points to must live elsewhere (the adapters use the rule's log directory).
+        A stale copy from an earlier failure is removed when the notebook succeeds.
+
+    Raises
+    ------
+    NotebookFailed
+        Naming the notebook, the cell and its error, and the surviving executed copy.
     """
     log = log or logging.getLogger(__name__)
     source, executed = Path(source), Path(executed)
@@ -70,9 +92,16 @@ def execute_notebook(
                 cwd=os.getcwd(), config=ipc_kernel_config(sockets),
             )
     except papermill.PapermillExecutionError as err:
+        kept = executed
+        if failed_copy is not None and executed.exists():
+            kept = Path(failed_copy)
+            kept.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(executed, kept)
         raise NotebookFailed(
             f"notebook {source} failed in cell {err.exec_count}: {err.ename}: {err.evalue} "
-            f"(executed copy: {executed})"
+            f"(executed copy with the error: {kept})"
         ) from None
     finally:
         prepared.unlink(missing_ok=True)
+    if failed_copy is not None:
+        Path(failed_copy).unlink(missing_ok=True)

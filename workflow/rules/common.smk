@@ -10,6 +10,7 @@ from implicit_reg.config import (  # noqa: E402
     ConfigValidationError,
     check_local_data,
     load_schema,
+    select_figures,
     validate_config,
 )
 from snakemake.logging import logger  # noqa: E402
@@ -20,6 +21,7 @@ from implicit_reg.archive import (  # noqa: E402
     recompute_figures,
     resolve_archive,
 )
+from implicit_reg import estimate as job_estimate  # noqa: E402
 from implicit_reg.plan import ConfigError, build_plan  # noqa: E402
 
 SCHEMAS = Path(workflow.basedir) / "workflow" / "schemas"
@@ -33,7 +35,7 @@ try:
     check_local_data(config)
     # Finished results by provenance key: jobs under results/ and the archive's entries.
     STORE = ResultStore("results", resolve_archive(config), warn=logger.warning)
-    PLAN = build_plan(config, STORE, recompute=recompute_figures(config))
+    PLAN = build_plan(select_figures(config), STORE, recompute=recompute_figures(config))
 except (ConfigValidationError, ConfigError, ArchiveError) as err:
     raise WorkflowError(str(err)) from None
 logger.info(PLAN.summary())
@@ -41,6 +43,17 @@ for line in PLAN.missing_jobs():
     logger.info(f"  {line}")
 
 ENVS = "../../envs"
+
+
+onstart:
+    print(
+        job_estimate.summary(
+            ((j.rule.name, j.wildcards) for j in workflow.dag.needrun_jobs()),
+            PLAN,
+            RZ,
+        ),
+        file=sys.stderr,
+    )
 
 
 wildcard_constraints:

@@ -64,6 +64,8 @@ rule razin2020_convert:
     resources:
         mem_mb=1000,
         runtime=5,
+    params:
+        sha256=lambda wc: RZ.datasets[wc.name]["pt_sha256"],
     script:
         "../scripts/razin2020_convert.py"
 
@@ -119,7 +121,7 @@ rule razin2020_dmf_batch:
         spec=lambda wc: RZ.dmf_spec(wc.figure, wc.depth),
         provenance=lambda wc: RZ.job_provenance("dmf", figure=wc.figure, depth=wc.depth),
         # Not a declared log: Snakemake deletes declared logs when a job starts again.
-        checkpoint=lambda wc: f"logs/razin2020_dmf_batch/{wc.figure}-depth{wc.depth}.checkpoint.npz",
+        checkpoint=lambda wc: f"logs/razin2020_dmf_batch/{wc.figure}-depth{wc.depth}.checkpoint.pt",
     script:
         "../scripts/razin2020_dmf_batch.py"
 
@@ -229,7 +231,7 @@ rule razin2020_tc_train:
         provenance=lambda wc: RZ.job_provenance(
             "tc_train", figure=wc.figure, name=wc.name, n_obs=wc.n_obs
         ),
-        checkpoint=lambda wc: f"logs/razin2020_tc_train/{wc.figure}-{wc.name}-n{wc.n_obs}.checkpoint.npz",
+        checkpoint=lambda wc: f"logs/razin2020_tc_train/{wc.figure}-{wc.name}-n{wc.n_obs}.checkpoint.pt",
     script:
         "../scripts/razin2020_tc_train.py"
 

@@ -72,7 +72,9 @@ rule report_pdf:
         published_table="paper/generated/published_table.tex",
         numbers="paper/generated/numbers.tex",
     output:
-        pdf="paper/build/report.pdf",
+        # update(): Snakemake backs the previous PDF up and puts it back when the build
+        # fails (missing latexmk, a LaTeX error) instead of deleting it.
+        pdf=update("paper/build/report.pdf"),
     log:
         "logs/report_pdf/report.log",
     benchmark:
@@ -84,5 +86,7 @@ rule report_pdf:
         mem_mb=2000,
         runtime=10,
     shell:
-        "latexmk -pdf -interaction=nonstopmode -halt-on-error -outdir=build"
+        "command -v latexmk >/dev/null 2>&1 || {{ echo 'latexmk not found on PATH: install TeX Live"
+        " with scripts/setup.sh (the previous PDF stays in place)' | tee {log:q} >&2; exit 1; }};"
+        " latexmk -pdf -interaction=nonstopmode -halt-on-error -outdir=build"
         " -cd {input.main:q} > {log:q} 2>&1"

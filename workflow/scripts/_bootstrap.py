@@ -15,7 +15,9 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[2]
 SRC = REPO / "src"
-if str(SRC) not in sys.path:
+# First, not merely present: Snakemake appends its own sys.path (this src included) at the
+# end, behind an installed copy of implicit_reg (e.g. an editable install of another checkout).
+if sys.path[:1] != [str(SRC)]:
     sys.path.insert(0, str(SRC))
 
 

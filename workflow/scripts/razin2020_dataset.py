@@ -1,7 +1,7 @@
 """Adapter: provide one data set as results/razin2020/data/<name>.<json|npz>.
 
 Sources (params.dataset["source"]):
-  shared / download: copy the export after checking its sha256 (when configured);
+  shared / download: copy the export after checking its configured sha256;
   generated: a tensor instance drawn with the recorded seed
              (tensor_completion.generate_tensor_data), or the 2x2 problem built
              from its observed values (b12, b21, b22).
@@ -15,6 +15,7 @@ import os  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 from implicit_reg import razin_tables as rt  # noqa: E402
+from implicit_reg.data_files import verify_sha256  # noqa: E402
 from implicit_reg import tensor_completion as tc  # noqa: E402
 
 smk = snakemake  # noqa: F821
@@ -30,11 +31,7 @@ if ds["source"] == "generated":
     log.info("generated %s (%s, seed %d)", ds["name"], ds["kind"], ds["seed"])
 else:
     source = Path(smk.input.source)
-    got = rt.sha256_file(source)
-    if ds.get("sha256") and got != ds["sha256"]:
-        raise ValueError(f"{source}: sha256 {got} does not match the configured {ds['sha256']}")
-    if not ds.get("sha256"):
-        log.warning("%s: no sha256 configured; not checked (sha256 %s)", source, got)
+    got = verify_sha256(source, ds.get("sha256"), f"razin2020.data.datasets.{ds['name']}.sha256")
     tmp.write_bytes(source.read_bytes())
     log.info("%s: sha256 %s ok", source, got)
 os.replace(tmp, out)

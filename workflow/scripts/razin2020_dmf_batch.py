@@ -14,9 +14,10 @@ import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
-from razin2020_common import clear_checkpoint, fingerprint, load_checkpoint, save_checkpoint  # noqa: E402
+from razin2020_common import job_fingerprint  # noqa: E402
 
 from implicit_reg import archive  # noqa: E402
+from implicit_reg import checkpoint as ckpt_io  # noqa: E402
 from implicit_reg import razin_tables as rt  # noqa: E402
 from implicit_reg import tables  # noqa: E402
 from implicit_reg import two_by_two as tt  # noqa: E402
@@ -29,10 +30,10 @@ problems = {Path(p).stem: tt.load_completion_problem(p) for p in smk.input.probl
 dtype = {"float32": np.float32, "float64": np.float64}[spec["dtype"]]
 configs = [tt.DMFRunConfig(r["depth"], r["lr"], r["init_scale"], r["init"], r["det_sign"], r["seed"])
            for r in spec["runs"]]
-ckpt, key = Path(smk.params.checkpoint), fingerprint(spec)
-resumed = load_checkpoint(ckpt, key)
+ckpt, key = Path(smk.params.checkpoint), job_fingerprint(spec, smk.input.problems)
+resumed = ckpt_io.load_checkpoint(ckpt, key)
 if resumed:
-    batch, elapsed = tt.restore_state(resumed[0]), resumed[1].get("wall_seconds", 0.0)
+    batch, elapsed = tt.restore_state(resumed["state"]), float(resumed["wall_seconds"])
     log.info("resumed from %s at iterations %s", ckpt, batch.iteration.tolist())
 else:
     batch = tt.init_batch([problems[r["dataset"]] for r in spec["runs"]], configs, dtype,
@@ -44,7 +45,8 @@ t0 = time.perf_counter()
 
 
 def on_checkpoint(b):
-    save_checkpoint(ckpt, tt.get_state(b), key, {"wall_seconds": elapsed + time.perf_counter() - t0})
+    ckpt_io.save_checkpoint(ckpt, {"state": tt.get_state(b), "wall_seconds": elapsed + time.perf_counter() - t0},
+                            key)
     done = int(b.iteration.max())  # the running runs, which share the largest count
     log.info("checkpoint at iterations %s; %s", b.iteration.tolist(),
              progress_text(done, spec["max_iters"], elapsed + time.perf_counter() - t0))
@@ -65,4 +67,4 @@ for r in runs.itertuples():
     log.info("%s: %s after %d iterations, |P11| at loss<1e-4: %.3f, c_fit %.3f", r.run_id, r.status,
              r.iterations, r.abs_unobserved_at_cut, r.c_fit)
 log.info("batch wall time %.1f s", wall)
-clear_checkpoint(ckpt)
+ckpt_io.clear_checkpoint(ckpt)

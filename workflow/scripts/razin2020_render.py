@@ -10,6 +10,7 @@ from _bootstrap import start
 log = start(snakemake)  # noqa: F821
 
 import json  # noqa: E402
+from pathlib import Path  # noqa: E402
 
 from implicit_reg.notebooks import execute_notebook  # noqa: E402
 
@@ -17,4 +18,6 @@ smk = snakemake  # noqa: F821
 parameters = {f"{k}_path": str(v) for k, v in smk.input.items() if k != "notebook"}
 parameters.update(figure_pdf=smk.output.pdf, figure_png=smk.output.png, figure=smk.wildcards.figure)
 parameters.update(json.loads(smk.params.extra))
-execute_notebook(smk.input.notebook, smk.output.notebook, parameters, log)
+# Snakemake deletes the outputs of a failed job; the log directory keeps the executed copy.
+failed_copy = Path(smk.log[0]).with_suffix(".failed.ipynb")
+execute_notebook(smk.input.notebook, smk.output.notebook, parameters, log, failed_copy=failed_copy)

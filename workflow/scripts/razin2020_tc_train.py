@@ -14,9 +14,10 @@ log = start(snakemake)  # noqa: F821
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-from razin2020_common import clear_checkpoint, fingerprint, load_checkpoint, save_checkpoint  # noqa: E402
+from razin2020_common import job_fingerprint  # noqa: E402
 
 from implicit_reg import archive  # noqa: E402
+from implicit_reg import checkpoint as ckpt_io  # noqa: E402
 from implicit_reg import razin_tables as rt  # noqa: E402
 from implicit_reg import tables  # noqa: E402
 from implicit_reg import tensor_completion as tc  # noqa: E402
@@ -29,11 +30,11 @@ spec = smk.params.spec
 s, runs, n = spec["tc"], spec["runs"], int(spec["n_obs"])
 data = tc.load_tensor_data(smk.input.data)
 observed = tc.observed_indices(data, n)
-ckpt, key = Path(smk.params.checkpoint), fingerprint(spec)
-resumed = load_checkpoint(ckpt, key)
+ckpt, key = Path(smk.params.checkpoint), job_fingerprint(spec, [smk.input.data])
+resumed = ckpt_io.load_checkpoint(ckpt, key)
 if resumed:
-    batch = tc.CPCompletionBatch.from_state(resumed[0], device=s["device"])
-    elapsed = resumed[1].get("wall_seconds", 0.0)
+    batch = tc.CPCompletionBatch.from_state(resumed["state"], device=s["device"])
+    elapsed = float(resumed["wall_seconds"])
     log.info("resumed from %s at iterations %s", ckpt, batch.iteration.tolist())
 else:
     batch = tc.CPCompletionBatch(
@@ -46,7 +47,8 @@ t0 = time.perf_counter()
 
 
 def on_checkpoint(b):
-    save_checkpoint(ckpt, b.get_state(), key, {"wall_seconds": elapsed + time.perf_counter() - t0})
+    ckpt_io.save_checkpoint(ckpt, {"state": b.get_state(), "wall_seconds": elapsed + time.perf_counter() - t0},
+                            key)
     done = int(b.iteration.max())  # the running runs, which share the largest count
     log.info("checkpoint at iterations %s; %s", b.iteration.tolist(),
              progress_text(done, s["max_iters"], elapsed + time.perf_counter() - t0))
@@ -80,4 +82,4 @@ for r in table.itertuples():
     log.info("%s: %s, %d iterations, error %.3g, rank %d (%.1f s)", r.run_id, r.status, r.iterations,
              r.recon_error, r.cp_rank, r.rank_seconds)
 log.info("training wall time %.1f s; %d distinct model tensors", wall, len(first))
-clear_checkpoint(ckpt)
+ckpt_io.clear_checkpoint(ckpt)

@@ -10,6 +10,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from implicit_reg import archive  # noqa: E402
+from implicit_reg import checkpoint as ckpt_io  # noqa: E402
 from implicit_reg import deep_factorization as dfm  # noqa: E402
 from implicit_reg import tables  # noqa: E402
 
@@ -51,7 +52,14 @@ log.info("batch %s: %d runs, depths %s, %s on %s, %s gradients", spec["batch"], 
          "sampled" if getattr(problem.train, "sampled", False) else "dense")
 log.info("serves figures: %s", ", ".join(spec["figures"]))
 checkpoint = Path(smk.params.checkpoint)
-trainer = dfm.BatchTrainer(problem, initial, [r["lr"] for r in spec["runs"]], schedule, device, dtype, checkpoint)
+# The trainer adds learning rates, schedule and initial factors; the data files' bytes and
+# the spec (seeds, init scales) are known here.
+numbers_engine = {k: v for k, v in engine.items() if k != "checkpoint_seconds"}
+fingerprint = ckpt_io.fingerprint({"spec": spec, "engine": numbers_engine, "group_rmsprop": rms,
+                                   "alignment_total": smk.params.alignment_total,
+                                   "data": ckpt_io.file_digests(smk.input[k] for k in smk.input.keys())})
+trainer = dfm.BatchTrainer(problem, initial, [r["lr"] for r in spec["runs"]], schedule, device, dtype, checkpoint,
+                           fingerprint)
 result = trainer.run()
 runs = tables.batch_runs_table(spec, result.final, result.status)
 runs["depth"] = np.asarray(depths, dtype=runs["depth"].dtype)
@@ -67,4 +75,4 @@ archive.write_job_record(smk.output.record, archive.JobRecord(
 log.info("statuses: %s", runs["status"].value_counts().to_dict())
 log.info("batch wall time %.1f s", result.batch_wall_seconds)
 # The run is complete: an old checkpoint must not be resumed by a later, changed batch.
-checkpoint.unlink(missing_ok=True)
+ckpt_io.clear_checkpoint(checkpoint)

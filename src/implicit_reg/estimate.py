@@ -1,0 +1,188 @@
+"""A coarse estimate of the CPU time of the jobs a run will execute, printed before they start.
+
+The model is deliberately simple: a job's CPU time is a start-up cost plus, for training
+jobs, *iterations × cost per run-iteration*. Costs per run-iteration are the engine
+timings measured on the project's 2-core machine (``bench/results.md``, README "Cost",
+one thread): completion at n = 100, sensing at m = 2000, MovieLens on the sampled path,
+the 2x2 and CP engines. They are scaled to other sizes by the work of the products
+(n³ for completion, m·n² for sensing). Iterations come from the specifications' timing
+tables (the same ones ``bench/bench_pipeline.py`` uses), capped at ``max_iters``. Expect
+the truth within a factor of a few: it is an estimate, and the message says so.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from typing import Any, Iterable, Mapping
+
+from implicit_reg.plan import Batch, Plan
+
+#: CPU seconds of a job besides its numerical work (interpreter, imports, files).
+JOB_START_SECONDS = 4.0
+#: Completion, n = 100, one thread: seconds per run-iteration, in a batch of 24 and alone.
+COMPLETION_PER_RUN = {24: {1: 60e-6, 2: 114.6e-6, 3: 236.6e-6, 4: 377.6e-6},
+                      1: {1: 110e-6, 2: 193.8e-6, 3: 306.6e-6, 4: 424.0e-6}}
+#: Sensing, m = 2000, n = 100, depth 3: seconds per run-iteration, in a batch of 24 and alone.
+SENSING_PER_RUN = {24: 1.974e-3, 1: 7.677e-3}
+#: MovieLens-100K on the sampled-gradient path: seconds per step by depth.
+MOVIELENS_PER_STEP = {1: 8.3e-3, 2: 17.4e-3, 3: 101.6e-3}
+#: Work a tiny problem cannot shave off a step (kernel launches, bookkeeping), per run and layer.
+MIN_PER_LAYER_ITERATION = 8e-6
+#: Arora et al. §1.7: iterations to loss 1e-6 at lr 1e-3 for init scale 1e-3 and 1e-6, by depth.
+ARORA_ITERS_INIT_1E3 = {2: 31e3, 3: 29e3, 4: 31e3}
+ARORA_ITERS_INIT_1E6 = {2: 37e3, 3: 48e3, 4: 107e3}
+#: Plain gradient descent of the dynamics figures (lr 0.1), by depth.
+DYNAMICS_ITERS = {1: 7e4, 2: 1.25e5, 3: 1.25e5}
+#: Minimum-nuclear-norm solves at n = 100.
+CONVEX_SECONDS = {"completion": 30.0, "sensing": 600.0}
+#: Razin & Cohen: 2x2 engine per run-iteration; iterations per run by figure and depth.
+RAZIN_DMF_PER_RUN = 240e-9
+RAZIN_DMF_ITERS = {"razin2020_fig1": {2: 1.65e4, 3: 2.45e6, 4: 2.95e6},
+                   "razin2020_perturbed": {2: 2.2e4, 3: 1.5e6}}
+#: CP tensor completion: seconds per run-step by tensor order; iterations by (rank, order).
+RAZIN_TC_PER_RUN = {3: 0.1e-3, 4: 0.32e-3}
+RAZIN_TC_ITERS = {(1, 3): 950, (1, 4): 1.5e4, (3, 3): 8.4e3, (3, 4): 1.5e4}
+#: CP-rank estimates: of a trained model, and of a linear baseline or ground truth, by order.
+RAZIN_MODEL_RANK_SECONDS = {3: 0.5, 4: 2.0}
+RAZIN_REFERENCE_RANK_SECONDS = {3: 2.0, 4: 40.0}
+
+
+def run_iterations(batch: Batch, lr: float, init_scale: float) -> float:
+    """Expected iterations of one run of ``batch`` (spec timing tables, capped at ``max_iters``).
+
+    Parameters
+    ----------
+    batch
+        The planned batch (task, depth, schedule).
+    lr, init_scale
+        The run's learning rate and initialization scale.
+
+    Returns
+    -------
+    float
+        Iterations; GroupRMSprop runs scale as 1/lr and interpolate in log(init scale).
+    """
+    cap = float(batch.schedule.max_iters)
+    if batch.schedule.optimizer == "gd":
+        return cap if batch.dataset.task == "movielens" else min(cap, DYNAMICS_ITERS.get(batch.depth, 1.25e5))
+    a = ARORA_ITERS_INIT_1E3.get(batch.depth, 31e3)
+    b = ARORA_ITERS_INIT_1E6.get(batch.depth, 107e3)
+    x = max(0.0, (-math.log10(init_scale) - 3.0) / 3.0)  # 0 at 1e-3, 1 at 1e-6
+    return min(cap, a * (b / a) ** x * (1e-3 / lr))
+
+
+def run_iteration_seconds(batch: Batch) -> float:
+    """CPU seconds per run-iteration of ``batch`` on one thread.
+
+    Parameters
+    ----------
+    batch
+        The planned batch; its size selects the batched or the single-run cost.
+
+    Returns
+    -------
+    float
+        Seconds.
+    """
+    depth, task = batch.depth, batch.dataset.task
+    rows, cols = batch.dataset.shape
+    batched = 24 if len(batch.runs) >= 8 else 1
+    table = COMPLETION_PER_RUN[batched]
+    # Beyond the measured depths each layer adds about what the last one did.
+    top = max(table)
+    completion = table.get(depth, table[top] + (depth - top) * (table[top] - table[top - 1]))
+    if task == "completion":
+        seconds = completion * (rows * cols * max(rows, cols)) / 100**3
+    elif task == "sensing":
+        seconds = SENSING_PER_RUN[batched] * batch.dataset.n_obs * rows * cols / (2000 * 100**2)
+        seconds += completion * (rows * cols * max(rows, cols)) / 100**3
+    else:
+        top = max(MOVIELENS_PER_STEP)
+        per_step = MOVIELENS_PER_STEP.get(depth, MOVIELENS_PER_STEP[top] * 3 ** (depth - top))
+        seconds = per_step * (rows * cols) / (1682 * 943)
+    return max(seconds, MIN_PER_LAYER_ITERATION * depth)
+
+
+def batch_seconds(batch: Batch) -> float:
+    """Estimated CPU seconds of a training job: every run's iterations × the per-run cost."""
+    per = run_iteration_seconds(batch)
+    return JOB_START_SECONDS + sum(run_iterations(batch, r.lr, r.init_scale) * per for r in batch.runs)
+
+
+def job_seconds(rule: str, wildcards: Mapping[str, str], plan: Plan, razin: Any = None) -> float:
+    """Estimated CPU seconds of one job.
+
+    Parameters
+    ----------
+    rule
+        The rule's name.
+    wildcards
+        The job's wildcard values.
+    plan
+        The Arora et al. plan (training batches, data sets).
+    razin
+        The :class:`~implicit_reg.razin_tables.RazinPlan`, or None without Razin & Cohen jobs.
+
+    Returns
+    -------
+    float
+        Seconds; :data:`JOB_START_SECONDS` for jobs the model has no numerical cost for.
+    """
+    if rule == "train_factorization_batch" and wildcards.get("batch") in plan.batches:
+        return batch_seconds(plan.batches[wildcards["batch"]])
+    if rule == "min_nuclear_norm":
+        dataset = plan.convex_datasets().get(wildcards.get("dataset", ""))
+        if dataset is not None:
+            n = max(dataset.shape)
+            return JOB_START_SECONDS + CONVEX_SECONDS[dataset.task] * (n / 100) ** 3
+    if razin is not None and rule == "razin2020_dmf_batch":
+        spec = razin.dmf_spec(wildcards["figure"], wildcards["depth"])
+        iters = RAZIN_DMF_ITERS.get(spec["figure"], {}).get(int(spec["depth"]), spec["max_iters"])
+        return JOB_START_SECONDS + len(spec["runs"]) * min(iters, spec["max_iters"]) * RAZIN_DMF_PER_RUN
+    if razin is not None and rule == "razin2020_tc_train":
+        spec = razin.tc_spec(wildcards["figure"], wildcards["name"], wildcards["n_obs"])
+        order, rank = int(spec["dataset"].get("order", 3)), int(spec["dataset"].get("rank", 1))
+        iters = min(RAZIN_TC_ITERS.get((rank, order), 1.5e4), spec["tc"]["max_iters"])
+        per_run = iters * RAZIN_TC_PER_RUN.get(order, 0.32e-3) + RAZIN_MODEL_RANK_SECONDS.get(order, 2.0)
+        return JOB_START_SECONDS + len(spec["runs"]) * per_run
+    if razin is not None and rule in ("razin2020_tc_linear", "razin2020_tc_ground_truth"):
+        order = int(razin.datasets.get(wildcards.get("name"), {}).get("order", 3))
+        return JOB_START_SECONDS + RAZIN_REFERENCE_RANK_SECONDS.get(order, 40.0)
+    return JOB_START_SECONDS
+
+
+def format_seconds(seconds: float) -> str:
+    """``seconds`` rounded for a reader: 45 s, 12 min, 3.4 h."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def summary(jobs: Iterable[tuple[str, Mapping[str, str]]], plan: Plan, razin: Any = None) -> str:
+    """One paragraph: how many jobs will run, by rule, and their estimated CPU time.
+
+    Parameters
+    ----------
+    jobs
+        ``(rule, wildcards)`` of every job about to run.
+    plan, razin
+        As for :func:`job_seconds`.
+
+    Returns
+    -------
+    str
+        The text printed before the first job starts.
+    """
+    jobs = list(jobs)
+    by_rule = Counter(rule for rule, _ in jobs)
+    total = sum(job_seconds(rule, dict(wc), plan, razin) for rule, wc in jobs)
+    training = sum(n for rule, n in by_rule.items() if rule in ("train_factorization_batch", "razin2020_dmf_batch",
+                                                                "razin2020_tc_train"))
+    rules = ", ".join(f"{rule} {n}" for rule, n in sorted(by_rule.items()))
+    return (f"This run will execute {len(jobs)} jobs ({training} training jobs; {rules}).\n"
+            f"Estimated CPU time: about {format_seconds(total)} (an estimate from the engine costs measured "
+            "in bench/results.md and the specs' iteration counts, good to a factor of a few; "
+            "divide by the cores for the wall time).")
