@@ -35,7 +35,9 @@ try:
     check_local_data(config)
     # Finished results by provenance key: jobs under results/ and the archive's entries.
     STORE = ResultStore("results", resolve_archive(config), warn=logger.warning)
-    PLAN = build_plan(select_figures(config), STORE, recompute=recompute_figures(config))
+    PLAN = build_plan(
+        select_figures(config), STORE, recompute=recompute_figures(config)
+    )
 except (ConfigValidationError, ConfigError, ArchiveError) as err:
     raise WorkflowError(str(err)) from None
 logger.info(PLAN.summary())
