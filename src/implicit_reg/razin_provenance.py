@@ -19,10 +19,11 @@ _NOT_NUMERICS = ("checkpoint_every", "backend", "device")
 
 _ENGINES = {
     "dmf": ("two_by_two",),
+    "dmf_spread": ("two_by_two",),
     "tc_train": ("tensor_completion", "cp_rank"),
     "tc_reference": ("cp_rank",),
 }
-_KINDS = {"dmf": "razin2020.two_by_two", "tc_train": "razin2020.tensor_completion",
+_KINDS = {"dmf": "razin2020.two_by_two", "dmf_spread": "razin2020.two_by_two", "tc_train": "razin2020.tensor_completion",
           "tc_reference": "razin2020.cp_rank"}
 
 
@@ -48,10 +49,10 @@ class RazinProvenance:
     def _job(self, kind: str, figure: str | None, name: str | None, depth: Any = None,
              n_obs: Any = None) -> tuple[str, dict[str, Any], list[str]]:
         """(job name, payload, data sets read) of one job."""
-        if kind == "dmf":
-            spec = self.dmf_spec(figure, depth)
+        if kind in ("dmf", "dmf_spread"):
+            spec = self.dmf_spec(figure, depth, spread=kind == "dmf_spread")
             datasets = list(self.figures[figure]["datasets"])
-            job = f"{figure}/depth{int(depth)}"
+            job = f"{figure}/{'instances/' if kind == 'dmf_spread' else ''}depth{int(depth)}"
         elif kind == "tc_train":
             spec = self.tc_spec(figure, name, n_obs)
             datasets, job = [name], f"{figure}/{name}/n{int(n_obs)}"

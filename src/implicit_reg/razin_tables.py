@@ -475,9 +475,11 @@ class RazinPlan(RazinProvenance):
     not depend on the order of jobs or on other figures.
     """
 
-    def __init__(self, section: Mapping[str, Any], base_seed: int) -> None:
+    def __init__(self, section: Mapping[str, Any], base_seed: int, instances: int = 0) -> None:
         self.cfg = section
         self.seed = int(base_seed)
+        #: K of the instance spread (config ``instances``): spread panels run seeds 0..K
+        self.instances = int(instances)
         self.figures = section.get("figures", {})
         self.datasets = section["data"]["datasets"]
 
@@ -540,18 +542,34 @@ class RazinPlan(RazinProvenance):
 
     # ---- 2×2 runs --------------------------------------------------------
 
-    def dmf_spec(self, figure: str, depth: int | str) -> dict[str, Any]:
-        """Every run of one panel (one job): data sets × panel runs × repetitions, with seeds."""
+    def spread_figures(self) -> list[str]:
+        """2×2 figures with an instance spread (``instance_panels`` and ``instances`` > 0)."""
+        return sorted(n for n in self.figure_names()
+                      if self.instances and self.figures[n].get("instance_panels"))
+
+    def spread_depths(self, figure: str) -> list[int]:
+        return [int(p["depth"]) for p in self.figures[figure].get("instance_panels", [])]
+
+    def dmf_spec(self, figure: str, depth: int | str, spread: bool = False) -> dict[str, Any]:
+        """Every run of one panel (one job): data sets × panel runs × repetitions, with seeds.
+
+        With ``spread``, the panel of ``instance_panels`` with repetitions 0..K: the seed of
+        repetition r is the one a figure with r + 1 repetitions gives, so repetition 0 is the
+        figure's own run and the others are further seeds.
+        """
         from .seeding import derive_seed
 
         fig, depth = self.figures[figure], int(depth)
-        panel = next(p for p in fig["panels"] if int(p["depth"]) == depth)
+        panels = fig["instance_panels"] if spread else fig["panels"]
+        panel = next(p for p in panels if int(p["depth"]) == depth)
+        repetitions = self.instances + 1 if spread else int(fig["repetitions"])
+        prefix = f"{figure}/instances" if spread else figure
         runs = []
         for name in fig["datasets"]:
             for index, run in enumerate(panel["runs"]):
-                for rep in range(int(fig["repetitions"])):
+                for rep in range(repetitions):
                     runs.append({
-                        "run_id": f"{figure}/{name}/depth{depth}/run{index}/rep{rep}",
+                        "run_id": f"{prefix}/{name}/depth{depth}/run{index}/rep{rep}",
                         "dataset": name, "depth": depth, "run_index": index, "rep": rep,
                         "lr": float(run["lr"]), "init_scale": float(run["init_scale"]),
                         "init": run["init"], "det_sign": int(run["det_sign"]),
@@ -566,6 +584,12 @@ class RazinPlan(RazinProvenance):
         return [self.sourced(f"results/razin2020/dmf/{figure}/depth{p['depth']}/{table}", "dmf",
                              figure=figure, depth=p["depth"])
                 for p in self.figures[figure]["panels"]]
+
+    def spread_batches(self, figure: str, table: str) -> list[str]:
+        """The instance-spread panels' tables (own outputs or archive entries)."""
+        return [self.sourced(f"results/razin2020/dmf_spread/{figure}/depth{d}/{table}", "dmf_spread",
+                             figure=figure, depth=d)
+                for d in self.spread_depths(figure)]
 
     # ---- tensor completion ---------------------------------------------
 

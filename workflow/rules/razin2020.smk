@@ -6,7 +6,7 @@
 # Job specs, seeds and paths: implicit_reg.razin_tables.RazinPlan.
 from implicit_reg.razin_tables import RazinPlan  # noqa: E402
 
-RZ = RazinPlan(config["razin2020"], config["seed"])
+RZ = RazinPlan(config["razin2020"], config["seed"], config.get("instances", 0))
 # Finished and archived jobs are read from the same store as Arora's runs (common.smk).
 RZ.attach_store(STORE, recompute_figures(config))
 if RZ.problems():
@@ -146,6 +146,63 @@ rule razin2020_dmf_tables:
     resources:
         mem_mb=2000,
         runtime=10,
+    script:
+        "../scripts/razin2020_dmf_tables.py"
+
+
+# The instance spread of a 2x2 figure: its instance_panels with seeds 0..K (instances).
+rule razin2020_dmf_spread_batch:
+    input:
+        problems=lambda wc: RZ.dmf_problems(wc.figure),
+    output:
+        runs="results/razin2020/dmf_spread/{figure}/depth{depth}/runs.parquet",
+        trajectories="results/razin2020/dmf_spread/{figure}/depth{depth}/trajectories.parquet",
+        record="results/razin2020/dmf_spread/{figure}/depth{depth}/provenance.json",
+    log:
+        "logs/razin2020_dmf_spread_batch/{figure}-depth{depth}.log",
+    benchmark:
+        "benchmarks/razin2020_dmf_spread_batch/{figure}-depth{depth}.tsv"
+    wildcard_constraints:
+        figure="|".join(RZ.spread_figures()) or "(?!)",
+        depth=r"\d+",
+    conda:
+        f"{ENVS}/compute.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=120,
+    params:
+        spec=lambda wc: RZ.dmf_spec(wc.figure, wc.depth, spread=True),
+        provenance=lambda wc: RZ.job_provenance(
+            "dmf_spread", figure=wc.figure, depth=wc.depth
+        ),
+        checkpoint=lambda wc: f"logs/razin2020_dmf_spread_batch/{wc.figure}-depth{wc.depth}.checkpoint.pt",
+    script:
+        "../scripts/razin2020_dmf_batch.py"
+
+
+rule razin2020_dmf_spread_tables:
+    input:
+        runs=lambda wc: RZ.spread_batches(wc.figure, "runs.parquet"),
+        trajectories=lambda wc: RZ.spread_batches(wc.figure, "trajectories.parquet"),
+    output:
+        runs="results/{figure}/instances.parquet",
+        trajectories="results/{figure}/trajectories_instances.parquet",
+        markers="results/{figure}/markers_instances.parquet",
+    log:
+        "logs/razin2020_dmf_spread_tables/{figure}.log",
+    benchmark:
+        "benchmarks/razin2020_dmf_spread_tables/{figure}.tsv"
+    wildcard_constraints:
+        figure="|".join(RZ.spread_figures()) or "(?!)",
+    conda:
+        f"{ENVS}/compute.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        instances=True,
     script:
         "../scripts/razin2020_dmf_tables.py"
 

@@ -16,6 +16,12 @@ runs = pd.concat([archive.read_table(p, "runs") for p in smk.input.runs], ignore
 traj = pd.concat([archive.read_table(p, "trajectories") for p in smk.input.trajectories], ignore_index=True)
 runs, traj = rt.sort_dmf(runs, traj)
 markers = rt.dmf_markers_table(runs, traj)
+if smk.params.get("instances", False):
+    # The instance spread: repetition r is seed r of the same protocol (0: the figure's own).
+    instance = dict(zip(runs["run_id"], runs["rep"]))
+    for table in (runs, traj, markers):
+        table["instance"] = table["run_id"].map(instance).astype("int64")
+        table["sampling"] = "without_replacement"
 tables.write_parquet(runs, smk.output.runs, PROVENANCE)
 tables.write_parquet(traj, smk.output.trajectories, PROVENANCE)
 tables.write_parquet(markers, smk.output.markers, PROVENANCE)
