@@ -102,3 +102,71 @@ def test_paper_preset_spreads_the_instance_dependent_values() -> None:
     for preset in ("quick.yaml", "test.yaml"):
         quick = validate_config(yaml.safe_load((ROOT / "config" / preset).read_text()), SCHEMA)
         assert quick["instances"] == 0
+
+
+# ---------------------------------------------------------------------------- Razin & Cohen
+
+
+def _razin(instances: int):
+    from implicit_reg.razin_tables import RazinPlan
+
+    cfg = validate_config(yaml.safe_load((ROOT / "config" / "config.yaml").read_text()), SCHEMA)
+    section = validate_config(cfg["razin2020"], load_schema(ROOT / "workflow" / "schemas" / "razin2020.schema.yaml"),
+                              "razin2020")
+    return RazinPlan(section, cfg["seed"], instances)
+
+
+def test_razin_2x2_spread_reruns_the_figures_seed_and_adds_others() -> None:
+    assert _razin(0).spread_figures() == []
+    plan = _razin(3)
+    assert plan.spread_figures() == ["razin2020_fig1"]
+    main = {(r["run_index"], r["rep"]): r for r in plan.dmf_spec("razin2020_fig1", 2)["runs"]}
+    spread = plan.dmf_spec("razin2020_fig1", 2, spread=True)["runs"]
+    assert sorted({r["rep"] for r in spread}) == [0, 1, 2, 3]
+    for r in spread:
+        if r["rep"] == 0:  # the figure's own draw
+            assert r["seed"] == main[(r["run_index"], 0)]["seed"]
+    assert len({r["seed"] for r in spread}) == len(spread) and all("/instances/" in r["run_id"] for r in spread)
+    # its own archive key, apart from the figure's panel
+    assert plan.job_provenance("dmf_spread", figure="razin2020_fig1", depth=2)["key"] != \
+        plan.job_provenance("dmf", figure="razin2020_fig1", depth=2)["key"]
+
+
+def test_razin_tensor_spread_draws_other_observed_sets() -> None:
+    plan = _razin(2)
+    assert plan.tc_spread_figures() == ["razin2020_fig2"]
+    name = "tensor_rank_1_fro_1_order_3_dim_8"
+    own, first, second = (plan.tc_spec("razin2020_fig2", name, 50, instance=i) for i in range(3))
+    assert "permutation_seed" not in own and first["permutation_seed"] != second["permutation_seed"]
+    assert [r["init_std"] for r in own["runs"]] == [1.0e-3] * 5  # instance_init_stds
+    main = {r["rep"]: r["seed"] for r in plan.tc_spec("razin2020_fig2", name, 50)["runs"] if r["init_std"] == 1e-3}
+    assert {r["rep"]: r["seed"] for r in own["runs"]} == main
+    assert not {r["seed"] for r in first["runs"]} & set(main.values())
+    assert len(plan.tc_spread_inputs("razin2020_fig2")["runs"]) == 3
+
+
+def test_with_permutation_checks_its_argument() -> None:
+    from implicit_reg import tensor_completion as tc
+
+    data = tc.TensorCompletionData(np.zeros((2, 2, 2), np.float32), np.arange(8), 1)
+    other = tc.with_permutation(data, np.arange(8)[::-1])
+    assert list(tc.observed_indices(other, 3)) == [7, 6, 5]
+    with pytest.raises(ValueError, match="permutation"):
+        tc.with_permutation(data, np.zeros(8))
+
+
+def test_tensor_spread_tables_have_one_summary_per_instance() -> None:
+    from implicit_reg import razin_tables as rt
+
+    rows = []
+    for i in range(3):
+        for rep in range(4):
+            rows.append({c: None for c in rt.TC_RUN_COLUMNS} | {
+                "run_id": f"razin2020_fig2/instances/i{i}/t/n50/tf-0.001/rep{rep}", "figure": "razin2020_fig2",
+                "dataset": "t", "order": 3, "target_rank": 1, "method": "tf", "series": "tf, init 1e-3",
+                "n_obs": 50, "status": "converged", "recon_error": float(i + rep), "cp_rank": 1})
+    runs = rt.spread_runs([pd.DataFrame(rows)])
+    assert sorted(runs["instance"].unique()) == [0, 1, 2] and set(runs["sampling"]) == {"without_replacement"}
+    summary = rt.spread_summary(runs)
+    assert list(summary["instance"]) == [0, 1, 2]
+    np.testing.assert_allclose(summary["recon_error_median"], [1.5, 2.5, 3.5])

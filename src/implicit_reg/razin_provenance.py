@@ -21,9 +21,11 @@ _ENGINES = {
     "dmf": ("two_by_two",),
     "dmf_spread": ("two_by_two",),
     "tc_train": ("tensor_completion", "cp_rank"),
+    "tc_spread": ("tensor_completion", "cp_rank"),
     "tc_reference": ("cp_rank",),
 }
 _KINDS = {"dmf": "razin2020.two_by_two", "dmf_spread": "razin2020.two_by_two", "tc_train": "razin2020.tensor_completion",
+          "tc_spread": "razin2020.tensor_completion",
           "tc_reference": "razin2020.cp_rank"}
 
 
@@ -56,6 +58,9 @@ class RazinProvenance:
         elif kind == "tc_train":
             spec = self.tc_spec(figure, name, n_obs)
             datasets, job = [name], f"{figure}/{name}/n{int(n_obs)}"
+        elif kind == "tc_spread":  # depth carries the instance index
+            spec = self.tc_spec(figure, name, n_obs, instance=depth)
+            datasets, job = [name], f"{figure}/instances/{name}/n{int(n_obs)}/i{int(depth)}"
         elif kind == "tc_reference":
             spec = self.reference_spec(name, n_obs)
             datasets = [name]

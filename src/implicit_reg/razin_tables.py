@@ -593,23 +593,54 @@ class RazinPlan(RazinProvenance):
 
     # ---- tensor completion ---------------------------------------------
 
-    def tc_spec(self, figure: str, name: str, n_obs: int | str) -> dict[str, Any]:
-        """The trained runs of one (figure, data set, n): inits × repetitions, with seeds."""
+    def tc_spec(self, figure: str, name: str, n_obs: int | str, instance: int | str | None = None) -> dict[str, Any]:
+        """The trained runs of one (figure, data set, n): inits × repetitions, with seeds.
+
+        With ``instance`` i (the instance spread), the spread's init stds and, for i > 0, a
+        ``permutation_seed``: the observed entries are the first n of a seeded permutation,
+        and every run's seed includes i. Instance 0 is the figure's own protocol.
+        """
         from .seeding import derive_seed
 
         fig, n = self.figures[figure], int(n_obs)
+        spread = instance is not None
+        i = int(instance) if spread else 0
+        init_stds = (fig.get("instance_init_stds") or fig["init_stds"]) if spread else fig["init_stds"]
+        prefix = f"{figure}/instances/i{i}" if spread else figure
         runs = []
-        for init_std in fig["init_stds"]:
+        for init_std in init_stds:
             for rep in range(int(fig["repetitions"])):
-                key = ("razin2020", "tc", name, n, float(init_std), rep)
+                key = ("razin2020", "tc", name, n, float(init_std), rep) + ((("instance", i),) if i else ())
                 runs.append({
-                    "run_id": f"{figure}/{name}/n{n}/tf-{float(init_std):g}/rep{rep}",
+                    "run_id": f"{prefix}/{name}/n{n}/tf-{float(init_std):g}/rep{rep}",
                     "init_std": float(init_std), "rep": rep,
                     "seed": derive_seed(self.seed, *key),
                     "rank_seed": derive_seed(self.seed, "cp_rank", *key),
                 })
-        return {"figure": figure, "dataset": {"name": name, **self.datasets[name]}, "n_obs": n,
+        spec = {"figure": figure, "dataset": {"name": name, **self.datasets[name]}, "n_obs": n,
                 "runs": runs, "tc": dict(self.cfg["tc"]), "cp_rank": dict(self.cfg["cp_rank"])}
+        if spread:
+            spec["instance"] = i
+            if i:
+                spec["permutation_seed"] = derive_seed(self.seed, "razin2020", "observed", name, ("instance", i))
+        return spec
+
+    def tc_spread_figures(self) -> list[str]:
+        """Tensor figures with an instance spread (``instance_datasets`` and ``instances`` > 0)."""
+        return sorted(n for n in self.figure_names()
+                      if self.instances and self.figures[n].get("instance_datasets"))
+
+    def tc_spread_inputs(self, figure: str) -> dict[str, list[str]]:
+        """Every instance's runs and trajectories of a tensor figure's spread."""
+        runs, traj = [], []
+        for d in self.figures[figure].get("instance_datasets", []):
+            for n in d["n_obs"]:
+                for i in range(self.instances + 1):
+                    local = f"results/razin2020/tc_spread/{figure}/{d['name']}/n{int(n)}/i{i}"
+                    args = dict(figure=figure, name=d["name"], n_obs=n, depth=i)
+                    runs.append(self.sourced(f"{local}/runs.parquet", "tc_spread", **args))
+                    traj.append(self.sourced(f"{local}/trajectories.parquet", "tc_spread", **args))
+        return {"runs": runs, "trajectories": traj}
 
     def reference_spec(self, name: str, n_obs: int | str | None = None) -> dict[str, Any]:
         """CP-rank job of the linear tensor at ``n_obs`` or, with None, of the ground truth."""
@@ -648,3 +679,25 @@ class RazinPlan(RazinProvenance):
 
     def notebook_params(self, figure: str) -> str:
         return json.dumps(dict(self.figures[figure].get("notebook_params", {})), sort_keys=True)
+
+
+def spread_runs(parts: Sequence[pd.DataFrame]) -> pd.DataFrame:
+    """The runs of a tensor figure's instance spread, with ``instance`` (from the run id) and ``sampling``.
+
+    Run ids of the spread read ``<figure>/instances/i<k>/...``.
+    """
+    runs = pd.concat(parts, ignore_index=True)[TC_RUN_COLUMNS]
+    runs["instance"] = runs["run_id"].str.extract(r"/instances/i(\d+)/", expand=False).astype("int64")
+    runs["sampling"] = "without_replacement"
+    return sort_tc(runs).reset_index(drop=True)
+
+
+def spread_summary(runs: pd.DataFrame) -> pd.DataFrame:
+    """:func:`tc_summary` per instance, with the ``instance`` and ``sampling`` columns."""
+    parts = []
+    for instance, g in runs.groupby("instance", sort=True):
+        s = tc_summary(g.drop(columns=["instance", "sampling"]))
+        s["instance"] = int(instance)
+        s["sampling"] = "without_replacement"
+        parts.append(s)
+    return pd.concat(parts, ignore_index=True)

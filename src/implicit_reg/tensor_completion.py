@@ -94,6 +94,26 @@ def generate_tensor_data(
     return TensorCompletionData(tensor, rng.permutation(tensor.size).astype(np.int64), rank)
 
 
+def with_permutation(data: TensorCompletionData, permutation: np.ndarray) -> TensorCompletionData:
+    """The same ground truth observed in another order (another instance of the protocol).
+
+    Parameters
+    ----------
+    data : TensorCompletionData
+        The data set.
+    permutation : ndarray of int
+        A permutation of ``0 .. data.target.size - 1``; the first n are observed.
+
+    Returns
+    -------
+    TensorCompletionData
+    """
+    permutation = np.asarray(permutation, dtype=np.int64)
+    if permutation.shape != (data.target.size,) or not np.array_equal(np.sort(permutation), np.arange(data.target.size)):
+        raise ValueError("not a permutation of the tensor's linear indices")
+    return TensorCompletionData(data.target, permutation, data.target_cp_rank)
+
+
 def observed_indices(data: TensorCompletionData, n_obs: int) -> np.ndarray:
     """Row-major linear indices of the ``n_obs`` observed entries: the permutation's first ``n_obs``."""
     if not 0 < n_obs <= data.permutation.size:

@@ -293,6 +293,64 @@ rule razin2020_tc_train:
         "../scripts/razin2020_tc_train.py"
 
 
+# The instance spread of a tensor figure: instance_datasets on instances 0..K.
+rule razin2020_tc_spread_train:
+    input:
+        data="results/razin2020/data/{name}.npz",
+    output:
+        runs="results/razin2020/tc_spread/{figure}/{name}/n{n_obs}/i{instance}/runs.parquet",
+        trajectories="results/razin2020/tc_spread/{figure}/{name}/n{n_obs}/i{instance}/trajectories.parquet",
+        record="results/razin2020/tc_spread/{figure}/{name}/n{n_obs}/i{instance}/provenance.json",
+    log:
+        "logs/razin2020_tc_spread_train/{figure}-{name}-n{n_obs}-i{instance}.log",
+    benchmark:
+        "benchmarks/razin2020_tc_spread_train/{figure}-{name}-n{n_obs}-i{instance}.tsv"
+    wildcard_constraints:
+        figure="|".join(RZ.tc_spread_figures()) or "(?!)",
+        name=RZ_NAME,
+        instance=r"\d+",
+    conda:
+        f"{ENVS}/compute.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=240,
+    params:
+        spec=lambda wc: RZ.tc_spec(wc.figure, wc.name, wc.n_obs, instance=wc.instance),
+        provenance=lambda wc: RZ.job_provenance(
+            "tc_spread",
+            figure=wc.figure,
+            name=wc.name,
+            n_obs=wc.n_obs,
+            depth=wc.instance,
+        ),
+        checkpoint=lambda wc: f"logs/razin2020_tc_spread_train/{wc.figure}-{wc.name}-n{wc.n_obs}-i{wc.instance}.checkpoint.pt",
+    script:
+        "../scripts/razin2020_tc_train.py"
+
+
+rule razin2020_tc_spread_tables:
+    input:
+        unpack(lambda wc: RZ.tc_spread_inputs(wc.figure)),
+    output:
+        runs="results/{figure}/instances.parquet",
+        summary="results/{figure}/summary_instances.parquet",
+    log:
+        "logs/razin2020_tc_spread_tables/{figure}.log",
+    benchmark:
+        "benchmarks/razin2020_tc_spread_tables/{figure}.tsv"
+    wildcard_constraints:
+        figure="|".join(RZ.tc_spread_figures()) or "(?!)",
+    conda:
+        f"{ENVS}/compute.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    script:
+        "../scripts/razin2020_tc_spread_tables.py"
+
+
 rule razin2020_tc_tables:
     input:
         unpack(lambda wc: RZ.tc_table_inputs(wc.figure)),

@@ -15,7 +15,7 @@ from implicit_reg.published import instance_table_name, load_published  # noqa: 
 INSTANCE_FIGURES = set(config.get("report", {}).get("instance_figures", []))
 # ... and every figure whose instance spread the plan runs (instances > 0, instance_sweeps).
 INSTANCE_FIGURES |= {n for n, f in PLAN.figures.items() if f.instances is not None}
-INSTANCE_FIGURES |= set(RZ.spread_figures())
+INSTANCE_FIGURES |= set(RZ.spread_figures()) | set(RZ.tc_spread_figures())
 INSTANCE_TABLES = sorted(
     {
         f"results/{e.figure}/{instance_table_name(e.table)}"

@@ -14,6 +14,8 @@ log = start(snakemake)  # noqa: F821
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
+import numpy as np  # noqa: E402
+
 from razin2020_common import job_fingerprint  # noqa: E402
 
 from implicit_reg import archive  # noqa: E402
@@ -29,6 +31,10 @@ PROVENANCE = table_provenance(smk, "tensor_completion", "cp_rank")
 spec = smk.params.spec
 s, runs, n = spec["tc"], spec["runs"], int(spec["n_obs"])
 data = tc.load_tensor_data(smk.input.data)
+if spec.get("permutation_seed") is not None:
+    # Another instance of the protocol: the first n entries of its own seeded permutation.
+    data = tc.with_permutation(data, np.random.default_rng(spec["permutation_seed"]).permutation(data.permutation.size))
+    log.info("instance %d: observed entries from a seeded permutation", spec["instance"])
 observed = tc.observed_indices(data, n)
 ckpt, key = Path(smk.params.checkpoint), job_fingerprint(spec, [smk.input.data])
 resumed = ckpt_io.load_checkpoint(ckpt, key)
