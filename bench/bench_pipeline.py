@@ -1,6 +1,13 @@
 """The whole pipeline at paper scale: CPU time per figure, measured where a real run exists.
 
-Reads, from a run directory (default: this repository):
+Reads, from a results archive (default ``archive/paper/manifest.json``):
+
+* every entry's ``cpu_seconds`` (``wall_seconds`` when the CPU time is missing):
+  a planned job whose provenance key an entry holds is **measured** by it (a
+  training entry's time is split over its runs by iterations, see
+  :func:`archive_run_costs`);
+
+and from a run directory (default: this repository):
 
 * ``benchmarks/*/*.tsv`` — Snakemake ``benchmark:`` files (columns s,
   cpu_time, …): a job with one is **measured**;
@@ -30,12 +37,23 @@ batches): their step cost follows the measured per-run cost at B = 1, 24 and
 the paper's whole row (``bench_sensing``), plus each run's depth's factor
 products.
 
+The instance spread (Arora ``instance_sweeps`` runs and their convex solves,
+Razin & Cohen ``instance_panels`` and ``instance_datasets`` jobs, config
+``instances`` = K) is charged to pseudo-figures ``<figure> (instance spread)``
+and summed on its own line.
+
 Times are CPU seconds of single-threaded jobs; the wall time on this 2-core
 machine is the jobs packed longest first on two slots (dependencies ignored).
+The totals say which share of the CPU time is measured; they are labelled
+"measured" from :data:`MEASURED_LABEL_SHARE` on.
 
 Usage::
 
-    .venv/bin/python bench/bench_pipeline.py [--quick] [--run-dir DIR] [--costs bench/results.json] [--json OUT]
+    .venv/bin/python bench/bench_pipeline.py [--quick] [--run-dir DIR] [--archive MANIFEST]
+                                             [--costs bench/results.json] [--json OUT]
+
+With ``--costs`` of a run that has this program's own ``cost used:`` lines (a
+previous ``run_all.py``), nothing is timed: the estimate takes seconds.
 """
 
 from __future__ import annotations
@@ -45,6 +63,7 @@ import csv
 import json
 import math
 from collections import defaultdict
+from dataclasses import replace
 from pathlib import Path
 
 from _common import ROOT, entry, print_entries, run_engine_steps, write_json
@@ -57,6 +76,7 @@ from implicit_reg import deep_factorization as dfm  # noqa: E402
 from implicit_reg import matrix_data  # noqa: E402
 from implicit_reg.config import load_schema, validate_config  # noqa: E402
 from implicit_reg.plan import build_plan  # noqa: E402
+from implicit_reg.razin_tables import RazinPlan  # noqa: E402
 
 # ------------------------------------------------------------- spec [timing] tables
 # Arora §1.7: iterations to train loss 1e-6 (rank 5, n = 100, GroupRMSprop, gaussian init),
@@ -81,12 +101,23 @@ RAZIN_TC_ITERS = {  # (rank, order, init_std) -> iterations per run
 RAZIN_LINEAR_RANK_SECONDS = {3: 2.0, 4: 40.0}  # spec §8: ≤ 3 s (order 3), 13–70 s (order 4)
 RAZIN_MODEL_RANK_SECONDS = {3: 0.5, 4: 2.0}  # spec §8: 0.1–4 s
 SMALL_JOB_SECONDS = 5.0  # data generation, tables, rendering when not measured
+#: the totals are labelled "measured" when at least this share of their CPU time is
+MEASURED_LABEL_SHARE = 0.9
+DEEP_FACTORIZATION = "arora2019.deep_factorization"
+SPREAD = " (instance spread)"  # suffix of the instance spread's pseudo-figures
 
 
 # ------------------------------------------------------------------- inputs
-def load_config() -> dict:
-    config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
-    validate_config(config, load_schema(ROOT / "workflow" / "schemas" / "config.schema.yaml"))
+def load_config(path: Path = ROOT / "config" / "config.yaml") -> dict:
+    """A preset, validated with defaults filled (both schemas, as the Snakefile does)."""
+    return validated(yaml.safe_load(path.read_text()))
+
+
+def validated(config: dict) -> dict:
+    """``config`` validated in place, with defaults filled (the razin2020 section by its own schema)."""
+    schemas = ROOT / "workflow" / "schemas"
+    validate_config(config, load_schema(schemas / "config.schema.yaml"))
+    validate_config(config["razin2020"], load_schema(schemas / "razin2020.schema.yaml"), "razin2020")
     return config
 
 
@@ -100,6 +131,56 @@ def read_benchmarks(run_dir: Path) -> dict[str, dict[str, float]]:
             row = rows[-1]
             out[f"{path.parent.name}/{path.stem}"] = {"s": float(row["s"]), "cpu_time": float(row["cpu_time"])}
     return out
+
+
+def read_archive(manifest: Path) -> list[dict]:
+    """The timed entries of an archive manifest: ``{kind, job, keys, seconds}`` each.
+
+    ``seconds`` is the job's CPU time, or its wall time when the benchmark file had no CPU
+    time (a single-threaded job's wall time is at least its CPU time, so this errs high).
+    Entries without either are left out; a missing manifest gives none.
+    """
+    if not manifest.is_file():
+        return []
+    out = []
+    for e in json.loads(manifest.read_text()).get("entries", {}).values():
+        seconds = e.get("cpu_seconds", e.get("wall_seconds"))
+        if seconds is not None:
+            out.append({"kind": e["kind"], "job": e["job"], "keys": dict(e["keys"]), "seconds": float(seconds)})
+    return out
+
+
+def archive_run_costs(entries: list[dict], run_keys: dict[str, str],
+                      run_iters: dict[str, float]) -> dict[str, tuple[float, str]]:
+    """run id -> (CPU seconds, archive job) of every planned run a training entry holds.
+
+    The entry's seconds are split over its runs in proportion to their iterations: a batch
+    steps its active runs together at a per-run cost that hardly depends on the run, so a
+    run costs its share of the job's run-iterations (an equal split would charge a
+    figure of short runs as much as one of runs 3× longer). The split moves time between
+    figures only: the entry's total is kept. A run of the entry that this plan does not
+    hold (another config) weighs the mean of the planned ones, and its share is not counted.
+    """
+    rid_of = {key: rid for rid, key in run_keys.items()}
+    out: dict[str, tuple[float, str]] = {}
+    for e in entries:
+        if e["kind"] != DEEP_FACTORIZATION:
+            continue
+        planned = [rid_of[k] for k in e["keys"].values() if k in rid_of]
+        if not planned:
+            continue
+        its = {rid: run_iters[rid] for rid in planned}
+        mean = sum(its.values()) / len(its)
+        total = sum(its.values()) + mean * (len(e["keys"]) - len(planned))
+        for rid in planned:
+            out[rid] = (e["seconds"] * its[rid] / total if total > 0 else e["seconds"] / len(e["keys"]), e["job"])
+    return out
+
+
+def archive_job_costs(entries: list[dict]) -> dict[str, tuple[float, str]]:
+    """provenance key -> (CPU seconds, job) of the single-result entries (convex solves, Razin jobs)."""
+    return {key: (e["seconds"], e["job"]) for e in entries if e["kind"] != DEEP_FACTORIZATION
+            for key in e["keys"].values()}
 
 
 def read_iterations(run_dir: Path) -> tuple[dict[str, int], list[dict]]:
@@ -183,6 +264,9 @@ def costs_from_entries(entries: list[dict]) -> dict[str, float]:
             c["rank linear o4"] = v
         elif name.startswith("cp rank estimate, order 4 model-like"):
             c["rank model o4"] = v
+        elif name.startswith("cost used: ") and name.endswith(", per iteration"):
+            # This program's own costs from an earlier run: no need to time them again.
+            c[name[len("cost used: "):-len(", per iteration")]] = v
     return c
 
 
@@ -264,8 +348,26 @@ class Tally:
 
 
 def arora_estimate(config: dict, bench: dict, finished: dict, rows: list[dict], c: dict,
-                   tally: Tally, jobs: list[tuple[str, float]]) -> dict[str, int]:
-    """CPU seconds of the Arora et al. figures into ``tally``; every job's seconds appended to ``jobs``."""
+                   tally: Tally, jobs: list[tuple[str, float]], archived: list[dict] = ()) -> dict[str, int]:
+    """CPU seconds of the Arora et al. figures into ``tally``; every job's seconds appended to ``jobs``.
+
+    Parameters
+    ----------
+    config : dict
+        Validated config (defaults filled).
+    bench : dict
+        Benchmark files of a run directory (:func:`read_benchmarks`).
+    finished, rows : dict, list
+        Iteration counts of finished runs (:func:`read_iterations`).
+    c : dict
+        Per-iteration costs (:func:`costs_from_entries` and the engine runs here).
+    tally, jobs : Tally, list
+        Filled in: seconds per figure (and per instance spread), and per job.
+    archived : list of dict
+        Timed archive entries (:func:`read_archive`): their runs and solves are measured.
+    """
+    # The whole paper scale: every run, archived or not, is in a batch of the plan
+    # (no store), so a batch holds the runs a fresh run would train together.
     plan = build_plan(config)
     counts = {"measured batches": 0, "estimated batches": 0, "measured runs": 0, "planned runs": 0}
 
@@ -345,56 +447,74 @@ def arora_estimate(config: dict, bench: dict, finished: dict, rows: list[dict], 
         return base + c[f"completion authors d{depth}"] - c["completion authors d3"]
 
     c.setdefault("completion engine d1 B1", c["dynamics completion d1"])
-    # Cost of every run in the pipeline: its iterations × the engine's per-run cost for its
-    # batch, or, for a batch with a benchmark file, the measured CPU time split by iterations.
-    run_cost: dict[str, tuple[float, bool]] = {}
     run_iters: dict[str, float] = {}
-    for name, batch in plan.batches.items():
-        iters = {}
+    for batch in plan.batches.values():
         for run in batch.runs:
             its, src = arora_iterations(run, finished, rows)
-            iters[run.run_id] = its
+            run_iters[run.run_id] = its
             counts["planned runs"] += 1
             counts["measured runs"] += src == "measured"
-        run_iters.update(iters)
-        key = f"train_factorization_batch/{name}"
+    # Cost of every run in the pipeline: an archive entry's time split over its runs; else,
+    # for a batch with a benchmark file, the measured CPU time split by iterations; else its
+    # iterations × the engine's per-run cost for its batch (the runs the archive lacks).
+    from_archive = archive_run_costs(list(archived), plan.run_keys, run_iters)
+    run_cost: dict[str, tuple[float, bool]] = {rid: (secs, True) for rid, (secs, _) in from_archive.items()}
+    archive_jobs: dict[str, float] = defaultdict(float)
+    for secs, job in from_archive.values():
+        archive_jobs[job] += secs
+    jobs.extend(archive_jobs.items())
+    for name, batch in plan.batches.items():
+        rest = [r for r in batch.runs if r.run_id not in from_archive]
+        if not rest:
+            counts["measured batches"] += 1
+            continue
+        iters = {r.run_id: run_iters[r.run_id] for r in rest}
         total_its = sum(iters.values())
+        key = f"train_factorization_batch/{name}"
         # A benchmark file is this batch's cost only if the run trained every planned run of it
         # (a batch of the same name from a smaller grid would undercount).
-        if key in bench and all(r.run_id in finished for r in batch.runs):
+        if len(rest) == len(batch.runs) and key in bench and all(r.run_id in finished for r in batch.runs):
             counts["measured batches"] += 1
-            jobs.append((name, bench[key]["cpu_time"]))
-            for rid, its in iters.items():
-                run_cost[rid] = (bench[key]["cpu_time"] * its / total_its, True)
+            secs, measured = bench[key]["cpu_time"], True
         else:
             counts["estimated batches"] += 1
-            secs = batch_seconds(batch, iters)
-            jobs.append((name, secs))
-            for rid, its in iters.items():
-                run_cost[rid] = (secs * its / total_its, False)
+            secs, measured = batch_seconds(replace(batch, runs=rest), iters), False
+        jobs.append((name, secs))
+        for rid, its in iters.items():
+            run_cost[rid] = (secs * its / total_its, measured)
     runs_by_id = {r.run_id: r for b in plan.batches.values() for r in b.runs}
+    # Each figure, and each figure's instance spread as a pseudo-figure of its own.
+    units = [(name, fig, f"collect_figure_results/{name}") for name, fig in plan.figures.items()]
+    units += [(name + SPREAD, fig.instances, f"collect_instance_results/{name}")
+              for name, fig in plan.figures.items() if fig.instances is not None]
     users: dict[str, int] = defaultdict(int)
-    for fig in plan.figures.values():
+    convex_users: dict[str, int] = defaultdict(int)
+    for _, fig, _ in units:
         for rid in fig.run_ids:
             users[rid] += 1
-    convex_users: dict[str, int] = defaultdict(int)
-    for fig in plan.figures.values():
         for d in fig.convex_datasets:
             convex_users[d.name] += 1
-    for fig_name, fig in plan.figures.items():
+    single = archive_job_costs(list(archived))
+    convex_job = {job.dataset.name: job for job in plan.convex_jobs.values()}
+    for fig_name, fig, collect in units:
         # A run used by k figures is computed once; each of them is charged 1/k of it.
         for rid in fig.run_ids:
             secs, measured = run_cost[rid]
             tally.add(fig_name, secs / users[rid], measured)
             tally.authors[fig_name] += run_iters[rid] * authors_cost(runs_by_id[rid])
         for d in fig.convex_datasets:
-            key = f"min_nuclear_norm/{d.name}"
-            secs = bench[key]["cpu_time"] if key in bench else CONVEX_SECONDS[d.task]
-            tally.add(fig_name, secs / convex_users[d.name], key in bench)
+            job = convex_job[d.name]
+            key = f"min_nuclear_norm/{job.name}"  # benchmark files are named by the convex job
+            if job.key in single:
+                (secs, key), measured = single[job.key], True
+            else:
+                secs, measured = (bench[key]["cpu_time"], True) if key in bench else (CONVEX_SECONDS[d.task], False)
+            tally.add(fig_name, secs / convex_users[d.name], measured)
             tally.authors[fig_name] += secs
             if (key, secs) not in jobs:
                 jobs.append((key, secs))
-        for key in (f"render_figure/{fig_name}", f"collect_figure_results/{fig_name}"):
+        render = [] if fig_name.endswith(SPREAD) else [f"render_figure/{fig_name}"]
+        for key in render + [collect]:
             secs = bench[key]["cpu_time"] if key in bench else SMALL_JOB_SECONDS
             tally.add(fig_name, secs, key in bench)
             tally.authors[fig_name] += secs
@@ -428,45 +548,83 @@ def two_core_wall(jobs: list[tuple[str, float]], cores: int = 2) -> tuple[float,
     return max(slots), name, longest
 
 
-def razin_estimate(config: dict, bench: dict, c: dict, tally: Tally, jobs: list[tuple[str, float]]) -> None:
+def razin_estimate(config: dict, bench: dict, c: dict, tally: Tally, jobs: list[tuple[str, float]],
+                   archived: list[dict] = ()) -> None:
+    """CPU seconds of the Razin & Cohen figures and their instance spread into ``tally`` and ``jobs``.
+
+    A job's time is the archive entry's holding its provenance key
+    (``RazinPlan.job_provenance``), else its benchmark file's, else the estimate.
+    """
     section = config.get("razin2020", {})
+    plan = RazinPlan(section, config["seed"], config.get("instances", 0))
+    single = archive_job_costs(list(archived))
     tc_cap = float(section.get("training", section).get("tc", {}).get("max_iters", 1e6))
     for init in (1e-2, 1e-3):
         RAZIN_TC_ITERS.setdefault((3, 4, init), tc_cap)
+
+    def job(fig: str, kind: str, bench_key: str, estimate: float, shared: bool = False, **where) -> None:
+        """Charge one job to ``fig`` (a job shared by figures enters ``jobs`` once)."""
+        prov = plan.job_provenance(kind, **where)["key"]
+        if prov in single:
+            secs, measured = single[prov][0], True
+        elif bench_key in bench:
+            secs, measured = bench[bench_key]["cpu_time"], True
+        else:
+            secs, measured = estimate, False
+        tally.add(fig, secs, measured)
+        if not (shared and (bench_key, secs) in jobs):
+            jobs.append((bench_key, secs))
+
+    def dmf_iters(fig: str, depth: int) -> float:
+        return RAZIN_DMF_ITERS.get(fig, RAZIN_DMF_ITERS["razin2020_fig1"]).get(depth, 1e6)
+
+    def order_rank(name: str) -> tuple[int, int]:
+        meta = section["data"]["datasets"].get(name, {})
+        return int(meta.get("order", 3)), int(meta.get("rank", 1))
+
     for fig, spec in section.get("figures", {}).items():
         if "panels" in spec:  # 2×2 deep matrix factorization
             for panel in spec["panels"]:
                 depth = int(panel["depth"])
-                its = RAZIN_DMF_ITERS.get(fig, RAZIN_DMF_ITERS["razin2020_fig1"]).get(depth, 1e6)
                 n_runs = len(panel["runs"]) * len(spec["datasets"])
-                key = f"razin2020_dmf_batch/{fig}-depth{depth}"
-                secs = bench[key]["cpu_time"] if key in bench else n_runs * its * c["2x2 engine"]
-                tally.add(fig, secs, key in bench)
-                jobs.append((key, secs))
-                tally.authors[fig] += n_runs * its * c["2x2 authors"]
+                job(fig, "dmf", f"razin2020_dmf_batch/{fig}-depth{depth}",
+                    n_runs * dmf_iters(fig, depth) * c["2x2 engine"], figure=fig, depth=depth)
+                tally.authors[fig] += n_runs * dmf_iters(fig, depth) * c["2x2 authors"]
+            # The spread: instance_panels again with seeds 0..K.
+            for depth in plan.spread_depths(fig) if fig in plan.spread_figures() else []:
+                panel = next(p for p in spec["instance_panels"] if int(p["depth"]) == depth)
+                n_runs = len(panel["runs"]) * len(spec["datasets"]) * (plan.instances + 1)
+                job(fig + SPREAD, "dmf_spread", f"razin2020_dmf_spread_batch/{fig}-depth{depth}",
+                    n_runs * dmf_iters(fig, depth) * c["2x2 engine"], figure=fig, depth=depth)
+                tally.authors[fig + SPREAD] += n_runs * dmf_iters(fig, depth) * c["2x2 authors"]
             continue
-        datasets = spec.get("datasets", [])
         inits, reps = spec.get("init_stds", [1e-2, 1e-3]), int(spec.get("repetitions", 5))
-        for ds in datasets:
+        for ds in spec.get("datasets", []):
             name = ds["name"]
-            meta = section["data"]["datasets"].get(name, {})
-            order, rank = int(meta.get("order", 3)), int(meta.get("rank", 1))
+            order, rank = order_rank(name)
             lin = c.get(f"rank linear o{order}", RAZIN_LINEAR_RANK_SECONDS[order])
             model = c.get(f"rank model o{order}", RAZIN_MODEL_RANK_SECONDS[order])
             for n_obs in ds["n_obs"]:
                 train = sum(RAZIN_TC_ITERS[(rank, order, s)] for s in inits) * reps
-                key = f"razin2020_tc_train/{fig}-{name}-n{n_obs}"
-                secs = (bench[key]["cpu_time"] if key in bench
-                        else train * c[f"tc engine o{order}"] + len(inits) * reps * model)
-                tally.add(fig, secs, key in bench)
-                jobs.append((key, secs))
-                lkey = f"razin2020_tc_linear/{name}-n{n_obs}"
-                secs = bench[lkey]["cpu_time"] if lkey in bench else lin
-                tally.add(fig, secs, lkey in bench)
-                if (lkey, secs) not in jobs:
-                    jobs.append((lkey, secs))
+                job(fig, "tc_train", f"razin2020_tc_train/{fig}-{name}-n{n_obs}",
+                    train * c[f"tc engine o{order}"] + len(inits) * reps * model, figure=fig, name=name, n_obs=n_obs)
+                job(fig, "tc_reference", f"razin2020_tc_linear/{name}-n{n_obs}", lin, shared=True,
+                    name=name, n_obs=n_obs)
                 # The authors: one run at a time, autograd, and the linear tensor's rank in every run.
                 tally.authors[fig] += train * c[f"tc authors o{order}"] + len(inits) * reps * (model + lin)
+        # The spread: instance_datasets on instances 0..K, with the spread's init stds.
+        spread_inits = spec.get("instance_init_stds") or inits
+        for ds in spec.get("instance_datasets", []) if fig in plan.tc_spread_figures() else []:
+            name = ds["name"]
+            order, rank = order_rank(name)
+            model = c.get(f"rank model o{order}", RAZIN_MODEL_RANK_SECONDS[order])
+            train = sum(RAZIN_TC_ITERS[(rank, order, s)] for s in spread_inits) * reps
+            for n_obs in ds["n_obs"]:
+                for i in range(plan.instances + 1):
+                    job(fig + SPREAD, "tc_spread", f"razin2020_tc_spread_train/{fig}-{name}-n{n_obs}-i{i}",
+                        train * c[f"tc engine o{order}"] + len(spread_inits) * reps * model,
+                        figure=fig, name=name, n_obs=n_obs, depth=i)  # depth carries the instance
+                    tally.authors[fig + SPREAD] += train * c[f"tc authors o{order}"] + len(spread_inits) * reps * model
         for key, v in bench.items():
             if key.startswith(("razin2020_render/" + fig, "razin2020_tc_tables/" + fig,
                                "razin2020_dmf_tables/" + fig)):
@@ -474,7 +632,71 @@ def razin_estimate(config: dict, bench: dict, c: dict, tally: Tally, jobs: list[
                 tally.authors[fig] += v["cpu_time"]
 
 
-def benchmark(costs_entries: list[dict] | None = None, quick: bool = False, run_dir: Path = ROOT) -> list[dict]:
+def estimate(config: dict, c: dict, bench: dict | None = None, finished: dict | None = None,
+             rows: list[dict] | None = None, archived: list[dict] = ()) -> tuple[Tally, list, dict]:
+    """Both papers' figures: (tally, jobs, Arora counts); see :func:`arora_estimate`."""
+    tally, jobs = Tally(), []
+    counts = arora_estimate(config, bench or {}, finished or {}, rows or [], c, tally, jobs, archived)
+    razin_estimate(config, bench or {}, c, tally, jobs, archived)
+    return tally, jobs, counts
+
+
+def measured_share(tally: Tally, figures=None) -> tuple[float, float, str]:
+    """(CPU seconds, measured share, label) of ``figures`` (default all): "measured" from 90 % on."""
+    figures = set(tally.measured) | set(tally.estimated) if figures is None else figures
+    measured = sum(tally.measured[f] for f in figures)
+    total = measured + sum(tally.estimated[f] for f in figures)
+    share = measured / total if total else 0.0
+    return total, share, "measured" if share >= MEASURED_LABEL_SHARE else "estimated"
+
+
+def summary_entries(tally: Tally, jobs: list[tuple[str, float]], counts: dict[str, int]) -> list[dict]:
+    """Per-figure lines, the totals (with their measured share), the instance spread and the wall time."""
+    wall, longest_name, longest = two_core_wall(jobs)
+    sensing_jobs = [j for j in jobs if j[0].startswith("sensing-") or "min_nuclear_norm/sensing" in j[0]]
+    sensing_cpu = sum(secs for _, secs in sensing_jobs)
+    sensing_wall = two_core_wall(sensing_jobs)[0] if sensing_jobs else 0.0
+
+    entries: list[dict] = []
+    figures = sorted(set(tally.measured) | set(tally.estimated) | set(tally.authors))
+    for fig in figures:
+        ours, share, _ = measured_share(tally, [fig])
+        basis = "measured" if share > 0.999 else "estimate" if share < 1e-3 else f"{100 * share:.0f}% measured"
+        entries.append(entry(f"pipeline {fig}: CPU time (ratio: authors' way / pipeline)", ours / 3600, "h",
+                             tally.authors[fig] / ours if ours else None, basis=basis,
+                             authors_h=tally.authors[fig] / 3600))
+    total, share, label = measured_share(tally)
+    total_authors = sum(tally.authors.values())
+    basis = dict(basis=f"{100 * share:.1f}% measured", measured_fraction=share,
+                 measured_h=share * total / 3600, estimated_h=(1 - share) * total / 3600)
+    spread = [f for f in figures if f.endswith(SPREAD)]
+    spread_cpu, spread_share, spread_label = measured_share(tally, spread)
+    entries += [
+        entry(f"pipeline total ({label}): CPU time, every job once (ratio: authors' way / pipeline)", total / 3600,
+              "h", total_authors / total, authors_h=total_authors / 3600, **basis),
+        entry(f"pipeline total ({label}): wall time on this 2-core machine, 2 jobs at a time, longest first "
+              "(ratio: over total / 2)", wall / 3600, "h", wall / (total / 2), **basis),
+        entry(f"pipeline instance spread ({spread_label}; Arora instance_sweeps runs and their convex solves, "
+              "Razin & Cohen spread jobs): CPU time, included in the total (ratio: share of the total)",
+              spread_cpu / 3600, "h", spread_cpu / total, basis=f"{100 * spread_share:.1f}% measured",
+              measured_fraction=spread_share),
+        entry(f"pipeline: longest job ({longest_name})", longest / 3600, "h"),
+        entry("pipeline sensing (Arora Figs 4-6, NA1, NA2, sensing dynamics): CPU time of its jobs, and "
+              "their wall time alone on 2 cores (ratio: wall / CPU)", sensing_cpu / 3600, "h",
+              sensing_wall / sensing_cpu if sensing_cpu else None, wall_h=sensing_wall / 3600),
+        entry("authors' way total: CPU time, one run after another", total_authors / 3600, "h", basis="estimate"),
+        entry("pipeline: measured / planned Arora runs (iteration counts)", counts["measured runs"], "runs",
+              counts["measured runs"] / max(1, counts["planned runs"])),
+        entry("pipeline: measured / planned Arora training batches (archive or benchmark files)",
+              counts["measured batches"], "jobs",
+              counts["measured batches"] / max(1, counts["measured batches"] + counts["estimated batches"])),
+    ]
+    return entries
+
+
+def benchmark(costs_entries: list[dict] | None = None, quick: bool = False, run_dir: Path = ROOT,
+              archive: Path = ROOT / "archive" / "paper" / "manifest.json") -> list[dict]:
+    """Every entry of this program (see the module docstring)."""
     if costs_entries is None:
         # Standalone: measure what is needed, quickly.
         import bench_deep_factorization
@@ -486,49 +708,15 @@ def benchmark(costs_entries: list[dict] | None = None, quick: bool = False, run_
         costs_entries += bench_two_by_two.benchmark(bench_two_by_two.load_problem(None), 20_000, 500, 1)
         costs_entries += bench_tensor.benchmark(None, 20, quick=True, orders=(3, 4))
     c = costs_from_entries(costs_entries)
-    c.update(measure_gd_jobs(quick))
-    c["completion authors d1"] = measure_authors_depth1(quick)
+    if "dynamics movielens dense d3" not in c:  # not given by an earlier run of this program
+        c.update(measure_gd_jobs(quick))
+    if "completion authors d1" not in c:
+        c["completion authors d1"] = measure_authors_depth1(quick)
     config = load_config()
     bench = read_benchmarks(run_dir)
     finished, rows = read_iterations(run_dir)
-    tally = Tally()
-    jobs: list[tuple[str, float]] = []
-    counts = arora_estimate(config, bench, finished, rows, c, tally, jobs)
-    razin_estimate(config, bench, c, tally, jobs)
-    wall, longest_name, longest = two_core_wall(jobs)
-    sensing_jobs = [j for j in jobs if j[0].startswith("sensing-") or "min_nuclear_norm/sensing" in j[0]]
-    sensing_cpu = sum(secs for _, secs in sensing_jobs)
-    sensing_wall = two_core_wall(sensing_jobs)[0] if sensing_jobs else 0.0
-
-    entries: list[dict] = []
-    figures = sorted(set(tally.measured) | set(tally.estimated) | set(tally.authors))
-    total = total_measured = total_authors = 0.0
-    for fig in figures:
-        ours = tally.measured[fig] + tally.estimated[fig]
-        share = tally.measured[fig] / ours if ours else 0.0
-        basis = "measured" if share > 0.999 else "estimate" if share < 1e-3 else f"{100 * share:.0f}% measured"
-        total += ours
-        total_measured += tally.measured[fig]
-        total_authors += tally.authors[fig]
-        entries.append(entry(f"pipeline {fig}: CPU time (ratio: authors' way / pipeline)", ours / 3600, "h",
-                             tally.authors[fig] / ours if ours else None, basis=basis,
-                             authors_h=tally.authors[fig] / 3600))
-    share = total_measured / total if total else 0.0
-    entries += [
-        entry("pipeline total: CPU time, every job once (ratio: authors' way / pipeline)", total / 3600, "h",
-              total_authors / total, basis=f"{100 * share:.1f}% measured", authors_h=total_authors / 3600),
-        entry("pipeline total: wall time on this 2-core machine, 2 jobs at a time, longest first "
-              "(ratio: over total / 2)", wall / 3600, "h", wall / (total / 2), basis=f"{100 * share:.1f}% measured"),
-        entry(f"pipeline: longest job ({longest_name})", longest / 3600, "h", basis="estimate"),
-        entry("pipeline sensing (Arora Figs 4-6, NA1, NA2, sensing dynamics): CPU time of its jobs, and "
-              "their wall time alone on 2 cores (ratio: wall / CPU)", sensing_cpu / 3600, "h",
-              sensing_wall / sensing_cpu if sensing_cpu else None, wall_h=sensing_wall / 3600),
-        entry("authors' way total: CPU time, one run after another", total_authors / 3600, "h", basis="estimate"),
-        entry("pipeline: measured / planned Arora runs (iteration counts)", counts["measured runs"], "runs",
-              counts["measured runs"] / max(1, counts["planned runs"])),
-        entry("pipeline: measured / planned Arora training batches (benchmark files)", counts["measured batches"],
-              "jobs", counts["measured batches"] / max(1, counts["measured batches"] + counts["estimated batches"])),
-    ]
+    tally, jobs, counts = estimate(config, c, bench, finished, rows, read_archive(Path(archive)))
+    entries = summary_entries(tally, jobs, counts)
     # Model check: measured batches' CPU time per run-iteration vs this run's engine figure.
     plan = build_plan(config)
     for name, batch in plan.batches.items():
@@ -554,11 +742,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--run-dir", default=str(ROOT), help="where benchmarks/ and results/ of a real run live")
+    parser.add_argument("--archive", default=str(ROOT / "archive" / "paper" / "manifest.json"),
+                        help="archive manifest whose entries' CPU times measure the jobs they hold")
     parser.add_argument("--costs", help="results.json of run_all.py to take the per-iteration costs from")
     parser.add_argument("--json")
     args = parser.parse_args()
     costs = json.loads(Path(args.costs).read_text()) if args.costs else None
-    entries = benchmark(costs, args.quick, Path(args.run_dir))
+    entries = benchmark(costs, args.quick, Path(args.run_dir), Path(args.archive))
     print_entries(entries, "whole pipeline")
     if args.json:
         write_json(entries, args.json)

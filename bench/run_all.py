@@ -108,6 +108,8 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="fewer rounds (~2 min)")
     parser.add_argument("--baseline-rev", help="also measure deep_factorization.py at this git revision")
     parser.add_argument("--run-dir", default=str(ROOT), help="benchmarks/ and results/ of the real run to read")
+    parser.add_argument("--archive", default=str(ROOT / "archive" / "paper" / "manifest.json"),
+                        help="archive manifest whose entries' CPU times measure the jobs they hold")
     parser.add_argument("--out", default=str(HERE), help="directory for results.json and results.md")
     args = parser.parse_args()
     quick = args.quick
@@ -134,7 +136,8 @@ def main() -> None:
                                                          500 if quick else 3_000, 2 if quick else 3))
     data_dir = str(RAZIN_DATA / "tc") if (RAZIN_DATA / "tc").is_dir() else None
     run("tensor", lambda: bench_tensor.benchmark(data_dir, 20 if quick else 50, quick=quick, orders=(3, 4)))
-    run("pipeline", lambda: bench_pipeline.benchmark(list(entries), quick, Path(args.run_dir)))
+    run("pipeline", lambda: bench_pipeline.benchmark(list(entries), quick, Path(args.run_dir),
+                                                      Path(args.archive)))
     run("profile", lambda: profile_engines.benchmark(50 if quick else 200))
 
     git = subprocess.run(["git", "describe", "--always", "--dirty"], cwd=ROOT, capture_output=True,
