@@ -148,6 +148,10 @@ def test_entries_carry_the_jobs_measured_times(tmp_path: Path) -> None:
     (bench / "razin2020_tc_linear").mkdir()
     (bench / "razin2020_tc_linear" / "tensor_x-n50.tsv").write_text("s\tcpu_time\n3.5\t3.4\n")
     assert archive.job_benchmark(bench, rank_job) == {"wall_seconds": 3.5, "cpu_seconds": 3.4}
+    spread_job = archive.JobRecord("razin2020.tensor_completion", "razin2020_fig2/instances/t/n50/i3", {}, {})
+    (bench / "razin2020_tc_spread_train").mkdir()
+    (bench / "razin2020_tc_spread_train" / "razin2020_fig2-t-n50-i3.tsv").write_text("s\tcpu_time\n9.0\t8.5\n")
+    assert archive.job_benchmark(bench, spread_job) == {"wall_seconds": 9.0, "cpu_seconds": 8.5}
 
 
 def test_local_jobs_come_first_and_unfinished_jobs_do_not_count(tmp_path: Path) -> None:

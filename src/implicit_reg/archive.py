@@ -304,8 +304,13 @@ def job_benchmark(benchmarks_dir: str | Path, record: JobRecord) -> dict[str, fl
     Benchmark files are named by the job's wildcards joined by ``-``; a CP-rank job of a
     ground truth ``<name>/ground_truth`` is ``razin2020_tc_ground_truth/<name>.tsv``.
     """
-    stems = [record.job.replace("/", "-"), record.job.replace("/linear", ""), record.job.split("/")[0]]
-    for rule in _BENCHMARK_RULES.get(record.kind, ()):
+    job = record.job.replace("/instances/", "/")
+    stems = [job.replace("/", "-"), job.replace("/linear", ""), job.split("/")[0]]
+    rules = _BENCHMARK_RULES.get(record.kind, ())
+    if "/instances/" in record.job:  # the instance spread's jobs have rules of their own
+        rules = {"razin2020.two_by_two": ("razin2020_dmf_spread_batch",),
+                 "razin2020.tensor_completion": ("razin2020_tc_spread_train",)}.get(record.kind, rules)
+    for rule in rules:
         for stem in stems:
             path = Path(benchmarks_dir) / rule / f"{stem}.tsv"
             if path.is_file() and not (rule.endswith("ground_truth") and not record.job.endswith("ground_truth")):
