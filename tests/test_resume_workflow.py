@@ -67,9 +67,16 @@ def _paths(work: Path, batch: str) -> dict[str, Path]:
             "checkpoint": logs / f"{batch}.checkpoint.pt", "log": logs / f"{batch}.log"}
 
 
+def _forget(work: Path, batch: str) -> None:
+    """Make a finished batch's runs missing again: without its job record the plan trains it anew
+    (same runs, same name); with it, the batch is read and never rerun."""
+    (work / "results" / "runs" / batch / "provenance.json").unlink(missing_ok=True)
+
+
 def _start_and_kill(work: Path, batch: str, *extra: str) -> None:
     """Run the batch until a checkpoint written well into training exists, then SIGKILL everything."""
     p = _paths(work, batch)
+    _forget(work, batch)
     p["log"].unlink(missing_ok=True)  # an earlier run's log would count its checkpoints
     # --forcerun: the batch's tables may be up to date from an earlier test.
     proc = subprocess.Popen([str(BIN / "snakemake"), str(p["target"].relative_to(work)), "--forcerun",
@@ -95,6 +102,7 @@ def _start_and_kill(work: Path, batch: str, *extra: str) -> None:
 
 def _run(work: Path, batch: str, *extra: str, force: bool = False) -> tuple[pd.DataFrame, pd.DataFrame, str]:
     p = _paths(work, batch)
+    _forget(work, batch)  # every case here trains the batch (afresh or from its checkpoint)
     options = ["--forcerun", "train_factorization_batch"] if force else []
     out = _snakemake(work, str(p["target"].relative_to(work)), *options, *_config_args(*extra))
     assert out.returncode == 0, out.stdout + out.stderr
