@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Add the finished jobs under results/ to a results archive (default archive/paper):
 #   scripts/archive.sh                  # -> archive/paper
-#   scripts/archive.sh archive/quick    # another preset's archive
+#   scripts/archive.sh archive/quick config/quick.yaml   # another preset's archive
 # Each job becomes one compressed parquet entry keyed by its results' provenance keys;
 # entries already in the archive are skipped. Commit the archive afterwards:
 #   git add archive/paper && git commit -m "archive: ..."
@@ -9,5 +9,9 @@ set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$REPO"
 ARCHIVE="${1:-archive/paper}"
-PYTHONPATH="$REPO/src${PYTHONPATH:+:$PYTHONPATH}" .venv/bin/python -m implicit_reg.archive add "$ARCHIVE" --results results
+shift || true
+# Only the jobs that the preset's config needs: results/ may hold other presets' jobs.
+# Further arguments are config files merged over config/config.yaml (e.g. config/quick.yaml).
+PYTHONPATH="$REPO/src${PYTHONPATH:+:$PYTHONPATH}" .venv/bin/python -m implicit_reg.archive add "$ARCHIVE" \
+  --results results --configfile config/config.yaml "$@"
 PYTHONPATH="$REPO/src${PYTHONPATH:+:$PYTHONPATH}" .venv/bin/python -m implicit_reg.archive list "$ARCHIVE" | tail -n 1

@@ -275,3 +275,19 @@ def test_command_line_add_list_verify(tmp_path: Path, capsys: pytest.CaptureFixt
     out = capsys.readouterr().out
     assert "1 entries added" in out and "OK" in out and "2 results" in out
     json.loads((arch / "manifest.json").read_text())  # valid JSON
+
+
+def test_only_the_jobs_a_config_needs_are_added(tmp_path: Path) -> None:
+    results, arch = tmp_path / "results", tmp_path / "archive"
+    _fake_job(results, "mine", {"r1": "k1"})
+    _fake_job(results, "other_preset", {"r9": "k9"})
+    added = archive.add_jobs(results, arch, only_keys={"k1"}, log=lambda _: None)
+    assert len(added) == 1 and "mine" in added[0]
+
+
+def test_config_keys_cover_both_papers_and_differ_between_presets() -> None:
+    paper = archive.config_keys([str(ROOT / "config" / "config.yaml")], root=ROOT)
+    test = archive.config_keys([str(ROOT / "config" / "test.yaml")], root=ROOT)
+    plan_keys = set(build_plan(_config()).run_keys.values())
+    assert plan_keys <= test and len(test) > len(plan_keys)  # Razin & Cohen jobs and solves too
+    assert not paper & test

@@ -326,7 +326,7 @@ def job_benchmark(benchmarks_dir: str | Path, record: JobRecord) -> dict[str, fl
 
 def add_jobs(results_dir: str | Path, archive_dir: str | Path, *, commit: str = "unknown",
              versions: Mapping[str, str] | None = None, benchmarks_dir: str | Path = "benchmarks",
-             log: Callable[[str], None] = print) -> list[str]:
+             only_keys: set[str] | None = None, log: Callable[[str], None] = print) -> list[str]:
     """Add every finished job under ``results_dir`` that the archive lacks.
 
     A job is finished when its record ``provenance.json`` exists. An entry is named by
@@ -346,6 +346,8 @@ def add_jobs(results_dir: str | Path, archive_dir: str | Path, *, commit: str = 
         record = read_job_record(record_path)
         if record.keys and set(record.keys.values()) <= known:
             continue
+        if only_keys is not None and not set(record.keys.values()) & only_keys:
+            continue  # a job of another config (another preset in the same results/)
         tables = {}
         for name, rel in record.tables.items():
             tables[name] = pq.read_table(record_path.parent / rel)
@@ -588,6 +590,39 @@ def job_record(provenance: Mapping[str, Any], tables: Mapping[str, str]) -> JobR
 # ---------------------------------------------------------------------------- command line
 
 
+def config_keys(configfiles: list[str], root: str | Path = ".") -> set[str]:
+    """Every provenance key a config needs: Arora runs and solves, Razin & Cohen jobs.
+
+    The files are merged in order over ``config/config.yaml``, as Snakemake does.
+    """
+    import yaml
+
+    from implicit_reg.config import load_schema, select_figures, validate_config
+    from implicit_reg.plan import build_plan
+    from implicit_reg.razin_tables import RazinPlan
+
+    root = Path(root)
+    config: dict[str, Any] = yaml.safe_load((root / "config" / "config.yaml").read_text())
+    for f in configfiles:
+        _merge(config, yaml.safe_load(Path(f).read_text()) or {})
+    schemas = root / "workflow" / "schemas"
+    config = select_figures(validate_config(config, load_schema(schemas / "config.schema.yaml")))
+    config["razin2020"] = validate_config(config["razin2020"], load_schema(schemas / "razin2020.schema.yaml"),
+                                          "razin2020")
+    plan = build_plan(config)
+    keys = set(plan.run_keys.values()) | {job.key for job in plan.convex_jobs.values()}
+    razin = RazinPlan(config["razin2020"], config["seed"], config.get("instances", 0))
+    return keys | razin.all_job_keys()
+
+
+def _merge(base: dict, extra: Mapping) -> None:
+    for k, v in extra.items():
+        if isinstance(v, Mapping) and isinstance(base.get(k), dict):
+            _merge(base[k], v)
+        else:
+            base[k] = v
+
+
 def verify(archive_dir: str | Path) -> list[str]:
     """Names of the entries whose file is missing or whose sha256 differs from the manifest."""
     archive_dir = Path(archive_dir)
@@ -611,6 +646,8 @@ def main(argv: list[str] | None = None) -> int:
     p_add.add_argument("archive", help="archive directory, e.g. archive/paper")
     p_add.add_argument("--results", default="results", help="results directory (default: results)")
     p_add.add_argument("--benchmarks", default="benchmarks", help="Snakemake benchmark files (job times)")
+    p_add.add_argument("--configfile", nargs="+", default=None,
+                       help="only jobs this config needs (files merged in order over config/config.yaml)")
     p_verify = sub.add_parser("verify", help="check every entry's sha256 against the manifest")
     p_verify.add_argument("archive")
     p_list = sub.add_parser("list", help="entries, results and sizes")
@@ -622,8 +659,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "add":
         info = git_commit(".")
         commit = info["commit"] + (" (dirty)" if info.get("dirty") else "")
+        wanted = config_keys(args.configfile) if args.configfile else None
         added = add_jobs(args.results, args.archive, commit=commit, versions=package_versions(),
-                         benchmarks_dir=args.benchmarks)
+                         benchmarks_dir=args.benchmarks, only_keys=wanted)
         print(f"{len(added)} entries added to {args.archive}")
     elif args.command == "verify":
         bad = verify(args.archive)

@@ -98,3 +98,26 @@ class RazinProvenance:
         if source is not None and source.origin == "archive":
             return archive.entry_table_path(source, "*")
         return local
+
+    def all_job_keys(self) -> set[str]:
+        """The provenance key of every job the enabled figures need (spread jobs included)."""
+        keys = set()
+        for figure in self.figure_names():
+            fig = self.figures[figure]
+            if "panels" in fig:
+                keys |= {self.job_provenance("dmf", figure=figure, depth=p["depth"])["key"] for p in fig["panels"]}
+                if self.instances:
+                    keys |= {self.job_provenance("dmf_spread", figure=figure, depth=p["depth"])["key"]
+                             for p in fig.get("instance_panels", [])}
+                continue
+            for d in fig["datasets"]:
+                keys.add(self.job_provenance("tc_reference", name=d["name"])["key"])
+                for n in d["n_obs"]:
+                    keys.add(self.job_provenance("tc_train", figure=figure, name=d["name"], n_obs=n)["key"])
+                    keys.add(self.job_provenance("tc_reference", name=d["name"], n_obs=n)["key"])
+            if self.instances:
+                for d in fig.get("instance_datasets", []):
+                    for n in d["n_obs"]:
+                        keys |= {self.job_provenance("tc_spread", figure=figure, name=d["name"], n_obs=n,
+                                                     depth=i)["key"] for i in range(self.instances + 1)}
+        return keys
