@@ -170,3 +170,18 @@ def test_tensor_spread_tables_have_one_summary_per_instance() -> None:
     summary = rt.spread_summary(runs)
     assert list(summary["instance"]) == [0, 1, 2]
     np.testing.assert_allclose(summary["recon_error_median"], [1.5, 2.5, 3.5])
+
+
+def test_razin_keys_follow_the_data_not_where_they_come_from() -> None:
+    """The authors' files read from the shared copy or downloaded are the same data (same sha256)."""
+    from implicit_reg.razin_tables import RazinPlan
+
+    cfg = validate_config(yaml.safe_load((ROOT / "config" / "config.yaml").read_text()), SCHEMA)
+    schema = load_schema(ROOT / "workflow" / "schemas" / "razin2020.schema.yaml")
+    keys = {}
+    for source in ("shared", "download", "generated"):
+        section = copy.deepcopy(cfg["razin2020"])
+        section["data"]["source"] = source
+        plan = RazinPlan(validate_config(section, schema, "razin2020"), cfg["seed"])
+        keys[source] = plan.job_provenance("dmf", figure="razin2020_fig1", depth=2)["key"]
+    assert keys["shared"] == keys["download"] != keys["generated"]

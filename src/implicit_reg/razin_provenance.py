@@ -68,9 +68,18 @@ class RazinProvenance:
         else:
             raise KeyError(f"unknown Razin & Cohen job kind {kind!r}")
         payload = {"kind": _KINDS[kind], "spec": _strip(spec),
-                   "data": {d: self.dataset_params(d) for d in datasets},
+                   "data": {d: self.data_identity(d) for d in datasets},
                    "numerics": archive.numerics(*_ENGINES[kind])}
         return job, payload, datasets
+
+    def data_identity(self, name: str) -> dict[str, Any]:
+        """What determines a data set's values: the authors' file (its configured sha256),
+        whether read from the shared copy or downloaded, or the seed of a generated instance."""
+        params = dict(self.dataset_params(name))
+        params["generated"] = params.pop("source") == "generated"
+        if not params["generated"]:
+            params.pop("seed")  # the authors' files are not drawn
+        return params
 
     def job_provenance(self, kind: str, figure: str | None = None, name: str | None = None,
                        depth: Any = None, n_obs: Any = None) -> dict[str, Any]:
