@@ -43,7 +43,7 @@ while [ $# -gt 0 ]; do
         config+=("archive={path: '$2'}")
       fi
       shift 2 ;;
-    --no-archive) config+=("archive={enabled: false}"); shift ;;
+    --no-archive) config+=("use_archive=False"); shift ;;
     --recompute)
       [ $# -ge 2 ] || { echo "[reproduce] --recompute needs figure names (comma-separated) or all" >&2; exit 2; }
       config+=("recompute=[${2}]"); shift 2 ;;

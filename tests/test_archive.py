@@ -249,7 +249,7 @@ def test_recompute_ignores_the_archive_for_named_figures(tmp_path: Path) -> None
 def test_missing_explicit_archive_names_the_key(tmp_path: Path) -> None:
     with pytest.raises(archive.ArchiveError, match="archive.path"):
         archive.resolve_archive({"archive": {"path": str(tmp_path / "nowhere")}})
-    assert archive.resolve_archive({"archive": {"enabled": False}}) is None
+    assert archive.resolve_archive({"use_archive": False}) is None
 
 
 def test_archive_from_a_file_url_is_checked(tmp_path: Path) -> None:
@@ -291,3 +291,13 @@ def test_config_keys_cover_both_papers_and_differ_between_presets() -> None:
     plan_keys = set(build_plan(_config()).run_keys.values())
     assert plan_keys <= test and len(test) > len(plan_keys)  # Razin & Cohen jobs and solves too
     assert not paper & test
+
+
+def test_archive_first_when_asked(tmp_path: Path) -> None:
+    results, arch = tmp_path / "results", tmp_path / "archive"
+    _fake_job(results, "b1", {"r1": "k1"})
+    archive.add_jobs(results, arch, log=lambda _: None)
+    store = archive.ResultStore(results, arch)
+    assert store.find("k1").origin == "local"
+    assert store.find("k1", local_first=False).origin == "archive"
+    assert store.find("k1", use_archive=False, local_first=False).origin == "local"

@@ -446,9 +446,14 @@ class ResultStore:
             self._verified[name] = ok
         return self._verified[name]
 
-    def find(self, key: str, use_archive: bool = True) -> Source | None:
-        """Where the result with provenance ``key`` can be read, or None (compute it)."""
-        if key in self._local:
+    def find(self, key: str, use_archive: bool = True, local_first: bool = True) -> Source | None:
+        """Where the result with provenance ``key`` can be read, or None (compute it).
+
+        ``local_first=False`` prefers a verified archive entry over a finished local job:
+        jobs that Snakemake still matches (Razin & Cohen) would otherwise rerun when their
+        rule's code or params change, although no number does.
+        """
+        if local_first and key in self._local:
             return self._local[key]
         if use_archive and key in self._archive:
             name, _ = self._archive[key]
@@ -457,7 +462,7 @@ class ResultStore:
                 entry = self._entries[name]
                 path = str(self.archive_dir / name)
                 return Source("archive", entry["job"], {t: path for t in ("*",)}, entry.get("commit", ""))
-        return None
+        return self._local.get(key)
 
     def is_stale(self, identity: str, key: str) -> bool:
         """True when the archive holds ``identity`` only under other keys (config, data or numerics changed)."""
@@ -542,7 +547,7 @@ def resolve_archive(config: Mapping[str, Any], resources: str | Path = "resource
 
     ``archive.url`` (with ``archive.sha256``) is fetched into ``resources/``;
     an explicit ``archive.path`` must exist; otherwise ``archive/<preset>`` is used when
-    it holds a manifest and ``archive.enabled`` is true (the default).
+    it holds a manifest and ``use_archive`` is true (the default).
 
     Raises
     ------
@@ -562,7 +567,7 @@ def resolve_archive(config: Mapping[str, Any], resources: str | Path = "resource
             raise ArchiveError(f"archive.path: {str(path)!r} {what}; give an archive directory "
                                "(e.g. archive/paper) or leave archive.path unset")
         return path
-    if not section.get("enabled", True):
+    if not config.get("use_archive", True):
         return None
     default = Path("archive") / str(config.get("preset", "paper"))
     return default if (default / MANIFEST).is_file() else None

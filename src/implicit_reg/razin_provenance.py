@@ -103,7 +103,7 @@ class RazinProvenance:
             return local
         prov = self.job_provenance(kind, figure, name, depth, n_obs)
         use_archive = not self.recompute.intersection(prov["figures"])
-        source = self.store.find(prov["key"], use_archive=use_archive)
+        source = self.store.find(prov["key"], use_archive=use_archive, local_first=False)
         if source is not None and source.origin == "archive":
             return archive.entry_table_path(source, "*")
         return local
