@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from implicit_reg.config import merge_config
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -30,20 +32,12 @@ bp = _load_bench()
 FIG2_TENSOR = "tensor_rank_1_fro_1_order_3_dim_8"
 
 
-def _update(base: dict, new: dict) -> None:  # Snakemake's merge of config files
-    for key, value in new.items():
-        if isinstance(value, dict) and isinstance(base.get(key), dict):
-            _update(base[key], value)
-        else:
-            base[key] = value
-
-
 @pytest.fixture(scope="module")
 def config() -> dict:
     """The test preset (merged over config.yaml) with a small instance spread (K = 1) in both papers."""
     cfg: dict = {}
     for name in ("config.yaml", "test.yaml"):
-        _update(cfg, yaml.safe_load((ROOT / "config" / name).read_text()))
+        merge_config(cfg, yaml.safe_load((ROOT / "config" / name).read_text()))
     cfg["instances"] = 1
     n1, n2 = (cfg["arora2019"]["figures"][f] for f in ("arora2019_n1", "arora2019_n2"))
     n1.pop("instance_sweeps", None)  # the paper's own are at 2000 and 5000 observations

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from implicit_reg import estimate
-from implicit_reg.config import load_schema, select_figures, validate_config
+from implicit_reg.config import load_schema, merge_config, select_figures, validate_config
 from implicit_reg.plan import build_plan
 from implicit_reg.razin_tables import RazinPlan
 
@@ -20,18 +20,10 @@ SCHEMAS = ROOT / "workflow" / "schemas"
 def _merged(*presets: str) -> dict:
     config: dict = {}
     for name in ("config.yaml", *presets):
-        _update(config, yaml.safe_load((ROOT / "config" / name).read_text()))
+        merge_config(config, yaml.safe_load((ROOT / "config" / name).read_text()))
     validate_config(config, load_schema(SCHEMAS / "config.schema.yaml"))
     validate_config(config["razin2020"], load_schema(SCHEMAS / "razin2020.schema.yaml"), "razin2020")
     return config
-
-
-def _update(base: dict, new: dict) -> None:  # Snakemake's merge of config files
-    for key, value in new.items():
-        if isinstance(value, dict) and isinstance(base.get(key), dict):
-            _update(base[key], value)
-        else:
-            base[key] = value
 
 
 def _jobs(plan, razin) -> list[tuple[str, dict]]:

@@ -602,14 +602,14 @@ def config_keys(configfiles: list[str], root: str | Path = ".") -> set[str]:
     """
     import yaml
 
-    from implicit_reg.config import load_schema, select_figures, validate_config
+    from implicit_reg.config import load_schema, merge_config, select_figures, validate_config
     from implicit_reg.plan import build_plan
     from implicit_reg.razin_tables import RazinPlan
 
     root = Path(root)
     config: dict[str, Any] = yaml.safe_load((root / "config" / "config.yaml").read_text())
     for f in configfiles:
-        _merge(config, yaml.safe_load(Path(f).read_text()) or {})
+        merge_config(config, yaml.safe_load(Path(f).read_text()) or {})
     schemas = root / "workflow" / "schemas"
     config = select_figures(validate_config(config, load_schema(schemas / "config.schema.yaml")))
     config["razin2020"] = validate_config(config["razin2020"], load_schema(schemas / "razin2020.schema.yaml"),
@@ -618,14 +618,6 @@ def config_keys(configfiles: list[str], root: str | Path = ".") -> set[str]:
     keys = set(plan.run_keys.values()) | {job.key for job in plan.convex_jobs.values()}
     razin = RazinPlan(config["razin2020"], config["seed"], config.get("instances", 0))
     return keys | razin.all_job_keys()
-
-
-def _merge(base: dict, extra: Mapping) -> None:
-    for k, v in extra.items():
-        if isinstance(v, Mapping) and isinstance(base.get(k), dict):
-            _merge(base[k], v)
-        else:
-            base[k] = v
 
 
 def verify(archive_dir: str | Path) -> list[str]:

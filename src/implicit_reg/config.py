@@ -42,6 +42,17 @@ def _copy(value: Any) -> Any:
 _Validator = _with_defaults(jsonschema.Draft202012Validator)
 
 
+def merge_config(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    """Merge ``extra`` into ``base`` as Snakemake merges config files: recursively for
+    mappings, replacing everything else (lists included). Returns ``base``."""
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            merge_config(base[key], value)
+        else:
+            base[key] = value
+    return base
+
+
 def load_schema(path: str | Path) -> dict[str, Any]:
     with open(path, encoding="utf-8") as f:
         return yaml.safe_load(f)

@@ -23,6 +23,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Iterable
 
+from implicit_reg.latex_text import latex_escape
 from implicit_reg.numerics import numerics_version
 
 __all__ = [
@@ -140,22 +141,8 @@ def table_provenance(repo_dir: str | Path, config: Any, engines: Iterable[str]) 
     }
 
 
-_TEX_SPECIAL = {
-    "\\": r"\textbackslash{}",
-    "&": r"\&",
-    "%": r"\%",
-    "$": r"\$",
-    "#": r"\#",
-    "_": r"\_",
-    "{": r"\{",
-    "}": r"\}",
-    "~": r"\textasciitilde{}",
-    "^": r"\textasciicircum{}",
-}
-
-
 def _tex(text: Any) -> str:
-    return "".join(_TEX_SPECIAL.get(c, c if 32 <= ord(c) < 127 else "?") for c in str(text))
+    return latex_escape(text)
 
 
 def _define(name: str, body: str) -> str:
