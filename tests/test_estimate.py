@@ -28,7 +28,7 @@ def _merged(*presets: str) -> dict:
 
 def _jobs(plan, razin) -> list[tuple[str, dict]]:
     jobs = [("train_factorization_batch", {"batch": b}) for b in plan.batches]
-    jobs += [("min_nuclear_norm", {"dataset": d}) for d in plan.convex_datasets()]
+    jobs += [("min_nuclear_norm", {"job": j}) for j in plan.convex_jobs]
     for figure in razin.figure_names():
         fig = razin.figures[figure]
         if "panels" in fig:

@@ -132,8 +132,9 @@ def job_seconds(rule: str, wildcards: Mapping[str, str], plan: Plan, razin: Any 
     if rule == "train_factorization_batch" and wildcards.get("batch") in plan.batches:
         return batch_seconds(plan.batches[wildcards["batch"]])
     if rule == "min_nuclear_norm":
-        dataset = plan.convex_datasets().get(wildcards.get("dataset", ""))
-        if dataset is not None:
+        job = plan.convex_jobs.get(wildcards.get("job", ""))  # the rule's wildcard: <data set>-<key>
+        if job is not None:
+            dataset = job.dataset
             n = max(dataset.shape)
             return JOB_START_SECONDS + CONVEX_SECONDS[dataset.task] * (n / 100) ** 3
     if razin is not None and rule == "razin2020_dmf_batch":

@@ -22,7 +22,6 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
-import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
@@ -102,15 +101,6 @@ def observations_seed_keys(record: dict[str, Any]) -> tuple:
     if record["sampling"] != "without_replacement":
         keys += (("sampling", record["sampling"]),)
     return keys
-
-
-def parse_ground_truth_name(name: str, default_size: int) -> tuple[str, int, int]:
-    """(task, size, rank) of a ground-truth name such as ``sensing-n50-r3``."""
-    match = re.fullmatch(r"(completion|sensing)(?:-n(\d+))?-r(\d+)", name)
-    if match is None:
-        raise ValueError(f"not a ground-truth name: {name!r}")
-    task, size, rank = match.groups()
-    return task, int(size) if size else default_size, int(rank)
 
 
 @dataclass(frozen=True)
