@@ -3,7 +3,7 @@
 For n = 100, depths 2, 3, 4, float32, one thread, a batch of B = 24 runs and
 a single run (B = 1), this measures inside one process:
 
-* the engine: ``implicit_reg.deep_factorization.BatchTrainer.run`` itself on a
+* the engine: ``implicit_reg.arora2019.deep_factorization.BatchTrainer.run`` itself on a
   completion problem (``build_problem("completion", ...)``), rank 5, m = 2000
   observed entries, GroupRMSprop, with the production sync interval (100) and
   no run stopping (train-loss tolerance < 0) so the batch stays full;
@@ -44,14 +44,22 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from _common import (ROOT, Lockstep, entry, load_module_from, loop_participant, median, print_entries,
-                     quartiles, write_json)
-
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from _common import (
+    ROOT,
+    Lockstep,
+    entry,
+    load_module_from,
+    loop_participant,
+    median,
+    print_entries,
+    quartiles,
+    write_json,
+)
 
-from implicit_reg import deep_factorization as dfm  # noqa: E402
-from implicit_reg import matrix_data  # noqa: E402
+from implicit_reg.arora2019 import data as matrix_data  # noqa: E402
+from implicit_reg.arora2019 import deep_factorization as dfm  # noqa: E402
 
 N_SIZE, RANK, N_OBS = 100, 5, 2000
 LR, INIT_SCALE, ALPHA, EPS = 1e-3, 1e-3, 0.99, 1e-4

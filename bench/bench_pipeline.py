@@ -14,7 +14,7 @@ and from a run directory (default: this repository):
 * ``results/runs/<batch>/runs.parquet`` and ``results/<figure>/runs.parquet`` —
   the iteration count of every finished run.
 
-The plan is ``implicit_reg.plan.build_plan`` of ``config/config.yaml``
+The plan is ``implicit_reg.arora2019.plan.build_plan`` of ``config/config.yaml``
 (validated, defaults filled), plus the ``razin2020`` section. A job without a
 benchmark file is an **estimate**: its runs' iteration counts (finished runs
 when present; else the same settings at the nearest number of observations
@@ -66,17 +66,16 @@ from collections import defaultdict
 from dataclasses import replace
 from pathlib import Path
 
-from _common import ROOT, entry, print_entries, run_engine_steps, write_json
-
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import yaml  # noqa: E402
+from _common import ROOT, entry, print_entries, run_engine_steps, write_json
 
-from implicit_reg import deep_factorization as dfm  # noqa: E402
-from implicit_reg import matrix_data  # noqa: E402
+from implicit_reg.arora2019 import data as matrix_data  # noqa: E402
+from implicit_reg.arora2019 import deep_factorization as dfm  # noqa: E402
+from implicit_reg.arora2019.plan import build_plan  # noqa: E402
 from implicit_reg.config import load_schema, validate_config  # noqa: E402
-from implicit_reg.plan import build_plan  # noqa: E402
-from implicit_reg.razin_tables import RazinPlan  # noqa: E402
+from implicit_reg.razin2020.plan import RazinPlan  # noqa: E402
 
 # ------------------------------------------------------------- spec [timing] tables
 # Arora §1.7: iterations to train loss 1e-6 (rank 5, n = 100, GroupRMSprop, gaussian init),
@@ -285,7 +284,7 @@ def _engine_seconds_per_iteration(problem, depth: int, schedule_kw: dict, iters:
 
 def measure_gd_jobs(quick: bool) -> dict[str, float]:
     """Per-iteration costs of the dynamics jobs as configured (GD, log + alignment every 100) and MovieLens."""
-    from implicit_reg.deep_factorization import build_problem
+    from implicit_reg.arora2019.deep_factorization import build_problem
 
     out: dict[str, float] = {}
     rng = np.random.default_rng(0)

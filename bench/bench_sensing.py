@@ -32,14 +32,13 @@ from __future__ import annotations
 import argparse
 import dataclasses
 
-from _common import Lockstep, entry, loop_participant, median, print_entries, write_json
-
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-
+from _common import Lockstep, entry, loop_participant, median, print_entries, write_json
 from bench_deep_factorization import GroupRMSprop  # noqa: E402
-from implicit_reg import deep_factorization as dfm  # noqa: E402
-from implicit_reg import matrix_data  # noqa: E402
+
+from implicit_reg.arora2019 import data as matrix_data  # noqa: E402
+from implicit_reg.arora2019 import deep_factorization as dfm  # noqa: E402
 
 N_SIZE, RANK, DEPTH = 100, 5, 3
 LR, INIT_SCALE = 1e-3, 1e-3
@@ -93,7 +92,8 @@ def with_backend(problem: dfm.Problem, backend: str) -> dfm.Problem:
 def paper_row(m: int) -> list:
     """The runs of the paper-scale shared-operator batch of rank-5 sensing at m (all depths, inits, lrs, seeds)."""
     from bench_pipeline import load_config
-    from implicit_reg.plan import build_plan
+
+    from implicit_reg.arora2019.plan import build_plan
 
     plan = build_plan(load_config())
     name = next(n for n, b in plan.batches.items() if b.dataset.task == "sensing" and b.dataset.rank == RANK

@@ -35,8 +35,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from implicit_reg import cp_rank as cr  # noqa: E402
-from implicit_reg import tensor_completion as tc  # noqa: E402
+from implicit_reg.razin2020 import cp_rank as cr  # noqa: E402
+from implicit_reg.razin2020 import tensor_completion as tc  # noqa: E402
 
 #: Benchmark timings use process CPU time: on a shared machine wall time counts
 #: the time the process waits for a core. (--experiment reports wall time.)

@@ -16,13 +16,12 @@ from __future__ import annotations
 import argparse
 import time
 
-from _common import entry, print_entries, run_engine_steps, write_json
-
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from _common import entry, print_entries, run_engine_steps, write_json
 from torch.profiler import ProfilerActivity, profile  # noqa: E402
 
-from implicit_reg import deep_factorization as dfm  # noqa: E402
+from implicit_reg.arora2019 import deep_factorization as dfm  # noqa: E402
 
 PRODUCT_OPS = ("aten::bmm", "aten::mm", "aten::addmm", "aten::baddbmm", "aten::sparse_sampled_addmm",
                "aten::_sparse_mm", "aten::_sparse_csr_mm", "aten::sampled_addmm",

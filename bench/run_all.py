@@ -32,16 +32,14 @@ import subprocess
 import time
 from pathlib import Path
 
-from _common import ROOT, print_entries
-
-import torch  # noqa: E402
-
 import bench_deep_factorization  # noqa: E402
 import bench_pipeline  # noqa: E402
 import bench_sensing  # noqa: E402
 import bench_tensor  # noqa: E402
 import bench_two_by_two  # noqa: E402
 import profile_engines  # noqa: E402
+import torch  # noqa: E402
+from _common import ROOT, print_entries
 
 HERE = Path(__file__).resolve().parent
 RAZIN_DATA = ROOT.parent / "shared" / "razin2020_data"

@@ -14,9 +14,10 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from implicit_reg import archive, numerics
+from implicit_reg import archive
+from implicit_reg.arora2019.plan import build_plan
 from implicit_reg.config import load_schema, validate_config
-from implicit_reg.plan import build_plan
+from implicit_reg.core import numerics
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = load_schema(ROOT / "workflow" / "schemas" / "config.schema.yaml")

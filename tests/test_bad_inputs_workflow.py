@@ -28,7 +28,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from workflow_support import BIN, copy_repo, run_snakemake
+from workflow_support import BIN, copy_repo
 
 # An extra figure whose depth-3 runs at learning rate 5 blow up at once.
 DIVERGING_FIGURE = """\

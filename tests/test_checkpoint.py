@@ -1,4 +1,4 @@
-"""implicit_reg.checkpoint: atomic, fingerprinted checkpoints; foreign or corrupt ones are not resumed.
+"""implicit_reg.core.checkpoint: atomic, fingerprinted checkpoints; foreign or corrupt ones are not resumed.
 
 The trainer-level tests kill a deep-factorization batch mid-run, then resume it with a
 changed learning rate, changed seeds, or a damaged file: each must end bit-identical to an
@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 import torch
 
-from implicit_reg import checkpoint as ckpt
-from implicit_reg import deep_factorization as dfm
-from implicit_reg import matrix_data
+from implicit_reg.arora2019 import data as matrix_data
+from implicit_reg.arora2019 import deep_factorization as dfm
+from implicit_reg.core import checkpoint as ckpt
 
 
 def test_fingerprint_ignores_key_order_and_sees_every_value() -> None:
@@ -81,7 +81,7 @@ def test_absent_or_empty_checkpoint_starts_afresh_silently(tmp_path: Path, caplo
 def test_foreign_checkpoint_warns_naming_the_file(tmp_path: Path, caplog) -> None:
     path = tmp_path / "job.checkpoint.pt"
     ckpt.save_checkpoint(path, {"x": torch.zeros(1)}, ckpt.fingerprint({"seed": 7}))
-    with caplog.at_level(logging.WARNING, logger="implicit_reg.checkpoint"):
+    with caplog.at_level(logging.WARNING, logger="implicit_reg.core.checkpoint"):
         assert ckpt.load_checkpoint(path, ckpt.fingerprint({"seed": 8})) is None
     assert str(path) in caplog.text and "another configuration" in caplog.text
 
@@ -97,7 +97,7 @@ def test_corrupt_checkpoint_is_moved_aside_with_a_warning(tmp_path: Path, caplog
     else:
         torch.save({"something": torch.ones(2)}, path)  # readable, but no fingerprint
     original = path.read_bytes()
-    with caplog.at_level(logging.WARNING, logger="implicit_reg.checkpoint"):
+    with caplog.at_level(logging.WARNING, logger="implicit_reg.core.checkpoint"):
         assert ckpt.load_checkpoint(path, "k") is None
     assert str(path) in caplog.text and "unreadable" in caplog.text
     assert "weights_only=False" not in caplog.text  # never torch's unsafe advice
@@ -214,7 +214,7 @@ def test_corrupt_checkpoint_is_moved_aside_and_the_batch_runs(tmp_path: Path, ca
 
 
 def test_two_by_two_state_round_trips_through_a_checkpoint(tmp_path: Path) -> None:
-    from implicit_reg import two_by_two as tt
+    from implicit_reg.razin2020 import two_by_two as tt
 
     problem = tt.make_completion_problem({(0, 1): 1.0, (1, 0): 1.0, (1, 1): 0.0})
     configs = [tt.DMFRunConfig(2, 6e-3, 1e-5, "gaussian", 1, 11), tt.DMFRunConfig(3, 6e-3, 1e-3, "balanced", 1, 12)]
@@ -234,7 +234,7 @@ def test_two_by_two_state_round_trips_through_a_checkpoint(tmp_path: Path) -> No
 
 
 def test_tensor_state_round_trips_through_a_checkpoint(tmp_path: Path) -> None:
-    from implicit_reg import tensor_completion as tc
+    from implicit_reg.razin2020 import tensor_completion as tc
 
     data = tc.generate_tensor_data(order=3, rank=1, seed=0, mode_size=4)
     observed = tc.observed_indices(data, 40)

@@ -8,8 +8,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from implicit_reg.config import ConfigValidationError, check_local_data, load_schema, validate_config
-from implicit_reg.plan import ConfigError, build_plan
+from implicit_reg.arora2019.plan import ConfigError, build_plan
+from implicit_reg.config import (
+    ConfigValidationError,
+    check_local_data,
+    load_schema,
+    validate_config,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = load_schema(ROOT / "workflow" / "schemas" / "config.schema.yaml")

@@ -7,7 +7,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from implicit_reg.config_docs import README, SCHEMAS, readme_text, render, undocumented, walk
+from implicit_reg.config_docs import (
+    README,
+    SCHEMAS,
+    readme_text,
+    render,
+    undocumented,
+    walk,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from implicit_reg import convex, matrix_data
-from implicit_reg.seeding import rng_for
+from implicit_reg.arora2019 import convex
+from implicit_reg.arora2019 import data as matrix_data
+from implicit_reg.core.seeding import rng_for
 
 TIGHT = {"eps_abs": 1e-6, "eps_rel": 1e-6, "max_iters": 50000}
 

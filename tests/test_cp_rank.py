@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from implicit_reg import cp_rank as cr
+from implicit_reg.razin2020 import cp_rank as cr
 
 DATA = Path(
     os.environ.get(

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 import torch
 
-from implicit_reg import matrix_data
-from implicit_reg.data_files import DataFileError, load_torch_file, verify_sha256
+from implicit_reg.arora2019 import data as matrix_data
+from implicit_reg.core.data_files import DataFileError, load_torch_file, verify_sha256
 
 KEY = "razin2020.data.datasets.completion_2x2_w_1_1_0.pt_sha256"
 
@@ -104,7 +104,6 @@ def test_team_test_copy_is_valid() -> None:
 
 def test_configured_sha256_matches_the_shared_movielens_copy() -> None:
     import yaml
-
     from workflow_support import ROOT, movielens_present
 
     if not movielens_present():

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from implicit_reg import deep_factorization as dfm
-from implicit_reg import matrix_data
-from implicit_reg.metrics_numpy import effective_rank
+from implicit_reg.arora2019 import data as matrix_data
+from implicit_reg.arora2019 import deep_factorization as dfm
+from implicit_reg.core.metrics_numpy import effective_rank
 
 
 def _completion_problem(n: int = 12, rank: int = 2, n_obs: int = 80, seed: int = 0, dtype=torch.float64):
@@ -214,7 +214,7 @@ def test_metrics_in_the_trajectory_equal_numpy() -> None:
 
 
 def test_metrics_of_a_non_finite_matrix_are_nan_and_leave_the_others() -> None:
-    from implicit_reg import metrics
+    from implicit_reg.core import metrics
 
     rng = np.random.default_rng(0)
     batch = torch.as_tensor(rng.standard_normal((3, 5, 4)))

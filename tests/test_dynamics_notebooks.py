@@ -4,7 +4,7 @@ Unlike ``test_notebooks.py`` (fake runs tables), the trajectories here come
 from the project's engine: tiny 12×12 rank-2 completion and sensing problems,
 depths 1, 2, 3, identity init 1e-3, plain GD, logged every 10 iterations with
 the alignment statistics and ``grad_proj_r``. The tables are built by
-``implicit_reg.tables`` exactly as the training adapter does. A learning rate
+``implicit_reg.arora2019.tables`` exactly as the training adapter does. A learning rate
 of 0.3 is small enough for the gradient-flow formula of Theorem 3 to hold to
 about 1% per logged interval, so the rate notebook must find a small median
 relative error (the assertion allows 10%).
@@ -22,8 +22,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from implicit_reg import deep_factorization as dfm
-from implicit_reg import matrix_data, tables
+from implicit_reg.arora2019 import data as matrix_data
+from implicit_reg.arora2019 import deep_factorization as dfm
+from implicit_reg.arora2019 import tables
+from implicit_reg.core import table_io  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = REPO / "workflow" / "notebooks"
@@ -67,8 +69,8 @@ def dynamics_tables(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Pat
         df["figure"] = "test_dynamics"
     runs_path, traj_path = out / "runs.parquet", out / "trajectories.parquet"
     provenance = {"commit": "test", "config_hash": "test", "numerics_version": {}}
-    tables.write_parquet(runs, runs_path, provenance)
-    tables.write_parquet(traj, traj_path, provenance)
+    table_io.write_parquet(runs, runs_path, provenance)
+    table_io.write_parquet(traj, traj_path, provenance)
     return runs_path, traj_path
 
 

@@ -80,9 +80,11 @@ def third_party_imports(path: Path, seen: set[Path] | None = None) -> set[str]:
     for name in _imports(path):
         parts = name.split(".")
         if parts[0] == "implicit_reg":
-            module = LIB / f"{parts[1]}.py" if len(parts) > 1 else LIB / "__init__.py"
-            if module.exists():
-                found |= third_party_imports(module, seen)
+            # implicit_reg.a.b is a module file a/b.py or a package a/b/__init__.py
+            base = LIB.joinpath(*parts[1:])
+            for module in (base.with_suffix(".py"), base / "__init__.py"):
+                if module.exists():
+                    found |= third_party_imports(module, seen)
         elif (SCRIPTS / f"{parts[0]}.py").exists():
             found |= third_party_imports(SCRIPTS / f"{parts[0]}.py", seen)
         elif parts[0] not in sys.stdlib_module_names and parts[0] != "__future__":
@@ -147,7 +149,7 @@ def test_numba_reaches_the_2x2_jobs() -> None:
 
 def test_every_pinned_package_is_imported_somewhere() -> None:
     pins = _pins(ROOT / "requirements-dev.txt")
-    files = [ROOT / "Snakefile", *ROOT.glob("workflow/rules/*.smk"), *LIB.glob("*.py"), *SCRIPTS.glob("*.py"),
+    files = [ROOT / "Snakefile", *ROOT.glob("workflow/rules/*.smk"), *LIB.rglob("*.py"), *SCRIPTS.glob("*.py"),
              *NOTEBOOKS.glob("*.py"), *ROOT.glob("bench/*.py"), *ROOT.glob("tests/*.py")]
     imported = set()
     for f in files:

@@ -9,9 +9,14 @@ import pytest
 import yaml
 
 from implicit_reg import estimate
-from implicit_reg.config import load_schema, merge_config, select_figures, validate_config
-from implicit_reg.plan import build_plan
-from implicit_reg.razin_tables import RazinPlan
+from implicit_reg.arora2019.plan import build_plan
+from implicit_reg.config import (
+    load_schema,
+    merge_config,
+    select_figures,
+    validate_config,
+)
+from implicit_reg.razin2020.plan import RazinPlan
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMAS = ROOT / "workflow" / "schemas"

@@ -11,10 +11,16 @@ import pytest
 import torch
 import yaml
 
-from implicit_reg import deep_factorization as dfm
-from implicit_reg import matrix_data, tables
+from implicit_reg.arora2019 import data as matrix_data
+from implicit_reg.arora2019 import deep_factorization as dfm
+from implicit_reg.arora2019 import tables
+from implicit_reg.arora2019.plan import (
+    ConfigError,
+    build_plan,
+    ground_truth_seed_keys,
+    observations_seed_keys,
+)
 from implicit_reg.config import load_schema, validate_config
-from implicit_reg.plan import ConfigError, build_plan, ground_truth_seed_keys, observations_seed_keys
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = load_schema(ROOT / "workflow" / "schemas" / "config.schema.yaml")
@@ -108,7 +114,7 @@ def test_paper_preset_spreads_the_instance_dependent_values() -> None:
 
 
 def _razin(instances: int):
-    from implicit_reg.razin_tables import RazinPlan
+    from implicit_reg.razin2020.plan import RazinPlan
 
     cfg = validate_config(yaml.safe_load((ROOT / "config" / "config.yaml").read_text()), SCHEMA)
     section = validate_config(cfg["razin2020"], load_schema(ROOT / "workflow" / "schemas" / "razin2020.schema.yaml"),
@@ -146,7 +152,7 @@ def test_razin_tensor_spread_draws_other_observed_sets() -> None:
 
 
 def test_with_permutation_checks_its_argument() -> None:
-    from implicit_reg import tensor_completion as tc
+    from implicit_reg.razin2020 import tensor_completion as tc
 
     data = tc.TensorCompletionData(np.zeros((2, 2, 2), np.float32), np.arange(8), 1)
     other = tc.with_permutation(data, np.arange(8)[::-1])
@@ -156,7 +162,7 @@ def test_with_permutation_checks_its_argument() -> None:
 
 
 def test_tensor_spread_tables_have_one_summary_per_instance() -> None:
-    from implicit_reg import razin_tables as rt
+    from implicit_reg.razin2020 import tables as rt
 
     rows = []
     for i in range(3):
@@ -174,7 +180,7 @@ def test_tensor_spread_tables_have_one_summary_per_instance() -> None:
 
 def test_razin_keys_follow_the_data_not_where_they_come_from() -> None:
     """The authors' files read from the shared copy or downloaded are the same data (same sha256)."""
-    from implicit_reg.razin_tables import RazinPlan
+    from implicit_reg.razin2020.plan import RazinPlan
 
     cfg = validate_config(yaml.safe_load((ROOT / "config" / "config.yaml").read_text()), SCHEMA)
     schema = load_schema(ROOT / "workflow" / "schemas" / "razin2020.schema.yaml")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from implicit_reg import matrix_data
-from implicit_reg.seeding import derive_seed, rng_for
+from implicit_reg.arora2019 import data as matrix_data
+from implicit_reg.core.seeding import derive_seed, rng_for
 
 
 def test_ground_truth_has_rank_and_norm() -> None:

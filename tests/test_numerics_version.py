@@ -1,6 +1,6 @@
 """An engine's reference output may change only together with its numerics version.
 
-Archived results are keyed by :data:`implicit_reg.numerics.NUMERICS_VERSIONS`: a
+Archived results are keyed by :data:`implicit_reg.core.numerics.NUMERICS_VERSIONS`: a
 change of an engine's numbers that keeps its version would silently mix old and new
 numerics in the archive. Each engine here runs one tiny deterministic computation
 (mirroring how its Snakemake adapter calls the library) and compares a handful of
@@ -41,13 +41,14 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-from implicit_reg import convex, matrix_data  # noqa: E402
-from implicit_reg import cp_rank as cr  # noqa: E402
-from implicit_reg import deep_factorization as dfm  # noqa: E402
-from implicit_reg import tensor_completion as tc  # noqa: E402
-from implicit_reg import two_by_two as tt  # noqa: E402
-from implicit_reg.numerics import NUMERICS_VERSIONS  # noqa: E402
-from implicit_reg.seeding import derive_seed, rng_for  # noqa: E402
+from implicit_reg.arora2019 import convex  # noqa: E402
+from implicit_reg.arora2019 import data as matrix_data
+from implicit_reg.arora2019 import deep_factorization as dfm  # noqa: E402
+from implicit_reg.core.numerics import NUMERICS_VERSIONS  # noqa: E402
+from implicit_reg.core.seeding import derive_seed, rng_for  # noqa: E402
+from implicit_reg.razin2020 import cp_rank as cr  # noqa: E402
+from implicit_reg.razin2020 import tensor_completion as tc  # noqa: E402
+from implicit_reg.razin2020 import two_by_two as tt  # noqa: E402
 
 REFERENCE = TESTS / "data" / "numerics_reference.json"
 RECORD_COMMAND = ".venv/bin/python tests/test_numerics_version.py --record"

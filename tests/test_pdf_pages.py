@@ -13,7 +13,13 @@ import pytest  # noqa: E402
 from matplotlib.backends.backend_pdf import PdfPages  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from implicit_reg.pdf_pages import ink_fill, page_fills, page_texts, section_start_pages, sparse_pages  # noqa: E402
+from implicit_reg.pdf_pages import (  # noqa: E402
+    ink_fill,
+    page_fills,
+    page_texts,
+    section_start_pages,
+    sparse_pages,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 needs_poppler = pytest.mark.skipif(shutil.which("pdftoppm") is None or shutil.which("pdftotext") is None,

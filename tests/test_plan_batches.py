@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from pathlib import Path
 
 import yaml
 
+from implicit_reg.arora2019.plan import SHARED_OPERATOR_TASKS, build_plan
 from implicit_reg.config import load_schema, validate_config
-from implicit_reg.plan import SHARED_OPERATOR_TASKS, build_plan
 
 ROOT = Path(__file__).resolve().parents[1]
 

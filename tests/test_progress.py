@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from implicit_reg.progress import format_duration, progress_text, seconds_left
+from implicit_reg.core.progress import format_duration, progress_text, seconds_left
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from implicit_reg.provenance import PACKAGES, config_hash, git_commit, package_versions, provenance, provenance_tex
+from implicit_reg.provenance import (
+    PACKAGES,
+    config_hash,
+    git_commit,
+    package_versions,
+    provenance,
+    provenance_tex,
+)
 
 needs_git = pytest.mark.skipif(shutil.which("git") is None, reason="git not installed")
 

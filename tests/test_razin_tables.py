@@ -1,4 +1,4 @@
-"""Tests of the Razin & Cohen table helpers and job plan (implicit_reg.razin_tables)."""
+"""Tests of the Razin & Cohen table helpers and job plan (implicit_reg.razin2020.tables)."""
 
 from __future__ import annotations
 
@@ -14,9 +14,10 @@ import pandas as pd
 import pytest
 import yaml
 
-from implicit_reg import razin_tables as rt
-from implicit_reg import two_by_two as tt
 from implicit_reg.config import load_schema, validate_config
+from implicit_reg.razin2020 import plan as rp
+from implicit_reg.razin2020 import tables as rt
+from implicit_reg.razin2020 import two_by_two as tt
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("RAZIN2020_DATA", ROOT.parent / "shared" / "razin2020_data"))
@@ -240,20 +241,20 @@ def test_schema_fills_defaults_and_rejects_unknown_keys():
 
 @pytest.mark.parametrize("preset", ["config.yaml", "quick.yaml", "test.yaml"])
 def test_presets_validate_and_plan(preset):
-    plan = rt.RazinPlan(section(preset), 7)
+    plan = rp.RazinPlan(section(preset), 7)
     assert plan.problems() == []
-    assert plan.figure_names() == sorted(rt.DMF_FIGURES + rt.TC_FIGURES)
-    for fig in rt.DMF_FIGURES:
+    assert plan.figure_names() == sorted(rp.DMF_FIGURES + rp.TC_FIGURES)
+    for fig in rp.DMF_FIGURES:
         for p in plan.figures[fig]["panels"]:
             spec = plan.dmf_spec(fig, p["depth"])
             assert len({r["seed"] for r in spec["runs"]}) == len(spec["runs"])
-    for fig in rt.TC_FIGURES:
+    for fig in rp.TC_FIGURES:
         inputs = plan.tc_table_inputs(fig)
         assert len(inputs["train_runs"]) == len(inputs["linear"])
 
 
 def test_paper_plan_matches_spec():
-    plan = rt.RazinPlan(section(), 20191208)
+    plan = rp.RazinPlan(section(), 20191208)
     fig1 = [plan.dmf_spec("razin2020_fig1", d) for d in (2, 3, 4)]
     assert [len(s["runs"]) for s in fig1] == [4, 4, 4]
     labels = [rt.dmf_run_label(r["lr"], r["init_scale"], r["init"]) for r in fig1[2]["runs"]]
@@ -265,7 +266,7 @@ def test_paper_plan_matches_spec():
     assert len(plan.tc_table_inputs("razin2020_fig2")["train_runs"]) == 19
     assert plan.figure_regex("dmf") == "razin2020_fig1|razin2020_perturbed"
     # seeds depend on what is drawn, not on the figure's other settings
-    again = rt.RazinPlan(section(), 20191208).dmf_spec("razin2020_fig1", 3)
+    again = rp.RazinPlan(section(), 20191208).dmf_spec("razin2020_fig1", 3)
     assert [r["seed"] for r in again["runs"]] == [r["seed"] for r in fig1[1]["runs"]]
     assert plan.reference_spec("tensor_rank_1_fro_1_order_3_dim_8")["n_obs"] == -1
 
@@ -273,15 +274,15 @@ def test_paper_plan_matches_spec():
 def test_plan_reports_bad_dataset_references():
     cfg = section()
     cfg["figures"]["razin2020_fig1"]["datasets"] = ["tensor_rank_1_fro_1_order_3_dim_8", "nope"]
-    problems = rt.RazinPlan(cfg, 0).problems()
+    problems = rp.RazinPlan(cfg, 0).problems()
     assert any("is a tensor" in p for p in problems) and any("'nope'" in p for p in problems)
 
 
 def test_plan_data_sources():
     cfg = section()
-    plan = rt.RazinPlan(cfg, 0)
+    plan = rp.RazinPlan(cfg, 0)
     assert plan.dataset_input("completion_2x2_w_1_1_0") == {
         "source": "../shared/razin2020_data/dmf/completion_2x2_w_1_1_0.json"}
     assert plan.download_url("tc", "x").endswith("/c20e02c/data/tc/x.pt")
     cfg["data"]["source"] = "generated"
-    assert rt.RazinPlan(cfg, 0).dataset_input("completion_2x2_w_1_1_0") == {}
+    assert rp.RazinPlan(cfg, 0).dataset_input("completion_2x2_w_1_1_0") == {}

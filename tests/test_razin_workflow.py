@@ -9,7 +9,13 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from workflow_support import ROOT, copy_repo, paper_data_overrides, razin2020_data_present, run_snakemake
+from workflow_support import (
+    ROOT,
+    copy_repo,
+    paper_data_overrides,
+    razin2020_data_present,
+    run_snakemake,
+)
 
 DATA = Path(os.environ.get("RAZIN2020_DATA", ROOT.parent / "shared" / "razin2020_data"))
 NO_ARCHIVE = "use_archive=False"

@@ -10,10 +10,11 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from implicit_reg import razin_tables as rt
-from implicit_reg import tables
-from implicit_reg.numerics import NUMERICS_VERSIONS
+from implicit_reg.arora2019 import tables
+from implicit_reg.core import table_io  # noqa: E402
+from implicit_reg.core.numerics import NUMERICS_VERSIONS
 from implicit_reg.provenance import config_hash, table_provenance
+from implicit_reg.razin2020 import tables as rt
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG = {"seed": 7, "arora2019": {"matrix_size": 20}}
@@ -47,12 +48,12 @@ def test_written_table_holds_its_provenance_and_units(tmp_path: Path) -> None:
     runs = _runs()
     path = tmp_path / "runs.parquet"
     prov = table_provenance(tmp_path, CONFIG, ["deep_factorization", "matrix_data"])
-    tables.write_parquet(runs, path, prov)
+    table_io.write_parquet(runs, path, prov)
     # plain pyarrow sees it: a stray file explains itself without this library
     raw = pq.read_schema(path).metadata
     assert raw[b"implicit_reg.commit"] == b"unknown"  # tmp_path is no git work tree
     assert raw[b"implicit_reg.config_hash"] == config_hash(CONFIG).encode()
-    back = tables.read_table_provenance(path)
+    back = table_io.read_table_provenance(path)
     assert back["numerics_version"] == {"deep_factorization": 1, "matrix_data": 1}
     assert back["units"]["wall_seconds"].startswith("s ")
     assert back["units"]["iterations"].startswith("steps")
@@ -63,22 +64,22 @@ def test_written_table_holds_its_provenance_and_units(tmp_path: Path) -> None:
 
 
 def test_indexed_columns_share_their_prefix_unit() -> None:
-    units = tables.column_units(["sv_1", "sv_10", "grad_proj_3", "run_id", "svd"])
+    units = table_io.column_units(["sv_1", "sv_10", "grad_proj_3", "run_id", "svd"])
     assert set(units) == {"sv_1", "sv_10", "grad_proj_3"}
-    assert units["sv_1"] == units["sv_10"] == tables.COLUMN_UNITS["sv_"]
+    assert units["sv_1"] == units["sv_10"] == table_io.COLUMN_UNITS["sv_"]
 
 
 def test_a_float_column_without_unit_is_refused(tmp_path: Path) -> None:
     df = pd.DataFrame({"run_id": ["a"], "mystery": [1.5]})
     prov = {"commit": "x", "config_hash": "y", "numerics_version": {}}
     with pytest.raises(ValueError, match="mystery"):
-        tables.write_parquet(df, tmp_path / "t.parquet", prov)
+        table_io.write_parquet(df, tmp_path / "t.parquet", prov)
     assert not (tmp_path / "t.parquet").exists()
 
 
 def test_missing_provenance_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="config_hash"):
-        tables.write_parquet(_runs(), tmp_path / "t.parquet", {"commit": "x", "numerics_version": {}})
+        table_io.write_parquet(_runs(), tmp_path / "t.parquet", {"commit": "x", "numerics_version": {}})
 
 
 def test_every_razin_column_list_has_units_for_its_values() -> None:
@@ -91,4 +92,4 @@ def test_every_razin_column_list_has_units_for_its_values() -> None:
     }
     declared = set(rt.DMF_RUN_COLUMNS) | set(rt.DMF_MARKER_COLUMNS) | set(rt.TC_RUN_COLUMNS) | set(rt.TC_SUMMARY_COLUMNS)
     assert values <= declared
-    assert values <= set(tables.column_units(declared))
+    assert values <= set(table_io.column_units(declared))

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from implicit_reg import tensor_completion as tc
+from implicit_reg.razin2020 import tensor_completion as tc
 
 DATA = Path(
     os.environ.get(
@@ -100,7 +100,7 @@ def test_gradients_match_autograd(shape):
 
 
 def test_full_tensor_matches_numpy_reconstruction():
-    from implicit_reg.cp_rank import cp_reconstruct
+    from implicit_reg.razin2020.cp_rank import cp_reconstruct
 
     facs = [np.random.default_rng(m).standard_normal((1, d, 4)) for m, d in enumerate((2, 3, 4, 2))]
     got = tc.cp_full_tensor([torch.from_numpy(f) for f in facs]).numpy()[0]

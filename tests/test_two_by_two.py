@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from implicit_reg import two_by_two as tt
+from implicit_reg.razin2020 import two_by_two as tt
 
 DATA = Path(
     os.environ.get(

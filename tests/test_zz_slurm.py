@@ -54,9 +54,8 @@ import time
 from pathlib import Path
 
 import pytest
-import yaml
-
 import slurm_cluster as sc
+import yaml
 from workflow_support import BIN, ROOT, copy_repo
 
 TIMEOUT = int(os.environ.get("IMPLICIT_REG_SLURM_TIMEOUT", "2700"))  # seconds for the whole run

@@ -14,7 +14,7 @@ where the parameters are the resolved values that determine the numbers (sweep
 values, schedule, numerics-relevant engine settings), the data identity is the
 sha256 of every input data file (or, for data the pipeline draws itself, the seeds and
 sizes that determine it) and the numerics versions are those of
-:mod:`implicit_reg.numerics`. File layout, batch composition and code that changes no
+:mod:`implicit_reg.core.numerics`. File layout, batch composition and code that changes no
 number are not part of the key, so a refactor keeps every archived result valid.
 
 An *archive* is a directory with ``manifest.json`` and one compressed parquet file per
@@ -51,7 +51,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from implicit_reg.numerics import NUMERICS_VERSIONS
+from implicit_reg.core.numerics import NUMERICS_VERSIONS
 
 __all__ = [
     "ArchiveError", "JobRecord", "ResultStore", "provenance_key", "sha256_file",
@@ -64,7 +64,7 @@ RECORD = "provenance.json"
 ENTRY_SUFFIX = ".entry.parquet"
 FORMAT = "implicit-reg-archive/1"
 _TABLE_COLUMN = "__table"
-_META_TABLES = b"implicit_reg.tables"
+_META_TABLES = b"implicit_reg.arora2019.tables"
 _META_RECORD = b"implicit_reg.record"
 
 
@@ -602,9 +602,14 @@ def config_keys(configfiles: list[str], root: str | Path = ".") -> set[str]:
     """
     import yaml
 
-    from implicit_reg.config import load_schema, merge_config, select_figures, validate_config
-    from implicit_reg.plan import build_plan
-    from implicit_reg.razin_tables import RazinPlan
+    from implicit_reg.arora2019.plan import build_plan
+    from implicit_reg.config import (
+        load_schema,
+        merge_config,
+        select_figures,
+        validate_config,
+    )
+    from implicit_reg.razin2020.plan import RazinPlan
 
     root = Path(root)
     config: dict[str, Any] = yaml.safe_load((root / "config" / "config.yaml").read_text())

@@ -16,7 +16,7 @@ import math
 from collections import Counter
 from typing import Any, Iterable, Mapping
 
-from implicit_reg.plan import Batch, Plan
+from implicit_reg.arora2019.plan import Batch, Plan
 
 #: CPU seconds of a job besides its numerical work (interpreter, imports, files).
 JOB_START_SECONDS = 4.0
@@ -122,7 +122,7 @@ def job_seconds(rule: str, wildcards: Mapping[str, str], plan: Plan, razin: Any 
     plan
         The Arora et al. plan (training batches, data sets).
     razin
-        The :class:`~implicit_reg.razin_tables.RazinPlan`, or None without Razin & Cohen jobs.
+        The :class:`~implicit_reg.razin2020.plan.RazinPlan`, or None without Razin & Cohen jobs.
 
     Returns
     -------

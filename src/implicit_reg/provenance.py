@@ -23,8 +23,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Iterable
 
-from implicit_reg.latex_text import latex_escape
-from implicit_reg.numerics import numerics_version
+from implicit_reg.core.latex_text import latex_escape
+from implicit_reg.core.numerics import numerics_version
 
 __all__ = [
     "PACKAGES", "config_hash", "git_commit", "package_versions", "provenance", "provenance_tex",
@@ -125,7 +125,7 @@ def table_provenance(repo_dir: str | Path, config: Any, engines: Iterable[str]) 
         the one on the report's title page.
     engines : iterable of str
         The engines whose numbers the table holds (keys of
-        :data:`implicit_reg.numerics.NUMERICS_VERSIONS`).
+        :data:`implicit_reg.core.numerics.NUMERICS_VERSIONS`).
 
     Returns
     -------

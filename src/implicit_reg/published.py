@@ -74,7 +74,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from implicit_reg.latex_text import format_number, latex_escape
+from implicit_reg.core.latex_text import format_number, latex_escape
 
 __all__ = [
     "PAPERS",

@@ -23,7 +23,7 @@ from typing import Any
 
 import pandas as pd
 
-from implicit_reg.latex_text import format_number, latex_escape
+from implicit_reg.core.latex_text import format_number, latex_escape
 from implicit_reg.published import PAPER_TITLES, PAPERS, Tolerance
 
 __all__ = [

@@ -62,7 +62,7 @@ from matplotlib.lines import Line2D
 
 from implicit_reg import plotting as P
 from implicit_reg import published_markers as PM
-from implicit_reg import razin_tables as rt
+from implicit_reg.razin2020 import tables as rt
 
 P.apply_style()
 pd.set_option("display.width", 250)

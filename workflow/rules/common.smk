@@ -22,7 +22,7 @@ from implicit_reg.archive import (  # noqa: E402
     resolve_archive,
 )
 from implicit_reg import estimate as job_estimate  # noqa: E402
-from implicit_reg.plan import ConfigError, build_plan  # noqa: E402
+from implicit_reg.arora2019.plan import ConfigError, build_plan  # noqa: E402
 
 SCHEMAS = Path(workflow.basedir) / "workflow" / "schemas"
 

@@ -3,8 +3,8 @@
 # completion, one job per data set and number of observations; the CP ranks of
 # the linear baseline and of the ground truth once per distinct tensor).
 # Spec: ../shared/spec/razin2020.md. Config: config["razin2020"] (own schema).
-# Job specs, seeds and paths: implicit_reg.razin_tables.RazinPlan.
-from implicit_reg.razin_tables import RazinPlan  # noqa: E402
+# Job specs, seeds and paths: implicit_reg.razin2020.plan.RazinPlan.
+from implicit_reg.razin2020.plan import RazinPlan  # noqa: E402
 
 RZ = RazinPlan(config["razin2020"], config["seed"], config.get("instances", 0))
 # Finished and archived jobs are read from the same store as Arora's runs (common.smk).

@@ -8,7 +8,9 @@ from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from implicit_reg import archive, tables  # noqa: E402
+from implicit_reg import archive  # noqa: E402
+from implicit_reg.arora2019 import tables  # noqa: E402
+from implicit_reg.core import table_io  # noqa: E402
 
 smk = snakemake  # noqa: F821
 PROVENANCE = table_provenance(smk, "deep_factorization", "min_nuclear_norm", "matrix_data")
@@ -37,5 +39,5 @@ if plan["instance_labels"]:
     runs = tables.with_instance_columns(runs, plan["instance_labels"])
     trajectories = tables.with_instance_columns(trajectories, plan["instance_labels"])
 log.info("%s: %d rows (%s), %d trajectory rows", plan["figure"], len(runs), runs["status"].value_counts().to_dict(), len(trajectories))
-tables.write_parquet(runs, smk.output.runs, PROVENANCE)
-tables.write_parquet(trajectories, smk.output.trajectories, PROVENANCE)
+table_io.write_parquet(runs, smk.output.runs, PROVENANCE)
+table_io.write_parquet(trajectories, smk.output.trajectories, PROVENANCE)

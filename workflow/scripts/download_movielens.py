@@ -4,11 +4,11 @@ from _bootstrap import start
 
 log = start(snakemake)  # noqa: F821
 
+import hashlib  # noqa: E402
 import io  # noqa: E402
 import os  # noqa: E402
 import urllib.request  # noqa: E402
 import zipfile  # noqa: E402
-import hashlib  # noqa: E402
 
 url, expected = snakemake.params.url, snakemake.params.sha256  # noqa: F821
 log.info("downloading %s", url)

@@ -6,9 +6,9 @@ log = start(snakemake)  # noqa: F821
 
 import numpy as np  # noqa: E402
 
-from implicit_reg import matrix_data  # noqa: E402
-from implicit_reg.data_files import verify_sha256  # noqa: E402
-from implicit_reg.seeding import rng_for  # noqa: E402
+from implicit_reg.arora2019 import data as matrix_data  # noqa: E402
+from implicit_reg.core.data_files import verify_sha256  # noqa: E402
+from implicit_reg.core.seeding import rng_for  # noqa: E402
 
 cfg = snakemake.params.movielens  # noqa: F821
 path = snakemake.input.ratings  # noqa: F821

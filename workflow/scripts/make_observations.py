@@ -6,9 +6,9 @@ log = start(snakemake)  # noqa: F821
 
 import numpy as np  # noqa: E402
 
-from implicit_reg import matrix_data  # noqa: E402
-from implicit_reg.plan import observations_seed_keys  # noqa: E402
-from implicit_reg.seeding import rng_for  # noqa: E402
+from implicit_reg.arora2019 import data as matrix_data  # noqa: E402
+from implicit_reg.arora2019.plan import observations_seed_keys  # noqa: E402
+from implicit_reg.core.seeding import rng_for  # noqa: E402
 
 dataset = snakemake.params.dataset  # noqa: F821
 ground_truth = np.load(snakemake.input.ground_truth)["ground_truth"]  # noqa: F821

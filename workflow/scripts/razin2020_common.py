@@ -1,6 +1,6 @@
 """Helpers shared by the Razin & Cohen adapters: the fingerprint of a training job.
 
-Checkpoints themselves are :mod:`implicit_reg.checkpoint` (the same mechanism as the
+Checkpoints themselves are :mod:`implicit_reg.core.checkpoint` (the same mechanism as the
 deep-factorization trainer). The checkpoint lives next to the job's log but is not a
 declared log file: Snakemake deletes declared logs when it starts a job again.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Iterable
 
-from implicit_reg import checkpoint as ckpt
+from implicit_reg.core import checkpoint as ckpt
 
 
 def job_fingerprint(spec: Any, data_files: Iterable[str | Path]) -> str:

@@ -14,9 +14,9 @@ log = start(snakemake)  # noqa: F821
 import os  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-from implicit_reg import razin_tables as rt  # noqa: E402
-from implicit_reg.data_files import verify_sha256  # noqa: E402
-from implicit_reg import tensor_completion as tc  # noqa: E402
+from implicit_reg.core.data_files import verify_sha256  # noqa: E402
+from implicit_reg.razin2020 import tables as rt  # noqa: E402
+from implicit_reg.razin2020 import tensor_completion as tc  # noqa: E402
 
 smk = snakemake  # noqa: F821
 ds = dict(smk.params.dataset)

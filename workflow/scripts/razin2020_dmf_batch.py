@@ -17,11 +17,11 @@ import numpy as np  # noqa: E402
 from razin2020_common import job_fingerprint  # noqa: E402
 
 from implicit_reg import archive  # noqa: E402
-from implicit_reg import checkpoint as ckpt_io  # noqa: E402
-from implicit_reg import razin_tables as rt  # noqa: E402
-from implicit_reg import tables  # noqa: E402
-from implicit_reg import two_by_two as tt  # noqa: E402
-from implicit_reg.progress import progress_text  # noqa: E402
+from implicit_reg.core import checkpoint as ckpt_io  # noqa: E402
+from implicit_reg.core import table_io  # noqa: E402
+from implicit_reg.core.progress import progress_text  # noqa: E402
+from implicit_reg.razin2020 import tables as rt  # noqa: E402
+from implicit_reg.razin2020 import two_by_two as tt  # noqa: E402
 
 smk = snakemake  # noqa: F821
 PROVENANCE = table_provenance(smk, "two_by_two")
@@ -59,8 +59,8 @@ observed = {name: [float(v) for v in p.values] for name, p in problems.items()}
 runs, traj = rt.dmf_tables(spec["figure"], spec["runs"], observed, [r.history for r in results],
                            [r.status for r in results], [r.final_iteration for r in results],
                            [r.final_product for r in results], spec, wall)
-tables.write_parquet(runs, smk.output.runs, PROVENANCE)
-tables.write_parquet(traj, smk.output.trajectories, PROVENANCE)
+table_io.write_parquet(runs, smk.output.runs, PROVENANCE)
+table_io.write_parquet(traj, smk.output.trajectories, PROVENANCE)
 # Written last: the record marks the job as finished and keys it for the archive.
 archive.write_job_record(smk.output.record, archive.job_record(smk.params.provenance, {"runs": "runs.parquet", "trajectories": "trajectories.parquet"}))
 for r in runs.itertuples():

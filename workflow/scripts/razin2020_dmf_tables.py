@@ -7,8 +7,8 @@ log = start(snakemake)  # noqa: F821
 import pandas as pd  # noqa: E402
 
 from implicit_reg import archive  # noqa: E402
-from implicit_reg import razin_tables as rt  # noqa: E402
-from implicit_reg import tables  # noqa: E402
+from implicit_reg.core import table_io  # noqa: E402
+from implicit_reg.razin2020 import tables as rt  # noqa: E402
 
 smk = snakemake  # noqa: F821
 PROVENANCE = table_provenance(smk, "two_by_two")
@@ -22,8 +22,8 @@ if smk.params.get("instances", False):
     for table in (runs, traj, markers):
         table["instance"] = table["run_id"].map(instance).astype("int64")
         table["sampling"] = "without_replacement"
-tables.write_parquet(runs, smk.output.runs, PROVENANCE)
-tables.write_parquet(traj, smk.output.trajectories, PROVENANCE)
-tables.write_parquet(markers, smk.output.markers, PROVENANCE)
+table_io.write_parquet(runs, smk.output.runs, PROVENANCE)
+table_io.write_parquet(traj, smk.output.trajectories, PROVENANCE)
+table_io.write_parquet(markers, smk.output.markers, PROVENANCE)
 log.info("%d runs, %d logged rows, %d markers (%d not reached)", len(runs), len(traj), len(markers),
          int(markers["row"].lt(0).sum()))

@@ -11,14 +11,13 @@ from _bootstrap import start, table_provenance
 log = start(snakemake)  # noqa: F821
 
 import time  # noqa: E402
-
 from pathlib import Path  # noqa: E402
 
 from implicit_reg import archive  # noqa: E402
-from implicit_reg import razin_tables as rt  # noqa: E402
-from implicit_reg import tables  # noqa: E402
-from implicit_reg import tensor_completion as tc  # noqa: E402
-from implicit_reg.cp_rank import estimate_cp_rank  # noqa: E402
+from implicit_reg.core import table_io  # noqa: E402
+from implicit_reg.razin2020 import tables as rt  # noqa: E402
+from implicit_reg.razin2020 import tensor_completion as tc  # noqa: E402
+from implicit_reg.razin2020.cp_rank import estimate_cp_rank  # noqa: E402
 
 smk = snakemake  # noqa: F821
 PROVENANCE = table_provenance(smk, "cp_rank")
@@ -48,7 +47,7 @@ row = rt.tc_rows("", {"name": ds["name"], **ds}, n, method, [{
     "rank_seconds": seconds, "wall_seconds": 0.0,
 }])
 row["digest"] = digest
-tables.write_parquet(row, smk.output.row, PROVENANCE)
+table_io.write_parquet(row, smk.output.row, PROVENANCE)
 # Written last: the record marks the job as finished and keys it for the archive.
 archive.write_job_record(smk.output.record, archive.job_record(smk.params.provenance, {"row": Path(smk.output.row).name}))
 log.info("%s %s n=%d: error %.4g, estimated CP rank %d (%.1f s)", ds["name"], method, n, error, rank, seconds)

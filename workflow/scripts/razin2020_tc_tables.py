@@ -11,8 +11,8 @@ log = start(snakemake)  # noqa: F821
 import pandas as pd  # noqa: E402
 
 from implicit_reg import archive  # noqa: E402
-from implicit_reg import razin_tables as rt  # noqa: E402
-from implicit_reg import tables  # noqa: E402
+from implicit_reg.core import table_io  # noqa: E402
+from implicit_reg.razin2020 import tables as rt  # noqa: E402
 
 smk = snakemake  # noqa: F821
 PROVENANCE = table_provenance(smk, "tensor_completion", "cp_rank")
@@ -24,8 +24,8 @@ runs["figure"] = figure
 runs = rt.sort_tc(runs)
 traj = pd.concat([archive.read_table(p, "trajectories") for p in smk.input.train_trajectories], ignore_index=True)
 summary = rt.tc_summary(runs)
-tables.write_parquet(runs, smk.output.runs, PROVENANCE)
-tables.write_parquet(traj, smk.output.trajectories, PROVENANCE)
-tables.write_parquet(summary, smk.output.summary, PROVENANCE)
+table_io.write_parquet(runs, smk.output.runs, PROVENANCE)
+table_io.write_parquet(traj, smk.output.trajectories, PROVENANCE)
+table_io.write_parquet(summary, smk.output.summary, PROVENANCE)
 log.info("%s: %d rows (%s), statuses %s", figure, len(runs), runs["method"].value_counts().to_dict(),
          runs["status"].value_counts().to_dict())

@@ -15,16 +15,15 @@ import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
-
 from razin2020_common import job_fingerprint  # noqa: E402
 
 from implicit_reg import archive  # noqa: E402
-from implicit_reg import checkpoint as ckpt_io  # noqa: E402
-from implicit_reg import razin_tables as rt  # noqa: E402
-from implicit_reg import tables  # noqa: E402
-from implicit_reg import tensor_completion as tc  # noqa: E402
-from implicit_reg.cp_rank import estimate_cp_rank  # noqa: E402
-from implicit_reg.progress import progress_text  # noqa: E402
+from implicit_reg.core import checkpoint as ckpt_io  # noqa: E402
+from implicit_reg.core import table_io  # noqa: E402
+from implicit_reg.core.progress import progress_text  # noqa: E402
+from implicit_reg.razin2020 import tables as rt  # noqa: E402
+from implicit_reg.razin2020 import tensor_completion as tc  # noqa: E402
+from implicit_reg.razin2020.cp_rank import estimate_cp_rank  # noqa: E402
 
 smk = snakemake  # noqa: F821
 PROVENANCE = table_provenance(smk, "tensor_completion", "cp_rank")
@@ -80,8 +79,8 @@ rows = [{
 table = rt.tc_rows(spec["figure"], spec["dataset"], n, "tf", rows)
 traj = rt.tc_trajectories(spec["figure"], spec["dataset"]["name"], n, [r["run_id"] for r in runs],
                           [res.history for res in results])
-tables.write_parquet(table, smk.output.runs, PROVENANCE)
-tables.write_parquet(traj, smk.output.trajectories, PROVENANCE)
+table_io.write_parquet(table, smk.output.runs, PROVENANCE)
+table_io.write_parquet(traj, smk.output.trajectories, PROVENANCE)
 # Written last: the record marks the job as finished and keys it for the archive.
 archive.write_job_record(smk.output.record, archive.job_record(smk.params.provenance, {"runs": "runs.parquet", "trajectories": "trajectories.parquet"}))
 for r in table.itertuples():

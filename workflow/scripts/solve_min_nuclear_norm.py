@@ -6,7 +6,9 @@ log = start(snakemake)  # noqa: F821
 
 import numpy as np  # noqa: E402
 
-from implicit_reg import archive, convex, tables  # noqa: E402
+from implicit_reg import archive  # noqa: E402
+from implicit_reg.arora2019 import convex, tables  # noqa: E402
+from implicit_reg.core import table_io  # noqa: E402
 
 smk = snakemake  # noqa: F821
 PROVENANCE = table_provenance(smk, "min_nuclear_norm", "matrix_data")
@@ -23,7 +25,7 @@ else:
 log.info("%s: status %s after %d SCS iterations, %.1f s, objective %.4f, max violation beyond epsilon %.2e",
          name, result.status, result.solver_iterations, result.solve_seconds, result.objective, result.max_violation)
 row = tables.convex_row(dataset, result, ground_truth, cfg["epsilon"])
-tables.write_parquet(row, smk.output.row, PROVENANCE)
+table_io.write_parquet(row, smk.output.row, PROVENANCE)
 np.savez(smk.output.solution, solution=result.solution, status=np.asarray(result.status))
 # Written last: the record marks the solve as finished and keys it for the archive.
 archive.write_job_record(smk.output.record, archive.JobRecord(

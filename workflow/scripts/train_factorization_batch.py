@@ -10,9 +10,10 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from implicit_reg import archive  # noqa: E402
-from implicit_reg import checkpoint as ckpt_io  # noqa: E402
-from implicit_reg import deep_factorization as dfm  # noqa: E402
-from implicit_reg import tables  # noqa: E402
+from implicit_reg.arora2019 import deep_factorization as dfm  # noqa: E402
+from implicit_reg.arora2019 import tables  # noqa: E402
+from implicit_reg.core import checkpoint as ckpt_io  # noqa: E402
+from implicit_reg.core import table_io  # noqa: E402
 
 smk = snakemake  # noqa: F821
 PROVENANCE = table_provenance(smk, "deep_factorization", "matrix_data")
@@ -64,8 +65,8 @@ result = trainer.run()
 runs = tables.batch_runs_table(spec, result.final, result.status)
 runs["depth"] = np.asarray(depths, dtype=runs["depth"].dtype)
 trajectories = tables.batch_trajectories_table(spec, result.trajectories, runs)
-tables.write_parquet(runs, smk.output.runs, PROVENANCE)
-tables.write_parquet(trajectories, smk.output.trajectories, PROVENANCE)
+table_io.write_parquet(runs, smk.output.runs, PROVENANCE)
+table_io.write_parquet(trajectories, smk.output.trajectories, PROVENANCE)
 np.savez(smk.output.products, run_id=runs["run_id"].to_numpy(dtype=str), products=result.final_products)
 # Written last: the record marks the batch as finished and keys each run for the archive.
 archive.write_job_record(smk.output.record, archive.JobRecord(

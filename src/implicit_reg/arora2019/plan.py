@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from implicit_reg import archive
-from implicit_reg.seeding import derive_seed
+from implicit_reg.core.seeding import derive_seed
 
 TASKS = ("completion", "sensing", "movielens")
 #: Tasks whose runs of all depths share one batch: every run's step is dominated by the

@@ -5,7 +5,7 @@ is one archivable result. Its key hashes the job's resolved spec without the set
 that change no number (checkpoint interval, numba or Python backend, device), the
 identity of every data set it reads (the configured sha256 of the authors' files, or
 the seed of a generated instance) and the numerics versions of its engines.
-:class:`RazinProvenance` is mixed into :class:`~implicit_reg.razin_tables.RazinPlan`.
+:class:`RazinProvenance` is mixed into :class:`~implicit_reg.razin2020.plan.RazinPlan`.
 """
 
 from __future__ import annotations

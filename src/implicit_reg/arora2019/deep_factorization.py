@@ -29,9 +29,9 @@ from typing import Protocol
 import numpy as np
 import torch
 
-from implicit_reg import checkpoint as ckpt
-from implicit_reg import metrics
-from implicit_reg.progress import progress_text
+from implicit_reg.core import checkpoint as ckpt
+from implicit_reg.core import metrics
+from implicit_reg.core.progress import progress_text
 
 log = logging.getLogger(__name__)
 

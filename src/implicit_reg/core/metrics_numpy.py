@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from implicit_reg.metrics import EFFECTIVE_RANK_LOG_GUARD
+from implicit_reg.core.metrics import EFFECTIVE_RANK_LOG_GUARD
 
 
 def effective_rank(singular_values: np.ndarray) -> float:

@@ -38,7 +38,7 @@ from typing import Callable, Mapping, Sequence
 import numpy as np
 import torch
 
-from .cp_rank import cp_reconstruct, max_cp_rank
+from implicit_reg.razin2020.cp_rank import cp_reconstruct, max_cp_rank
 
 RUNNING, CONVERGED, MAX_ITERS, DIVERGED = 0, 1, 2, 3
 STATUS_NAMES = ("running", "converged", "max_iters", "diverged")

@@ -10,7 +10,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from implicit_reg.checkpoint import file_digest
+from implicit_reg.core.checkpoint import file_digest
 
 
 class DataFileError(ValueError):

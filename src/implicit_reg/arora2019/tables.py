@@ -1,0 +1,181 @@
+"""Tidy result tables (pandas, written as parquet with pyarrow).
+
+Column contracts are in docs/architecture.md. A run appears once per batch
+table; figure tables are selections of batch tables plus the convex baseline
+and ground-truth rows.
+
+Every table is written by :func:`implicit_reg.core.table_io.write_parquet`, which stores its provenance in the
+parquet schema metadata (keys ``implicit_reg.commit``, ``implicit_reg.config_hash``,
+``implicit_reg.numerics_version``, ``implicit_reg.units``), so a table found on its
+own still tells where it came from; :func:`read_table_provenance` reads it back.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Iterable
+
+import numpy as np
+import pandas as pd
+
+from implicit_reg.core import metrics_numpy
+
+KEY_COLUMNS = [
+    "run_id", "paper", "figure", "method", "task", "rank", "n_obs", "depth",
+    "init", "init_scale", "lr", "optimizer", "seed",
+]
+VALUE_COLUMNS = [
+    "final_train_loss", "test_mse", "recon_error_sq", "recon_error", "nuclear_norm",
+    "effective_rank", "iterations", "wall_seconds", "status", "solver_iterations",
+]
+
+
+def batch_runs_table(spec: dict[str, Any], final: dict[str, np.ndarray], status: list[str]) -> pd.DataFrame:
+    """One row per run of a finished batch (``spec`` as produced by the plan)."""
+    runs = spec["runs"]
+    df = pd.DataFrame(
+        {
+            "run_id": [r["run_id"] for r in runs],
+            "paper": "arora2019",
+            "figure": "",
+            "method": "deep_factorization",
+            "task": spec["task"],
+            "rank": int(spec["rank"]),
+            "n_obs": int(spec["n_obs"]),
+            "depth": int(spec["depth"]),
+            "init": [r["init"] for r in runs],
+            "init_scale": [float(r["init_scale"]) for r in runs],
+            "lr": [float(r["lr"]) for r in runs],
+            "optimizer": spec["schedule"]["optimizer"],
+            "seed": [int(r["seed"]) for r in runs],
+        }
+    )
+    for col in VALUE_COLUMNS:
+        if col == "status":
+            df[col] = status
+        elif col == "solver_iterations":
+            df[col] = -1
+        else:
+            df[col] = final[col]
+    df["iterations"] = df["iterations"].astype("int64")
+    return df[KEY_COLUMNS + VALUE_COLUMNS]
+
+
+def batch_trajectories_table(spec: dict[str, Any], trajectories: dict[str, np.ndarray], runs: pd.DataFrame) -> pd.DataFrame:
+    """Logged trajectories, keyed like the runs table."""
+    traj = pd.DataFrame(trajectories)
+    keys = runs[KEY_COLUMNS].reset_index(drop=True)
+    keys["run"] = np.arange(len(keys))
+    out = keys.merge(traj, on="run", how="right").drop(columns="run")
+    return out
+
+
+def convex_row(dataset: dict[str, Any], result: Any, ground_truth: np.ndarray, epsilon: float) -> pd.DataFrame:
+    """The minimum-nuclear-norm solution as a runs-table row."""
+    sol = result.solution.astype(np.float64)
+    gt = ground_truth.astype(np.float64)
+    row = _key_row(dataset, "min_nuclear_norm", "scs")
+    if np.all(np.isfinite(sol)):
+        err_sq = float(np.sum((sol - gt) ** 2) / np.sum(gt**2))
+        sv = np.linalg.svd(sol, compute_uv=False)
+        row.update(
+            final_train_loss=float("nan"),
+            test_mse=float(np.mean((sol - gt) ** 2)),
+            recon_error_sq=err_sq,
+            recon_error=math.sqrt(err_sq),
+            nuclear_norm=float(sv.sum()),
+            effective_rank=metrics_numpy.effective_rank(sv),
+        )
+    else:
+        row.update({k: float("nan") for k in ("final_train_loss", "test_mse", "recon_error_sq", "recon_error", "nuclear_norm", "effective_rank")})
+    row.update(iterations=-1, wall_seconds=float(result.solve_seconds), status=result.status,
+               solver_iterations=int(result.solver_iterations))
+    return pd.DataFrame([row])[KEY_COLUMNS + VALUE_COLUMNS]
+
+
+def ground_truth_rows(datasets: Iterable[dict[str, Any]], ground_truths: dict[str, np.ndarray]) -> pd.DataFrame:
+    """Nuclear norm and effective rank of the ground truth, one row per data set."""
+    rows = []
+    for d in datasets:
+        gt = ground_truths[d["ground_truth_name"]].astype(np.float64)
+        sv = np.linalg.svd(gt, compute_uv=False)
+        row = _key_row(d, "ground_truth", "none")
+        row.update(final_train_loss=float("nan"), test_mse=0.0, recon_error_sq=0.0, recon_error=0.0,
+                   nuclear_norm=float(sv.sum()), effective_rank=metrics_numpy.effective_rank(sv),
+                   iterations=-1, wall_seconds=0.0, status="exact", solver_iterations=-1)
+        rows.append(row)
+    return pd.DataFrame(rows, columns=KEY_COLUMNS + VALUE_COLUMNS)
+
+
+def _key_row(dataset: dict[str, Any], method: str, optimizer: str) -> dict[str, Any]:
+    return {
+        "run_id": f"{method}:{dataset['name']}",
+        "paper": "arora2019",
+        "figure": "",
+        "method": method,
+        "task": dataset["task"],
+        "rank": int(dataset["rank"]),
+        "n_obs": int(dataset["n_obs"]),
+        "depth": 0,
+        "init": "none",
+        "init_scale": float("nan"),
+        "lr": float("nan"),
+        "optimizer": optimizer,
+        "seed": -1,
+    }
+
+
+def figure_tables(
+    figure: str,
+    run_ids: list[str],
+    batch_runs: list[pd.DataFrame],
+    batch_trajectories: list[pd.DataFrame],
+    extra_rows: list[pd.DataFrame],
+    paper: str = "arora2019",
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Select a figure's runs from batch tables and add baseline rows.
+
+    Raises if a run the figure needs is missing: a figure never silently
+    plots fewer runs than its config asks for.
+    """
+    wanted = set(run_ids)
+    runs = pd.concat(batch_runs, ignore_index=True)
+    runs = runs[runs["run_id"].isin(wanted)]
+    missing = wanted - set(runs["run_id"])
+    if missing:
+        raise ValueError(f"{figure}: {len(missing)} runs missing from the batch tables, e.g. {sorted(missing)[:3]}")
+    traj = pd.concat(batch_trajectories, ignore_index=True)
+    traj = traj[traj["run_id"].isin(wanted)].copy()
+    extras = [e for e in extra_rows if len(e)]
+    if extras:
+        runs = pd.concat([runs] + extras, ignore_index=True)
+    for df in (runs, traj):
+        df["figure"] = figure
+        df["paper"] = paper
+    runs = runs.sort_values(["method", "task", "rank", "n_obs", "depth", "init", "init_scale", "lr", "seed"], kind="stable")
+    traj = traj.sort_values(["run_id", "iteration"], kind="stable")
+    return runs.reset_index(drop=True), traj.reset_index(drop=True)
+
+
+def with_instance_columns(df: pd.DataFrame, labels: dict[str, list]) -> pd.DataFrame:
+    """Add ``instance`` (int, 0 = the figure's own) and ``sampling`` columns from run-id labels.
+
+    Parameters
+    ----------
+    df : DataFrame
+        A runs or trajectories table with ``run_id``.
+    labels : dict
+        run id -> [instance, sampling], as the plan gives for instance-spread tables.
+
+    Returns
+    -------
+    DataFrame
+        A copy with the two columns; raises if a row has no label.
+    """
+    missing = sorted(set(df["run_id"]) - set(labels))
+    if missing:
+        raise ValueError(f"{len(missing)} rows without an instance label, e.g. {missing[:3]}")
+    out = df.copy()
+    out["instance"] = out["run_id"].map(lambda r: int(labels[r][0])).astype("int64")
+    out["sampling"] = out["run_id"].map(lambda r: str(labels[r][1]))
+    return out

@@ -1,0 +1,1 @@
+"""Shared core of both papers: metrics, checkpoints, seeds, hashes, TeX text, table I/O."""

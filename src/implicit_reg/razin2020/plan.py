@@ -1,0 +1,234 @@
+"""Job plan of the Razin & Cohen (2020) figures: job specs, seeds and file paths."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from implicit_reg.razin2020.provenance import RazinProvenance
+
+# --------------------------------------------------------------------------
+# Job plan (used by workflow/rules/razin2020.smk; pure functions of the config)
+# --------------------------------------------------------------------------
+
+#: Figures drawn from 2×2 runs and from tensor completion runs.
+DMF_FIGURES = ("razin2020_fig1", "razin2020_perturbed")
+TC_FIGURES = ("razin2020_fig2", "razin2020_rank3")
+EXTENSIONS = {"matrix": "json", "tensor": "npz"}
+KIND_DIRS = {"matrix": "dmf", "tensor": "tc"}
+
+
+class RazinPlan(RazinProvenance):
+    """Job specs, seeds and file paths of the Razin & Cohen figures.
+
+    ``section`` is ``config["razin2020"]`` after schema validation (defaults
+    filled), ``base_seed`` the config's ``seed``. Every seed is
+    ``derive_seed(base_seed, "razin2020", ...)`` of what it draws, so it does
+    not depend on the order of jobs or on other figures.
+    """
+
+    def __init__(self, section: Mapping[str, Any], base_seed: int, instances: int = 0) -> None:
+        self.cfg = section
+        self.seed = int(base_seed)
+        #: K of the instance spread (config ``instances``): spread panels run seeds 0..K
+        self.instances = int(instances)
+        self.figures = section.get("figures", {})
+        self.datasets = section["data"]["datasets"]
+
+    # ---- figures and checks --------------------------------------------
+
+    def figure_names(self) -> list[str]:
+        """Enabled figures, sorted."""
+        return sorted(n for n, f in self.figures.items() if f.get("enabled", True))
+
+    def figure_regex(self, kind: str) -> str:
+        """Wildcard constraint matching this config's figures of ``kind`` (dmf or tc)."""
+        names = [n for n in (DMF_FIGURES if kind == "dmf" else TC_FIGURES) if n in self.figures]
+        return "|".join(names) if names else "(?!)"
+
+    def problems(self) -> list[str]:
+        """Configuration problems the schema cannot express (empty: fine)."""
+        out = []
+        for figure, fig in self.figures.items():
+            kind = "matrix" if figure in DMF_FIGURES else "tensor"
+            names = fig["datasets"] if kind == "matrix" else [d["name"] for d in fig["datasets"]]
+            for name in names:
+                entry = self.datasets.get(name)
+                if entry is None:
+                    out.append(f"{figure}: data set {name!r} is not in razin2020.data.datasets")
+                elif entry["kind"] != kind:
+                    out.append(f"{figure}: data set {name!r} is a {entry['kind']}, not a {kind}")
+            if kind == "matrix":
+                depths = [p["depth"] for p in fig["panels"]]
+                if len(set(depths)) != len(depths):
+                    out.append(f"{figure}: two panels with the same depth ({depths})")
+        for name, entry in self.datasets.items():
+            needed = ["observed"] if entry["kind"] == "matrix" else ["order", "rank"]
+            out += [f"razin2020.data.datasets.{name}: key {k!r} missing" for k in needed if k not in entry]
+        return out
+
+    # ---- data ------------------------------------------------------------
+
+    def data_path(self, name: str) -> str:
+        return f"results/razin2020/data/{name}.{EXTENSIONS[self.datasets[name]['kind']]}"
+
+    def dataset_input(self, name: str) -> dict[str, str]:
+        """The file a data set is copied from (nothing for generated instances)."""
+        data, entry = self.cfg["data"], self.datasets[name]
+        rel = f"{KIND_DIRS[entry['kind']]}/{name}.{EXTENSIONS[entry['kind']]}"
+        if data["source"] == "generated":
+            return {}
+        if data["source"] == "download":
+            return {"source": f"{data['download']['dir']}/{rel}"}
+        return {"source": f"{data['data_dir']}/{rel}"}
+
+    def dataset_params(self, name: str) -> dict[str, Any]:
+        from implicit_reg.core.seeding import derive_seed
+
+        return {"name": name, "source": self.cfg["data"]["source"],
+                "seed": derive_seed(self.seed, "razin2020", "data", name), **self.datasets[name]}
+
+    def download_url(self, kind: str, name: str) -> str:
+        dl = self.cfg["data"]["download"]
+        return dl["url"].format(commit=dl["commit"], kind=kind, name=name)
+
+    # ---- 2×2 runs --------------------------------------------------------
+
+    def spread_figures(self) -> list[str]:
+        """2×2 figures with an instance spread (``instance_panels`` and ``instances`` > 0)."""
+        return sorted(n for n in self.figure_names()
+                      if self.instances and self.figures[n].get("instance_panels"))
+
+    def spread_depths(self, figure: str) -> list[int]:
+        return [int(p["depth"]) for p in self.figures[figure].get("instance_panels", [])]
+
+    def dmf_spec(self, figure: str, depth: int | str, spread: bool = False) -> dict[str, Any]:
+        """Every run of one panel (one job): data sets × panel runs × repetitions, with seeds.
+
+        With ``spread``, the panel of ``instance_panels`` with repetitions 0..K: the seed of
+        repetition r is the one a figure with r + 1 repetitions gives, so repetition 0 is the
+        figure's own run and the others are further seeds.
+        """
+        from implicit_reg.core.seeding import derive_seed
+
+        fig, depth = self.figures[figure], int(depth)
+        panels = fig["instance_panels"] if spread else fig["panels"]
+        panel = next(p for p in panels if int(p["depth"]) == depth)
+        repetitions = self.instances + 1 if spread else int(fig["repetitions"])
+        prefix = f"{figure}/instances" if spread else figure
+        runs = []
+        for name in fig["datasets"]:
+            for index, run in enumerate(panel["runs"]):
+                for rep in range(repetitions):
+                    runs.append({
+                        "run_id": f"{prefix}/{name}/depth{depth}/run{index}/rep{rep}",
+                        "dataset": name, "depth": depth, "run_index": index, "rep": rep,
+                        "lr": float(run["lr"]), "init_scale": float(run["init_scale"]),
+                        "init": run["init"], "det_sign": int(run["det_sign"]),
+                        "seed": derive_seed(self.seed, "razin2020", figure, name, depth, index, rep),
+                    })
+        return {"figure": figure, "depth": depth, "runs": runs, **self.cfg["dmf"]}
+
+    def dmf_problems(self, figure: str) -> list[str]:
+        return [self.data_path(n) for n in self.figures[figure]["datasets"]]
+
+    def dmf_batches(self, figure: str, table: str) -> list[str]:
+        return [self.sourced(f"results/razin2020/dmf/{figure}/depth{p['depth']}/{table}", "dmf",
+                             figure=figure, depth=p["depth"])
+                for p in self.figures[figure]["panels"]]
+
+    def spread_batches(self, figure: str, table: str) -> list[str]:
+        """The instance-spread panels' tables (own outputs or archive entries)."""
+        return [self.sourced(f"results/razin2020/dmf_spread/{figure}/depth{d}/{table}", "dmf_spread",
+                             figure=figure, depth=d)
+                for d in self.spread_depths(figure)]
+
+    # ---- tensor completion ---------------------------------------------
+
+    def tc_spec(self, figure: str, name: str, n_obs: int | str, instance: int | str | None = None) -> dict[str, Any]:
+        """The trained runs of one (figure, data set, n): inits × repetitions, with seeds.
+
+        With ``instance`` i (the instance spread), the spread's init stds and, for i > 0, a
+        ``permutation_seed``: the observed entries are the first n of a seeded permutation,
+        and every run's seed includes i. Instance 0 is the figure's own protocol.
+        """
+        from implicit_reg.core.seeding import derive_seed
+
+        fig, n = self.figures[figure], int(n_obs)
+        spread = instance is not None
+        i = int(instance) if spread else 0
+        init_stds = (fig.get("instance_init_stds") or fig["init_stds"]) if spread else fig["init_stds"]
+        prefix = f"{figure}/instances/i{i}" if spread else figure
+        runs = []
+        for init_std in init_stds:
+            for rep in range(int(fig["repetitions"])):
+                key = ("razin2020", "tc", name, n, float(init_std), rep) + ((("instance", i),) if i else ())
+                runs.append({
+                    "run_id": f"{prefix}/{name}/n{n}/tf-{float(init_std):g}/rep{rep}",
+                    "init_std": float(init_std), "rep": rep,
+                    "seed": derive_seed(self.seed, *key),
+                    "rank_seed": derive_seed(self.seed, "cp_rank", *key),
+                })
+        spec = {"figure": figure, "dataset": {"name": name, **self.datasets[name]}, "n_obs": n,
+                "runs": runs, "tc": dict(self.cfg["tc"]), "cp_rank": dict(self.cfg["cp_rank"])}
+        if spread:
+            spec["instance"] = i
+            if i:
+                spec["permutation_seed"] = derive_seed(self.seed, "razin2020", "observed", name, ("instance", i))
+        return spec
+
+    def tc_spread_figures(self) -> list[str]:
+        """Tensor figures with an instance spread (``instance_datasets`` and ``instances`` > 0)."""
+        return sorted(n for n in self.figure_names()
+                      if self.instances and self.figures[n].get("instance_datasets"))
+
+    def tc_spread_inputs(self, figure: str) -> dict[str, list[str]]:
+        """Every instance's runs and trajectories of a tensor figure's spread."""
+        runs, traj = [], []
+        for d in self.figures[figure].get("instance_datasets", []):
+            for n in d["n_obs"]:
+                for i in range(self.instances + 1):
+                    local = f"results/razin2020/tc_spread/{figure}/{d['name']}/n{int(n)}/i{i}"
+                    args = dict(figure=figure, name=d["name"], n_obs=n, depth=i)
+                    runs.append(self.sourced(f"{local}/runs.parquet", "tc_spread", **args))
+                    traj.append(self.sourced(f"{local}/trajectories.parquet", "tc_spread", **args))
+        return {"runs": runs, "trajectories": traj}
+
+    def reference_spec(self, name: str, n_obs: int | str | None = None) -> dict[str, Any]:
+        """CP-rank job of the linear tensor at ``n_obs`` or, with None, of the ground truth."""
+        from implicit_reg.core.seeding import derive_seed
+
+        n = -1 if n_obs is None else int(n_obs)
+        what = "linear" if n > 0 else "ground_truth"
+        return {"dataset": {"name": name, **self.datasets[name]}, "n_obs": n,
+                "rank_seed": derive_seed(self.seed, "razin2020", "cp_rank", name, what, n),
+                "cp_rank": dict(self.cfg["cp_rank"])}
+
+    def tc_table_inputs(self, figure: str) -> dict[str, list[str]]:
+        train_runs, train_traj, linear, truth = [], [], [], []
+        for d in self.figures[figure]["datasets"]:
+            truth.append(self.reference_input(d["name"]))
+            for n in d["n_obs"]:
+                local = f"results/razin2020/tc_train/{figure}/{d['name']}/n{int(n)}"
+                train_runs.append(self.sourced(f"{local}/runs.parquet", "tc_train", figure, d["name"], n_obs=n))
+                train_traj.append(self.sourced(f"{local}/trajectories.parquet", "tc_train", figure, d["name"], n_obs=n))
+                linear.append(self.sourced(f"results/razin2020/tc_reference/{d['name']}/linear-n{int(n)}.parquet",
+                                           "tc_reference", name=d["name"], n_obs=n))
+        return {"train_runs": train_runs, "train_trajectories": train_traj, "linear": linear, "ground_truth": truth}
+
+    def reference_input(self, name: str) -> str:
+        """The ground truth's CP-rank row (its own job's output or an archive entry)."""
+        return self.sourced(f"results/razin2020/tc_reference/{name}/ground_truth.parquet", "tc_reference", name=name)
+
+    # ---- figures ---------------------------------------------------------
+
+    def render_inputs(self, figure: str) -> dict[str, str]:
+        extra = "markers" if figure in DMF_FIGURES else "summary"
+        return {"notebook": f"workflow/notebooks/{self.figures[figure]['notebook']}.py",
+                "runs": f"results/{figure}/runs.parquet",
+                "trajectories": f"results/{figure}/trajectories.parquet",
+                extra: f"results/{figure}/{extra}.parquet"}
+
+    def notebook_params(self, figure: str) -> str:
+        return json.dumps(dict(self.figures[figure].get("notebook_params", {})), sort_keys=True)

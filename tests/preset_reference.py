@@ -1,0 +1,145 @@
+"""The test preset's figure tables, figures and scorecard, fingerprinted: what the redesign must keep.
+
+The package redesign (one package per paper) moved code and renamed columns; it must
+change no number. ``tests/data/test_preset_reference.json`` fingerprints the test preset
+as built by the code before the redesign (commit ``9feea1e``): every figure table
+``results/<figure>/*.parquet``, every figure's PNG pixels and the scorecard CSV.
+:func:`compare` checks a fresh run against it, after applying :data:`COLUMN_RENAMES`
+to the reference.
+
+On the CPU that recorded it, the comparison is exact (content hashes; wall-clock
+columns aside). On another CPU, BLAS kernels may round differently, so floats are
+compared by column sums and extremes to ``rtol`` and the pixels are not compared.
+
+Record (only when a change is meant to alter the reference, with the reason in the
+commit)::
+
+    python tests/preset_reference.py --record <repo copy that ran the test preset>
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+REFERENCE = Path(__file__).resolve().parent / "data" / "test_preset_reference.json"
+
+#: (table path regex, old column, new column): the redesign's column renames, applied
+#: to the reference before comparing.
+COLUMN_RENAMES: list[tuple[str, str, str]] = []
+
+#: Columns that measure time, not numbers: never compared.
+VOLATILE = re.compile(r"wall|seconds")
+
+
+def cpu_identity() -> str:
+    """Model name and instruction-set flags of this CPU (what decides BLAS rounding)."""
+    info = Path("/proc/cpuinfo")
+    text = info.read_text() if info.exists() else ""
+    model = re.search(r"^model name\s*:\s*(.*)$", text, re.M)
+    flags = re.search(r"^flags\s*:\s*(.*)$", text, re.M)
+    digest = hashlib.sha256((flags.group(1) if flags else "").encode()).hexdigest()[:12]
+    return f"{model.group(1) if model else platform.processor()} flags:{digest}"
+
+
+def _column_digest(values: pd.Series) -> str:
+    return hashlib.sha256(pd.util.hash_pandas_object(values.reset_index(drop=True), index=False).values
+                          .tobytes()).hexdigest()[:16]
+
+
+def table_fingerprint(df: pd.DataFrame) -> dict[str, Any]:
+    """Columns, dtypes, row count, per-column content hash and float summaries of a table."""
+    columns = [c for c in df.columns if not VOLATILE.search(c)]
+    out: dict[str, Any] = {"rows": len(df), "order": columns, "columns": {}}
+    for col in columns:
+        s = df[col]
+        entry: dict[str, Any] = {"dtype": str(s.dtype), "sha": _column_digest(s)}
+        if pd.api.types.is_float_dtype(s):
+            finite = s[np.isfinite(s)]
+            entry["summary"] = [float(finite.sum()), float(finite.min()) if len(finite) else 0.0,
+                                float(finite.max()) if len(finite) else 0.0, int(s.isna().sum())]
+        out["columns"][col] = entry
+    return out
+
+
+def png_digest(path: Path) -> str:
+    """Hash of a PNG's decoded pixels (not its bytes, which carry metadata)."""
+    import matplotlib.image as mpimg
+
+    pixels = np.ascontiguousarray(mpimg.imread(path))
+    return hashlib.sha256(pixels.tobytes() + str(pixels.shape).encode()).hexdigest()[:16]
+
+
+def fingerprint(work: Path) -> dict[str, Any]:
+    """The fingerprint of a repository copy that ran the test preset."""
+    tables = {}
+    for path in sorted((work / "results").glob("*/*.parquet")):
+        rel = str(path.relative_to(work))
+        if re.match(r"results/(arora2019|razin2020)_\w+/", rel):
+            tables[rel] = table_fingerprint(pd.read_parquet(path))
+    scorecard = work / "paper" / "generated" / "published_vs_reproduced.csv"
+    if scorecard.exists():
+        tables["paper/generated/published_vs_reproduced.csv"] = table_fingerprint(pd.read_csv(scorecard))
+    figures = {str(p.relative_to(work)): png_digest(p) for p in sorted((work / "figures").glob("*.png"))}
+    return {"cpu": cpu_identity(), "tables": tables, "figures": figures}
+
+
+def renamed(reference: dict[str, Any]) -> dict[str, Any]:
+    """The reference with :data:`COLUMN_RENAMES` applied to its tables."""
+    tables = {}
+    for path, table in reference["tables"].items():
+        columns, order = dict(table["columns"]), list(table["order"])
+        for pattern, old, new in COLUMN_RENAMES:
+            if re.search(pattern, path) and old in columns:
+                columns = {(new if c == old else c): v for c, v in columns.items()}
+                order = [new if c == old else c for c in order]
+        tables[path] = {**table, "columns": columns, "order": order}
+    return {**reference, "tables": tables}
+
+
+def compare(work: Path, rtol: float = 1e-3) -> list[str]:
+    """Differences between a test-preset run in ``work`` and the reference (empty: none)."""
+    reference = renamed(json.loads(REFERENCE.read_text()))
+    current = fingerprint(work)
+    exact = reference["cpu"] == current["cpu"]
+    problems = []
+    if set(reference["tables"]) != set(current["tables"]):
+        problems.append(f"tables differ: missing {sorted(set(reference['tables']) - set(current['tables']))}, "
+                        f"new {sorted(set(current['tables']) - set(reference['tables']))}")
+    for path in sorted(set(reference["tables"]) & set(current["tables"])):
+        ref, cur = reference["tables"][path], current["tables"][path]
+        if ref["rows"] != cur["rows"]:
+            problems.append(f"{path}: {cur['rows']} rows, reference {ref['rows']}")
+        if ref["order"] != cur["order"]:
+            problems.append(f"{path}: columns {cur['order']}, reference {ref['order']}")
+        for col in set(ref["columns"]) & set(cur["columns"]):
+            r, c = ref["columns"][col], cur["columns"][col]
+            if r["dtype"] != c["dtype"]:
+                problems.append(f"{path}:{col}: dtype {c['dtype']}, reference {r['dtype']}")
+            elif "summary" in r and not exact:
+                if not np.allclose(c["summary"], r["summary"], rtol=rtol, atol=1e-12):
+                    problems.append(f"{path}:{col}: sum/min/max/nan {c['summary']}, reference {r['summary']}")
+            elif r["sha"] != c["sha"]:
+                problems.append(f"{path}:{col}: values differ from the reference")
+    if exact:
+        if set(reference["figures"]) != set(current["figures"]):
+            problems.append(f"figures differ: {sorted(set(reference['figures']) ^ set(current['figures']))}")
+        for fig in sorted(set(reference["figures"]) & set(current["figures"])):
+            if reference["figures"][fig] != current["figures"][fig]:
+                problems.append(f"{fig}: pixels differ from the reference")
+    return problems
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 3 or sys.argv[1] != "--record":
+        sys.exit(__doc__)
+    REFERENCE.write_text(json.dumps(fingerprint(Path(sys.argv[2])), indent=1, sort_keys=True) + "\n")
+    print(f"wrote {REFERENCE}")
