@@ -498,3 +498,29 @@ def test_numbers_tex_defines_every_macro(results):
     assert r"\resultdef{low}{published}{$3\times10^{-3}$}" in tex
     assert r"\resultdef{gone}{status}{missing}" in tex
     assert tex.count(r"\figurenotedef{") == 2 and r"\figurenotedef{arora2019_fig4}" in tex
+
+
+def test_trajectory_reducers_read_the_logged_iterations(tmp_path):
+    """``last`` is the value at the last logged iteration whatever the row order, and
+    ``half_rise_iteration`` the first iteration reaching half of it (a jump's midpoint)."""
+    d = tmp_path / "results" / "arora2019_fig3"
+    d.mkdir(parents=True)
+    # a sigmoidal jump of sv_1 from ~0 to 40 between iterations 300 and 500, rows shuffled
+    iterations = np.arange(0, 1000, 100)
+    sv = 40.0 / (1.0 + np.exp(-(iterations - 400) / 30.0))
+    order = np.random.default_rng(0).permutation(len(iterations))
+    pd.DataFrame({"run_id": "r0", "depth": 3, "iteration": iterations[order], "sv_1": sv[order]}).to_parquet(
+        d / "trajectories.parquet", index=False)
+    pd.DataFrame({"run_id": ["r0"], "depth": [3], "sv_1": [40.0]}).to_parquet(d / "runs.parquet", index=False)
+    common = dict(figure="arora2019_fig3", table="trajectories.parquet", metric="sv_1", where={"depth": 3})
+    entries = parse_entries([
+        base_entry(id="top", reduce="last", published=40.0, tolerance={"rel": 0.01}, **common),
+        base_entry(id="jump", reduce="half_rise_iteration", published=400.0, tolerance={"abs": 0}, **common),
+        base_entry(id="no_iteration", reduce="last", published=40.0, tolerance={"rel": 0.01},
+                   **{**common, "table": "runs.parquet"}),
+    ])
+    df = evaluate(entries, tmp_path / "results").set_index("id")
+    assert df.loc["top", "reproduced"] == pytest.approx(sv[-1])
+    assert df.loc["jump", "reproduced"] == 400.0  # sv(300) = 1.4 < 20 <= sv(400) = 20
+    assert df.loc["jump", "status"] == "pass"
+    assert df.loc["no_iteration", "status"] == "missing" and "iteration" in df.loc["no_iteration", "note"]

@@ -22,7 +22,8 @@ The YAML file is either a list of entries or a mapping with the key
         init_scale: 1.0e-3               #   floats: relative tolerance 1e-9
         lr: null                         #   null matches missing values (NaN)
       metric: recon_error_sq             # column to reduce
-      reduce: median                     # mean|median|min|max|first|count
+      reduce: median                     # mean|median|min|max|first|count|last|
+                                         #   half_rise_iteration
       published: 1.2e-4                  # the published number (float)
       source: paper                      # paper|nb|blog|plot|code
       tolerance: {factor: 3}             # exactly one of:
@@ -42,7 +43,12 @@ are compared with the column converted to strings; ``null`` matches missing
 values.  A list matches any of its elements.
 
 ``reduce`` skips missing values (pandas semantics); ``count`` counts the
-non-missing values of ``metric`` among the matched rows.
+non-missing values of ``metric`` among the matched rows. Two reducers read a
+trajectory (a table with an ``iteration`` column; the matched rows are one run's
+logged rows): ``last`` is the metric at the last logged iteration, and
+``half_rise_iteration`` the first logged iteration at which the metric reaches
+half of that last value, the midpoint of a sigmoidal jump of a singular value
+(Arora et al. 2019, Figure 3: "jumps" of the singular values).
 
 Instance spread
 ---------------
@@ -96,7 +102,9 @@ __all__ = [
 
 PAPERS = ("arora2019", "razin2020")
 PAPER_TITLES = {"arora2019": "Arora et al. (2019)", "razin2020": "Razin \\& Cohen (2020)"}
-REDUCERS = ("mean", "median", "min", "max", "first", "count")
+REDUCERS = ("mean", "median", "min", "max", "first", "count", "last", "half_rise_iteration")
+#: Reducers over a trajectory: they order the matched rows by their ``iteration`` column.
+TRAJECTORY_REDUCERS = ("last", "half_rise_iteration")
 SOURCES = ("paper", "nb", "blog", "plot", "code")
 TOLERANCE_KINDS = ("factor", "abs", "rel", "range")
 DEFAULT_TABLE = "runs.parquet"
@@ -409,13 +417,51 @@ def _select(df: pd.DataFrame, where: Mapping[str, Any]) -> pd.Series:
     return mask
 
 
-def _reduce(values: pd.Series, how: str) -> float:
+def _reduce(values: pd.Series, how: str, iterations: pd.Series | None = None) -> float:
+    """Reduce the matched values of an entry's metric to one number.
+
+    Parameters
+    ----------
+    values
+        The metric over the matched rows.
+    how
+        One of :data:`REDUCERS`.
+    iterations
+        The matched rows' ``iteration`` column, needed by :data:`TRAJECTORY_REDUCERS`.
+
+    Returns
+    -------
+    float
+        NaN when nothing is left to reduce.
+    """
+    if how in TRAJECTORY_REDUCERS:
+        if iterations is None:
+            return math.nan
+        return _trajectory_reduce(values, iterations, how)
     if how == "count":
         return float(values.count())
     numeric = pd.to_numeric(values, errors="coerce").astype(float)
     if how == "first":
         return float(numeric.iloc[0]) if len(numeric) else math.nan
     return float(getattr(numeric, how)())
+
+
+def _trajectory_reduce(values: pd.Series, iterations: pd.Series, how: str) -> float:
+    """``last`` or ``half_rise_iteration`` of one logged trajectory (see the module docstring).
+
+    With ``v(t)`` the metric at logged iteration ``t`` and ``T`` the last one,
+    ``last = v(T)`` and ``half_rise_iteration = min {t : v(t) >= v(T) / 2}``.
+    Rows sharing an iteration are averaged.
+    """
+    numeric = pd.to_numeric(values, errors="coerce").astype(float)
+    series = numeric.groupby(pd.to_numeric(iterations, errors="coerce").to_numpy()).mean().dropna().sort_index()
+    if series.empty:
+        return math.nan
+    final = float(series.iloc[-1])
+    if how == "last":
+        return final
+    reached = series.index[series.to_numpy() >= final / 2.0]
+    return float(reached[0])
 
 
 def _read_table(path: Path, cache: dict[Path, pd.DataFrame | str]) -> pd.DataFrame | str:
@@ -435,14 +481,16 @@ def _evaluate_one(e: PublishedValue, table: pd.DataFrame | str, path: Path) -> t
     """(reproduced, n_rows, within, note) of one entry on one table."""
     if isinstance(table, str):
         return math.nan, 0, None, table
-    absent = [c for c in [*e.where, e.metric] if c not in table.columns]
+    needed = [*e.where, e.metric] + (["iteration"] if e.reduce in TRAJECTORY_REDUCERS else [])
+    absent = [c for c in needed if c not in table.columns]
     if absent:
         return math.nan, 0, None, f"column(s) not in {path.name}: {', '.join(absent)}"
-    sel = table.loc[_select(table, e.where), e.metric]
+    mask = _select(table, e.where)
+    sel = table.loc[mask, e.metric]
     n_rows = int(len(sel))
     if n_rows == 0:
         return math.nan, 0, None, "no rows match 'where'"
-    reproduced = _reduce(sel, e.reduce)
+    reproduced = _reduce(sel, e.reduce, table.loc[mask, "iteration"] if "iteration" in table.columns else None)
     if math.isnan(reproduced):
         return reproduced, n_rows, None, f"{e.metric} is missing (NaN) in all {n_rows} matched rows"
     return reproduced, n_rows, bool(e.tolerance.check(e.published, reproduced)), ""
@@ -482,7 +530,8 @@ def instance_values(entry: PublishedValue, table: pd.DataFrame) -> pd.DataFrame:
     sampling = sel["sampling"].astype(str) if "sampling" in sel.columns else pd.Series("", index=sel.index)
     rows = []
     for (samp, inst), group in sel.groupby([sampling, sel["instance"].astype(int)], sort=True):
-        value = _reduce(group[entry.metric], entry.reduce)
+        value = _reduce(group[entry.metric], entry.reduce,
+                        group["iteration"] if "iteration" in group.columns else None)
         if not math.isnan(value):
             rows.append((samp, int(inst), value))
     return pd.DataFrame(rows, columns=cols)
