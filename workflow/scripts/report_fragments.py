@@ -26,6 +26,7 @@ log = start(smk)
 
 import pandas as pd  # noqa: E402
 
+from implicit_reg.arora2019.dynamics import cap_evidence, cap_sentence  # noqa: E402
 from implicit_reg.provenance import provenance, provenance_tex  # noqa: E402
 from implicit_reg.published import evaluate, load_published  # noqa: E402
 from implicit_reg.published_report import numbers_tex, summary_text, to_latex_table  # noqa: E402
@@ -50,6 +51,26 @@ def _run_counts(results_dir: Path, figures: list[str]) -> dict[str, dict[str, in
     return counts
 
 
+def _cap_notes(results_dir: Path, figures: list[str]) -> dict[str, str]:
+    """Per figure with runs stopped at their step cap: what they had reached (from the trajectories)."""
+    notes = {}
+    for fig in figures:
+        runs_path, traj_path = results_dir / fig / "runs.parquet", results_dir / fig / "trajectories.parquet"
+        if not (fig.startswith("arora2019_") and runs_path.is_file() and traj_path.is_file()):
+            continue
+        runs = pd.read_parquet(runs_path)
+        if "status" not in runs.columns or not (runs["status"] == "max_iters").any():
+            continue
+        evidence = cap_evidence(runs, pd.read_parquet(traj_path))
+        # only the dynamics runs (identity init, plain GD) are read for what they reach over time
+        evidence = evidence.loc[evidence["run_id"].isin(runs.loc[runs["init"] == "identity", "run_id"])]
+        if not evidence.empty:
+            log.info("%s: runs stopped at their step cap:\n%s", fig, evidence.to_string())
+            notes[fig] = cap_sentence(evidence, {"movielens": "ML-100K", "completion": "Completion",
+                                                 "sensing": "Sensing"})
+    return notes
+
+
 config = dict(smk.params.config)
 scale = str(config.get("preset", "paper"))
 prov = provenance(REPO, config)
@@ -68,7 +89,8 @@ for row in df.itertuples():
 
 _write(smk.output.published_table, HEADER + summary_text(df, scale) + "\n\n" + to_latex_table(df))
 figures = list(smk.params.figures)
-_write(smk.output.numbers, numbers_tex(df, scale, figures, _run_counts(results_dir, figures)))
+_write(smk.output.numbers, numbers_tex(df, scale, figures, _run_counts(results_dir, figures),
+                                      _cap_notes(results_dir, figures)))
 Path(smk.output.published_csv).parent.mkdir(parents=True, exist_ok=True)
 df.to_csv(smk.output.published_csv, index=False)
 log.info("wrote %s", ", ".join(str(p) for p in smk.output))
