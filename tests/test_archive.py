@@ -302,3 +302,15 @@ def test_archive_first_when_asked(tmp_path: Path) -> None:
     assert store.find("k1").origin == "local"
     assert store.find("k1", local_first=False).origin == "archive"
     assert store.find("k1", use_archive=False, local_first=False).origin == "local"
+
+
+def test_the_committed_paper_archive_reads_back() -> None:
+    """Every table of a committed entry reads back: the entry format's metadata keys
+    (e.g. ``implicit_reg.tables``) are part of the format, not module paths to rename."""
+    root = Path(__file__).resolve().parents[1] / "archive" / "paper"
+    manifest = archive.load_manifest(root)
+    assert manifest["entries"], "archive/paper is committed with the repository"
+    path, record = min(manifest["entries"].items(), key=lambda kv: kv[1]["size"])
+    tables = archive.read_entry(root / path)
+    assert tables and all(t.num_rows >= 0 for t in tables.values())
+    assert archive.verify(root) == []

@@ -64,7 +64,7 @@ RECORD = "provenance.json"
 ENTRY_SUFFIX = ".entry.parquet"
 FORMAT = "implicit-reg-archive/1"
 _TABLE_COLUMN = "__table"
-_META_TABLES = b"implicit_reg.arora2019.tables"
+_META_TABLES = b"implicit_reg.tables"
 _META_RECORD = b"implicit_reg.record"
 
 
