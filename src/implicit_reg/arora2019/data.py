@@ -6,7 +6,6 @@ numpy float32; files are ``.npz`` (never pickle).
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -174,15 +173,6 @@ def split_ratings(
     else:
         raise ValueError(f"unknown split rule {rule!r}")
     return order[:n_train], order[n_train:]
-
-
-def sha256_of(path: str | Path) -> str:
-    """Hex sha256 of a file, streamed."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def completion_arrays(
