@@ -155,7 +155,18 @@ def save_checkpoint(path: str | Path, payload: Mapping[str, Any], spec_fingerpri
 
 
 def corrupt_path(path: str | Path) -> Path:
-    """Where an unreadable checkpoint ``path`` is moved: ``<name>.corrupt`` next to it."""
+    """Where an unreadable checkpoint is moved: ``<name>.corrupt`` next to it.
+
+    Parameters
+    ----------
+    path
+        The checkpoint file.
+
+    Returns
+    -------
+    Path
+        ``<path>.corrupt``.
+    """
     path = Path(path)
     return path.with_name(path.name + ".corrupt")
 
@@ -204,5 +215,11 @@ def load_checkpoint(path: str | Path, spec_fingerprint: str) -> dict[str, Any] |
 
 
 def clear_checkpoint(path: str | Path) -> None:
-    """Remove the checkpoint of a finished job, so that no later, changed job meets it."""
+    """Remove the checkpoint of a finished job, so that no later, changed job meets it.
+
+    Parameters
+    ----------
+    path
+        The checkpoint file (absent is fine).
+    """
     Path(path).unlink(missing_ok=True)
