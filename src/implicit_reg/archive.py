@@ -125,7 +125,6 @@ def numerics(*engines: str) -> dict[str, int]:
     return {e: NUMERICS_VERSIONS[e] for e in engines}
 
 
-
 # ---------------------------------------------------------------------------- job records
 
 
@@ -385,7 +384,6 @@ class ResultStore:
 def entry_table_path(source: Source, table: str) -> str:
     """The file to read ``table`` from (an entry file holds every table of its job)."""
     return source.tables.get(table, source.tables.get("*", ""))
-
 
 
 # ---------------------------------------------------------------------------- config

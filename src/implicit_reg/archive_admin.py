@@ -77,6 +77,18 @@ def job_benchmark(benchmarks_dir: str | Path, record: JobRecord) -> dict[str, fl
 
     Benchmark files are named by the job's wildcards joined by ``-``; a CP-rank job of a
     ground truth ``<name>/ground_truth`` is ``razin2020_tc_ground_truth/<name>.tsv``.
+
+    Parameters
+    ----------
+    benchmarks_dir : path
+        Snakemake's ``benchmarks/`` directory.
+    record : JobRecord
+        The job.
+
+    Returns
+    -------
+    dict of str to float
+        ``wall_seconds`` and ``cpu_seconds`` of the job's last benchmark row, or {}.
     """
     job = record.job.replace("/instances/", "/")
     stems = [job.replace("/", "-"), job.replace("/linear", ""), job.split("/")[0]]
@@ -105,6 +117,23 @@ def add_jobs(results_dir: str | Path, archive_dir: str | Path, *, commit: str = 
 
     A job is finished when its record ``provenance.json`` exists. An entry is named by
     the job and the hash of its keys, so the same job computed twice is stored once.
+
+    Parameters
+    ----------
+    results_dir : path
+        Where jobs write their records (``results/``).
+    archive_dir : path
+        The archive (created when absent).
+    commit : str
+        The code's commit, stored with each entry.
+    versions : mapping, optional
+        Package versions, stored with each entry.
+    benchmarks_dir : path
+        Snakemake benchmark files (job times, see :func:`job_benchmark`).
+    only_keys : set of str, optional
+        Only jobs holding one of these keys (the jobs a config needs).
+    log : callable
+        Receives one line per entry added.
 
     Returns
     -------
@@ -141,7 +170,6 @@ def add_jobs(results_dir: str | Path, archive_dir: str | Path, *, commit: str = 
     if added:
         _write_manifest(archive_dir, manifest)
     return added
-
 
 
 # ---------------------------------------------------------------------------- publishing
@@ -197,12 +225,24 @@ def _archive_root(dest: Path) -> Path:
 
 
 def pack_archive(archive_dir: str | Path, tarball: str | Path) -> str:
-    """Pack an archive directory into a ``.tar.gz`` for publishing; returns its sha256."""
+    """Pack an archive directory into a ``.tar.gz`` for publishing.
+
+    Parameters
+    ----------
+    archive_dir : path
+        The archive (stored under its own name inside the tarball).
+    tarball : path
+        The ``.tar.gz`` to write.
+
+    Returns
+    -------
+    str
+        The tarball's sha256 (what ``archive.sha256`` of a config must name).
+    """
     archive_dir = Path(archive_dir)
     with tarfile.open(tarball, "w:gz") as tar:
         tar.add(archive_dir, arcname=archive_dir.name)
     return sha256_file(tarball)
-
 
 
 # ---------------------------------------------------------------------------- command line
@@ -212,6 +252,18 @@ def config_keys(configfiles: list[str], root: str | Path = ".") -> set[str]:
     """Every provenance key a config needs: Arora runs and solves, Razin & Cohen jobs.
 
     The files are merged in order over ``config/config.yaml``, as Snakemake does.
+
+    Parameters
+    ----------
+    configfiles : list of str
+        Config files (e.g. ``config/test.yaml``).
+    root : path
+        The repository (holding ``config/`` and ``workflow/schemas/``).
+
+    Returns
+    -------
+    set of str
+        Provenance keys of every Arora run and convex solve and every Razin & Cohen job.
     """
     import yaml
 
@@ -239,7 +291,18 @@ def config_keys(configfiles: list[str], root: str | Path = ".") -> set[str]:
 
 
 def verify(archive_dir: str | Path) -> list[str]:
-    """Names of the entries whose file is missing or whose sha256 differs from the manifest."""
+    """Names of the entries whose file is missing or whose sha256 differs from the manifest.
+
+    Parameters
+    ----------
+    archive_dir : path
+        The archive.
+
+    Returns
+    -------
+    list of str
+        Manifest names of the bad entries (empty for a sound archive).
+    """
     archive_dir = Path(archive_dir)
     bad = []
     for name, entry in load_manifest(archive_dir)["entries"].items():
@@ -250,7 +313,18 @@ def verify(archive_dir: str | Path) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m implicit_reg.archive {add,verify,list,pack} ...`` (see ``--help``)."""
+    """``python -m implicit_reg.archive {add,verify,list,pack} ...`` (see ``--help``).
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        The arguments (default: the command line's).
+
+    Returns
+    -------
+    int
+        The exit status: 1 when ``verify`` finds bad entries, else 0.
+    """
     import argparse
 
     from implicit_reg.provenance import git_commit, package_versions
