@@ -3,7 +3,7 @@
 For n = 100, depths 2, 3, 4, float32, one thread, a batch of B = 24 runs and
 a single run (B = 1), this measures inside one process:
 
-* the engine: ``implicit_reg.arora2019.deep_factorization.BatchTrainer.run`` itself on a
+* the engine: ``implicit_reg.arora2019.trainer.BatchTrainer.run`` itself on a
   completion problem (``build_problem("completion", ...)``), rank 5, m = 2000
   observed entries, GroupRMSprop, with the production sync interval (100) and
   no run stopping (train-loss tolerance < 0) so the batch stays full;
@@ -23,14 +23,16 @@ a single run (B = 1), this measures inside one process:
 
 Interleaving (``_common.Lockstep``): every workload — the engines (B = 24
 and B = 1, each a long ``run()``), the product chunks and the authors-style
-loop — runs in its own thread, and they take turns: a hook on the module's
-``forward`` (called once per engine iteration) hands over after ``window``
+loop — runs in its own thread, and they take turns: a hook on the engine's
+``forward`` (``implicit_reg.arora2019.gradients.forward``, called once per engine iteration) hands over after ``window``
 iterations. Each window is timed in that thread's CPU time. A round gives
 one window of each; each ratio is taken within a round, and the figures are
 medians over the rounds (the first round is warm-up).
 
-``--baseline-rev REV`` (or ``--baseline FILE``) adds another version of
-``deep_factorization.py`` to the same rounds, for before/after figures.
+``--baseline-rev REV`` (or ``--baseline FILE``) adds a single-file version of the
+engine (``deep_factorization.py``, before it was split into ``observations``,
+``initialization``, ``gradients``, ``schedule`` and ``trainer``) to the same rounds,
+for before/after figures.
 
 Usage::
 
@@ -43,6 +45,7 @@ import argparse
 import subprocess
 import tempfile
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
@@ -59,13 +62,20 @@ from _common import (
 )
 
 from implicit_reg.arora2019 import data as matrix_data  # noqa: E402
-from implicit_reg.arora2019 import deep_factorization as dfm  # noqa: E402
+from implicit_reg.arora2019 import gradients  # noqa: E402
+from implicit_reg.arora2019.initialization import initial_factors  # noqa: E402
+from implicit_reg.arora2019.observations import build_problem  # noqa: E402
+from implicit_reg.arora2019.schedule import Schedule  # noqa: E402
+from implicit_reg.arora2019.trainer import BatchTrainer  # noqa: E402
 
 N_SIZE, RANK, N_OBS = 100, 5, 2000
 LR, INIT_SCALE, ALPHA, EPS = 1e-3, 1e-3, 0.99, 1e-4
+#: The engine's entry points under one name, as a single-file baseline module has them.
+ENGINE = SimpleNamespace(build_problem=build_problem, initial_factors=initial_factors, Schedule=Schedule,
+                         BatchTrainer=BatchTrainer)
 
 
-def completion_problem(module=dfm, seed: int = 0):
+def completion_problem(module=ENGINE, seed: int = 0):
     rng = np.random.default_rng(seed)
     gt = matrix_data.low_rank_ground_truth(N_SIZE, N_SIZE, RANK, rng)
     obs = matrix_data.completion_arrays(gt, N_OBS, rng)
@@ -98,7 +108,7 @@ class AuthorsStyleCompletion:
 
     def __init__(self, obs: dict, depth: int, seed: int = 0, tol: float = -1.0) -> None:
         rng = np.random.default_rng(seed)
-        init = dfm.initial_factors((N_SIZE, N_SIZE), depth, "gaussian", INIT_SCALE, rng)
+        init = initial_factors((N_SIZE, N_SIZE), depth, "gaussian", INIT_SCALE, rng)
         self.layers = [torch.nn.Parameter(torch.tensor(w, dtype=torch.float32)) for w in init]
         self.opt = GroupRMSprop(self.layers, lr=LR, alpha=ALPHA, eps=EPS)
         self.indices = torch.as_tensor(obs["indices"])
@@ -160,11 +170,11 @@ def measure_depth(depth: int, batches, rounds: int, baseline=None, authors: bool
     (s per step), ``baseline B``.
     """
     lock = Lockstep(rounds)
-    undo = [lock.hook_forward(dfm)]
+    undo = [lock.hook_forward(gradients)]
     _, obs, problem = completion_problem()
     for batch in batches:
         window = 4 if batch >= 8 else 40
-        lock.add(f"engine {batch}", engine_participant(lock, dfm, problem, depth, batch), window)
+        lock.add(f"engine {batch}", engine_participant(lock, ENGINE, problem, depth, batch), window)
         for kind, label in (("hot", "product"), ("cold", "cold")):
             chunk = ProductChunk(batch, depth, kind)
             lock.add(f"{label} {batch}", loop_participant(lock, f"{label} {batch}", chunk),
@@ -185,12 +195,24 @@ def measure_depth(depth: int, batches, rounds: int, baseline=None, authors: bool
     return {k: np.asarray(v) for k, v in times.items()}
 
 
+#: Where the single-file engine lived at older revisions (newest first).
+BASELINE_PATHS = ("src/implicit_reg/arora2019/deep_factorization.py", "src/implicit_reg/deep_factorization.py")
+
+
 def baseline_module(args):
+    """The single-file engine of ``--baseline FILE`` or ``--baseline-rev REV`` (None without either)."""
     if args.baseline:
         return load_module_from(args.baseline, "dfm_baseline")
     if args.baseline_rev:
-        text = subprocess.run(["git", "show", f"{args.baseline_rev}:src/implicit_reg/deep_factorization.py"],
-                              cwd=ROOT, check=True, capture_output=True, text=True).stdout
+        for rel in BASELINE_PATHS:
+            shown = subprocess.run(["git", "show", f"{args.baseline_rev}:{rel}"], cwd=ROOT, capture_output=True,
+                                   text=True)
+            if shown.returncode == 0:
+                text = shown.stdout
+                break
+        else:
+            raise SystemExit(f"--baseline-rev {args.baseline_rev}: no single-file engine at {BASELINE_PATHS} "
+                             "(a revision after the engine's split: give a file with --baseline)")
         path = Path(tempfile.mkdtemp()) / "deep_factorization_baseline.py"
         path.write_text(text)
         return load_module_from(path, "dfm_baseline")
@@ -248,15 +270,15 @@ def mixed_depths(rounds: int, batch: int = 24, depths=(2, 3, 4)) -> list[dict]:
 
     _, _, problem = completion_problem()
     lock = Lockstep(rounds)
-    init = {d: [dfm.initial_factors((N_SIZE, N_SIZE), d, "gaussian", INIT_SCALE, np.random.default_rng(s))
+    init = {d: [initial_factors((N_SIZE, N_SIZE), d, "gaussian", INIT_SCALE, np.random.default_rng(s))
                 for s in range(batch)] for d in depths}
-    schedule = dfm.Schedule(max_iters=10**9, log_every=10**9, sync_every=100, train_loss_tol=-1.0,
-                            rmsprop_alpha=ALPHA, rmsprop_eps=EPS, checkpoint_seconds=0)
+    schedule = Schedule(max_iters=10**9, log_every=10**9, sync_every=100, train_loss_tol=-1.0,
+                        rmsprop_alpha=ALPHA, rmsprop_eps=EPS, checkpoint_seconds=0)
     for d in depths:
-        trainer = dfm.BatchTrainer(problem, init[d], [LR] * batch, schedule, dtype=torch.float32)
+        trainer = BatchTrainer(problem, init[d], [LR] * batch, schedule, dtype=torch.float32)
         lock.add(f"d{d}", stepping(lock, f"d{d}", trainer), 1)
-    mixed = dfm.BatchTrainer(problem, [f for d in depths for f in init[d]], [LR] * batch * len(depths), schedule,
-                             dtype=torch.float32)
+    mixed = BatchTrainer(problem, [f for d in depths for f in init[d]], [LR] * batch * len(depths), schedule,
+                         dtype=torch.float32)
     lock.add("mixed", stepping(lock, "mixed", mixed), 1)
     t = {k: np.asarray(v) for k, v in lock.run().items()}
     separate = sum(t[f"d{d}"] for d in depths)

@@ -72,8 +72,10 @@ import yaml  # noqa: E402
 from _common import ROOT, entry, print_entries, run_engine_steps, write_json
 
 from implicit_reg.arora2019 import data as matrix_data  # noqa: E402
-from implicit_reg.arora2019 import deep_factorization as dfm  # noqa: E402
+from implicit_reg.arora2019.initialization import initial_factors  # noqa: E402
 from implicit_reg.arora2019.plan import build_plan  # noqa: E402
+from implicit_reg.arora2019.schedule import Schedule  # noqa: E402
+from implicit_reg.arora2019.trainer import BatchTrainer  # noqa: E402
 from implicit_reg.config import load_schema, validate_config  # noqa: E402
 from implicit_reg.razin2020.plan import RazinPlan  # noqa: E402
 
@@ -274,9 +276,9 @@ def _engine_seconds_per_iteration(problem, depth: int, schedule_kw: dict, iters:
     """CPU seconds per engine step, iteration 0 (setup and its log) excluded."""
     import time as _t
 
-    init_f = [dfm.initial_factors(problem.shape, depth, init, 1e-3, np.random.default_rng(s)) for s in range(batch)]
-    sched = dfm.Schedule(max_iters=10**9, train_loss_tol=-1.0, checkpoint_seconds=0, **schedule_kw)
-    trainer = dfm.BatchTrainer(problem, init_f, [lr] * batch, sched)
+    init_f = [initial_factors(problem.shape, depth, init, 1e-3, np.random.default_rng(s)) for s in range(batch)]
+    sched = Schedule(max_iters=10**9, train_loss_tol=-1.0, checkpoint_seconds=0, **schedule_kw)
+    trainer = BatchTrainer(problem, init_f, [lr] * batch, sched)
     start = {"t": 0.0}
     run_engine_steps(trainer, iters, lambda: start.update(t=_t.process_time()))
     return (_t.process_time() - start["t"]) / iters
@@ -284,7 +286,7 @@ def _engine_seconds_per_iteration(problem, depth: int, schedule_kw: dict, iters:
 
 def measure_gd_jobs(quick: bool) -> dict[str, float]:
     """Per-iteration costs of the dynamics jobs as configured (GD, log + alignment every 100) and MovieLens."""
-    from implicit_reg.arora2019.deep_factorization import build_problem
+    from implicit_reg.arora2019.observations import build_problem
 
     out: dict[str, float] = {}
     rng = np.random.default_rng(0)

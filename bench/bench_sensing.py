@@ -38,7 +38,10 @@ from _common import Lockstep, entry, loop_participant, median, print_entries, wr
 from bench_deep_factorization import GroupRMSprop  # noqa: E402
 
 from implicit_reg.arora2019 import data as matrix_data  # noqa: E402
-from implicit_reg.arora2019 import deep_factorization as dfm  # noqa: E402
+from implicit_reg.arora2019.initialization import initial_factors  # noqa: E402
+from implicit_reg.arora2019.observations import Problem, build_problem, onednn_available  # noqa: E402
+from implicit_reg.arora2019.schedule import Schedule  # noqa: E402
+from implicit_reg.arora2019.trainer import BatchTrainer  # noqa: E402
 
 N_SIZE, RANK, DEPTH = 100, 5, 3
 LR, INIT_SCALE = 1e-3, 1e-3
@@ -48,14 +51,14 @@ def sensing_problem(m: int, seed: int = 0):
     rng = np.random.default_rng(seed)
     gt = matrix_data.low_rank_ground_truth(N_SIZE, N_SIZE, RANK, rng)
     obs = matrix_data.sensing_arrays(gt, m, rng)
-    return obs, dfm.build_problem("sensing", obs, gt, "cpu", torch.float32)
+    return obs, build_problem("sensing", obs, gt, "cpu", torch.float32)
 
 
 class AuthorsStyleSensing:
     """One run as the authors' code trains it: ⟨X_i, W⟩ by broadcasting, autograd, ``.item()``."""
 
-    def __init__(self, problem: dfm.Problem, depth: int = DEPTH, seed: int = 0) -> None:
-        init = dfm.initial_factors((N_SIZE, N_SIZE), depth, "gaussian", INIT_SCALE, np.random.default_rng(seed))
+    def __init__(self, problem: Problem, depth: int = DEPTH, seed: int = 0) -> None:
+        init = initial_factors((N_SIZE, N_SIZE), depth, "gaussian", INIT_SCALE, np.random.default_rng(seed))
         self.layers = [torch.nn.Parameter(torch.tensor(w, dtype=torch.float32)) for w in init]
         self.opt = GroupRMSprop(self.layers, lr=LR)
         self.xs = problem.train.matrix.view(-1, N_SIZE, N_SIZE)  # [m, n, n], no copy
@@ -72,19 +75,19 @@ class AuthorsStyleSensing:
         loss.item()
 
 
-def _trainer(problem: dfm.Problem, init: list, lrs: list[float]) -> dfm.BatchTrainer:
-    schedule = dfm.Schedule(max_iters=10**9, log_every=10**9, sync_every=100, train_loss_tol=-1.0,
-                            checkpoint_seconds=0)
-    return dfm.BatchTrainer(problem, init, lrs, schedule, dtype=torch.float32)
+def _trainer(problem: Problem, init: list, lrs: list[float]) -> BatchTrainer:
+    schedule = Schedule(max_iters=10**9, log_every=10**9, sync_every=100, train_loss_tol=-1.0,
+                        checkpoint_seconds=0)
+    return BatchTrainer(problem, init, lrs, schedule, dtype=torch.float32)
 
 
-def engine(problem: dfm.Problem, batch: int):
-    init = [dfm.initial_factors((N_SIZE, N_SIZE), DEPTH, "gaussian", INIT_SCALE, np.random.default_rng(s))
+def engine(problem: Problem, batch: int):
+    init = [initial_factors((N_SIZE, N_SIZE), DEPTH, "gaussian", INIT_SCALE, np.random.default_rng(s))
             for s in range(batch)]
     return _trainer(problem, init, [LR] * batch)
 
 
-def with_backend(problem: dfm.Problem, backend: str) -> dfm.Problem:
+def with_backend(problem: Problem, backend: str) -> Problem:
     """The same problem (same A, no copy) with the sensing products on ``backend``."""
     return dataclasses.replace(problem, train=dataclasses.replace(problem.train, backend=backend))
 
@@ -101,13 +104,13 @@ def paper_row(m: int) -> list:
     return plan.batches[name].runs
 
 
-def row_trainer(problem: dfm.Problem, runs: list) -> dfm.BatchTrainer:
-    init = [dfm.initial_factors((N_SIZE, N_SIZE), r.depth, r.init, r.init_scale, np.random.default_rng(r.init_seed))
+def row_trainer(problem: Problem, runs: list) -> BatchTrainer:
+    init = [initial_factors((N_SIZE, N_SIZE), r.depth, r.init, r.init_scale, np.random.default_rng(r.init_seed))
             for r in runs]
     return _trainer(problem, init, [r.lr for r in runs])
 
 
-def stepping(lock: Lockstep, name: str, trainer: dfm.BatchTrainer):
+def stepping(lock: Lockstep, name: str, trainer: BatchTrainer):
     """A participant that ticks once per engine step (the step size is computed once per step)."""
     original = trainer._step_size
 
@@ -124,7 +127,7 @@ def square_products(lock: Lockstep, g: torch.Generator) -> None:
     sq = torch.randn(1024, 1024, generator=g)
     out_sq = torch.empty(1024, 1024)
     lock.add("square", loop_participant(lock, "square", lambda: torch.mm(sq, sq, out=out_sq)), 3)
-    if dfm._onednn_available():
+    if onednn_available():
         packed = torch.ops.mkldnn._reorder_linear_weight(sq, 1024)
         lock.add("square onednn", loop_participant(
             lock, "square onednn", lambda: torch.ops.mkldnn._linear_pointwise(sq, packed, None, "none", [], "")), 3)
@@ -163,7 +166,7 @@ def products(m: int, rounds: int) -> dict[str, np.ndarray]:
     a_t = a.T.contiguous()
     neg_y = torch.randn(m, generator=g)
     lock = Lockstep(rounds)
-    onednn = dfm._onednn_available()
+    onednn = onednn_available()
     for batch in PRODUCT_BATCHES:
         x = torch.randn(batch, N_SIZE * N_SIZE, generator=g)
         r = torch.randn(batch, m, generator=g)

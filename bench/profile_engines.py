@@ -21,7 +21,10 @@ import torch  # noqa: E402
 from _common import entry, print_entries, run_engine_steps, write_json
 from torch.profiler import ProfilerActivity, profile  # noqa: E402
 
-from implicit_reg.arora2019 import deep_factorization as dfm  # noqa: E402
+from implicit_reg.arora2019.initialization import initial_factors  # noqa: E402
+from implicit_reg.arora2019.observations import Problem, build_problem  # noqa: E402
+from implicit_reg.arora2019.schedule import Schedule  # noqa: E402
+from implicit_reg.arora2019.trainer import BatchTrainer  # noqa: E402
 
 PRODUCT_OPS = ("aten::bmm", "aten::mm", "aten::addmm", "aten::baddbmm", "aten::sparse_sampled_addmm",
                "aten::_sparse_mm", "aten::_sparse_csr_mm", "aten::sampled_addmm",
@@ -29,15 +32,15 @@ PRODUCT_OPS = ("aten::bmm", "aten::mm", "aten::addmm", "aten::baddbmm", "aten::s
                "mkldnn::_linear_pointwise")
 
 
-def _trainer(problem: dfm.Problem, depth: int, batch: int, optimizer: str, init: str) -> dfm.BatchTrainer:
-    inits = [dfm.initial_factors(problem.shape, depth, init, 1e-3, np.random.default_rng(s)) for s in range(batch)]
-    schedule = dfm.Schedule(optimizer=optimizer, max_iters=10**9, log_every=10**9, sync_every=10**9,
-                            train_loss_tol=-1.0, checkpoint_seconds=0)
+def _trainer(problem: Problem, depth: int, batch: int, optimizer: str, init: str) -> BatchTrainer:
+    inits = [initial_factors(problem.shape, depth, init, 1e-3, np.random.default_rng(s)) for s in range(batch)]
+    schedule = Schedule(optimizer=optimizer, max_iters=10**9, log_every=10**9, sync_every=10**9,
+                        train_loss_tol=-1.0, checkpoint_seconds=0)
     lr = 0.1 if optimizer == "gd" else 1e-3
-    return dfm.BatchTrainer(problem, inits, [lr] * batch, schedule, dtype=torch.float32)
+    return BatchTrainer(problem, inits, [lr] * batch, schedule, dtype=torch.float32)
 
 
-def profile_steps(trainer: dfm.BatchTrainer, steps: int, top: int = 0) -> dict[str, float]:
+def profile_steps(trainer: BatchTrainer, steps: int, top: int = 0) -> dict[str, float]:
     """Self CPU time by operator class over ``steps`` steps (iteration 0 and its log excluded)."""
     prof = profile(activities=[ProfilerActivity.CPU])
     start = {"t": 0.0}
@@ -82,7 +85,7 @@ def benchmark(steps: int = 200) -> list[dict]:
     ratings = {"shape": np.array([1682, 943]), "train_rows": idx[:10_000] // 943, "train_cols": idx[:10_000] % 943,
                "train_values": rng.integers(1, 6, 10_000).astype(np.float32), "test_rows": idx[10_000:] // 943,
                "test_cols": idx[10_000:] % 943, "test_values": rng.integers(1, 6, 2_000).astype(np.float32)}
-    movielens = dfm.build_problem("movielens", ratings, None, sampled_max_fraction=0.05)
+    movielens = build_problem("movielens", ratings, None, sampled_max_fraction=0.05)
     cases = [
         ("completion d2 B=24", completion, 2, 24, "grouprmsprop", "gaussian", steps),
         ("completion d3 B=24", completion, 3, 24, "grouprmsprop", "gaussian", steps),

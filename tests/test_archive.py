@@ -6,6 +6,8 @@ import copy
 import json
 import math
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -14,10 +16,11 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from implicit_reg import archive
+from implicit_reg import archive, archive_admin
 from implicit_reg.arora2019.plan import build_plan
 from implicit_reg.config import load_schema, validate_config
 from implicit_reg.core import numerics
+from implicit_reg.core.hashing import sha256_file
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = load_schema(ROOT / "workflow" / "schemas" / "config.schema.yaml")
@@ -116,12 +119,12 @@ def _fake_job(results: Path, job: str, keys: dict[str, str], kind: str = "arora2
 def test_add_find_and_skip_known_jobs(tmp_path: Path) -> None:
     results, arch = tmp_path / "results", tmp_path / "archive"
     _fake_job(results, "b1", {"r1": "k1", "r2": "k2"})
-    assert len(archive.add_jobs(results, arch, commit="abc1234", log=lambda _: None)) == 1
-    assert archive.add_jobs(results, arch, log=lambda _: None) == []  # nothing new
+    assert len(archive_admin.add_jobs(results, arch, commit="abc1234", log=lambda _: None)) == 1
+    assert archive_admin.add_jobs(results, arch, log=lambda _: None) == []  # nothing new
     manifest = archive.load_manifest(arch)
     (name, entry), = manifest["entries"].items()
     assert entry["keys"] == {"r1": "k1", "r2": "k2"} and entry["commit"] == "abc1234"
-    assert entry["sha256"] == archive.sha256_file(arch / name) and entry["size"] == (arch / name).stat().st_size
+    assert entry["sha256"] == sha256_file(arch / name) and entry["size"] == (arch / name).stat().st_size
     assert entry["numerics"] == numerics.NUMERICS_VERSIONS
     # one manifest line per entry keeps git diffs additive
     assert sum(1 for line in (arch / "manifest.json").read_text().splitlines() if '"sha256"' in line) == 1
@@ -142,17 +145,17 @@ def test_entries_carry_the_jobs_measured_times(tmp_path: Path) -> None:
     (bench / "train_factorization_batch").mkdir(parents=True)
     (bench / "train_factorization_batch" / "b1.tsv").write_text(
         "s\th:m:s\tmax_rss\tcpu_time\n119.09\t0:01:59\t311.96\t116.5\n")
-    archive.add_jobs(results, arch, benchmarks_dir=bench, log=lambda _: None)
+    archive_admin.add_jobs(results, arch, benchmarks_dir=bench, log=lambda _: None)
     (entry,) = archive.load_manifest(arch)["entries"].values()
     assert entry["wall_seconds"] == 119.09 and entry["cpu_seconds"] == 116.5
     rank_job = archive.JobRecord("razin2020.cp_rank", "tensor_x/linear-n50", {}, {})
     (bench / "razin2020_tc_linear").mkdir()
     (bench / "razin2020_tc_linear" / "tensor_x-n50.tsv").write_text("s\tcpu_time\n3.5\t3.4\n")
-    assert archive.job_benchmark(bench, rank_job) == {"wall_seconds": 3.5, "cpu_seconds": 3.4}
+    assert archive_admin.job_benchmark(bench, rank_job) == {"wall_seconds": 3.5, "cpu_seconds": 3.4}
     spread_job = archive.JobRecord("razin2020.tensor_completion", "razin2020_fig2/instances/t/n50/i3", {}, {})
     (bench / "razin2020_tc_spread_train").mkdir()
     (bench / "razin2020_tc_spread_train" / "razin2020_fig2-t-n50-i3.tsv").write_text("s\tcpu_time\n9.0\t8.5\n")
-    assert archive.job_benchmark(bench, spread_job) == {"wall_seconds": 9.0, "cpu_seconds": 8.5}
+    assert archive_admin.job_benchmark(bench, spread_job) == {"wall_seconds": 9.0, "cpu_seconds": 8.5}
 
 
 def test_local_jobs_come_first_and_unfinished_jobs_do_not_count(tmp_path: Path) -> None:
@@ -169,7 +172,7 @@ def test_local_jobs_come_first_and_unfinished_jobs_do_not_count(tmp_path: Path) 
 def test_corrupt_entry_is_named_and_never_used(tmp_path: Path) -> None:
     results, arch = tmp_path / "results", tmp_path / "archive"
     _fake_job(results, "b1", {"r1": "k1"})
-    archive.add_jobs(results, arch, log=lambda _: None)
+    archive_admin.add_jobs(results, arch, log=lambda _: None)
     shutil.rmtree(results)
     (entry,) = (arch / "entries").rglob(f"*{archive.ENTRY_SUFFIX}")
     data = bytearray(entry.read_bytes())
@@ -179,7 +182,7 @@ def test_corrupt_entry_is_named_and_never_used(tmp_path: Path) -> None:
     store = archive.ResultStore(results, arch, warn=warnings.append)
     assert store.find("k1") is None
     assert len(warnings) == 1 and str(entry) in warnings[0] and "corrupt" in warnings[0]
-    assert archive.verify(arch) == [str(entry.relative_to(arch))]
+    assert archive_admin.verify(arch) == [str(entry.relative_to(arch))]
 
 
 # ---------------------------------------------------------------------------- planning
@@ -256,9 +259,9 @@ def test_missing_explicit_archive_names_the_key(tmp_path: Path) -> None:
 def test_archive_from_a_file_url_is_checked(tmp_path: Path) -> None:
     results, arch = tmp_path / "results", tmp_path / "paper"
     _fake_job(results, "b1", {"r1": "k1"})
-    archive.add_jobs(results, arch, log=lambda _: None)
+    archive_admin.add_jobs(results, arch, log=lambda _: None)
     tarball = tmp_path / "paper.tar.gz"
-    sha = archive.pack_archive(arch, tarball)
+    sha = archive_admin.pack_archive(arch, tarball)
     dest = tmp_path / "fetched"
     root = archive.resolve_archive({"archive": {"url": tarball.as_uri(), "sha256": sha}}, resources=dest)
     assert archive.ResultStore(tmp_path / "none", root).find("k1").origin == "archive"
@@ -270,25 +273,39 @@ def test_archive_from_a_file_url_is_checked(tmp_path: Path) -> None:
 def test_command_line_add_list_verify(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     results, arch = tmp_path / "results", tmp_path / "paper"
     _fake_job(results, "b1", {"r1": "k1", "r2": "k2"})
-    assert archive.main(["add", str(arch), "--results", str(results)]) == 0
-    assert archive.main(["verify", str(arch)]) == 0
-    assert archive.main(["list", str(arch)]) == 0
+    assert archive_admin.main(["add", str(arch), "--results", str(results)]) == 0
+    assert archive_admin.main(["verify", str(arch)]) == 0
+    assert archive_admin.main(["list", str(arch)]) == 0
     out = capsys.readouterr().out
     assert "1 entries added" in out and "OK" in out and "2 results" in out
     json.loads((arch / "manifest.json").read_text())  # valid JSON
+
+
+def test_module_command_line_is_the_administration_one(tmp_path: Path) -> None:
+    """``python -m implicit_reg.archive`` (what scripts/archive.sh and the README run) reaches archive_admin.main."""
+    results, arch = tmp_path / "results", tmp_path / "paper"
+    _fake_job(results, "b1", {"r1": "k1"})
+    archive_admin.add_jobs(results, arch, log=lambda _: None)
+    proc = subprocess.run([sys.executable, "-m", "implicit_reg.archive", "verify", str(arch)],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0 and f"{arch}: OK" in proc.stdout, proc.stderr
+    (arch / next(iter(archive.load_manifest(arch)["entries"]))).write_bytes(b"damaged")
+    proc = subprocess.run([sys.executable, "-m", "implicit_reg.archive", "verify", str(arch)],
+                          capture_output=True, text=True)
+    assert proc.returncode == 1 and "1 bad entries" in proc.stdout
 
 
 def test_only_the_jobs_a_config_needs_are_added(tmp_path: Path) -> None:
     results, arch = tmp_path / "results", tmp_path / "archive"
     _fake_job(results, "mine", {"r1": "k1"})
     _fake_job(results, "other_preset", {"r9": "k9"})
-    added = archive.add_jobs(results, arch, only_keys={"k1"}, log=lambda _: None)
+    added = archive_admin.add_jobs(results, arch, only_keys={"k1"}, log=lambda _: None)
     assert len(added) == 1 and "mine" in added[0]
 
 
 def test_config_keys_cover_both_papers_and_differ_between_presets() -> None:
-    paper = archive.config_keys([str(ROOT / "config" / "config.yaml")], root=ROOT)
-    test = archive.config_keys([str(ROOT / "config" / "test.yaml")], root=ROOT)
+    paper = archive_admin.config_keys([str(ROOT / "config" / "config.yaml")], root=ROOT)
+    test = archive_admin.config_keys([str(ROOT / "config" / "test.yaml")], root=ROOT)
     plan_keys = set(build_plan(_config()).run_keys.values())
     assert plan_keys <= test and len(test) > len(plan_keys)  # Razin & Cohen jobs and solves too
     assert not paper & test
@@ -297,7 +314,7 @@ def test_config_keys_cover_both_papers_and_differ_between_presets() -> None:
 def test_archive_first_when_asked(tmp_path: Path) -> None:
     results, arch = tmp_path / "results", tmp_path / "archive"
     _fake_job(results, "b1", {"r1": "k1"})
-    archive.add_jobs(results, arch, log=lambda _: None)
+    archive_admin.add_jobs(results, arch, log=lambda _: None)
     store = archive.ResultStore(results, arch)
     assert store.find("k1").origin == "local"
     assert store.find("k1", local_first=False).origin == "archive"

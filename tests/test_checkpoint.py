@@ -15,7 +15,10 @@ import pytest
 import torch
 
 from implicit_reg.arora2019 import data as matrix_data
-from implicit_reg.arora2019 import deep_factorization as dfm
+from implicit_reg.arora2019.initialization import initial_factors
+from implicit_reg.arora2019.observations import build_problem
+from implicit_reg.arora2019.schedule import Schedule
+from implicit_reg.arora2019.trainer import BatchResult, BatchTrainer
 from implicit_reg.core import checkpoint as ckpt
 
 
@@ -120,19 +123,19 @@ def _problem():
     rng = np.random.default_rng(0)
     gt = matrix_data.low_rank_ground_truth(10, 10, 2, rng)
     obs = matrix_data.completion_arrays(gt, 60, rng)
-    return dfm.build_problem("completion", obs, gt, "cpu", torch.float32)
+    return build_problem("completion", obs, gt, "cpu", torch.float32)
 
 
-SCHEDULE = dfm.Schedule(max_iters=400, log_every=50, sync_every=25, train_loss_tol=1e-30, checkpoint_seconds=1e-9)
+SCHEDULE = Schedule(max_iters=400, log_every=50, sync_every=25, train_loss_tol=1e-30, checkpoint_seconds=1e-9)
 
 
 def _init(problem, seeds):
-    return [dfm.initial_factors(problem.shape, 3, "gaussian", 1e-2, np.random.default_rng(s)) for s in seeds]
+    return [initial_factors(problem.shape, 3, "gaussian", 1e-2, np.random.default_rng(s)) for s in seeds]
 
 
 def _killed_run(problem, path: Path, seeds=(0, 1), lrs=(1e-2, 5e-3), fingerprint: str = "") -> None:
-    trainer = dfm.BatchTrainer(problem, _init(problem, seeds), list(lrs), SCHEDULE, checkpoint_path=path,
-                               fingerprint=fingerprint)
+    trainer = BatchTrainer(problem, _init(problem, seeds), list(lrs), SCHEDULE, checkpoint_path=path,
+                           fingerprint=fingerprint)
     original = trainer._step_size
 
     class Killed(Exception):
@@ -149,7 +152,7 @@ def _killed_run(problem, path: Path, seeds=(0, 1), lrs=(1e-2, 5e-3), fingerprint
     assert path.stat().st_size > 0
 
 
-def _assert_identical(a: dfm.BatchResult, b: dfm.BatchResult) -> None:
+def _assert_identical(a: BatchResult, b: BatchResult) -> None:
     np.testing.assert_array_equal(a.final_products, b.final_products)
     assert a.status == b.status
     for key in ("final_train_loss", "test_mse", "recon_error", "nuclear_norm", "iterations"):
@@ -167,11 +170,11 @@ def test_changed_batch_ignores_the_old_checkpoint(tmp_path: Path, caplog, change
     new = {"seeds": (0, 1), "lrs": (1e-2, 5e-3), "fingerprint": ""}
     new.update({"lr": {"lrs": (1e-2, 4e-3)}, "seeds": {"seeds": (0, 2)},
                 "caller": {"fingerprint": "other data sha256"}}[change])
-    fresh = dfm.BatchTrainer(problem, _init(problem, new["seeds"]), list(new["lrs"]), SCHEDULE,
-                             fingerprint=new["fingerprint"]).run()
+    fresh = BatchTrainer(problem, _init(problem, new["seeds"]), list(new["lrs"]), SCHEDULE,
+                         fingerprint=new["fingerprint"]).run()
     with caplog.at_level(logging.INFO):
-        rerun = dfm.BatchTrainer(problem, _init(problem, new["seeds"]), list(new["lrs"]), SCHEDULE,
-                                 checkpoint_path=path, fingerprint=new["fingerprint"]).run()
+        rerun = BatchTrainer(problem, _init(problem, new["seeds"]), list(new["lrs"]), SCHEDULE,
+                             checkpoint_path=path, fingerprint=new["fingerprint"]).run()
     assert str(path) in caplog.text and "another configuration" in caplog.text
     assert "resumed from checkpoint" not in caplog.text
     _assert_identical(fresh, rerun)
@@ -181,10 +184,10 @@ def test_same_batch_resumes_exactly(tmp_path: Path, caplog) -> None:
     problem = _problem()
     path = tmp_path / "batch.checkpoint.pt"
     _killed_run(problem, path, fingerprint="data")
-    whole = dfm.BatchTrainer(problem, _init(problem, (0, 1)), [1e-2, 5e-3], SCHEDULE).run()
+    whole = BatchTrainer(problem, _init(problem, (0, 1)), [1e-2, 5e-3], SCHEDULE).run()
     with caplog.at_level(logging.INFO):
-        resumed = dfm.BatchTrainer(problem, _init(problem, (0, 1)), [1e-2, 5e-3], SCHEDULE, checkpoint_path=path,
-                                   fingerprint="data").run()
+        resumed = BatchTrainer(problem, _init(problem, (0, 1)), [1e-2, 5e-3], SCHEDULE, checkpoint_path=path,
+                               fingerprint="data").run()
     assert "resumed from checkpoint" in caplog.text
     _assert_identical(whole, resumed)
 
@@ -192,8 +195,8 @@ def test_same_batch_resumes_exactly(tmp_path: Path, caplog) -> None:
 def test_checkpoint_interval_does_not_invalidate_a_checkpoint() -> None:
     problem = _problem()
     init = _init(problem, (0, 1))
-    a = dfm.BatchTrainer(problem, init, [1e-2, 5e-3], SCHEDULE)
-    b = dfm.BatchTrainer(problem, init, [1e-2, 5e-3], dfm.Schedule(**{**vars(SCHEDULE), "checkpoint_seconds": 60}))
+    a = BatchTrainer(problem, init, [1e-2, 5e-3], SCHEDULE)
+    b = BatchTrainer(problem, init, [1e-2, 5e-3], Schedule(**{**vars(SCHEDULE), "checkpoint_seconds": 60}))
     assert a.fingerprint == b.fingerprint
 
 
@@ -202,9 +205,9 @@ def test_corrupt_checkpoint_is_moved_aside_and_the_batch_runs(tmp_path: Path, ca
     path = tmp_path / "batch.checkpoint.pt"
     _killed_run(problem, path)
     path.write_bytes(path.read_bytes()[:100])
-    whole = dfm.BatchTrainer(problem, _init(problem, (0, 1)), [1e-2, 5e-3], SCHEDULE).run()
+    whole = BatchTrainer(problem, _init(problem, (0, 1)), [1e-2, 5e-3], SCHEDULE).run()
     with caplog.at_level(logging.INFO):
-        rerun = dfm.BatchTrainer(problem, _init(problem, (0, 1)), [1e-2, 5e-3], SCHEDULE, checkpoint_path=path).run()
+        rerun = BatchTrainer(problem, _init(problem, (0, 1)), [1e-2, 5e-3], SCHEDULE, checkpoint_path=path).run()
     assert str(path) in caplog.text and "unreadable" in caplog.text
     assert ckpt.corrupt_path(path).exists()
     _assert_identical(whole, rerun)

@@ -23,8 +23,11 @@ import pandas as pd
 import pytest
 
 from implicit_reg.arora2019 import data as matrix_data
-from implicit_reg.arora2019 import deep_factorization as dfm
 from implicit_reg.arora2019 import tables
+from implicit_reg.arora2019.initialization import initial_factors
+from implicit_reg.arora2019.observations import build_problem
+from implicit_reg.arora2019.schedule import Schedule
+from implicit_reg.arora2019.trainer import BatchTrainer
 from implicit_reg.core import table_io  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -41,7 +44,7 @@ def _train(task: str, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     rng = np.random.default_rng(seed)
     ground_truth = matrix_data.low_rank_ground_truth(N, N, RANK, rng)
     make = matrix_data.completion_arrays if task == "completion" else matrix_data.sensing_arrays
-    problem = dfm.build_problem(task, make(ground_truth, N_OBS, rng), ground_truth)
+    problem = build_problem(task, make(ground_truth, N_OBS, rng), ground_truth)
     runs, trajectories = [], []
     for depth in (1, 2, 3):
         spec = {
@@ -50,8 +53,8 @@ def _train(task: str, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
             "runs": [{"run_id": f"{task}-d{depth}", "init": "identity", "init_scale": INIT_SCALE,
                       "lr": LR, "seed": 0}],
         }
-        initial = [dfm.initial_factors(problem.shape, depth, "identity", INIT_SCALE, rng)]
-        result = dfm.BatchTrainer(problem, initial, [LR], dfm.Schedule(**SCHEDULE)).run()
+        initial = [initial_factors(problem.shape, depth, "identity", INIT_SCALE, rng)]
+        result = BatchTrainer(problem, initial, [LR], Schedule(**SCHEDULE)).run()
         run_table = tables.batch_runs_table(spec, result.final, result.status)
         runs.append(run_table)
         trajectories.append(tables.batch_trajectories_table(spec, result.trajectories, run_table))

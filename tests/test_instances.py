@@ -12,8 +12,8 @@ import torch
 import yaml
 
 from implicit_reg.arora2019 import data as matrix_data
-from implicit_reg.arora2019 import deep_factorization as dfm
 from implicit_reg.arora2019 import tables
+from implicit_reg.arora2019.observations import build_problem
 from implicit_reg.arora2019.plan import (
     ConfigError,
     build_plan,
@@ -80,7 +80,7 @@ def test_duplicate_entries_weigh_as_in_a_loss_over_the_drawn_list() -> None:
     truth = rng.standard_normal((6, 5)).astype(np.float32)
     indices = np.array([0, 3, 3, 7, 7, 7, 12, 29], dtype=np.int64)
     obs = {"indices": indices, "labels": truth.reshape(-1)[indices]}
-    problem = dfm.build_problem("completion", obs, truth, "cpu", torch.float64)
+    problem = build_problem("completion", obs, truth, "cpu", torch.float64)
     product = torch.as_tensor(rng.standard_normal((1, 6, 5)))
     grad = problem.product_gradient(problem.train.residual(product))[0]
     # d/dP (1/m) sum over the drawn list of (P[i] - y_i)^2

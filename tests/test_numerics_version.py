@@ -43,7 +43,10 @@ import torch  # noqa: E402
 
 from implicit_reg.arora2019 import convex  # noqa: E402
 from implicit_reg.arora2019 import data as matrix_data
-from implicit_reg.arora2019 import deep_factorization as dfm  # noqa: E402
+from implicit_reg.arora2019.initialization import initial_factors  # noqa: E402
+from implicit_reg.arora2019.observations import build_problem  # noqa: E402
+from implicit_reg.arora2019.schedule import Schedule  # noqa: E402
+from implicit_reg.arora2019.trainer import BatchResult, BatchTrainer  # noqa: E402
 from implicit_reg.core.numerics import NUMERICS_VERSIONS  # noqa: E402
 from implicit_reg.core.seeding import derive_seed, rng_for  # noqa: E402
 from implicit_reg.razin2020 import cp_rank as cr  # noqa: E402
@@ -151,7 +154,7 @@ def _train_batch(
     optimizer: str,
     max_iters: int,
     train_loss_tol: float,
-) -> dfm.BatchResult:
+) -> BatchResult:
     """Train one batch exactly as ``workflow/scripts/train_factorization_batch.py`` does.
 
     The only place that calls the trainer: when its interface changes (e.g. the
@@ -159,12 +162,12 @@ def _train_batch(
     Engine settings are config/config.yaml's (``engine``, ``arora2019.group_rmsprop``).
     """
     device, dtype = torch.device("cpu"), torch.float32
-    problem = dfm.build_problem(task, observations, ground_truth, device, dtype, None, 0.05)
+    problem = build_problem(task, observations, ground_truth, device, dtype, None, 0.05)
     initial = [
-        dfm.initial_factors(problem.shape, depth, r["init"], r["init_scale"], np.random.default_rng(r["init_seed"]))
+        initial_factors(problem.shape, depth, r["init"], r["init_scale"], np.random.default_rng(r["init_seed"]))
         for r in runs
     ]
-    schedule = dfm.Schedule(
+    schedule = Schedule(
         optimizer=optimizer,
         max_iters=max_iters,
         log_every=100,
@@ -177,11 +180,11 @@ def _train_batch(
         sync_every=100,
         checkpoint_seconds=0,
     )
-    trainer = dfm.BatchTrainer(problem, initial, [r["lr"] for r in runs], schedule, device, dtype, None)
+    trainer = BatchTrainer(problem, initial, [r["lr"] for r in runs], schedule, device, dtype, None)
     return trainer.run()
 
 
-def _batch_values(prefix: str, result: dfm.BatchResult) -> Values:
+def _batch_values(prefix: str, result: BatchResult) -> Values:
     """Final metrics of every run of a batch, keyed ``prefix/run<i>/<name>``."""
     out: Values = {}
     for i, status in enumerate(result.status):

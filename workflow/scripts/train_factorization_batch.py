@@ -10,8 +10,11 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from implicit_reg import archive  # noqa: E402
-from implicit_reg.arora2019 import deep_factorization as dfm  # noqa: E402
 from implicit_reg.arora2019 import tables  # noqa: E402
+from implicit_reg.arora2019.initialization import initial_factors  # noqa: E402
+from implicit_reg.arora2019.observations import build_problem  # noqa: E402
+from implicit_reg.arora2019.schedule import Schedule  # noqa: E402
+from implicit_reg.arora2019.trainer import BatchTrainer, pick_device  # noqa: E402
 from implicit_reg.core import checkpoint as ckpt_io  # noqa: E402
 from implicit_reg.core import table_io  # noqa: E402
 
@@ -20,22 +23,22 @@ PROVENANCE = table_provenance(smk, "deep_factorization", "matrix_data")
 spec = smk.params.spec
 engine = smk.params.engine
 rms = smk.params.group_rmsprop
-device = dfm.pick_device(smk.params.device)
+device = pick_device(smk.params.device)
 dtype = {"float32": torch.float32, "float64": torch.float64}[smk.params.dtype]
 
 observations = dict(np.load(smk.input.observations))
 ground_truth = np.load(smk.input.ground_truth)["ground_truth"] if "ground_truth" in smk.input.keys() else None
-problem = dfm.build_problem(spec["task"], observations, ground_truth, device, dtype, smk.params.alignment_total,
-                            engine["sampled_gradient_max_fraction"])
+problem = build_problem(spec["task"], observations, ground_truth, device, dtype, smk.params.alignment_total,
+                        engine["sampled_gradient_max_fraction"])
 shape = tuple(spec["shape"]) if ground_truth is not None else problem.shape
 # A shared-operator batch (sensing: depth 0 in the spec) mixes depths; each run has its own.
 depths = [int(r.get("depth", spec["depth"])) for r in spec["runs"]]
 initial = [
-    dfm.initial_factors(problem.shape, d, r["init"], r["init_scale"], np.random.default_rng(r["init_seed"]))
+    initial_factors(problem.shape, d, r["init"], r["init_scale"], np.random.default_rng(r["init_seed"]))
     for d, r in zip(depths, spec["runs"])
 ]
 sched = spec["schedule"]
-schedule = dfm.Schedule(
+schedule = Schedule(
     optimizer=sched["optimizer"],
     max_iters=sched["max_iters"],
     log_every=sched["log_every"],
@@ -59,8 +62,8 @@ numbers_engine = {k: v for k, v in engine.items() if k != "checkpoint_seconds"}
 fingerprint = ckpt_io.fingerprint({"spec": spec, "engine": numbers_engine, "group_rmsprop": rms,
                                    "alignment_total": smk.params.alignment_total,
                                    "data": ckpt_io.file_digests(smk.input[k] for k in smk.input.keys())})
-trainer = dfm.BatchTrainer(problem, initial, [r["lr"] for r in spec["runs"]], schedule, device, dtype, checkpoint,
-                           fingerprint)
+trainer = BatchTrainer(problem, initial, [r["lr"] for r in spec["runs"]], schedule, device, dtype, checkpoint,
+                       fingerprint)
 result = trainer.run()
 runs = tables.batch_runs_table(spec, result.final, result.status)
 runs["depth"] = np.asarray(depths, dtype=runs["depth"].dtype)

@@ -21,7 +21,23 @@ SOLVED_STATUSES = ("optimal", "optimal_inaccurate")
 
 @dataclass(frozen=True)
 class ConvexResult:
-    """Solution (float32, NaN when the solver failed) and solver bookkeeping."""
+    """Solution (float32, NaN when the solver failed) and solver bookkeeping.
+
+    Parameters
+    ----------
+    solution : numpy.ndarray
+        X, ``[rows, cols]`` float32 (cast as in the authors' code), NaN without a solution.
+    status : str
+        CVXPY's status, or ``solver_error: …``.
+    objective : float
+        ‖X‖_* as the solver reports it (NaN without a solution).
+    solver_iterations : int
+        The solver's iterations (-1 when unknown).
+    solve_seconds : float
+        Wall time of the solve, canonicalisation included.
+    max_violation : float
+        ``max(max_i |A(X)_i − y_i| − ε, 0)`` of the float32 solution.
+    """
 
     solution: np.ndarray
     status: str
@@ -38,7 +54,30 @@ def min_nuclear_norm_completion(
     epsilon: float = 1e-3,
     solver_options: dict | None = None,
 ) -> ConvexResult:
-    """min ‖X‖_* subject to |X_ij − y_ij| ≤ ε on the observed (row-major) entries."""
+    """Minimum nuclear norm matrix completion with ε-relaxed constraints (spec §1.9).
+
+    .. math::
+
+        \\min_X \\|X\\|_* \\quad \\text{s.t.} \\quad |X_{ij} - y_{ij}| \\le \\varepsilon
+        \\quad \\forall (i, j) \\in \\Omega.
+
+    Parameters
+    ----------
+    shape : (int, int)
+        ``(rows, cols)`` of X.
+    flat_indices : numpy.ndarray
+        Observed entries Ω as row-major flat indices.
+    values : numpy.ndarray
+        y at those entries.
+    epsilon : float
+        ε ≥ 0 (1e-3 in the authors' code).
+    solver_options : dict, optional
+        Keyword arguments of ``cvxpy.Problem.solve`` (default: SCS, direct solver).
+
+    Returns
+    -------
+    ConvexResult
+    """
     rows, cols = shape
     selector = sp.csr_matrix(
         (np.ones(len(flat_indices)), (np.arange(len(flat_indices)), flat_indices)),
@@ -54,7 +93,32 @@ def min_nuclear_norm_sensing(
     epsilon: float = 1e-3,
     solver_options: dict | None = None,
 ) -> ConvexResult:
-    """min ‖X‖_* subject to |A·vec(X) − y| ≤ ε, rows of A being row-major vec(X_i)."""
+    """Minimum nuclear norm matrix sensing with ε-relaxed constraints (spec §1.9).
+
+    .. math::
+
+        \\min_X \\|X\\|_* \\quad \\text{s.t.} \\quad |\\langle X_i, X \\rangle - y_i| \\le \\varepsilon,
+        \\quad i = 1, \\dots, m,
+
+    as the single constraint ``|A·vec(X) − y| ≤ ε``.
+
+    Parameters
+    ----------
+    shape : (int, int)
+        ``(rows, cols)`` of X.
+    measurements : numpy.ndarray
+        A, ``[m, rows·cols]``, row i being the row-major vec(X_i).
+    values : numpy.ndarray
+        y, ``[m]``.
+    epsilon : float
+        ε ≥ 0 (1e-3 in the authors' code).
+    solver_options : dict, optional
+        Keyword arguments of ``cvxpy.Problem.solve`` (default: SCS, direct solver).
+
+    Returns
+    -------
+    ConvexResult
+    """
     return _solve(
         shape, np.asarray(measurements, dtype=np.float64), np.asarray(values, dtype=np.float64),
         epsilon, solver_options,

@@ -6,7 +6,6 @@ numpy float32; files are ``.npz`` (never pickle).
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,10 +18,29 @@ LABEL_RMS_RANGE = (0.8, 1.2)
 def low_rank_ground_truth(
     n_rows: int, n_cols: int, rank: int, rng: np.random.Generator
 ) -> np.ndarray:
-    """Random rank-``rank`` matrix ``U Vᵀ/√r`` rescaled to entry RMS 1.
+    """Random rank-``rank`` ground truth ``W* ∝ U Vᵀ/√r`` rescaled to entry RMS 1 (spec §1.1).
 
-    U and V have i.i.d. standard normal entries (drawn independently), so
-    ``‖W*‖_F = √(n_rows·n_cols)``, i.e. ``n`` for a square ``n×n`` matrix.
+    U and V have i.i.d. standard normal entries (drawn independently), and
+
+    .. math::
+
+        W^* = \\sqrt{n_\\mathrm{rows} n_\\mathrm{cols}} \\, \\frac{U V^\\top}{\\|U V^\\top\\|_F},
+
+    so ``‖W*‖_F = √(n_rows·n_cols)``, i.e. ``n`` for a square ``n×n`` matrix.
+
+    Parameters
+    ----------
+    n_rows, n_cols : int
+        Shape of W*.
+    rank : int
+        r, its rank.
+    rng : numpy.random.Generator
+        The data set's stream (U is drawn before V).
+
+    Returns
+    -------
+    numpy.ndarray
+        W*, float32 ``[n_rows, n_cols]``.
     """
     if min(n_rows, n_cols, rank) <= 0:
         raise ValueError("n_rows, n_cols and rank must be positive")
@@ -42,6 +60,22 @@ def completion_indices(
     replacement, duplicates are kept: a loss over the drawn list weighs an entry drawn
     twice twice, and only about ``N(1 - exp(-m/N))`` entries are distinct (1,813 of
     10,000 for m = 2,000), as in a data set drawn by a sampler with replacement.
+
+    Parameters
+    ----------
+    n_rows, n_cols : int
+        Shape of the matrix.
+    n_obs : int
+        m, between 1 and ``n_rows·n_cols``.
+    rng : numpy.random.Generator
+        The data set's stream.
+    replacement : bool
+        Draw with replacement (a sampling variant, not the paper's protocol).
+
+    Returns
+    -------
+    numpy.ndarray
+        m int64 flat indices ``row·n_cols + col``, sorted.
     """
     if not 0 < n_obs <= n_rows * n_cols:
         raise ValueError(
@@ -62,6 +96,20 @@ def sensing_matrices(
     Entries are i.i.d. N(0, 1/n²) with n = n_rows (spec §1.2), so each
     measurement ⟨X_i, W*⟩ has RMS about ‖W*‖_F/n = 1. Row i is vec(X_i) in
     row-major order, which lets a batch of runs share one matrix product.
+
+    Parameters
+    ----------
+    n_rows, n_cols : int
+        Shape of each X_i.
+    n_obs : int
+        m, the number of measurements.
+    rng : numpy.random.Generator
+        The data set's stream.
+
+    Returns
+    -------
+    numpy.ndarray
+        A, float32 ``[n_obs, n_rows·n_cols]``.
     """
     a = rng.standard_normal((n_obs, n_rows * n_cols), dtype=np.float32)
     a /= np.float32(n_rows)
@@ -69,7 +117,23 @@ def sensing_matrices(
 
 
 def check_label_rms(labels: np.ndarray) -> float:
-    """Return the RMS of ``labels``; raise if outside the authors' [0.8, 1.2]."""
+    """The root mean square of ``labels``, checked against the authors' [0.8, 1.2] (spec §1.2).
+
+    Parameters
+    ----------
+    labels : numpy.ndarray
+        Observed values y.
+
+    Returns
+    -------
+    float
+        ``√(mean(y²))`` (computed in float64).
+
+    Raises
+    ------
+    ValueError
+        When it lies outside :data:`LABEL_RMS_RANGE`.
+    """
     rms = float(np.sqrt(np.mean(np.square(labels, dtype=np.float64))))
     lo, hi = LABEL_RMS_RANGE
     if not lo <= rms <= hi:
@@ -79,7 +143,17 @@ def check_label_rms(labels: np.ndarray) -> float:
 
 @dataclass(frozen=True)
 class Ratings:
-    """MovieLens ratings as (row = item − 1, col = user − 1, rating) in file order."""
+    """MovieLens ratings as (row = item − 1, col = user − 1, rating) in file order.
+
+    Parameters
+    ----------
+    rows, cols : numpy.ndarray
+        int64 item and user indices (0-based).
+    values : numpy.ndarray
+        float32 ratings.
+    shape : (int, int)
+        ``(items, users)``: the largest ids in the file.
+    """
 
     rows: np.ndarray
     cols: np.ndarray
@@ -161,6 +235,22 @@ def split_ratings(
     ML-100K stores the authors' permutation, so this is exactly their split.
     ``rule="seeded_permutation"`` permutes with ``rng`` first (for the
     official GroupLens file, whose order is by user).
+
+    Parameters
+    ----------
+    ratings : Ratings
+        All ratings, in file order.
+    n_train : int
+        Training ratings (10,000 in the paper), fewer than the total.
+    rule : str
+        ``first_rows`` or ``seeded_permutation``.
+    rng : numpy.random.Generator, optional
+        The permutation's stream (``seeded_permutation`` only).
+
+    Returns
+    -------
+    (numpy.ndarray, numpy.ndarray)
+        Training and test indices into the file order.
     """
     total = ratings.values.shape[0]
     if not 0 < n_train < total:
@@ -176,19 +266,27 @@ def split_ratings(
     return order[:n_train], order[n_train:]
 
 
-def sha256_of(path: str | Path) -> str:
-    """Hex sha256 of a file, streamed."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def completion_arrays(
     ground_truth: np.ndarray, n_obs: int, rng: np.random.Generator, replacement: bool = False
 ) -> dict[str, np.ndarray]:
-    """Observation file contents for matrix completion: flat indices and labels."""
+    """Observation file contents for matrix completion: flat indices and labels (spec §1.2).
+
+    Parameters
+    ----------
+    ground_truth : numpy.ndarray
+        W*, ``[rows, cols]``.
+    n_obs : int
+        m, the number of observed entries.
+    rng : numpy.random.Generator
+        The data set's stream.
+    replacement : bool
+        Draw the entries with replacement (see :func:`completion_indices`).
+
+    Returns
+    -------
+    dict of str to numpy.ndarray
+        ``indices`` (sorted flat indices) and ``labels`` (``W*`` at them, float32).
+    """
     rows, cols = ground_truth.shape
     indices = completion_indices(rows, cols, n_obs, rng, replacement)
     labels = ground_truth.reshape(-1)[indices].astype(np.float32)
@@ -198,7 +296,24 @@ def completion_arrays(
 def sensing_arrays(
     ground_truth: np.ndarray, n_obs: int, rng: np.random.Generator
 ) -> dict[str, np.ndarray]:
-    """Observation file contents for matrix sensing: measurement matrix and labels."""
+    """Observation file contents for matrix sensing: measurement matrix and labels (spec §1.2).
+
+    Labels are ``y_i = ⟨X_i, W*⟩ = Σ_jk X_i[j, k] W*[j, k]``, summed in float64.
+
+    Parameters
+    ----------
+    ground_truth : numpy.ndarray
+        W*, ``[rows, cols]``.
+    n_obs : int
+        m, the number of measurements.
+    rng : numpy.random.Generator
+        The data set's stream.
+
+    Returns
+    -------
+    dict of str to numpy.ndarray
+        ``measurements`` (A of :func:`sensing_matrices`) and ``labels`` (float32).
+    """
     rows, cols = ground_truth.shape
     matrix = sensing_matrices(rows, cols, n_obs, rng)
     labels = (matrix.astype(np.float64) @ ground_truth.reshape(-1).astype(np.float64)).astype(
@@ -210,7 +325,20 @@ def sensing_arrays(
 def movielens_arrays(
     ratings: Ratings, n_train: int, rule: str, rng: np.random.Generator
 ) -> dict[str, np.ndarray]:
-    """Observation file contents for MovieLens: train and test (row, col, rating)."""
+    """Observation file contents for MovieLens: train and test (row, col, rating) (spec §1.2).
+
+    Parameters
+    ----------
+    ratings : Ratings
+        All ratings.
+    n_train, rule, rng
+        The split (see :func:`split_ratings`).
+
+    Returns
+    -------
+    dict of str to numpy.ndarray
+        ``shape`` and ``{train,test}_{rows,cols,values}``.
+    """
     train, test = split_ratings(ratings, n_train, rule, rng)
     out: dict[str, np.ndarray] = {"shape": np.asarray(ratings.shape, dtype=np.int64)}
     for name, idx in (("train", train), ("test", test)):
@@ -221,7 +349,20 @@ def movielens_arrays(
 
 
 def check_movielens_shape(ratings: Ratings, expected: tuple[int, int]) -> None:
-    """Fail early when the ratings file does not have the configured shape."""
+    """Fail early when the ratings file does not have the configured shape.
+
+    Parameters
+    ----------
+    ratings : Ratings
+        As read from the file.
+    expected : (int, int)
+        ``data.movielens.shape`` of the config (items, users).
+
+    Raises
+    ------
+    ValueError
+        Naming both shapes when they differ.
+    """
     if tuple(ratings.shape) != tuple(expected):
         raise ValueError(
             f"ratings span {ratings.shape[0]} items x {ratings.shape[1]} users, "

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from implicit_reg import archive
+from implicit_reg.core.hashing import sha256_file
 from implicit_reg.core.seeding import derive_seed
 
 TASKS = ("completion", "sensing", "movielens")
@@ -326,7 +327,7 @@ def _file_sha256_cached(path: str) -> str:
     hit = _SHA_CACHE.get(path)
     if hit and hit[:2] == (st.st_mtime, st.st_size):
         return hit[2]
-    digest = archive.sha256_file(path)
+    digest = sha256_file(path)
     _SHA_CACHE[path] = (st.st_mtime, st.st_size, digest)
     return digest
 

@@ -31,7 +31,23 @@ VALUE_COLUMNS = [
 
 
 def batch_runs_table(spec: dict[str, Any], final: dict[str, np.ndarray], status: list[str]) -> pd.DataFrame:
-    """One row per run of a finished batch (``spec`` as produced by the plan)."""
+    """One row per run of a finished batch.
+
+    Parameters
+    ----------
+    spec : dict
+        The batch spec of the plan (task, rank, n_obs, depth, schedule, and per run
+        ``run_id``, ``init``, ``init_scale``, ``lr``, ``seed``).
+    final : dict of str to numpy.ndarray
+        ``BatchResult.final`` (one value per run, in ``spec["runs"]`` order).
+    status : list of str
+        ``BatchResult.status``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        :data:`KEY_COLUMNS` then :data:`VALUE_COLUMNS`, method ``deep_factorization``.
+    """
     runs = spec["runs"]
     df = pd.DataFrame(
         {
@@ -62,7 +78,22 @@ def batch_runs_table(spec: dict[str, Any], final: dict[str, np.ndarray], status:
 
 
 def batch_trajectories_table(spec: dict[str, Any], trajectories: dict[str, np.ndarray], runs: pd.DataFrame) -> pd.DataFrame:
-    """Logged trajectories, keyed like the runs table."""
+    """Logged trajectories, keyed like the runs table.
+
+    Parameters
+    ----------
+    spec : dict
+        The batch spec (unused: the runs table carries the keys).
+    trajectories : dict of str to numpy.ndarray
+        ``BatchResult.trajectories`` (``run`` = position in the batch).
+    runs : pandas.DataFrame
+        :func:`batch_runs_table` of the same batch.
+
+    Returns
+    -------
+    pandas.DataFrame
+        :data:`KEY_COLUMNS` followed by ``iteration`` and the logged metrics.
+    """
     traj = pd.DataFrame(trajectories)
     keys = runs[KEY_COLUMNS].reset_index(drop=True)
     keys["run"] = np.arange(len(keys))
@@ -71,7 +102,28 @@ def batch_trajectories_table(spec: dict[str, Any], trajectories: dict[str, np.nd
 
 
 def convex_row(dataset: dict[str, Any], result: Any, ground_truth: np.ndarray, epsilon: float) -> pd.DataFrame:
-    """The minimum-nuclear-norm solution as a runs-table row."""
+    """The minimum-nuclear-norm solution as a runs-table row (spec §1.8–1.9).
+
+    The solution is scored like a trained product: ``test_mse = mean((X − W*)²)``,
+    ``recon_error_sq = ‖X − W*‖_F² / ‖W*‖_F²``, nuclear norm ``Σ σ_i`` and effective
+    rank ``exp(H(p))``, ``p_i = σ_i / Σ_j σ_j`` (Roy & Vetterli 2007).
+
+    Parameters
+    ----------
+    dataset : dict
+        The data set record of the plan (name, task, rank, n_obs).
+    result : ConvexResult
+        The solve (:mod:`implicit_reg.arora2019.convex`).
+    ground_truth : numpy.ndarray
+        W*.
+    epsilon : float
+        The solve's ε (recorded by the caller; not part of the row).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row, method ``min_nuclear_norm``; NaN metrics when the solve failed.
+    """
     sol = result.solution.astype(np.float64)
     gt = ground_truth.astype(np.float64)
     row = _key_row(dataset, "min_nuclear_norm", "scs")
@@ -94,7 +146,20 @@ def convex_row(dataset: dict[str, Any], result: Any, ground_truth: np.ndarray, e
 
 
 def ground_truth_rows(datasets: Iterable[dict[str, Any]], ground_truths: dict[str, np.ndarray]) -> pd.DataFrame:
-    """Nuclear norm and effective rank of the ground truth, one row per data set."""
+    """Nuclear norm and effective rank of the ground truth, one row per data set.
+
+    Parameters
+    ----------
+    datasets : iterable of dict
+        Data set records of the plan (with ``ground_truth_name``).
+    ground_truths : dict of str to numpy.ndarray
+        W* by ground-truth name.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Method ``ground_truth``, errors 0, status ``exact``.
+    """
     rows = []
     for d in datasets:
         gt = ground_truths[d["ground_truth_name"]].astype(np.float64)
@@ -135,8 +200,30 @@ def figure_tables(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Select a figure's runs from batch tables and add baseline rows.
 
-    Raises if a run the figure needs is missing: a figure never silently
-    plots fewer runs than its config asks for.
+    Parameters
+    ----------
+    figure : str
+        The figure's name (written into the ``figure`` column).
+    run_ids : list of str
+        The runs the figure needs.
+    batch_runs, batch_trajectories : list of pandas.DataFrame
+        Runs and trajectories tables of the batches that hold them.
+    extra_rows : list of pandas.DataFrame
+        Baseline rows (convex solutions, ground truths).
+    paper : str
+        Written into the ``paper`` column.
+
+    Returns
+    -------
+    (pandas.DataFrame, pandas.DataFrame)
+        The figure's runs (sorted by method, task, rank, n_obs, depth, init, init
+        scale, lr, seed) and trajectories (by run id, iteration).
+
+    Raises
+    ------
+    ValueError
+        If a run the figure needs is missing: a figure never silently plots fewer
+        runs than its config asks for.
     """
     wanted = set(run_ids)
     runs = pd.concat(batch_runs, ignore_index=True)

@@ -27,6 +27,8 @@ from typing import Any, Iterable, Mapping
 import numpy as np
 import torch
 
+from implicit_reg.core.hashing import sha256_file, sha256_text
+
 log = logging.getLogger(__name__)
 
 #: Bumped when the payload layout changes, so that old files count as foreign.
@@ -49,28 +51,7 @@ def fingerprint(spec: Any) -> str:
     str
         64 hex digits; equal for equal specs.
     """
-    text = json.dumps(spec, sort_keys=True, default=str, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
-def file_digest(path: str | Path) -> str:
-    """Hex sha256 of a file's bytes, read in 1 MiB chunks.
-
-    Parameters
-    ----------
-    path
-        The file.
-
-    Returns
-    -------
-    str
-        64 hex digits.
-    """
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+    return sha256_text(json.dumps(spec, sort_keys=True, default=str, separators=(",", ":")))
 
 
 def file_digests(paths: Iterable[str | Path]) -> dict[str, str]:
@@ -89,7 +70,7 @@ def file_digests(paths: Iterable[str | Path]) -> dict[str, str]:
     dict
         ``{name: sha256}`` in sorted order of the paths given.
     """
-    return {Path(p).name: file_digest(p) for p in sorted(map(str, paths))}
+    return {Path(p).name: sha256_file(p) for p in sorted(map(str, paths))}
 
 
 def array_digest(arrays: Iterable[np.ndarray | torch.Tensor]) -> str:
@@ -174,7 +155,18 @@ def save_checkpoint(path: str | Path, payload: Mapping[str, Any], spec_fingerpri
 
 
 def corrupt_path(path: str | Path) -> Path:
-    """Where an unreadable checkpoint ``path`` is moved: ``<name>.corrupt`` next to it."""
+    """Where an unreadable checkpoint is moved: ``<name>.corrupt`` next to it.
+
+    Parameters
+    ----------
+    path
+        The checkpoint file.
+
+    Returns
+    -------
+    Path
+        ``<path>.corrupt``.
+    """
     path = Path(path)
     return path.with_name(path.name + ".corrupt")
 
@@ -223,5 +215,11 @@ def load_checkpoint(path: str | Path, spec_fingerprint: str) -> dict[str, Any] |
 
 
 def clear_checkpoint(path: str | Path) -> None:
-    """Remove the checkpoint of a finished job, so that no later, changed job meets it."""
+    """Remove the checkpoint of a finished job, so that no later, changed job meets it.
+
+    Parameters
+    ----------
+    path
+        The checkpoint file (absent is fine).
+    """
     Path(path).unlink(missing_ok=True)

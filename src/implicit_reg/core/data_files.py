@@ -10,7 +10,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from implicit_reg.core.checkpoint import file_digest
+from implicit_reg.core.hashing import sha256_file
 
 
 class DataFileError(ValueError):
@@ -40,7 +40,7 @@ def verify_sha256(path: str | Path, expected: str | None, key: str) -> str:
     DataFileError
         When no digest is configured or the file's differs.
     """
-    got = file_digest(path)
+    got = sha256_file(path)
     if not expected:
         raise DataFileError(f"{path}: no sha256 configured at {key} (the file has {got}); add it to the config")
     if got != expected:

@@ -59,7 +59,20 @@ _LATEX_SPECIAL = {
 
 
 def latex_escape(text: Any) -> str:
-    """Escape text for LaTeX (pdflatex, T1).  Unknown non-Latin-1 characters become '?'."""
+    """Escape text for LaTeX (pdflatex, T1).
+
+    Parameters
+    ----------
+    text
+        Any value (rendered with ``str``).
+
+    Returns
+    -------
+    str
+        TeX special characters escaped, the Greek letters and symbols of the table
+        above in math mode, control characters as spaces, other characters beyond
+        Latin-1 as ``?``.
+    """
     out = []
     for ch in str(text):
         if ch in _LATEX_SPECIAL:
@@ -79,6 +92,19 @@ def format_number(x: Any, digits: int = 3, math_mode: bool = True) -> str:
     Values with magnitude in [1e-2, 1e4) use ``digits`` significant digits in
     plain notation; others use a mantissa times a power of ten.  Integral
     values below 1e6 are printed as integers.  NaN/None gives ``--``.
+
+    Parameters
+    ----------
+    x
+        A number (or None).
+    digits : int
+        Significant digits.
+    math_mode : bool
+        Wrap powers of ten, infinities and negative numbers in ``$…$``.
+
+    Returns
+    -------
+    str
     """
     if x is None:
         return "--"
@@ -107,7 +133,19 @@ def format_number(x: Any, digits: int = 3, math_mode: bool = True) -> str:
 
 
 def format_plain(x: Any, digits: int = 2) -> str:
-    """Number for running text without math mode: ``0.036``, ``2.3e-3``, ``--`` for NaN."""
+    """Number for running text without math mode: ``0.036``, ``2.3e-3``, ``--`` for NaN.
+
+    Parameters
+    ----------
+    x
+        A number (or None).
+    digits : int
+        Significant digits.
+
+    Returns
+    -------
+    str
+    """
     if x is None:
         return "--"
     x = float(x)

@@ -26,7 +26,19 @@ def _finite_part(product: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | No
 
 
 def svd(product: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Thin SVD of a batch; a matrix with a NaN/inf entry (a diverged run) gets NaN factors."""
+    """Thin SVD ``W = U diag(σ) Vᵀ`` of a batch; a matrix with a NaN/inf entry (a diverged run) gets NaN factors.
+
+    Parameters
+    ----------
+    product : torch.Tensor
+        ``[..., rows, cols]``.
+
+    Returns
+    -------
+    (torch.Tensor, torch.Tensor, torch.Tensor)
+        U ``[..., rows, k]``, σ ``[..., k]`` (descending) and Vᵀ ``[..., k, cols]``,
+        k = min(rows, cols).
+    """
     safe, finite = _finite_part(product)
     u, s, vh = torch.linalg.svd(safe, full_matrices=False)
     if finite is None:
@@ -37,22 +49,60 @@ def svd(product: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor
 
 
 def singular_values(product: torch.Tensor) -> torch.Tensor:
-    """Singular values in descending order, ``[..., min(rows, cols)]``; NaN for a non-finite matrix."""
+    """Singular values in descending order; NaN for a non-finite matrix.
+
+    Parameters
+    ----------
+    product : torch.Tensor
+        ``[..., rows, cols]``.
+
+    Returns
+    -------
+    torch.Tensor
+        ``[..., min(rows, cols)]``.
+    """
     safe, finite = _finite_part(product)
     sv = torch.linalg.svdvals(safe)
     return sv if finite is None else torch.where(finite[..., None], sv, float("nan"))
 
 
 def nuclear_norm_from_singular_values(sv: torch.Tensor) -> torch.Tensor:
-    """Sum of the singular values."""
+    """Nuclear norm ``‖W‖_* = Σ_i σ_i`` (spec §1.8).
+
+    Parameters
+    ----------
+    sv : torch.Tensor
+        Singular values ``[..., k]``.
+
+    Returns
+    -------
+    torch.Tensor
+        ``[...]``.
+    """
     return sv.sum(dim=-1)
 
 
 def effective_rank_from_singular_values(sv: torch.Tensor) -> torch.Tensor:
-    """Effective rank of Roy & Vetterli (2007): exp of the entropy of σ/Σσ.
+    """Effective rank of Roy & Vetterli (2007): exp of the entropy of σ/Σσ (spec §1.8).
 
-    Summed over all singular values with the 1e-10 guard of the authors' code,
-    so a zero singular value contributes nothing.
+    .. math::
+
+        \\mathrm{erank} = \\exp\\Big(-\\sum_i p_i \\ln(p_i + 10^{-10})\\Big), \\qquad
+        p_i = \\frac{\\sigma_i}{\\sum_j \\sigma_j},
+
+    summed over all singular values with the 1e-10 guard of the authors' code, so a
+    zero singular value contributes nothing. A rank-r matrix with r equal singular
+    values has effective rank ≈ r.
+
+    Parameters
+    ----------
+    sv : torch.Tensor
+        Singular values ``[..., k]``.
+
+    Returns
+    -------
+    torch.Tensor
+        ``[...]``.
     """
     p = sv / sv.sum(dim=-1, keepdim=True)
     return torch.exp(-(p * torch.log(p + EFFECTIVE_RANK_LOG_GUARD)).sum(dim=-1))
@@ -71,6 +121,20 @@ def alignment_statistics(
     caller chooses the scaling, spec §1.8). ``singular_vectors`` = (U, Vᵀ) of
     ``product`` when the caller already has them (the SVD of a 1682×943 product
     costs about a second).
+
+    Parameters
+    ----------
+    product : torch.Tensor
+        W, ``[..., rows, cols]``.
+    rescaled_gradient : torch.Tensor
+        G, ``[..., rows, cols]``.
+    singular_vectors : (torch.Tensor, torch.Tensor), optional
+        (U, Vᵀ) of ``product``.
+
+    Returns
+    -------
+    torch.Tensor
+        ``[..., 4]``: diagonal mean, diagonal std, off-diagonal mean, off-diagonal std.
     """
     u, vh = singular_vectors if singular_vectors is not None else svd(product)[::2]
     a = (u.transpose(-1, -2) @ rescaled_gradient @ vh.transpose(-1, -2)).abs()

@@ -14,9 +14,23 @@ import numpy as np
 
 
 def derive_seed(base_seed: int, *keys: object) -> int:
-    """Return a 63-bit seed determined by ``base_seed`` and ``keys``.
+    """A 63-bit seed determined by ``base_seed`` and ``keys``.
 
-    Floats are written with ``repr`` so that 1e-3 and 0.001 give the same seed.
+    The seed is the first 8 bytes (little-endian) of ``sha256("base|key_1|…|key_k")``
+    with the top bit cleared. Floats are written with ``repr`` so that 1e-3 and
+    0.001 give the same seed; lists and tuples as ``(a,b,…)``.
+
+    Parameters
+    ----------
+    base_seed : int
+        The config's ``seed``.
+    *keys
+        What is drawn (e.g. the data set's name, a run's id).
+
+    Returns
+    -------
+    int
+        In ``[0, 2^63)``.
     """
     text = "|".join([str(int(base_seed))] + [_canonical(k) for k in keys])
     digest = hashlib.sha256(text.encode("utf-8")).digest()
@@ -24,7 +38,19 @@ def derive_seed(base_seed: int, *keys: object) -> int:
 
 
 def rng_for(base_seed: int, *keys: object) -> np.random.Generator:
-    """A numpy Generator seeded by :func:`derive_seed`."""
+    """A numpy Generator seeded by :func:`derive_seed`.
+
+    Parameters
+    ----------
+    base_seed : int
+        The config's ``seed``.
+    *keys
+        What is drawn.
+
+    Returns
+    -------
+    numpy.random.Generator
+    """
     return np.random.default_rng(derive_seed(base_seed, *keys))
 
 

@@ -1,0 +1,370 @@
+"""Administration of a results archive: adding jobs, verifying, packing, downloading.
+
+The archive's format, its provenance keys and the lookup of results are in
+:mod:`implicit_reg.archive`; this module writes archives. :func:`add_jobs` stores every
+finished job of ``results/`` that the archive lacks (one entry file per job, named by
+the job and the hash of its keys, with the job's Snakemake benchmark times), and
+:func:`verify` checks every entry's sha256 against the manifest. An archive is published
+as a ``.tar.gz`` (:func:`pack_archive`) and read back from any URL with its sha256
+(:func:`fetch_archive`, called by :func:`implicit_reg.archive.resolve_archive`).
+
+Command line (``python -m implicit_reg.archive`` runs :func:`main`)::
+
+    python -m implicit_reg.archive add archive/paper [--results results] [--configfile ...]
+    python -m implicit_reg.archive {list,verify} archive/paper
+    python -m implicit_reg.archive pack archive/paper paper-archive.tar.gz
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import shutil
+import tarfile
+import tempfile
+import urllib.request
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import pyarrow.parquet as pq
+
+from implicit_reg.archive import (
+    ENTRY_SUFFIX,
+    FORMAT,
+    MANIFEST,
+    ArchiveError,
+    JobRecord,
+    find_job_records,
+    load_manifest,
+    provenance_key,
+    read_job_record,
+    write_entry,
+)
+from implicit_reg.core.hashing import sha256_file
+from implicit_reg.core.numerics import NUMERICS_VERSIONS
+
+__all__ = ["add_jobs", "job_benchmark", "fetch_archive", "pack_archive", "config_keys", "verify", "main"]
+
+# ---------------------------------------------------------------------------- adding jobs
+
+
+def _write_manifest(archive_dir: Path, manifest: Mapping[str, Any]) -> None:
+    # One entry per line, sorted: adding entries adds lines, so git stores small diffs.
+    lines = [f"  {json.dumps(k)}: {json.dumps(v, sort_keys=True)}" for k, v in sorted(manifest["entries"].items())]
+    text = "{\n" + f'"format": {json.dumps(FORMAT)},\n"entries": {{\n' + ",\n".join(lines) + "\n}\n}\n"
+    tmp = archive_dir / (MANIFEST + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, archive_dir / MANIFEST)
+
+
+def _safe_name(text: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in text)
+
+
+#: the rule whose benchmark file times a job of each kind
+_BENCHMARK_RULES = {
+    "arora2019.deep_factorization": ("train_factorization_batch",),
+    "arora2019.min_nuclear_norm": ("min_nuclear_norm",),
+    "razin2020.two_by_two": ("razin2020_dmf_batch",),
+    "razin2020.tensor_completion": ("razin2020_tc_train",),
+    "razin2020.cp_rank": ("razin2020_tc_ground_truth", "razin2020_tc_linear"),
+}
+
+
+def job_benchmark(benchmarks_dir: str | Path, record: JobRecord) -> dict[str, float]:
+    """Wall and CPU seconds of a job from its Snakemake benchmark file ({} when there is none).
+
+    Benchmark files are named by the job's wildcards joined by ``-``; a CP-rank job of a
+    ground truth ``<name>/ground_truth`` is ``razin2020_tc_ground_truth/<name>.tsv``.
+
+    Parameters
+    ----------
+    benchmarks_dir : path
+        Snakemake's ``benchmarks/`` directory.
+    record : JobRecord
+        The job.
+
+    Returns
+    -------
+    dict of str to float
+        ``wall_seconds`` and ``cpu_seconds`` of the job's last benchmark row, or {}.
+    """
+    job = record.job.replace("/instances/", "/")
+    stems = [job.replace("/", "-"), job.replace("/linear", ""), job.split("/")[0]]
+    rules = _BENCHMARK_RULES.get(record.kind, ())
+    if "/instances/" in record.job:  # the instance spread's jobs have rules of their own
+        rules = {"razin2020.two_by_two": ("razin2020_dmf_spread_batch",),
+                 "razin2020.tensor_completion": ("razin2020_tc_spread_train",)}.get(record.kind, rules)
+    for rule in rules:
+        for stem in stems:
+            path = Path(benchmarks_dir) / rule / f"{stem}.tsv"
+            if path.is_file() and not (rule.endswith("ground_truth") and not record.job.endswith("ground_truth")):
+                lines = path.read_text().splitlines()
+                if len(lines) >= 2:
+                    row = dict(zip(lines[0].split("\t"), lines[-1].split("\t")))
+                    try:
+                        return {"wall_seconds": float(row["s"]), "cpu_seconds": float(row["cpu_time"])}
+                    except (KeyError, ValueError):
+                        return {}
+    return {}
+
+
+def add_jobs(results_dir: str | Path, archive_dir: str | Path, *, commit: str = "unknown",
+             versions: Mapping[str, str] | None = None, benchmarks_dir: str | Path = "benchmarks",
+             only_keys: set[str] | None = None, log: Callable[[str], None] = print) -> list[str]:
+    """Add every finished job under ``results_dir`` that the archive lacks.
+
+    A job is finished when its record ``provenance.json`` exists. An entry is named by
+    the job and the hash of its keys, so the same job computed twice is stored once.
+
+    Parameters
+    ----------
+    results_dir : path
+        Where jobs write their records (``results/``).
+    archive_dir : path
+        The archive (created when absent).
+    commit : str
+        The code's commit, stored with each entry.
+    versions : mapping, optional
+        Package versions, stored with each entry.
+    benchmarks_dir : path
+        Snakemake benchmark files (job times, see :func:`job_benchmark`).
+    only_keys : set of str, optional
+        Only jobs holding one of these keys (the jobs a config needs).
+    log : callable
+        Receives one line per entry added.
+
+    Returns
+    -------
+    list of str
+        The manifest names of the entries added.
+    """
+    archive_dir = Path(archive_dir)
+    archive_dir.mkdir(parents=True, exist_ok=True)
+    manifest = load_manifest(archive_dir)
+    known = {k for e in manifest["entries"].values() for k in e["keys"].values()}
+    added = []
+    for record_path in find_job_records(results_dir):
+        record = read_job_record(record_path)
+        if record.keys and set(record.keys.values()) <= known:
+            continue
+        if only_keys is not None and not set(record.keys.values()) & only_keys:
+            continue  # a job of another config (another preset in the same results/)
+        tables = {}
+        for name, rel in record.tables.items():
+            tables[name] = pq.read_table(record_path.parent / rel)
+        job_key = provenance_key({"keys": sorted(record.keys.values())})
+        rel_name = f"entries/{_safe_name(record.kind)}/{_safe_name(record.job)}-{job_key[:10]}{ENTRY_SUFFIX}"
+        target = archive_dir / rel_name
+        info = {"kind": record.kind, "job": record.job, "keys": record.keys, "figures": record.figures,
+                "numerics": dict(NUMERICS_VERSIONS), "commit": commit,
+                "created": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
+        write_entry(tables, target, info)
+        manifest["entries"][rel_name] = {**info, "sha256": sha256_file(target), "size": target.stat().st_size,
+                                         "versions": dict(versions or {}),
+                                         **job_benchmark(benchmarks_dir, record)}
+        known |= set(record.keys.values())
+        added.append(rel_name)
+        log(f"archived {record.kind} {record.job}: {len(record.keys)} result(s) -> {rel_name}")
+    if added:
+        _write_manifest(archive_dir, manifest)
+    return added
+
+
+# ---------------------------------------------------------------------------- publishing
+
+
+def fetch_archive(url: str, sha256: str, dest: str | Path) -> Path:
+    """Download a ``.tar.gz`` archive (any urllib URL, ``file://`` included), check it, unpack it.
+
+    Parameters
+    ----------
+    url : str
+        Where the tarball is (a release asset, a Zenodo record, a local ``file://``).
+    sha256 : str
+        Its expected sha256; a mismatch raises :class:`ArchiveError` and unpacks nothing.
+    dest : path
+        Directory to unpack into; the archive is the directory holding ``manifest.json``.
+
+    Returns
+    -------
+    Path
+        The archive directory.
+    """
+    dest = Path(dest)
+    stamp = dest / ".fetched-sha256"
+    if stamp.exists() and stamp.read_text().strip() == sha256:
+        return _archive_root(dest)
+    with tempfile.TemporaryDirectory() as tmp:
+        tarball = Path(tmp) / "archive.tar.gz"
+        try:
+            with urllib.request.urlopen(url) as response, open(tarball, "wb") as out:
+                shutil.copyfileobj(response, out)
+        except OSError as err:
+            raise ArchiveError(f"archive.url: cannot download {url}: {err}") from None
+        digest = sha256_file(tarball)
+        if digest != sha256:
+            raise ArchiveError(f"archive.sha256: {url} has sha256 {digest}, expected {sha256}")
+        if dest.exists():
+            shutil.rmtree(dest)
+        dest.mkdir(parents=True)
+        with tarfile.open(tarball, "r:gz") as tar:
+            tar.extractall(dest, filter="data")
+    stamp.write_text(sha256 + "\n")
+    return _archive_root(dest)
+
+
+def _archive_root(dest: Path) -> Path:
+    if (dest / MANIFEST).exists():
+        return dest
+    found = sorted(dest.rglob(MANIFEST))
+    if not found:
+        raise ArchiveError(f"archive.url: the downloaded archive in {dest} holds no {MANIFEST}")
+    return found[0].parent
+
+
+def pack_archive(archive_dir: str | Path, tarball: str | Path) -> str:
+    """Pack an archive directory into a ``.tar.gz`` for publishing.
+
+    Parameters
+    ----------
+    archive_dir : path
+        The archive (stored under its own name inside the tarball).
+    tarball : path
+        The ``.tar.gz`` to write.
+
+    Returns
+    -------
+    str
+        The tarball's sha256 (what ``archive.sha256`` of a config must name).
+    """
+    archive_dir = Path(archive_dir)
+    with tarfile.open(tarball, "w:gz") as tar:
+        tar.add(archive_dir, arcname=archive_dir.name)
+    return sha256_file(tarball)
+
+
+# ---------------------------------------------------------------------------- command line
+
+
+def config_keys(configfiles: list[str], root: str | Path = ".") -> set[str]:
+    """Every provenance key a config needs: Arora runs and solves, Razin & Cohen jobs.
+
+    The files are merged in order over ``config/config.yaml``, as Snakemake does.
+
+    Parameters
+    ----------
+    configfiles : list of str
+        Config files (e.g. ``config/test.yaml``).
+    root : path
+        The repository (holding ``config/`` and ``workflow/schemas/``).
+
+    Returns
+    -------
+    set of str
+        Provenance keys of every Arora run and convex solve and every Razin & Cohen job.
+    """
+    import yaml
+
+    from implicit_reg.arora2019.plan import build_plan
+    from implicit_reg.config import (
+        load_schema,
+        merge_config,
+        select_figures,
+        validate_config,
+    )
+    from implicit_reg.razin2020.plan import RazinPlan
+
+    root = Path(root)
+    config: dict[str, Any] = yaml.safe_load((root / "config" / "config.yaml").read_text())
+    for f in configfiles:
+        merge_config(config, yaml.safe_load(Path(f).read_text()) or {})
+    schemas = root / "workflow" / "schemas"
+    config = select_figures(validate_config(config, load_schema(schemas / "config.schema.yaml")))
+    config["razin2020"] = validate_config(config["razin2020"], load_schema(schemas / "razin2020.schema.yaml"),
+                                          "razin2020")
+    plan = build_plan(config)
+    keys = set(plan.run_keys.values()) | {job.key for job in plan.convex_jobs.values()}
+    razin = RazinPlan(config["razin2020"], config["seed"], config.get("instances", 0))
+    return keys | razin.all_job_keys()
+
+
+def verify(archive_dir: str | Path) -> list[str]:
+    """Names of the entries whose file is missing or whose sha256 differs from the manifest.
+
+    Parameters
+    ----------
+    archive_dir : path
+        The archive.
+
+    Returns
+    -------
+    list of str
+        Manifest names of the bad entries (empty for a sound archive).
+    """
+    archive_dir = Path(archive_dir)
+    bad = []
+    for name, entry in load_manifest(archive_dir)["entries"].items():
+        path = archive_dir / name
+        if not path.exists() or sha256_file(path) != entry["sha256"]:
+            bad.append(name)
+    return bad
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m implicit_reg.archive {add,verify,list,pack} ...`` (see ``--help``).
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        The arguments (default: the command line's).
+
+    Returns
+    -------
+    int
+        The exit status: 1 when ``verify`` finds bad entries, else 0.
+    """
+    import argparse
+
+    from implicit_reg.provenance import git_commit, package_versions
+
+    parser = argparse.ArgumentParser(prog="python -m implicit_reg.archive", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    p_add = sub.add_parser("add", help="add every finished job under results/ that the archive lacks")
+    p_add.add_argument("archive", help="archive directory, e.g. archive/paper")
+    p_add.add_argument("--results", default="results", help="results directory (default: results)")
+    p_add.add_argument("--benchmarks", default="benchmarks", help="Snakemake benchmark files (job times)")
+    p_add.add_argument("--configfile", nargs="+", default=None,
+                       help="only jobs this config needs (files merged in order over config/config.yaml)")
+    p_verify = sub.add_parser("verify", help="check every entry's sha256 against the manifest")
+    p_verify.add_argument("archive")
+    p_list = sub.add_parser("list", help="entries, results and sizes")
+    p_list.add_argument("archive")
+    p_pack = sub.add_parser("pack", help="pack the archive into a .tar.gz and print its sha256")
+    p_pack.add_argument("archive")
+    p_pack.add_argument("tarball")
+    args = parser.parse_args(argv)
+    if args.command == "add":
+        info = git_commit(".")
+        commit = info["commit"] + (" (dirty)" if info.get("dirty") else "")
+        wanted = config_keys(args.configfile) if args.configfile else None
+        added = add_jobs(args.results, args.archive, commit=commit, versions=package_versions(),
+                         benchmarks_dir=args.benchmarks, only_keys=wanted)
+        print(f"{len(added)} entries added to {args.archive}")
+    elif args.command == "verify":
+        bad = verify(args.archive)
+        for name in bad:
+            print(f"corrupt or missing: {Path(args.archive) / name}")
+        print(f"{args.archive}: {'OK' if not bad else f'{len(bad)} bad entries'}")
+        return 1 if bad else 0
+    elif args.command == "list":
+        entries = load_manifest(args.archive)["entries"]
+        total = 0
+        for name, e in sorted(entries.items()):
+            total += e["size"]
+            print(f"{e['size'] / 1e6:8.2f} MB  {len(e['keys']):4d} results  {e['kind']:32s} {e['job']}")
+        print(f"{len(entries)} entries, {sum(len(e['keys']) for e in entries.values())} results, {total / 1e6:.1f} MB")
+    elif args.command == "pack":
+        print(pack_archive(args.archive, args.tarball))
+    return 0
