@@ -330,4 +330,4 @@ def test_the_committed_paper_archive_reads_back() -> None:
     path, record = min(manifest["entries"].items(), key=lambda kv: kv[1]["size"])
     tables = archive.read_entry(root / path)
     assert tables and all(t.num_rows >= 0 for t in tables.values())
-    assert archive.verify(root) == []
+    assert archive_admin.verify(root) == []
