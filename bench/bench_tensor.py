@@ -51,15 +51,15 @@ import sys
 import tempfile
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
 from _common import ROOT, entry, load_module_from, median, quartiles
 
-from implicit_reg.razin2020 import cp_rank as cr  # noqa: E402
-from implicit_reg.razin2020 import tensor_completion as tc  # noqa: E402
+from implicit_reg.razin2020 import cp_rank as cr
+from implicit_reg.razin2020 import tensor_completion as tc
 
 #: Benchmark timings use process CPU time: on a shared machine wall time counts
 #: the time the process waits for a core. (--experiment reports wall time.)
@@ -258,7 +258,7 @@ def time_sparse_alternative(data: tc.TensorCompletionData, ns: tuple[int, ...], 
         with torch.no_grad():
             ref = [g.clone() for g in dense()[1]]
             alt = sparse()[1]
-        deviation[n] = max(float(((a - r).abs().max() / r.abs().max())) for a, r in zip(alt, ref))
+        deviation[n] = max(float((a - r).abs().max() / r.abs().max()) for a, r in zip(alt, ref))
         for tag, fn in (("dense", dense), ("sparse", sparse)):
             def work(fn=fn):
                 with torch.no_grad():

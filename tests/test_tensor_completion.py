@@ -285,8 +285,8 @@ class AllocatingStepBatch(tc.CPCompletionBatch):
 
 def assert_same_bits(a: dict, b: dict) -> None:
     assert a.keys() == b.keys()
-    for key in a:
-        x, y = np.asarray(a[key]), np.asarray(b[key])
+    for key, value in a.items():
+        x, y = np.asarray(value), np.asarray(b[key])
         assert x.dtype == y.dtype and x.shape == y.shape, key
         assert x.tobytes() == y.tobytes(), f"{key} differs"
 
