@@ -211,3 +211,132 @@ def test_load_rejects_non_permutation(tmp_path):
 def test_resolve_device():
     assert tc.resolve_device("cpu").type == "cpu"
     assert tc.resolve_device(None).type == ("cuda" if torch.cuda.is_available() else "cpu")
+
+
+# ---------------------------------------------------------------- bit-identity with the allocating step
+
+
+def _old_khatri_rao(mats):
+    out = mats[0]
+    for m in mats[1:]:
+        out = (out[:, :, None, :] * m[:, None, :, :]).reshape(out.shape[0], -1, out.shape[-1])
+    return out
+
+
+def _old_group_gradients(h, group):
+    if len(group) == 1:
+        return [h]
+    k = len(group)
+    h = h.reshape(h.shape[0], *[g.shape[1] for g in group], h.shape[-1])
+    grads = []
+    for j in range(k):
+        prod = h
+        for i in range(k):
+            if i != j:
+                view = [group[i].shape[0]] + [1] * k + [group[i].shape[-1]]
+                view[1 + i] = group[i].shape[1]
+                prod = prod * group[i].reshape(view)
+        grads.append(prod.sum(dim=tuple(1 + i for i in range(k) if i != j)))
+    return grads
+
+
+def _old_loss_and_gradients(factors, target_mat, mask_mat, n_obs):
+    h = tc.mode_split(len(factors))
+    left, right = _old_khatri_rao(factors[:h]), _old_khatri_rao(factors[h:])
+    resid = mask_mat * (torch.bmm(left, right.transpose(1, 2)) - target_mat)
+    loss = resid.square().sum(dim=(1, 2)) / n_obs
+    g = resid * (2.0 / n_obs)
+    grads = _old_group_gradients(torch.bmm(g, right), factors[:h])
+    grads += _old_group_gradients(torch.bmm(g.transpose(1, 2), left), factors[h:])
+    return loss, grads
+
+
+class AllocatingStepBatch(tc.CPCompletionBatch):
+    """The engine with the step and loop it had before the workspace (a frozen copy, fresh tensors every step)."""
+
+    def _step(self) -> None:
+        loss, grads = _old_loss_and_gradients(self._factors, self._target_mat, self._mask_mat, self.observed.size)
+        beta = self.beta
+        v = self._v * beta
+        for g in grads:
+            v = v + (1.0 - beta) * g.square().sum(dim=(1, 2))
+        self._v = v
+        self._t = self._t + 1
+        bias = 1.0 - torch.pow(torch.tensor(beta, dtype=torch.float64, device=self.device), self._t)
+        step = self.lr / ((v / bias.to(v.dtype)).sqrt() + self.eps)
+        self._factors = [f - step[:, None, None] * g for f, g in zip(self._factors, grads)]
+        self._loss = loss
+        bad = ~torch.isfinite(loss)
+        self._first_bad = torch.where(bad & (self._first_bad < 0), self._t, self._first_bad)
+
+    def advance(self, n_iters: int):
+        with torch.no_grad():
+            for _ in range(int(n_iters)):
+                if self._active.size == 0:
+                    break
+                self._step()
+                self.iteration[self._active] += 1
+                it = self.iteration[self._active]
+                if (it % self.check_every == 0).any() or (it >= self.max_iters).any():
+                    self._check()
+        self._store_active()
+        return self
+
+
+def assert_same_bits(a: dict, b: dict) -> None:
+    assert a.keys() == b.keys()
+    for key, value in a.items():
+        x, y = np.asarray(value), np.asarray(b[key])
+        assert x.dtype == y.dtype and x.shape == y.shape, key
+        assert x.tobytes() == y.tobytes(), f"{key} differs"
+
+
+@pytest.mark.parametrize("order, n_obs, iters", [(3, 200, 400), (4, 1500, 250)])
+def test_workspace_step_is_bit_identical_to_allocating_step_at_paper_size(order, n_obs, iters):
+    # Mode size 8, R = 8^(N-1) (512 at order 4), both inits and several seeds stacked as a job does;
+    # 250-400 iterations: checks at every 100, no run stops, so every step runs on the full batch.
+    d = tc.generate_tensor_data(order=order, rank=3, seed=order, mode_size=8)
+    obs = tc.observed_indices(d, n_obs)
+    args = (d.target, obs, [1e-2, 1e-2, 1e-3, 1e-3], [0, 1, 2, 3])
+    new = tc.CPCompletionBatch(*args, device="cpu")
+    old = AllocatingStepBatch(*args, device="cpu")
+    assert new.num_components == 8 ** (order - 1)
+    new.advance(iters - 37)
+    old.advance(iters - 37)
+    assert_same_bits(old.get_state(), new.get_state())
+    new.advance(37)
+    old.advance(37)
+    assert_same_bits(old.get_state(), new.get_state())
+    assert np.all(new.history_len == iters // 100)
+
+
+@pytest.mark.parametrize("order, mode_size, n_obs, kwargs", [
+    (3, 4, 40, {}),                    # converges: runs stop at different checks and the batch shrinks
+    (4, 4, 120, {"max_iters": 2550}),  # order-4 split (2 + 2 modes), stop or cap
+    (5, 3, 150, {"max_iters": 700}),   # groups of 2 and 3 modes
+    (3, 4, 40, {"lr": 1e30}),          # diverges
+])
+def test_whole_runs_are_bit_identical_to_allocating_step(order, mode_size, n_obs, kwargs):
+    d = tc.generate_tensor_data(order=order, rank=1, seed=1, mode_size=mode_size)
+    obs = tc.observed_indices(d, n_obs)
+    args = (d.target, obs, [1e-2, 1e-2, 1e-3], [0, 1, 2])
+    new = tc.CPCompletionBatch(*args, device="cpu", **kwargs)
+    old = AllocatingStepBatch(*args, device="cpu", **kwargs)
+    new.run(checkpoint_every=250, on_checkpoint=lambda b: None)
+    old.run()
+    assert_same_bits(old.get_state(), new.get_state())
+    assert np.array_equal(old.model_tensors().view(np.uint32), new.model_tensors().view(np.uint32))
+
+
+def test_workspace_gradients_equal_fresh_ones_and_are_reused():
+    torch.manual_seed(0)
+    shape, rank, batch = (3, 2, 4, 3), 5, 2
+    factors = [torch.randn(batch, d, rank) for d in shape]
+    target = torch.randn(6, 12)
+    mask = (torch.rand(6, 12) < 0.5).float()
+    ws = tc.StepWorkspace(batch, shape, rank, torch.float32, torch.device("cpu"))
+    loss, grads = tc.loss_and_gradients(factors, target, mask, 30, ws)
+    ref_loss, ref_grads = _old_loss_and_gradients(factors, target, mask, 30)
+    assert torch.equal(loss, ref_loss) and all(torch.equal(a, b) for a, b in zip(grads, ref_grads))
+    again, grads2 = tc.loss_and_gradients(factors, target, mask, 30, ws)
+    assert again.data_ptr() == loss.data_ptr() and all(a.data_ptr() == b.data_ptr() for a, b in zip(grads, grads2))

@@ -41,8 +41,12 @@ RAZIN_DMF_PER_RUN = 240e-9
 RAZIN_DMF_ITERS = {"razin2020_fig1": {2: 1.65e4, 3: 2.45e6, 4: 2.95e6},
                    "razin2020_perturbed": {2: 2.2e4, 3: 1.5e6}}
 #: CP tensor completion: seconds per run-step by tensor order; iterations by (rank, order).
-RAZIN_TC_PER_RUN = {3: 0.1e-3, 4: 0.32e-3}
-RAZIN_TC_ITERS = {(1, 3): 950, (1, 4): 1.5e4, (3, 3): 8.4e3, (3, 4): 1.5e4}
+#: Order 4: the workspace step, 10 runs stacked (bench_tensor.py, 2026-12-02: 0.26 ms; the
+#: allocating step before it 1.5-2.3x that, in page faults). Order 3: batches shrink as runs
+#: converge (per run 0.019 ms at B = 10, 0.12 ms alone): the earlier 0.1 ms over the
+#: measured 1.1x. Rank-3 order-4 runs stop at the iteration cap (razin2020.tc.max_iters).
+RAZIN_TC_PER_RUN = {3: 0.09e-3, 4: 0.26e-3}
+RAZIN_TC_ITERS = {(1, 3): 950, (1, 4): 1.5e4, (3, 3): 8.4e3, (3, 4): 1e6}
 #: CP-rank estimates: of a trained model, and of a linear baseline or ground truth, by order.
 RAZIN_MODEL_RANK_SECONDS = {3: 0.5, 4: 2.0}
 RAZIN_REFERENCE_RANK_SECONDS = {3: 2.0, 4: 40.0}
