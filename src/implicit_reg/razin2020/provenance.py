@@ -29,9 +29,16 @@ _KINDS = {"dmf": "razin2020.two_by_two", "dmf_spread": "razin2020.two_by_two", "
           "tc_reference": "razin2020.cp_rank"}
 
 
+#: Current spec field -> the name it had when the archived jobs were keyed. Keys hash
+#: the legacy field names so archived jobs stay valid: renaming a field must not change
+#: the provenance key of a job whose numbers it does not change.
+_LEGACY_FIELDS = {"init_product_std": "init_scale"}
+
+
 def _strip(spec: Any) -> Any:
+    """The spec as hashed: without the settings in ``_NOT_NUMERICS``, fields under their legacy names."""
     if isinstance(spec, dict):
-        return {k: _strip(v) for k, v in spec.items() if k not in _NOT_NUMERICS}
+        return {_LEGACY_FIELDS.get(k, k): _strip(v) for k, v in spec.items() if k not in _NOT_NUMERICS}
     if isinstance(spec, list):
         return [_strip(v) for v in spec]
     return spec

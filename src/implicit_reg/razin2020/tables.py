@@ -4,6 +4,14 @@ Spec: ``shared/spec/razin2020.md``. The engines live in :mod:`two_by_two`
 (Figure 1, perturbed 2×2 problems) and :mod:`tensor_completion` /
 :mod:`cp_rank` (Figure 2, rank-3 appendix); this module turns their results
 into the tidy tables the figure notebooks and ``config/published.yaml`` read.
+``docs/architecture.md`` documents every column.
+
+Column convention (shared with Arora et al.'s tables): the same quantity has the
+same name in every table, e.g. ``train_loss`` / ``final_train_loss`` for the
+training loss and ``rank`` for the ground truth's rank. The 2×2 runs' initial
+scale is ``init_product_std`` (the std of the product's entries, spec §2.1),
+not Arora et al.'s per-layer ``init_scale``. Tables archived before this
+convention are read through :func:`upgrade_columns` (:data:`LEGACY_COLUMNS`).
 
 Deep matrix factorization (2×2) figures
     ``runs`` (one row per GD run), ``trajectories`` (one row per logged
@@ -35,12 +43,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from implicit_reg.core.metrics_numpy import effective_rank, singular_values
+from implicit_reg.razin2020.loss_markers import (  # also used by the notebooks as rt.first_below, ...)
+    CURVE_CUT_LOSS,
+    MARKER_LOSSES,
+    first_below,
+    marker_rows,
+)
+
 PAPER = "razin2020"
 
-#: Loss values of Figure 1's four grey markers (first logged loss below each).
-MARKER_LOSSES = (1.3e-1, 1.3e-2, 1.3e-3, 1.3e-4)
-#: Figure 1 cuts each curve right after its first logged loss below this.
-CURVE_CUT_LOSS = 1e-4
 #: Theory constant: with det(P) > 0, |P11| ≥ (1 − √(2ℓ))² / √(2ℓ) → c/√ℓ with c = 1/√2.
 THEORY_C = 1.0 / math.sqrt(2.0)
 #: The 2×2 problems observe (row, col) = (0, 1), (1, 0), (1, 1): values b12, b21, b22.
@@ -48,27 +60,68 @@ OBSERVED_2X2 = ((0, 1), (1, 0), (1, 1))
 
 DMF_RUN_COLUMNS = [
     "run_id", "paper", "figure", "dataset", "b12", "b21", "b22", "depth", "run_index", "rep",
-    "label", "init", "balanced", "init_scale", "lr", "det_sign", "seed", "dtype", "log_every",
-    "tol", "max_iters", "status", "iterations", "final_loss", "abs_unobserved_final",
-    "cut_iteration", "loss_at_cut", "abs_unobserved_at_cut", "det_final", "effective_rank_final",
+    "label", "init", "balanced", "init_product_std", "lr", "det_sign", "seed", "dtype", "log_every",
+    "tol", "max_iters", "status", "iterations", "final_train_loss", "abs_unobserved_final",
+    "cut_iteration", "train_loss_at_cut", "abs_unobserved_at_cut", "det_final", "effective_rank_final",
     "c_fit", "n_logged", "wall_seconds",
 ]
 DMF_MARKER_COLUMNS = [
     "run_id", "figure", "dataset", "b22", "depth", "run_index", "rep", "label", "init", "balanced",
-    "init_scale", "lr", "det_sign", "seed", "marker", "marker_loss", "row", "iteration", "loss",
-    "abs_unobserved",
+    "init_product_std", "lr", "det_sign", "seed", "marker", "marker_loss", "row", "iteration",
+    "train_loss", "abs_unobserved",
 ]
+DMF_TRAJECTORY_COLUMNS = ["run_id", "iteration", "train_loss", "p11", "p12", "p21", "p22", "abs_unobserved"]
 TC_RUN_COLUMNS = [
-    "run_id", "paper", "figure", "dataset", "order", "mode_size", "target_rank", "n_obs",
+    "run_id", "paper", "figure", "dataset", "order", "mode_size", "rank", "n_obs",
     "method", "series", "init_std", "rep", "seed", "rank_seed", "lr", "num_components",
     "status", "iterations", "final_train_loss", "recon_error", "cp_rank", "wall_seconds",
     "rank_seconds",
 ]
 TC_SUMMARY_COLUMNS = [
-    "figure", "dataset", "order", "target_rank", "series", "n_obs", "n_runs", "n_failed",
+    "figure", "dataset", "order", "rank", "series", "n_obs", "n_runs", "n_failed",
     "recon_error_median", "recon_error_p25", "recon_error_p75",
     "cp_rank_median", "cp_rank_p25", "cp_rank_p75",
 ]
+
+#: Old column name -> current name, for Razin & Cohen tables written before the
+#: column convention (archived jobs keep their tables as written).
+LEGACY_COLUMNS: dict[str, str] = {
+    "final_loss": "final_train_loss",
+    "loss": "train_loss",
+    "loss_at_cut": "train_loss_at_cut",
+    "init_scale": "init_product_std",
+    "target_rank": "rank",
+}
+
+
+def upgrade_columns(table: pd.DataFrame) -> pd.DataFrame:
+    """A Razin & Cohen table with its legacy column names replaced by the current ones.
+
+    Every Razin & Cohen table read back from ``results/`` or the archive goes
+    through this, so tables written before the column convention read like new
+    ones; values are untouched.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        Any Razin & Cohen table (2×2 runs, trajectories or markers; tensor runs,
+        trajectories or reference rows), old or new.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The same table (a renamed copy when a column was renamed).
+
+    Raises
+    ------
+    ValueError
+        If a table has both a legacy column and its current name.
+    """
+    renames = {old: new for old, new in LEGACY_COLUMNS.items() if old in table.columns}
+    clash = sorted(new for new in renames.values() if new in table.columns)
+    if clash:
+        raise ValueError(f"table has both legacy and current columns for {clash}")
+    return table.rename(columns=renames) if renames else table
 
 
 # --------------------------------------------------------------------------
@@ -182,10 +235,25 @@ def format_e(x: float) -> str:
     return f"{mant}e{int(exp)}"
 
 
-def dmf_run_label(lr: float, init_scale: float, init: str) -> str:
-    """The paper's legend label, e.g. ``"lr 3e-3, init 1e-6 (b)"``; identity init adds "(id)"."""
+def dmf_run_label(lr: float, init_product_std: float, init: str) -> str:
+    """The paper's legend label of a 2×2 run (Figure 1, spec §3).
+
+    Parameters
+    ----------
+    lr : float
+        Learning rate.
+    init_product_std : float
+        The paper's "init X" (std of the product's entries at initialization).
+    init : str
+        ``gaussian``, ``balanced`` (adds " (b)") or ``identity`` (adds " (id)").
+
+    Returns
+    -------
+    str
+        E.g. ``"lr 3e-3, init 1e-6 (b)"``.
+    """
     suffix = {"balanced": " (b)", "identity": " (id)"}.get(init, "")
-    return f"lr {format_e(lr)}, init {format_e(init_scale)}{suffix}"
+    return f"lr {format_e(lr)}, init {format_e(init_product_std)}{suffix}"
 
 
 def det_lower_bound(loss: np.ndarray | float) -> np.ndarray:
@@ -215,43 +283,6 @@ def fit_inverse_sqrt(loss: np.ndarray, value: np.ndarray, max_loss: float = 1.3e
     return float(np.median(value[ok] * np.sqrt(loss[ok])))
 
 
-def first_below(loss: np.ndarray, threshold: float) -> int:
-    """Row of the first loss strictly below ``threshold`` (−1: never)."""
-    hit = np.flatnonzero(np.asarray(loss) < threshold)
-    return int(hit[0]) if hit.size else -1
-
-
-def marker_rows(loss: np.ndarray, thresholds: Sequence[float] = MARKER_LOSSES) -> list[int]:
-    """Rows of Figure 1's markers (−1: never reached).
-
-    Marker k is the first row after marker k−1 with loss below threshold k (the
-    authors' plotting rule; the same as the first crossing unless one logging
-    step crosses two thresholds).
-    """
-    loss = np.asarray(loss)
-    out, start = [], 0
-    for thr in thresholds:
-        if start < 0:
-            out.append(-1)
-            continue
-        hit = np.flatnonzero(loss[start:] < thr)
-        if hit.size:
-            out.append(start + int(hit[0]))
-            start = out[-1] + 1
-        else:
-            out.append(-1)
-            start = -1
-    return out
-
-
-def _effective_rank(matrix: np.ndarray) -> float:
-    sv = np.linalg.svd(np.asarray(matrix, dtype=np.float64), compute_uv=False)
-    if not np.all(np.isfinite(sv)) or sv.sum() <= 0:
-        return math.nan
-    p = sv[sv > 0] / sv.sum()
-    return float(np.exp(-np.sum(p * np.log(p))))
-
-
 def dmf_tables(
     figure: str,
     runs: Sequence[Mapping[str, Any]],
@@ -263,15 +294,38 @@ def dmf_tables(
     settings: Mapping[str, Any],
     wall_seconds: float,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Runs and trajectories tables of one batch of 2×2 runs.
+    """Runs and trajectories tables of one batch of 2×2 runs (Figure 1, perturbed; spec §3, §6.2).
 
-    ``runs[i]`` is the run's spec (``run_id``, ``dataset``, ``depth``,
-    ``run_index``, ``rep``, ``init``, ``init_scale``, ``lr``, ``det_sign``,
-    ``seed``); ``observed[dataset]`` the observed values (b12, b21, b22);
-    ``histories[i]`` maps ``iteration``, ``loss``, ``p11`` … ``p22`` to arrays
-    (as :func:`two_by_two.run_results` gives). ``settings`` holds ``dtype``,
-    ``log_every``, ``tol``, ``max_iters``. The unobserved entry is P11.
-    ``wall_seconds`` is the batch's wall time (recorded on every row).
+    The unobserved entry is P11. Per run: the training loss
+    ``ℓ = ½ Σ_Ω (P − b)²`` at the last logged row and at the cut (the first
+    logged loss below 1e-4, :data:`CURVE_CUT_LOSS`), |P11| there, ``det(P)`` and
+    the effective rank (over the nonzero singular values, spec §2.1) of the final
+    product, and ``c_fit`` of ``|P11| ≈ c/√ℓ`` over the drawn curve.
+
+    Parameters
+    ----------
+    figure : str
+    runs : sequence of mapping
+        Each run's spec: ``run_id``, ``dataset``, ``depth``, ``run_index``,
+        ``rep``, ``init``, ``init_product_std``, ``lr``, ``det_sign``, ``seed``.
+    observed : mapping
+        ``observed[dataset]`` = the observed values (b12, b21, b22).
+    histories : sequence of mapping
+        ``iteration``, ``loss``, ``p11`` … ``p22`` arrays per run (as
+        :func:`two_by_two.run_results` gives).
+    statuses, iterations, final_products : sequences
+        Each run's status name, stopping iteration and final product ``[2, 2]``.
+    settings : mapping
+        ``dtype``, ``log_every``, ``tol``, ``max_iters``.
+    wall_seconds : float
+        The batch's wall time (recorded on every row).
+
+    Returns
+    -------
+    runs : pandas.DataFrame
+        :data:`DMF_RUN_COLUMNS`, one row per run.
+    trajectories : pandas.DataFrame
+        :data:`DMF_TRAJECTORY_COLUMNS`, one row per logged iteration.
     """
     rows, traj = [], []
     for spec, hist, status, its, prod in zip(runs, histories, statuses, iterations, final_products):
@@ -289,58 +343,76 @@ def dmf_tables(
             "run_id": spec["run_id"], "paper": PAPER, "figure": figure, "dataset": spec["dataset"],
             "b12": b12, "b21": b21, "b22": b22, "depth": int(spec["depth"]),
             "run_index": int(spec["run_index"]), "rep": int(spec["rep"]),
-            "label": dmf_run_label(spec["lr"], spec["init_scale"], spec["init"]),
+            "label": dmf_run_label(spec["lr"], spec["init_product_std"], spec["init"]),
             "init": spec["init"], "balanced": spec["init"] == "balanced",
-            "init_scale": float(spec["init_scale"]), "lr": float(spec["lr"]),
+            "init_product_std": float(spec["init_product_std"]), "lr": float(spec["lr"]),
             "det_sign": int(spec["det_sign"]), "seed": int(spec["seed"]),
             "dtype": str(settings["dtype"]), "log_every": int(settings["log_every"]),
             "tol": float(settings["tol"]), "max_iters": int(settings["max_iters"]),
             "status": str(status), "iterations": int(its),
-            "final_loss": float(loss[-1]) if last >= 0 else math.nan,
+            "final_train_loss": float(loss[-1]) if last >= 0 else math.nan,
             "abs_unobserved_final": abs(float(prod[0, 0])),
             "cut_iteration": int(hist["iteration"][cut_row]) if last >= 0 else -1,
-            "loss_at_cut": float(loss[cut_row]) if last >= 0 else math.nan,
+            "train_loss_at_cut": float(loss[cut_row]) if last >= 0 else math.nan,
             "abs_unobserved_at_cut": abs(float(p11[cut_row])) if last >= 0 else math.nan,
-            "det_final": det, "effective_rank_final": _effective_rank(prod) if np.isfinite(det) else math.nan,
+            "det_final": det,
+            "effective_rank_final": effective_rank(singular_values(prod), log_guard=None)
+            if np.isfinite(det) else math.nan,
             "c_fit": fit_inverse_sqrt(loss[keep], p11[keep]),
             "n_logged": int(len(loss)), "wall_seconds": float(wall_seconds),
         })
         frame = {"run_id": spec["run_id"], "iteration": np.asarray(hist["iteration"], dtype=np.int64),
-                 "loss": loss}
+                 "train_loss": loss}
         for name in ("p11", "p12", "p21", "p22"):
             frame[name] = np.asarray(hist[name], dtype=np.float64)
         frame["abs_unobserved"] = np.abs(p11)
         traj.append(pd.DataFrame(frame))
     runs_df = pd.DataFrame(rows, columns=DMF_RUN_COLUMNS)
-    traj_df = pd.concat(traj, ignore_index=True) if traj else pd.DataFrame(
-        columns=["run_id", "iteration", "loss", "p11", "p12", "p21", "p22", "abs_unobserved"])
+    traj_df = pd.concat(traj, ignore_index=True) if traj else pd.DataFrame(columns=DMF_TRAJECTORY_COLUMNS)
     return runs_df, traj_df
 
 
 def dmf_markers_table(
     runs: pd.DataFrame, trajectories: pd.DataFrame, thresholds: Sequence[float] = MARKER_LOSSES
 ) -> pd.DataFrame:
-    """One row per (run, marker): |P11| at the first logged loss below 1.3e-1, …, 1.3e-4.
+    """One row per (run, marker): |P11| at Figure 1's grey markers (spec §3).
 
-    Markers never reached keep a row with ``row``/``iteration`` −1 and NaN
-    values, so a missing marker is visible rather than silently absent.
+    Marker k sits at the row :func:`marker_rows` gives (first logged loss below
+    1.3e-1, …, 1.3e-4, the authors' rule). Markers never reached keep a row with
+    ``row``/``iteration`` −1 and NaN values, so a missing marker is visible
+    rather than silently absent.
+
+    Parameters
+    ----------
+    runs : pandas.DataFrame
+        A 2×2 runs table (:data:`DMF_RUN_COLUMNS`).
+    trajectories : pandas.DataFrame
+        Its trajectories table (:data:`DMF_TRAJECTORY_COLUMNS`).
+    thresholds : sequence of float
+        The marker losses.
+
+    Returns
+    -------
+    pandas.DataFrame
+        :data:`DMF_MARKER_COLUMNS`, ``len(runs) × len(thresholds)`` rows.
     """
     out = []
     by_run = {k: g for k, g in trajectories.groupby("run_id", sort=False)}
     for run in runs.itertuples(index=False):
         t = by_run.get(run.run_id)
-        loss = t["loss"].to_numpy() if t is not None else np.array([])
+        loss = t["train_loss"].to_numpy() if t is not None else np.array([])
         idx = marker_rows(loss, thresholds)
         for k, (thr, i) in enumerate(zip(thresholds, idx), start=1):
             ok = i >= 0
             out.append({
                 "run_id": run.run_id, "figure": run.figure, "dataset": run.dataset, "b22": run.b22,
                 "depth": run.depth, "run_index": run.run_index, "rep": run.rep, "label": run.label,
-                "init": run.init, "balanced": run.balanced, "init_scale": run.init_scale, "lr": run.lr,
+                "init": run.init, "balanced": run.balanced, "init_product_std": run.init_product_std,
+                "lr": run.lr,
                 "det_sign": run.det_sign, "seed": run.seed, "marker": k, "marker_loss": float(thr),
                 "row": int(i),
                 "iteration": int(t["iteration"].iloc[i]) if ok else -1,
-                "loss": float(t["loss"].iloc[i]) if ok else math.nan,
+                "train_loss": float(t["train_loss"].iloc[i]) if ok else math.nan,
                 "abs_unobserved": float(t["abs_unobserved"].iloc[i]) if ok else math.nan,
             })
     return pd.DataFrame(out, columns=DMF_MARKER_COLUMNS)
@@ -387,14 +459,14 @@ def tc_rows(
         row.update(rep=-1, seed=-1, rank_seed=-1, iterations=-1, num_components=-1, status="exact")
         row.update({
             "paper": PAPER, "figure": figure, "dataset": dataset["name"], "order": int(dataset["order"]),
-            "mode_size": int(dataset["mode_size"]), "target_rank": int(dataset["rank"]),
+            "mode_size": int(dataset["mode_size"]), "rank": int(dataset["rank"]),
             "n_obs": int(n_obs), "method": method,
         })
         row.update(r)
         row["series"] = tc_series(method, row.get("init_std"))
         rows.append(row)
     df = pd.DataFrame(rows, columns=TC_RUN_COLUMNS)
-    for col in ("order", "mode_size", "target_rank", "n_obs", "rep", "seed", "rank_seed",
+    for col in ("order", "mode_size", "rank", "n_obs", "rep", "seed", "rank_seed",
                 "num_components", "iterations", "cp_rank"):
         df[col] = df[col].astype("int64")
     return df
@@ -413,7 +485,7 @@ def tc_summary(runs: pd.DataFrame) -> pd.DataFrame:
     """
     work = runs.loc[runs["method"] != "ground_truth"]
     out = []
-    keys = ["figure", "dataset", "order", "target_rank", "series", "n_obs"]
+    keys = ["figure", "dataset", "order", "rank", "series", "n_obs"]
     for key, g in work.groupby(keys, sort=True):
         ok = g.loc[g["status"] != "diverged"]
         err = ok["recon_error"].to_numpy(dtype=float)
@@ -448,7 +520,7 @@ def sort_tc(runs: pd.DataFrame) -> pd.DataFrame:
     """Stable order: data set (order), method (ground truth, linear, tf), n, init, repetition."""
     rank = {"ground_truth": 0, "linear": 1, "tf": 2}
     return (runs.assign(_m=runs["method"].map(rank))
-            .sort_values(["order", "target_rank", "dataset", "_m", "n_obs", "init_std", "rep"],
+            .sort_values(["order", "rank", "dataset", "_m", "n_obs", "init_std", "rep"],
                          kind="stable", na_position="first")
             .drop(columns="_m").reset_index(drop=True))
 
