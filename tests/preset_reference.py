@@ -40,7 +40,7 @@ COLUMN_RENAMES: list[tuple[str, str, str]] = [
     (r"results/razin2020_", "loss_at_cut", "train_loss_at_cut"),
     (r"results/razin2020_[^/]+/(trajectories|markers)", "loss", "train_loss"),
     (r"results/razin2020_", "target_rank", "rank"),
-    # the 2x2 runs' "init X" is the std of the product's entries, not Arora et al.'s per-layer init_scale
+    # the 2x2 runs' "init X" is the std of the product's entries, not Arora et al.'s init_scale
     (r"results/razin2020_", "init_scale", "init_product_std"),
 ]
 

@@ -63,7 +63,7 @@ COLUMN_UNITS: dict[str, str] = {
     "det_final": "1 (determinant of the final product)",
     "c_fit": "1 (fitted c of |P11| = c / sqrt(loss))",
     # parameters
-    "init_scale": "1 (Arora et al.'s per-layer initialization scale)",
+    "init_scale": "1 (Arora et al.'s init scale: ||W(0)||_F ~ sqrt(n) init_scale, or W(0) = init_scale I)",
     "init_product_std": "1 (std of the product matrix's entries at initialization, Razin & Cohen's init X)",
     "init_std": "1 (standard deviation of the initialization)",
     "lr": "1 (learning rate)",

@@ -10,7 +10,7 @@ Column convention (shared with Arora et al.'s tables): the same quantity has the
 same name in every table, e.g. ``train_loss`` / ``final_train_loss`` for the
 training loss and ``rank`` for the ground truth's rank. The 2×2 runs' initial
 scale is ``init_product_std`` (the std of the product's entries, spec §2.1),
-not Arora et al.'s per-layer ``init_scale``. Tables archived before this
+not Arora et al.'s ``init_scale`` (a different quantity). Tables archived before this
 convention are read through :func:`upgrade_columns` (:data:`LEGACY_COLUMNS`).
 
 Deep matrix factorization (2×2) figures
@@ -130,7 +130,17 @@ def upgrade_columns(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def sha256_file(path: str | Path) -> str:
-    """Hex sha256 of a file's bytes."""
+    """Hex sha256 of a file's bytes (the data sets' configured ``sha256``).
+
+    Parameters
+    ----------
+    path : str or Path
+
+    Returns
+    -------
+    str
+        64 hex digits.
+    """
     h = hashlib.sha256()
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
@@ -139,7 +149,17 @@ def sha256_file(path: str | Path) -> str:
 
 
 def content_digest(array: np.ndarray) -> str:
-    """sha256 of an array's dtype, shape and bytes: equal digests = identical tensors."""
+    """sha256 of an array's dtype, shape and bytes: equal digests = identical tensors.
+
+    Parameters
+    ----------
+    array : numpy.ndarray
+
+    Returns
+    -------
+    str
+        64 hex digits.
+    """
     a = np.ascontiguousarray(array)
     h = hashlib.sha256(f"{a.dtype.str}|{a.shape}|".encode())
     h.update(a.tobytes())
@@ -150,7 +170,19 @@ def unique_by_content(arrays: Sequence[np.ndarray]) -> tuple[list[int], list[int
     """Indices of the first occurrence of each distinct array, and each array's representative.
 
     ``first, rep = unique_by_content(xs)``: estimate something once per index
-    in ``first`` and give array ``i`` the value computed for ``rep[i]``.
+    in ``first`` and give array ``i`` the value computed for ``rep[i]`` (the
+    CP rank of identical model tensors is estimated once).
+
+    Parameters
+    ----------
+    arrays : sequence of numpy.ndarray
+
+    Returns
+    -------
+    first : list of int
+        Index of the first occurrence of each distinct array, in order.
+    rep : list of int
+        For each array, the index of its first occurrence.
     """
     seen: dict[str, int] = {}
     first: list[int] = []
@@ -169,6 +201,19 @@ def matrix_export_text(a: np.ndarray, y: np.ndarray, target_matrix: np.ndarray) 
 
     Values go through float32 (the authors' tensors are float32) and are
     written as Python floats, e.g. 0.01 as 0.009999999776482582.
+
+    Parameters
+    ----------
+    a : numpy.ndarray, shape ``[k, d, d]``
+        One-hot sensing matrices, one per observed entry.
+    y : numpy.ndarray, shape ``[k]``
+        Observed values.
+    target_matrix : numpy.ndarray, shape ``[d, d]``
+
+    Returns
+    -------
+    str
+        JSON with keys ``A``, ``y``, ``target_matrix``.
     """
     def f32(x: np.ndarray) -> Any:
         return np.asarray(x, dtype=np.float32).astype(np.float64).tolist()
@@ -180,7 +225,18 @@ def generated_matrix_export_text(b12: float, b21: float, b22: float) -> str:
     """Export of the 2×2 problem [[*, b12], [b21, b22]], built from its definition.
 
     One-hot sensing matrices at (1,2), (2,1), (2,2) (1-based) in that order, as
-    in the authors' data; the stored target has 0 at the unobserved entry.
+    in the authors' data; the stored target has 0 at the unobserved entry
+    (Figure 1: (1, 1, 0), spec §3; perturbed: (−2, 0.5, ε), §6.2).
+
+    Parameters
+    ----------
+    b12, b21, b22 : float
+        The observed entries.
+
+    Returns
+    -------
+    str
+        As :func:`matrix_export_text`.
     """
     a = np.zeros((3, 2, 2))
     for k, (i, j) in enumerate(OBSERVED_2X2):
@@ -191,7 +247,23 @@ def generated_matrix_export_text(b12: float, b21: float, b22: float) -> str:
 
 
 def tensor_export_bytes(target: np.ndarray, permutation: np.ndarray, cp_rank: int) -> bytes:
-    """The ``.npz`` export of a tensor completion data set (uncompressed ``np.savez``)."""
+    """The ``.npz`` export of a tensor completion data set (uncompressed ``np.savez``; spec §2.2).
+
+    Parameters
+    ----------
+    target : numpy.ndarray
+        The ground truth T* (stored float32).
+    permutation : numpy.ndarray
+        The permutation of the linear (row-major) indices; a run with n
+        observations observes its first n.
+    cp_rank : int
+        The ground truth's CP rank.
+
+    Returns
+    -------
+    bytes
+        With arrays ``target_tensor``, ``train_indices_order``, ``target_cp_rank``.
+    """
     buf = io.BytesIO()
     np.savez(
         buf,
@@ -209,6 +281,23 @@ def export_from_pt_object(obj: Mapping[str, Any]) -> tuple[str, bytes]:
     tensor data set (``target_tensor``, ``train_indices_order``,
     ``target_cp_rank``) becomes ``.npz``. Tensors may be torch tensors or
     anything ``np.asarray`` accepts.
+
+    Parameters
+    ----------
+    obj : mapping
+        What ``torch.load`` returned for the authors' file.
+
+    Returns
+    -------
+    suffix : str
+        ``.json`` or ``.npz``.
+    data : bytes
+        The export.
+
+    Raises
+    ------
+    ValueError
+        For any other layout.
     """
     def arr(x: Any) -> np.ndarray:
         return np.asarray(x.numpy() if hasattr(x, "numpy") else x)
@@ -229,7 +318,16 @@ def export_from_pt_object(obj: Mapping[str, Any]) -> tuple[str, bytes]:
 
 
 def format_e(x: float) -> str:
-    """Legend number: 3e-3, 1.5e-3, 1e-6 (no '+', no leading zeros)."""
+    """A number as the paper's legends write it: 3e-3, 1.5e-3, 1e-6 (no '+', no leading zeros).
+
+    Parameters
+    ----------
+    x : float
+
+    Returns
+    -------
+    str
+    """
     mant, exp = f"{float(x):.2e}".split("e")
     mant = mant.rstrip("0").rstrip(".")
     return f"{mant}e{int(exp)}"
@@ -262,6 +360,16 @@ def det_lower_bound(loss: np.ndarray | float) -> np.ndarray:
     With ℓ = ½ Σ_Ω (P − b)², every observed residual is at most √(2ℓ), so
     P12, P21 ≥ 1 − √(2ℓ) and |P22| ≤ √(2ℓ); det > 0 needs P11·P22 > P12·P21.
     Zero where the bound is void (ℓ ≥ ½). Tends to ``THEORY_C / √ℓ``.
+
+    Parameters
+    ----------
+    loss : array_like or float
+        ℓ.
+
+    Returns
+    -------
+    numpy.ndarray
+        The bound at each ℓ (inf at ℓ = 0).
     """
     loss = np.asarray(loss, dtype=np.float64)
     r = np.sqrt(2.0 * np.clip(loss, 0.0, None))
@@ -273,7 +381,19 @@ def det_lower_bound(loss: np.ndarray | float) -> np.ndarray:
 def fit_inverse_sqrt(loss: np.ndarray, value: np.ndarray, max_loss: float = 1.3e-2) -> float:
     """``c`` of ``|value| ≈ c/√loss``: median of ``|value|·√loss`` over points with loss ≤ ``max_loss``.
 
-    NaN when no logged point qualifies.
+    Parameters
+    ----------
+    loss : array_like
+        Logged losses ℓ.
+    value : array_like
+        The logged values (|P11| in Figure 1).
+    max_loss : float
+        Only points with ``0 < ℓ ≤ max_loss`` (the asymptotic regime) count.
+
+    Returns
+    -------
+    float
+        The median; NaN when no finite point qualifies.
     """
     loss = np.asarray(loss, dtype=np.float64)
     value = np.abs(np.asarray(value, dtype=np.float64))
@@ -419,7 +539,19 @@ def dmf_markers_table(
 
 
 def sort_dmf(runs: pd.DataFrame, trajectories: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Stable order: depth, dataset, run index, repetition; trajectories by run then iteration."""
+    """The 2×2 tables in a stable order: runs by depth, data set, run index, repetition;
+    trajectories by run (in that order) then iteration.
+
+    Parameters
+    ----------
+    runs, trajectories : pandas.DataFrame
+        A 2×2 figure's runs and trajectories (any order).
+
+    Returns
+    -------
+    runs, trajectories : pandas.DataFrame
+        Sorted, with fresh indices.
+    """
     runs = runs.sort_values(["depth", "dataset", "run_index", "rep"], kind="stable").reset_index(drop=True)
     order = {r: i for i, r in enumerate(runs["run_id"])}
     trajectories = trajectories.assign(_o=trajectories["run_id"].map(order)).sort_values(
@@ -433,7 +565,20 @@ def sort_dmf(runs: pd.DataFrame, trajectories: pd.DataFrame) -> tuple[pd.DataFra
 
 
 def tc_series(method: str, init_std: float | None = None) -> str:
-    """Series name of the paper's legend: "linear", "tf, init 1e-2", "ground truth"."""
+    """Series name of Figure 2's legend (spec §4).
+
+    Parameters
+    ----------
+    method : str
+        ``tf``, ``linear`` or ``ground_truth``.
+    init_std : float or None
+        σ_init of a ``tf`` series.
+
+    Returns
+    -------
+    str
+        ``"tf, init 1e-2"``, ``"linear"`` or ``"ground truth"``.
+    """
     if method == "tf":
         return f"tf, init {format_e(init_std)}"
     return {"linear": "linear", "ground_truth": "ground truth"}.get(method, method)
@@ -452,6 +597,23 @@ def tc_rows(
     element of ``runs`` the per-row values (any of ``TC_RUN_COLUMNS``;
     ``run_id``, ``cp_rank``, ``recon_error`` at least). Missing columns get
     their "not applicable" value (NaN, −1, "").
+
+    Parameters
+    ----------
+    figure : str
+    dataset : mapping
+        ``name``, ``order``, ``mode_size`` and ``rank`` (the ground truth's CP rank).
+    n_obs : int
+        Observed entries.
+    method : str
+        ``tf``, ``linear`` or ``ground_truth``.
+    runs : sequence of mapping
+        Per-row values.
+
+    Returns
+    -------
+    pandas.DataFrame
+        :data:`TC_RUN_COLUMNS`, integer columns as int64.
     """
     rows = []
     for r in runs:
@@ -481,7 +643,18 @@ def tc_summary(runs: pd.DataFrame) -> pd.DataFrame:
     """Median and 25th/75th percentiles (numpy's linear interpolation) per series and n.
 
     Ground-truth rows are left out (they are one value per data set). Failed
-    runs (status ``diverged``) enter the counts but not the statistics.
+    runs (status ``diverged``) enter the counts but not the statistics. These are
+    Figure 2's markers (median) and bars (25th–75th percentiles), spec §4.
+
+    Parameters
+    ----------
+    runs : pandas.DataFrame
+        A tensor figure's runs table.
+
+    Returns
+    -------
+    pandas.DataFrame
+        :data:`TC_SUMMARY_COLUMNS`, one row per (data set, series, n).
     """
     work = runs.loc[runs["method"] != "ground_truth"]
     out = []
@@ -503,7 +676,22 @@ def tc_summary(runs: pd.DataFrame) -> pd.DataFrame:
 
 def tc_trajectories(figure: str, dataset: str, n_obs: int, run_ids: Sequence[str],
                     histories: Sequence[Mapping[str, np.ndarray]]) -> pd.DataFrame:
-    """Training histories (iteration, train_loss, reconstruction_error) keyed by run."""
+    """The trajectories table of one tensor training job.
+
+    Parameters
+    ----------
+    figure, dataset : str
+    n_obs : int
+    run_ids : sequence of str
+    histories : sequence of mapping
+        Per run, ``iteration``, ``train_loss`` (MSE over the observed entries)
+        and ``reconstruction_error`` arrays, as the engine logs them (spec §2.2).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``run_id, figure, dataset, n_obs, iteration, train_loss, recon_error``.
+    """
     frames = []
     for run_id, h in zip(run_ids, histories):
         frames.append(pd.DataFrame({
@@ -517,7 +705,18 @@ def tc_trajectories(figure: str, dataset: str, n_obs: int, run_ids: Sequence[str
 
 
 def sort_tc(runs: pd.DataFrame) -> pd.DataFrame:
-    """Stable order: data set (order), method (ground truth, linear, tf), n, init, repetition."""
+    """A tensor runs table in a stable order: order, rank, data set, method (ground
+    truth, linear, tf), n, init, repetition.
+
+    Parameters
+    ----------
+    runs : pandas.DataFrame
+
+    Returns
+    -------
+    pandas.DataFrame
+        Sorted, with a fresh index.
+    """
     rank = {"ground_truth": 0, "linear": 1, "tf": 2}
     return (runs.assign(_m=runs["method"].map(rank))
             .sort_values(["order", "rank", "dataset", "_m", "n_obs", "init_std", "rep"],
@@ -529,6 +728,16 @@ def spread_runs(parts: Sequence[pd.DataFrame]) -> pd.DataFrame:
     """The runs of a tensor figure's instance spread, with ``instance`` (from the run id) and ``sampling``.
 
     Run ids of the spread read ``<figure>/instances/i<k>/...``.
+
+    Parameters
+    ----------
+    parts : sequence of pandas.DataFrame
+        The runs tables of the spread's jobs.
+
+    Returns
+    -------
+    pandas.DataFrame
+        :data:`TC_RUN_COLUMNS` plus ``instance`` (int) and ``sampling``, sorted.
     """
     runs = pd.concat(parts, ignore_index=True)[TC_RUN_COLUMNS]
     runs["instance"] = runs["run_id"].str.extract(r"/instances/i(\d+)/", expand=False).astype("int64")
@@ -537,7 +746,17 @@ def spread_runs(parts: Sequence[pd.DataFrame]) -> pd.DataFrame:
 
 
 def spread_summary(runs: pd.DataFrame) -> pd.DataFrame:
-    """:func:`tc_summary` per instance, with the ``instance`` and ``sampling`` columns."""
+    """:func:`tc_summary` per instance, with the ``instance`` and ``sampling`` columns.
+
+    Parameters
+    ----------
+    runs : pandas.DataFrame
+        What :func:`spread_runs` returned.
+
+    Returns
+    -------
+    pandas.DataFrame
+    """
     parts = []
     for instance, g in runs.groupby("instance", sort=True):
         s = tc_summary(g.drop(columns=["instance", "sampling"]))

@@ -9,8 +9,9 @@ matrix (``d = 2`` in the paper); a run factorizes it as the product
 
 Two initialization scales exist in this project and they have two names: here
 ``init_product_std`` is the paper's "init X", the standard deviation of the
-entries of the *product* ``P`` at initialization (spec §2.1, §8 item 1); Arora
-et al.'s ``init_scale`` is a per-layer scale (``implicit_reg.arora2019``).
+entries of the *product* ``P`` at initialization (spec §2.1, §9 item 1); Arora
+et al.'s ``init_scale`` is their code's flag (‖W(0)‖_F ≈ √n·init_scale, spec
+``arora2019.md`` §1.4), a different quantity.
 """
 
 from __future__ import annotations
