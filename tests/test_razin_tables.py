@@ -14,8 +14,10 @@ import pandas as pd
 import pytest
 import yaml
 
+from implicit_reg import archive
 from implicit_reg.config import load_schema, validate_config
 from implicit_reg.core import metrics_numpy as mnp
+from implicit_reg.razin2020 import data_exports as dx
 from implicit_reg.razin2020 import loss_markers as lm
 from implicit_reg.razin2020 import plan as rp
 from implicit_reg.razin2020 import tables as rt
@@ -46,7 +48,7 @@ def _merge(base: dict, over: dict) -> dict:  # Snakemake's update_config: recurs
 
 
 def test_generated_matrix_export_matches_authors_format():
-    text = rt.generated_matrix_export_text(-2.0, 0.5, 0.01)
+    text = dx.generated_matrix_export_text(-2.0, 0.5, 0.01)
     raw = json.loads(text)
     assert raw["y"][2] == pytest.approx(0.009999999776482582, abs=0)  # float32-rounded like the authors'
     a = np.asarray(raw["A"])
@@ -61,26 +63,26 @@ def test_generated_matrix_export_is_byte_identical_to_shared(name, values):
     path = DATA / "dmf" / f"{name}.json"
     if not path.exists():
         pytest.skip("authors' data not available")
-    assert rt.generated_matrix_export_text(*values).encode() == path.read_bytes()
+    assert dx.generated_matrix_export_text(*values).encode() == path.read_bytes()
 
 
 def test_tensor_export_roundtrip():
     target = np.arange(8, dtype=np.float32).reshape(2, 2, 2)
     perm = np.random.default_rng(0).permutation(8)
-    z = np.load(io.BytesIO(rt.tensor_export_bytes(target, perm, 2)))
+    z = np.load(io.BytesIO(dx.tensor_export_bytes(target, perm, 2)))
     np.testing.assert_array_equal(z["target_tensor"], target)
     np.testing.assert_array_equal(z["train_indices_order"], perm)
     assert int(z["target_cp_rank"]) == 2 and z["train_indices_order"].dtype == np.int64
 
 
 def test_export_from_pt_object_dispatches_and_rejects_unknown():
-    suffix, data = rt.export_from_pt_object({"A": np.eye(2)[None], "y": [1.0], "target_matrix": np.eye(2)})
+    suffix, data = dx.export_from_pt_object({"A": np.eye(2)[None], "y": [1.0], "target_matrix": np.eye(2)})
     assert suffix == ".json" and json.loads(data)["y"] == [1.0]
-    suffix, _ = rt.export_from_pt_object({"target_tensor": np.zeros((2, 2)), "train_indices_order": [0, 1, 2, 3],
+    suffix, _ = dx.export_from_pt_object({"target_tensor": np.zeros((2, 2)), "train_indices_order": [0, 1, 2, 3],
                                           "target_cp_rank": 1})
     assert suffix == ".npz"
     with pytest.raises(ValueError, match="unknown data set layout"):
-        rt.export_from_pt_object({"x": 1})
+        dx.export_from_pt_object({"x": 1})
 
 
 def test_pt_conversion_reproduces_shared_exports():
@@ -90,12 +92,12 @@ def test_pt_conversion_reproduces_shared_exports():
         pytest.skip("authors' data not available")
     cfg = section()
     for pt in pts:
-        suffix, data = rt.export_from_pt_object(torch.load(pt, weights_only=True))
+        suffix, data = dx.export_from_pt_object(torch.load(pt, weights_only=True))
         export = pt.with_suffix(suffix)
         assert data == export.read_bytes(), pt.name
         entry = cfg["data"]["datasets"][pt.stem]
-        assert rt.sha256_file(pt) == entry["pt_sha256"]
-        assert rt.sha256_file(export) == entry["sha256"]
+        assert archive.sha256_file(pt) == entry["pt_sha256"]
+        assert archive.sha256_file(export) == entry["sha256"]
 
 
 def test_configured_pt_hashes_match_spec_prefixes():
@@ -109,7 +111,7 @@ def test_configured_pt_hashes_match_spec_prefixes():
 
 def test_unique_by_content():
     a, b = np.zeros(3), np.ones(3)
-    first, rep = rt.unique_by_content([a, b, a.copy(), b.astype(np.float32)])
+    first, rep = dx.unique_by_content([a, b, a.copy(), b.astype(np.float32)])
     assert first == [0, 1, 3] and rep == [0, 1, 0, 3]
 
 
