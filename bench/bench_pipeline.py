@@ -389,7 +389,7 @@ def arora_estimate(config: dict, bench: dict, finished: dict, rows: list[dict], 
             xs, ys = np.log([b for b, _ in pts]), [v for _, v in pts]
             return float(np.interp(math.log(max(n, 1)), xs, ys))
         c2 = at(2000)
-        if f"sensing engine m5000 B1" not in c:
+        if "sensing engine m5000 B1" not in c:
             return c2
         # m sets the products' share (4·m·n² flops); the rest of a step does not depend on m.
         return max(c2 + (at(5000) - c2) * (m - 2000) / 3000, 0.1 * c2)

@@ -30,7 +30,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
+from implicit_reg.razin2020 import loss_markers as lm  # noqa: E402
 from implicit_reg.razin2020 import two_by_two as tt  # noqa: E402
+from implicit_reg.razin2020 import two_by_two_problem as tp  # noqa: E402
 
 #: Speed figures use process CPU time: on a shared machine wall time counts the
 #: time the process waits for a core.
@@ -56,24 +58,24 @@ PUBLISHED = {
 }
 
 
-def fig1_configs(seed_offset: int) -> list[tt.DMFRunConfig]:
+def fig1_configs(seed_offset: int) -> list[tp.DMFRunConfig]:
     return [
-        tt.DMFRunConfig(d, lr, x, "balanced" if bal else "gaussian", 1, seed_offset + k)
+        tp.DMFRunConfig(d, lr, x, "balanced" if bal else "gaussian", 1, seed_offset + k)
         for k, (d, lr, x, bal) in enumerate(FIG1)
     ]
 
 
-def load_problem(path: str | None) -> tt.CompletionProblem:
+def load_problem(path: str | None) -> tp.CompletionProblem:
     if path:
-        return tt.load_completion_problem(path)
-    return tt.make_completion_problem({(0, 1): 1.0, (1, 0): 1.0, (1, 1): 0.0})
+        return tp.load_completion_problem(path)
+    return tp.make_completion_problem({(0, 1): 1.0, (1, 0): 1.0, (1, 1): 0.0})
 
 
 def eager_torch_steps_per_second(
-    problem: tt.CompletionProblem, cfg: tt.DMFRunConfig, n_steps: int
+    problem: tp.CompletionProblem, cfg: tp.DMFRunConfig, n_steps: int
 ) -> float:
     """A plain PyTorch loop: autograd, SGD, ``.item()`` of the loss every 50 steps."""
-    layers = [torch.nn.Parameter(torch.from_numpy(w.copy())) for w in tt.init_layers(cfg)]
+    layers = [torch.nn.Parameter(torch.from_numpy(w.copy())) for w in tp.init_layers(cfg)]
     opt = torch.optim.SGD(layers, lr=cfg.lr)
     rows, cols = torch.from_numpy(problem.rows), torch.from_numpy(problem.cols)
     vals = torch.from_numpy(problem.values.astype(np.float32))
@@ -92,7 +94,7 @@ def eager_torch_steps_per_second(
     return n_steps / (clock() - start)
 
 
-def benchmark(problem: tt.CompletionProblem, fast_iters: int, eager_iters: int, repeats: int = 1) -> list[dict]:
+def benchmark(problem: tp.CompletionProblem, fast_iters: int, eager_iters: int, repeats: int = 1) -> list[dict]:
     """Fast batch vs eager loop, timed in CPU time and alternated ``repeats`` times (medians)."""
     configs = fig1_configs(0)
     # tol < 0: no run converges during the measurement, all 12 stay busy.
@@ -132,7 +134,7 @@ def benchmark(problem: tt.CompletionProblem, fast_iters: int, eager_iters: int, 
     return entries
 
 
-def figure1(problem: tt.CompletionProblem, seed_offset: int) -> list[dict]:
+def figure1(problem: tp.CompletionProblem, seed_offset: int) -> list[dict]:
     configs = fig1_configs(seed_offset)
     batch = tt.init_batch(problem, configs)
     tt.advance(tt.init_batch(problem, configs[:1]), 50)  # compile outside the timing
@@ -146,8 +148,8 @@ def figure1(problem: tt.CompletionProblem, seed_offset: int) -> list[dict]:
     entries = [{"name": "figure1 wall time", "value": wall, "unit": "s", "ratio": None}]
     for cfg, (d, lr, x, bal), res in zip(configs, FIG1, tt.run_results(batch)):
         h = res.history
-        marks = tt.unobserved_at_markers(h["loss"], h["p11"])
-        cut = tt.curve_cut(h["loss"])
+        marks = lm.unobserved_at_markers(h["loss"], h["p11"])
+        cut = lm.curve_cut(h["loss"])
         end = abs(h["p11"][cut - 1])
         det = np.sign(np.linalg.det(res.final_product.astype(np.float64)))
         pub = PUBLISHED.get((d, lr, x, bal))
@@ -158,8 +160,8 @@ def figure1(problem: tt.CompletionProblem, seed_offset: int) -> list[dict]:
         tag = f"depth {d} lr {lr:g} init {x:g}{' (b)' if bal else ''} seed {cfg.seed}"
         entries.append({"name": f"{tag}: final iteration", "value": res.final_iteration, "unit": "it",
                         "ratio": None})
-        for thr, m in zip(tt.MARKER_LOSSES, marks):
-            ref = None if pub is None else pub[tt.MARKER_LOSSES.index(thr)]
+        for thr, m in zip(lm.MARKER_LOSSES, marks):
+            ref = None if pub is None else pub[lm.MARKER_LOSSES.index(thr)]
             entries.append({"name": f"{tag}: |P11| at loss {thr:g}", "value": float(m), "unit": "",
                             "ratio": None if ref is None or not np.isfinite(m) else float(m) / ref})
     return entries

@@ -34,7 +34,15 @@ REFERENCE = Path(__file__).resolve().parent / "data" / "test_preset_reference.js
 
 #: (table path regex, old column, new column): the redesign's column renames, applied
 #: to the reference before comparing.
-COLUMN_RENAMES: list[tuple[str, str, str]] = []
+COLUMN_RENAMES: list[tuple[str, str, str]] = [
+    # Razin & Cohen: one name per quantity across both papers' tables (issue 13)
+    (r"results/razin2020_", "final_loss", "final_train_loss"),
+    (r"results/razin2020_", "loss_at_cut", "train_loss_at_cut"),
+    (r"results/razin2020_[^/]+/(trajectories|markers)", "loss", "train_loss"),
+    (r"results/razin2020_", "target_rank", "rank"),
+    # the 2x2 runs' "init X" is the std of the product's entries, not Arora et al.'s init_scale
+    (r"results/razin2020_", "init_scale", "init_product_std"),
+]
 
 #: Columns that measure time, not numbers: never compared.
 VOLATILE = re.compile(r"wall|seconds")

@@ -218,9 +218,10 @@ def test_corrupt_checkpoint_is_moved_aside_and_the_batch_runs(tmp_path: Path, ca
 
 def test_two_by_two_state_round_trips_through_a_checkpoint(tmp_path: Path) -> None:
     from implicit_reg.razin2020 import two_by_two as tt
+    from implicit_reg.razin2020 import two_by_two_problem as tp
 
-    problem = tt.make_completion_problem({(0, 1): 1.0, (1, 0): 1.0, (1, 1): 0.0})
-    configs = [tt.DMFRunConfig(2, 6e-3, 1e-5, "gaussian", 1, 11), tt.DMFRunConfig(3, 6e-3, 1e-3, "balanced", 1, 12)]
+    problem = tp.make_completion_problem({(0, 1): 1.0, (1, 0): 1.0, (1, 1): 0.0})
+    configs = [tp.DMFRunConfig(2, 6e-3, 1e-5, "gaussian", 1, 11), tp.DMFRunConfig(3, 6e-3, 1e-3, "balanced", 1, 12)]
     straight = tt.init_batch([problem, problem], configs, max_iters=20_000)
     tt.run_batch(straight)
     part = tt.init_batch([problem, problem], configs, max_iters=20_000)

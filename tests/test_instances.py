@@ -169,7 +169,7 @@ def test_tensor_spread_tables_have_one_summary_per_instance() -> None:
         for rep in range(4):
             rows.append({c: None for c in rt.TC_RUN_COLUMNS} | {
                 "run_id": f"razin2020_fig2/instances/i{i}/t/n50/tf-0.001/rep{rep}", "figure": "razin2020_fig2",
-                "dataset": "t", "order": 3, "target_rank": 1, "method": "tf", "series": "tf, init 1e-3",
+                "dataset": "t", "order": 3, "rank": 1, "method": "tf", "series": "tf, init 1e-3",
                 "n_obs": 50, "status": "converged", "recon_error": float(i + rep), "cp_rank": 1})
     runs = rt.spread_runs([pd.DataFrame(rows)])
     assert sorted(runs["instance"].unique()) == [0, 1, 2] and set(runs["sampling"]) == {"without_replacement"}

@@ -52,6 +52,7 @@ from implicit_reg.core.seeding import derive_seed, rng_for  # noqa: E402
 from implicit_reg.razin2020 import cp_rank as cr  # noqa: E402
 from implicit_reg.razin2020 import tensor_completion as tc  # noqa: E402
 from implicit_reg.razin2020 import two_by_two as tt  # noqa: E402
+from implicit_reg.razin2020 import two_by_two_problem as tp  # noqa: E402
 
 REFERENCE = TESTS / "data" / "numerics_reference.json"
 RECORD_COMMAND = ".venv/bin/python tests/test_numerics_version.py --record"
@@ -261,15 +262,15 @@ def compute_min_nuclear_norm() -> Values:
 
 def compute_two_by_two() -> Values:
     """Four runs on the Figure 1 problem [[*, 1], [1, 0]], as ``razin2020_dmf_batch.py`` runs them."""
-    problem = tt.make_completion_problem({(0, 1): 1.0, (1, 0): 1.0, (1, 1): 0.0})
+    problem = tp.make_completion_problem({(0, 1): 1.0, (1, 0): 1.0, (1, 1): 0.0})
     # Settings whose outputs are well conditioned: float64 reruns differ by < 5e-6.
     # (Depth-2 balanced runs are not: they sit near a saddle for ~2000 steps and a
     # float64 rerun moves their loss by 1e-3, so a rounding-level refactor could too.)
     configs = [
-        tt.DMFRunConfig(2, 0.02, 1e-3, "gaussian", 1, 1),
-        tt.DMFRunConfig(3, 0.02, 1e-3, "gaussian", 1, 1),
-        tt.DMFRunConfig(3, 0.02, 1e-3, "balanced", 1, 1),
-        tt.DMFRunConfig(4, 0.02, 1e-2, "balanced", 1, 1),
+        tp.DMFRunConfig(2, 0.02, 1e-3, "gaussian", 1, 1),
+        tp.DMFRunConfig(3, 0.02, 1e-3, "gaussian", 1, 1),
+        tp.DMFRunConfig(3, 0.02, 1e-3, "balanced", 1, 1),
+        tp.DMFRunConfig(4, 0.02, 1e-2, "balanced", 1, 1),
     ]
     batch = tt.init_batch([problem] * len(configs), configs, np.float32, 50, 1e-4, 10, 2000)
     tt.run_batch(batch, 1000, None, "auto")

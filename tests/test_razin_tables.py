@@ -14,10 +14,15 @@ import pandas as pd
 import pytest
 import yaml
 
+from implicit_reg.core.hashing import sha256_file
 from implicit_reg.config import load_schema, validate_config
+from implicit_reg.core import metrics_numpy as mnp
+from implicit_reg.razin2020 import data_exports as dx
+from implicit_reg.razin2020 import loss_markers as lm
 from implicit_reg.razin2020 import plan as rp
 from implicit_reg.razin2020 import tables as rt
 from implicit_reg.razin2020 import two_by_two as tt
+from implicit_reg.razin2020 import two_by_two_problem as tp
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("RAZIN2020_DATA", ROOT.parent / "shared" / "razin2020_data"))
@@ -43,7 +48,7 @@ def _merge(base: dict, over: dict) -> dict:  # Snakemake's update_config: recurs
 
 
 def test_generated_matrix_export_matches_authors_format():
-    text = rt.generated_matrix_export_text(-2.0, 0.5, 0.01)
+    text = dx.generated_matrix_export_text(-2.0, 0.5, 0.01)
     raw = json.loads(text)
     assert raw["y"][2] == pytest.approx(0.009999999776482582, abs=0)  # float32-rounded like the authors'
     a = np.asarray(raw["A"])
@@ -58,26 +63,26 @@ def test_generated_matrix_export_is_byte_identical_to_shared(name, values):
     path = DATA / "dmf" / f"{name}.json"
     if not path.exists():
         pytest.skip("authors' data not available")
-    assert rt.generated_matrix_export_text(*values).encode() == path.read_bytes()
+    assert dx.generated_matrix_export_text(*values).encode() == path.read_bytes()
 
 
 def test_tensor_export_roundtrip():
     target = np.arange(8, dtype=np.float32).reshape(2, 2, 2)
     perm = np.random.default_rng(0).permutation(8)
-    z = np.load(io.BytesIO(rt.tensor_export_bytes(target, perm, 2)))
+    z = np.load(io.BytesIO(dx.tensor_export_bytes(target, perm, 2)))
     np.testing.assert_array_equal(z["target_tensor"], target)
     np.testing.assert_array_equal(z["train_indices_order"], perm)
     assert int(z["target_cp_rank"]) == 2 and z["train_indices_order"].dtype == np.int64
 
 
 def test_export_from_pt_object_dispatches_and_rejects_unknown():
-    suffix, data = rt.export_from_pt_object({"A": np.eye(2)[None], "y": [1.0], "target_matrix": np.eye(2)})
+    suffix, data = dx.export_from_pt_object({"A": np.eye(2)[None], "y": [1.0], "target_matrix": np.eye(2)})
     assert suffix == ".json" and json.loads(data)["y"] == [1.0]
-    suffix, _ = rt.export_from_pt_object({"target_tensor": np.zeros((2, 2)), "train_indices_order": [0, 1, 2, 3],
+    suffix, _ = dx.export_from_pt_object({"target_tensor": np.zeros((2, 2)), "train_indices_order": [0, 1, 2, 3],
                                           "target_cp_rank": 1})
     assert suffix == ".npz"
     with pytest.raises(ValueError, match="unknown data set layout"):
-        rt.export_from_pt_object({"x": 1})
+        dx.export_from_pt_object({"x": 1})
 
 
 def test_pt_conversion_reproduces_shared_exports():
@@ -87,12 +92,12 @@ def test_pt_conversion_reproduces_shared_exports():
         pytest.skip("authors' data not available")
     cfg = section()
     for pt in pts:
-        suffix, data = rt.export_from_pt_object(torch.load(pt, weights_only=True))
+        suffix, data = dx.export_from_pt_object(torch.load(pt, weights_only=True))
         export = pt.with_suffix(suffix)
         assert data == export.read_bytes(), pt.name
         entry = cfg["data"]["datasets"][pt.stem]
-        assert rt.sha256_file(pt) == entry["pt_sha256"]
-        assert rt.sha256_file(export) == entry["sha256"]
+        assert sha256_file(pt) == entry["pt_sha256"]
+        assert sha256_file(export) == entry["sha256"]
 
 
 def test_configured_pt_hashes_match_spec_prefixes():
@@ -106,7 +111,7 @@ def test_configured_pt_hashes_match_spec_prefixes():
 
 def test_unique_by_content():
     a, b = np.zeros(3), np.ones(3)
-    first, rep = rt.unique_by_content([a, b, a.copy(), b.astype(np.float32)])
+    first, rep = dx.unique_by_content([a, b, a.copy(), b.astype(np.float32)])
     assert first == [0, 1, 3] and rep == [0, 1, 0, 3]
 
 
@@ -142,19 +147,21 @@ def test_marker_rows_follow_authors_rule():
     # one step crossing two thresholds: the later marker moves one row on
     assert rt.marker_rows(np.array([1.0, 0.001, 0.0009, 0.5])) == [1, 2, -1, -1]
     assert rt.marker_rows(np.array([1.0, 0.5])) == [-1, -1, -1, -1]
-    assert rt.marker_rows(np.array([1.0, 0.1, 0.01, 0.001, 1e-4]), tt.MARKER_LOSSES) == list(
-        tt.marker_indices(np.array([1.0, 0.1, 0.01, 0.001, 1e-4])))
+    # without a double crossing, each marker is the first crossing of its threshold
+    smooth = np.array([1.0, 0.1, 0.01, 0.001, 1e-4])
+    assert rt.marker_rows(smooth) == [lm.first_below(smooth, t) for t in lm.MARKER_LOSSES] == [1, 2, 3, 4]
+    assert rt.MARKER_LOSSES is lm.MARKER_LOSSES and rt.first_below is lm.first_below
 
 
 def _small_batch():
-    problem = tt.make_completion_problem({(0, 1): 1.0, (1, 0): 1.0, (1, 1): 0.0})
+    problem = tp.make_completion_problem({(0, 1): 1.0, (1, 0): 1.0, (1, 1): 0.0})
     specs = [
         {"run_id": "f/d/depth2/run0/rep0", "dataset": "d", "depth": 2, "run_index": 0, "rep": 0, "lr": 0.05,
-         "init_scale": 1e-3, "init": "gaussian", "det_sign": 1, "seed": 3},
+         "init_product_std": 1e-3, "init": "gaussian", "det_sign": 1, "seed": 3},
         {"run_id": "f/d/depth2/run1/rep0", "dataset": "d", "depth": 2, "run_index": 1, "rep": 0, "lr": 0.05,
-         "init_scale": 1e-3, "init": "balanced", "det_sign": 1, "seed": 4},
+         "init_product_std": 1e-3, "init": "balanced", "det_sign": 1, "seed": 4},
     ]
-    configs = [tt.DMFRunConfig(s["depth"], s["lr"], s["init_scale"], s["init"], s["det_sign"], s["seed"])
+    configs = [tp.DMFRunConfig(s["depth"], s["lr"], s["init_product_std"], s["init"], s["det_sign"], s["seed"])
                for s in specs]
     batch = tt.init_batch(problem, configs, log_every=10, tol=1e-4, max_iters=20000)
     tt.run_batch(batch, backend="numba" if tt.HAVE_NUMBA else "python")
@@ -169,18 +176,18 @@ def test_dmf_tables_and_markers():
     assert list(runs.columns) == rt.DMF_RUN_COLUMNS
     assert runs["status"].tolist() == ["converged", "converged"]
     assert runs["label"].tolist() == ["lr 5e-2, init 1e-3", "lr 5e-2, init 1e-3 (b)"]
-    assert (runs["loss_at_cut"] < 1e-4).all() and (runs["wall_seconds"] == 1.5).all()
+    assert (runs["train_loss_at_cut"] < 1e-4).all() and (runs["wall_seconds"] == 1.5).all()
     for r in runs.itertuples():
         t = traj.loc[traj["run_id"] == r.run_id]
         assert t["iteration"].iloc[-1] == r.iterations
-        assert r.abs_unobserved_at_cut == pytest.approx(t["abs_unobserved"].iloc[rt.first_below(t["loss"], 1e-4)])
+        assert r.abs_unobserved_at_cut == pytest.approx(t["abs_unobserved"].iloc[rt.first_below(t["train_loss"], 1e-4)])
     runs, traj = rt.sort_dmf(runs.iloc[::-1], traj)
     assert runs["run_index"].tolist() == [0, 1]
     markers = rt.dmf_markers_table(runs, traj)
     assert list(markers.columns) == rt.DMF_MARKER_COLUMNS
     assert len(markers) == 8 and markers["marker"].tolist() == [1, 2, 3, 4] * 2
     ok = markers.loc[markers["row"] >= 0]
-    assert (ok["loss"] < ok["marker_loss"]).all()
+    assert (ok["train_loss"] < ok["marker_loss"]).all()
     assert markers.loc[markers["row"] < 0, "abs_unobserved"].isna().all()
 
 
@@ -257,7 +264,7 @@ def test_paper_plan_matches_spec():
     plan = rp.RazinPlan(section(), 20191208)
     fig1 = [plan.dmf_spec("razin2020_fig1", d) for d in (2, 3, 4)]
     assert [len(s["runs"]) for s in fig1] == [4, 4, 4]
-    labels = [rt.dmf_run_label(r["lr"], r["init_scale"], r["init"]) for r in fig1[2]["runs"]]
+    labels = [rt.dmf_run_label(r["lr"], r["init_product_std"], r["init"]) for r in fig1[2]["runs"]]
     assert labels == ["lr 3e-3, init 1e-3", "lr 3e-3, init 1e-3 (b)", "lr 1.5e-3, init 1e-4",
                       "lr 1.5e-3, init 1e-4 (b)"]
     assert fig1[0]["max_iters"] == 5_000_000 and fig1[0]["log_every"] == 50 and fig1[0]["tol"] == 1e-4
@@ -286,3 +293,56 @@ def test_plan_data_sources():
     assert plan.download_url("tc", "x").endswith("/c20e02c/data/tc/x.pt")
     cfg["data"]["source"] = "generated"
     assert rp.RazinPlan(cfg, 0).dataset_input("completion_2x2_w_1_1_0") == {}
+
+
+# ---------------------------------------------------------------- column convention
+
+
+def test_upgrade_columns_renames_an_old_style_table():
+    runs, traj = _small_batch()
+    markers = rt.dmf_markers_table(runs, traj)
+    tc = _tc_runs()
+    # The tables as written before the column convention (archived jobs keep them so).
+    old = {name: t.rename(columns={new: old for old, new in rt.LEGACY_COLUMNS.items()})
+           for name, t in {"runs": runs, "traj": traj, "markers": markers, "tc": tc}.items()}
+    assert {"final_loss", "loss_at_cut", "init_scale"} <= set(old["runs"].columns)
+    assert "loss" in old["traj"] and "loss" in old["markers"] and "target_rank" in old["tc"]
+    for name, new in {"runs": runs, "traj": traj, "markers": markers, "tc": tc}.items():
+        pd.testing.assert_frame_equal(rt.upgrade_columns(old[name]), new)
+        assert rt.upgrade_columns(new) is new  # current tables pass through untouched
+    # the upgraded old tables build the same markers and summary as the new ones
+    pd.testing.assert_frame_equal(rt.dmf_markers_table(rt.upgrade_columns(old["runs"]),
+                                                       rt.upgrade_columns(old["traj"])), markers)
+    pd.testing.assert_frame_equal(rt.tc_summary(rt.upgrade_columns(old["tc"])), rt.tc_summary(tc))
+    with pytest.raises(ValueError, match="train_loss"):
+        rt.upgrade_columns(traj.assign(loss=traj["train_loss"]))
+
+
+def test_tables_use_the_shared_column_names():
+    runs, traj = _small_batch()
+    assert {"final_train_loss", "train_loss_at_cut", "init_product_std"} <= set(runs.columns)
+    assert "train_loss" in traj.columns and "rank" in _tc_runs().columns
+    legacy = set(rt.LEGACY_COLUMNS)
+    for columns in (rt.DMF_RUN_COLUMNS, rt.DMF_MARKER_COLUMNS, rt.DMF_TRAJECTORY_COLUMNS, rt.TC_RUN_COLUMNS,
+                    rt.TC_SUMMARY_COLUMNS):
+        assert not legacy & set(columns)
+
+
+def test_effective_rank_final_is_the_exact_entropy_over_nonzero_singular_values():
+    runs, _ = _small_batch()
+    assert runs["effective_rank_final"].between(1.0, 2.0).all()
+    # the pre-redesign formula, written out: exp(-sum p log p) over the nonzero singular values
+    for prod in (np.array([[0.3, 1.0], [1.0, 0.0]]), np.outer([1.0, 2.0], [3.0, -1.0])):
+        sv = np.linalg.svd(prod, compute_uv=False)
+        p = sv[sv > 0] / sv.sum()
+        assert mnp.effective_rank(mnp.singular_values(prod), log_guard=None) == float(np.exp(-np.sum(p * np.log(p))))
+
+
+def test_provenance_hashes_init_product_std_under_its_legacy_name():
+    plan = rp.RazinPlan(section(), 20191208)
+    prov = plan.job_provenance("dmf", figure="razin2020_fig1", depth=3)
+    # the key the code gave before the rename (commit 9367bdb), under which the job is archived
+    assert prov["key"] == "fd3d408c815ce12c8e27bec896b12ea9e53205f87e4ccd6a6a8a7d9da78d14d5"
+    _, payload, _ = plan._job("dmf", "razin2020_fig1", None, 3)
+    assert all("init_scale" in r and "init_product_std" not in r for r in payload["spec"]["runs"])
+    assert all("init_product_std" in r for r in plan.dmf_spec("razin2020_fig1", 3)["runs"])

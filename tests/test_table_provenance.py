@@ -85,11 +85,12 @@ def test_missing_provenance_is_refused(tmp_path: Path) -> None:
 def test_every_razin_column_list_has_units_for_its_values() -> None:
     """The Razin & Cohen tables' declared columns that hold measurements all have a unit."""
     values = {
-        "final_loss", "abs_unobserved_final", "loss_at_cut", "abs_unobserved_at_cut", "det_final",
-        "effective_rank_final", "c_fit", "wall_seconds", "marker_loss", "loss", "abs_unobserved",
-        "final_train_loss", "recon_error", "cp_rank", "rank_seconds", "recon_error_median",
+        "final_train_loss", "abs_unobserved_final", "train_loss_at_cut", "abs_unobserved_at_cut", "det_final",
+        "effective_rank_final", "c_fit", "wall_seconds", "marker_loss", "train_loss", "abs_unobserved",
+        "init_product_std", "recon_error", "cp_rank", "rank_seconds", "recon_error_median",
         "recon_error_p25", "recon_error_p75", "cp_rank_median", "cp_rank_p25", "cp_rank_p75",
     }
-    declared = set(rt.DMF_RUN_COLUMNS) | set(rt.DMF_MARKER_COLUMNS) | set(rt.TC_RUN_COLUMNS) | set(rt.TC_SUMMARY_COLUMNS)
+    declared = (set(rt.DMF_RUN_COLUMNS) | set(rt.DMF_MARKER_COLUMNS) | set(rt.DMF_TRAJECTORY_COLUMNS)
+                | set(rt.TC_RUN_COLUMNS) | set(rt.TC_SUMMARY_COLUMNS))
     assert values <= declared
     assert values <= set(table_io.column_units(declared))

@@ -9,7 +9,10 @@ import numpy as np
 import pytest
 import torch
 
+from implicit_reg.razin2020 import loss_markers as lm
 from implicit_reg.razin2020 import two_by_two as tt
+from implicit_reg.razin2020 import two_by_two_kernel as tk
+from implicit_reg.razin2020 import two_by_two_problem as tp
 
 DATA = Path(
     os.environ.get(
@@ -19,17 +22,17 @@ DATA = Path(
 MAIN_JSON = DATA / "dmf" / "completion_2x2_w_1_1_0.json"
 
 # The Figure 1 problem [[*, 1], [1, 0]], built without the data files.
-MAIN = tt.make_completion_problem({(0, 1): 1.0, (1, 0): 1.0, (1, 1): 0.0})
+MAIN = tp.make_completion_problem({(0, 1): 1.0, (1, 0): 1.0, (1, 1): 0.0})
 
 
-def fig1_like_configs() -> list[tt.DMFRunConfig]:
+def fig1_like_configs() -> list[tp.DMFRunConfig]:
     return [
-        tt.DMFRunConfig(2, 6e-3, 1e-5, "gaussian", 1, 11),
-        tt.DMFRunConfig(2, 3e-3, 1e-6, "balanced", 1, 12),
-        tt.DMFRunConfig(3, 6e-3, 1e-5, "gaussian", 1, 13),
-        tt.DMFRunConfig(3, 3e-3, 1e-6, "balanced", 1, 14),
-        tt.DMFRunConfig(4, 3e-3, 1e-3, "gaussian", 1, 15),
-        tt.DMFRunConfig(4, 1.5e-3, 1e-4, "balanced", 1, 16),
+        tp.DMFRunConfig(2, 6e-3, 1e-5, "gaussian", 1, 11),
+        tp.DMFRunConfig(2, 3e-3, 1e-6, "balanced", 1, 12),
+        tp.DMFRunConfig(3, 6e-3, 1e-5, "gaussian", 1, 13),
+        tp.DMFRunConfig(3, 3e-3, 1e-6, "balanced", 1, 14),
+        tp.DMFRunConfig(4, 3e-3, 1e-3, "gaussian", 1, 15),
+        tp.DMFRunConfig(4, 1.5e-3, 1e-4, "balanced", 1, 16),
     ]
 
 
@@ -38,7 +41,7 @@ def fig1_like_configs() -> list[tt.DMFRunConfig]:
 
 @pytest.mark.skipif(not MAIN_JSON.exists(), reason="authors' data not available")
 def test_load_authors_problem():
-    p = tt.load_completion_problem(MAIN_JSON)
+    p = tp.load_completion_problem(MAIN_JSON)
     assert p.shape == (2, 2)
     assert list(zip(p.rows.tolist(), p.cols.tolist())) == [(0, 1), (1, 0), (1, 1)]
     np.testing.assert_array_equal(p.values, [1.0, 1.0, 0.0])
@@ -51,12 +54,12 @@ def test_load_rejects_non_completion(tmp_path):
     path = tmp_path / "sensing.json"
     path.write_text('{"A": [[[1.0, 1.0], [0.0, 0.0]]], "y": [1.0], "target_matrix": [[1,0],[0,0]]}')
     with pytest.raises(ValueError, match="not one-hot"):
-        tt.load_completion_problem(path)
+        tp.load_completion_problem(path)
 
 
 def test_initial_loss_is_one_for_main_problem():
     # ½ (1² + 1² + 0²) = 1 for a near-zero product matrix (spec §7).
-    batch = tt.init_batch(MAIN, [tt.DMFRunConfig(3, 1e-3, 1e-6, seed=0)], log_every=1)
+    batch = tt.init_batch(MAIN, [tp.DMFRunConfig(3, 1e-3, 1e-6, seed=0)], log_every=1)
     tt.advance(batch, 1)
     assert batch.history[0, 0, 1] == pytest.approx(1.0, abs=1e-5)
 
@@ -70,16 +73,16 @@ def test_initial_loss_is_one_for_main_problem():
      (4, 1e-3, 1.37e-1), (4, 1e-4, 7.71e-2)],
 )
 def test_per_layer_std_table(depth, scale, expected):
-    assert tt.per_layer_std(scale, depth) == pytest.approx(expected, rel=5e-3)
+    assert tp.per_layer_std(scale, depth) == pytest.approx(expected, rel=5e-3)
 
 
 @pytest.mark.parametrize("kind", ["gaussian", "balanced"])
 @pytest.mark.parametrize("depth", [2, 3, 4])
-def test_product_std_is_init_scale(kind, depth):
+def test_product_std_is_init_product_std(kind, depth):
     rng = np.random.default_rng(0)
-    init = tt.init_gaussian if kind == "gaussian" else tt.init_balanced
+    init = tp.init_gaussian if kind == "gaussian" else tp.init_balanced
     prods = np.stack(
-        [tt.product_matrix(init(depth, 1e-3, rng, det_sign=0, dtype=np.float64)) for _ in range(4000)]
+        [tp.product_matrix(init(depth, 1e-3, rng, det_sign=0, dtype=np.float64)) for _ in range(4000)]
     )
     # 16000 entries; the sample std of a Gaussian is within ~2% here, a product of
     # Gaussians has heavier tails, hence 8%.
@@ -91,14 +94,14 @@ def test_product_std_is_init_scale(kind, depth):
 @pytest.mark.parametrize("sign", [1, -1])
 def test_det_sign_is_enforced(kind, sign):
     for seed in range(40):
-        layers = tt.init_layers(tt.DMFRunConfig(3, 1e-3, 1e-5, kind, sign, seed))
-        det = np.linalg.det(tt.product_matrix(layers.astype(np.float64)))
+        layers = tp.init_layers(tp.DMFRunConfig(3, 1e-3, 1e-5, kind, sign, seed))
+        det = np.linalg.det(tp.product_matrix(layers.astype(np.float64)))
         assert np.sign(det) == sign
 
 
 def test_det_sign_zero_gives_both_signs():
     signs = {
-        np.sign(np.linalg.det(tt.product_matrix(tt.init_layers(tt.DMFRunConfig(2, 1e-3, 1e-3, det_sign=0, seed=s)).astype(float))))
+        np.sign(np.linalg.det(tp.product_matrix(tp.init_layers(tp.DMFRunConfig(2, 1e-3, 1e-3, det_sign=0, seed=s)).astype(float))))
         for s in range(30)
     }
     assert signs == {-1.0, 1.0}
@@ -106,7 +109,7 @@ def test_det_sign_zero_gives_both_signs():
 
 @pytest.mark.parametrize("depth", [2, 3, 4, 5])
 def test_balanced_init_is_balanced(depth):
-    layers = tt.init_balanced(depth, 1e-2, np.random.default_rng(depth), dtype=np.float64)
+    layers = tp.init_balanced(depth, 1e-2, np.random.default_rng(depth), dtype=np.float64)
     for j in range(depth - 1):
         np.testing.assert_allclose(
             layers[j].T @ layers[j], layers[j + 1] @ layers[j + 1].T, rtol=1e-10, atol=1e-16
@@ -114,10 +117,10 @@ def test_balanced_init_is_balanced(depth):
 
 
 def test_init_is_seeded_and_identity_exact():
-    cfg = tt.DMFRunConfig(4, 1e-3, 1e-4, "gaussian", 1, 123)
-    np.testing.assert_array_equal(tt.init_layers(cfg), tt.init_layers(cfg))
-    assert not np.array_equal(tt.init_layers(cfg), tt.init_layers(tt.DMFRunConfig(4, 1e-3, 1e-4, seed=124)))
-    ident = tt.init_layers(tt.DMFRunConfig(3, 1e-3, 0.5, "identity", 1, 0))
+    cfg = tp.DMFRunConfig(4, 1e-3, 1e-4, "gaussian", 1, 123)
+    np.testing.assert_array_equal(tp.init_layers(cfg), tp.init_layers(cfg))
+    assert not np.array_equal(tp.init_layers(cfg), tp.init_layers(tp.DMFRunConfig(4, 1e-3, 1e-4, seed=124)))
+    ident = tp.init_layers(tp.DMFRunConfig(3, 1e-3, 0.5, "identity", 1, 0))
     np.testing.assert_array_equal(ident, np.broadcast_to(0.5 * np.eye(2), (3, 2, 2)).astype(np.float32))
 
 
@@ -130,7 +133,7 @@ def test_gradients_match_autograd(depth):
     layers = rng.standard_normal((depth, 2, 2))
     mask = MAIN.mask()
     target = MAIN.observed_matrix() + rng.standard_normal((2, 2)) * 0.1 * mask
-    loss, grads = tt.loss_and_gradients(layers, mask, target)
+    loss, grads = tk.loss_and_gradients(layers, mask, target)
 
     w = [torch.tensor(layers[j], requires_grad=True) for j in range(depth)]
     prod = w[0]
@@ -145,8 +148,8 @@ def test_gradients_match_autograd(depth):
 
 def test_reference_step_is_gradient_step():
     layers = np.random.default_rng(0).standard_normal((3, 2, 2))
-    new, loss = tt.reference_step(layers, 0.01, MAIN.mask(), MAIN.observed_matrix())
-    ref_loss, grads = tt.loss_and_gradients(layers, MAIN.mask(), MAIN.observed_matrix())
+    new, loss = tk.reference_step(layers, 0.01, MAIN.mask(), MAIN.observed_matrix())
+    ref_loss, grads = tk.loss_and_gradients(layers, MAIN.mask(), MAIN.observed_matrix())
     np.testing.assert_allclose(new, layers - 0.01 * grads, rtol=1e-12)
     assert loss == pytest.approx(ref_loss, rel=1e-12)
 
@@ -158,7 +161,7 @@ def exact_product(layers: np.ndarray) -> np.ndarray:
     """Product with the kernel's accumulation order (numpy matmul may use FMA)."""
     p = np.eye(layers.shape[-1], dtype=layers.dtype)
     for w in layers:
-        p = tt._mm_ref(p, w)
+        p = tk._mm_ref(p, w)
     return p
 
 
@@ -166,11 +169,11 @@ def exact_product(layers: np.ndarray) -> np.ndarray:
 def test_kernel_matches_reference_step_by_step(dtype):
     configs = fig1_like_configs()
     batch = tt.init_batch(MAIN, configs, dtype=dtype, log_every=1, max_iters=10**6)
-    layers = [tt.init_layers(c, dtype=dtype) for c in configs]
+    layers = [tp.init_layers(c, dtype=dtype) for c in configs]
     for step in range(300):
         tt.advance(batch, 1)
         for b, c in enumerate(configs):
-            layers[b], loss = tt.reference_step(layers[b], c.lr, MAIN.mask(), MAIN.observed_matrix())
+            layers[b], loss = tk.reference_step(layers[b], c.lr, MAIN.mask(), MAIN.observed_matrix())
             np.testing.assert_allclose(batch.layers[b, : c.depth], layers[b], rtol=1e-6, atol=0)
             assert batch.history[b, step, 1] == pytest.approx(loss, rel=1e-6, abs=0)
             np.testing.assert_array_equal(batch.history[b, step, 2:], exact_product(layers[b]).ravel())
@@ -203,7 +206,7 @@ def test_chunking_does_not_change_results():
 
 
 def exact_solution_config() -> tt.DMFBatch:
-    batch = tt.init_batch(MAIN, [tt.DMFRunConfig(1, 1e-2, 1.0, "identity", 0, 0)])
+    batch = tt.init_batch(MAIN, [tp.DMFRunConfig(1, 1e-2, 1.0, "identity", 0, 0)])
     batch.layers[0, 0] = np.array([[5.0, 1.0], [1.0, 0.0]], dtype=np.float32)  # loss exactly 0
     return batch
 
@@ -224,14 +227,14 @@ def test_below_tol_counter_resets():
     tt.advance(batch, 500)  # 10 logs below tol
     batch.layers[0, 0, 1, 1] = 1.0  # loss 0.5 at the next log
     tt.advance(batch, 50)
-    assert batch.below_tol[0] == 0 and batch.status[0] == tt.RUNNING
+    assert batch.below_tol[0] == 0 and batch.status[0] == tk.RUNNING
     batch.layers[0, 0, 1, 1] = 0.0
     tt.advance(batch, 10_000)
-    assert batch.status[0] == tt.CONVERGED and batch.iteration[0] == 550 + 550
+    assert batch.status[0] == tk.CONVERGED and batch.iteration[0] == 550 + 550
 
 
 def test_max_iters_status_and_final_row():
-    batch = tt.init_batch(MAIN, [tt.DMFRunConfig(3, 3e-3, 1e-6, seed=1)], max_iters=120)
+    batch = tt.init_batch(MAIN, [tp.DMFRunConfig(3, 3e-3, 1e-6, seed=1)], max_iters=120)
     tt.run_batch(batch)
     res = tt.run_results(batch)[0]
     assert res.status == "max_iters" and res.final_iteration == 120
@@ -239,7 +242,7 @@ def test_max_iters_status_and_final_row():
 
 
 def test_divergence_is_detected():
-    batch = tt.init_batch(MAIN, [tt.DMFRunConfig(3, 10.0, 1.0, seed=3)])
+    batch = tt.init_batch(MAIN, [tp.DMFRunConfig(3, 10.0, 1.0, seed=3)])
     tt.run_batch(batch)
     res = tt.run_results(batch)[0]
     assert res.status == "diverged"
@@ -249,8 +252,8 @@ def test_divergence_is_detected():
 
 
 def test_runs_stop_independently_and_match_solo_runs():
-    fast_cfg = tt.DMFRunConfig(2, 6e-3, 1e-5, "gaussian", 1, 5)
-    slow_cfg = tt.DMFRunConfig(3, 3e-3, 1e-6, "balanced", 1, 6)
+    fast_cfg = tp.DMFRunConfig(2, 6e-3, 1e-5, "gaussian", 1, 5)
+    slow_cfg = tp.DMFRunConfig(3, 3e-3, 1e-6, "balanced", 1, 6)
     batch = tt.init_batch(MAIN, [fast_cfg, slow_cfg], max_iters=60_000)
     tt.run_batch(batch)
     solo = [tt.run_batch(tt.init_batch(MAIN, [c], max_iters=60_000)) for c in (fast_cfg, slow_cfg)]
@@ -265,8 +268,8 @@ def test_runs_stop_independently_and_match_solo_runs():
 
 
 def test_per_run_problems():
-    eps = tt.make_completion_problem({(0, 1): -2.0, (1, 0): 0.5, (1, 1): 0.1})
-    batch = tt.init_batch([MAIN, eps], [tt.DMFRunConfig(2, 1e-2, 1e-6, seed=0)] * 2, log_every=1)
+    eps = tp.make_completion_problem({(0, 1): -2.0, (1, 0): 0.5, (1, 1): 0.1})
+    batch = tt.init_batch([MAIN, eps], [tp.DMFRunConfig(2, 1e-2, 1e-6, seed=0)] * 2, log_every=1)
     tt.advance(batch, 1)
     np.testing.assert_array_equal(batch.target[1], np.float32([[0, -2], [0.5, 0.1]]))
     # ½ (4 + 0.25 + 0.01) ≈ 2.13 for a near-zero product.
@@ -302,21 +305,20 @@ def test_checkpoint_resume_is_identical(tmp_path):
 def test_marker_helpers():
     loss = np.array([1.0, 0.2, 0.12, 0.05, 0.012, 1e-3, 2e-4, 1.2e-4, 9e-5, 8e-5])
     p11 = -np.arange(len(loss), dtype=float)
-    np.testing.assert_array_equal(tt.first_below(loss), [2, 4, 5, 7])
-    np.testing.assert_array_equal(tt.unobserved_at_markers(loss, p11), [2.0, 4.0, 5.0, 7.0])
-    assert tt.curve_cut(loss) == 9
-    assert tt.curve_cut(loss[:5]) == 5
-    assert np.isnan(tt.unobserved_at_markers(loss[:3], p11[:3])[1])
+    assert [lm.first_below(loss, t) for t in lm.MARKER_LOSSES] == [2, 4, 5, 7]
+    assert lm.first_below(loss, 1e-9) == -1
+    np.testing.assert_array_equal(lm.unobserved_at_markers(loss, p11), [2.0, 4.0, 5.0, 7.0])
+    assert lm.curve_cut(loss) == 9
+    assert lm.curve_cut(loss[:5]) == 5
+    assert np.isnan(lm.unobserved_at_markers(loss[:3], p11[:3])[1])
     # Authors' rule: one marker per row, so a jump across two thresholds
     # puts the second marker on the next row below its threshold.
     jump = np.array([1.0, 0.01, 0.009, 1e-3, 1e-5])
-    np.testing.assert_array_equal(tt.first_below(jump), [1, 1, 3, 4])
-    np.testing.assert_array_equal(tt.marker_indices(jump), [1, 2, 3, 4])
+    assert [lm.first_below(jump, t) for t in lm.MARKER_LOSSES] == [1, 1, 3, 4]
+    assert lm.marker_rows(jump) == [1, 2, 3, 4]
 
 
-def test_effective_rank_and_history_products():
-    assert tt.effective_rank(np.eye(2)) == pytest.approx(2.0)
-    assert tt.effective_rank(np.outer([1.0, 2.0], [3.0, -1.0])) == pytest.approx(1.0)
+def test_history_products():
     hist = {"iteration": np.array([50]), "loss": np.array([0.1]), "p11": np.array([1.0]),
             "p12": np.array([2.0]), "p21": np.array([3.0]), "p22": np.array([4.0])}
     np.testing.assert_array_equal(tt.history_products(hist)[0], [[1, 2], [3, 4]])

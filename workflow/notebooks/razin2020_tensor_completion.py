@@ -54,10 +54,13 @@ pd.set_option("display.width", 250)
 pd.set_option("display.max_columns", 40)
 
 # %%
-runs = pd.read_parquet(runs_path)
-summary = pd.read_parquet(summary_path)
-datasets = (runs[["dataset", "order", "target_rank", "mode_size"]].drop_duplicates()
-            .sort_values(["target_rank", "order", "dataset"]).to_dict("records"))
+from implicit_reg.razin2020.tables import upgrade_columns  # noqa: E402
+
+# upgrade_columns: tables written before the column convention read like new ones.
+runs = upgrade_columns(pd.read_parquet(runs_path))
+summary = upgrade_columns(pd.read_parquet(summary_path))
+datasets = (runs[["dataset", "order", "rank", "mode_size"]].drop_duplicates()
+            .sort_values(["rank", "order", "dataset"]).to_dict("records"))
 SERIES_STYLE = {
     "linear": {"color": "tab:blue", "marker": "o", "linestyle": "--"},
     "tf, init 1e-2": {"color": "tab:orange", "marker": "v", "linestyle": "-"},
@@ -72,7 +75,7 @@ for s in sorted(summary["series"].unique()):
 
 def title(d: dict) -> str:
     dims = "x".join([str(d["mode_size"])] * int(d["order"]))
-    return f"{dims} (order {d['order']}) rank {d['target_rank']} tensor completion"
+    return f"{dims} (order {d['order']}) rank {d['rank']} tensor completion"
 
 
 # %%

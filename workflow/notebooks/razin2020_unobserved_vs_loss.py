@@ -69,9 +69,10 @@ pd.set_option("display.width", 250)
 pd.set_option("display.max_columns", 40)
 
 # %%
-runs = pd.read_parquet(runs_path)
-traj = pd.read_parquet(trajectories_path)
-markers = pd.read_parquet(markers_path)
+# upgrade_columns: tables written before the column convention read like new ones.
+runs = rt.upgrade_columns(pd.read_parquet(runs_path))
+traj = rt.upgrade_columns(pd.read_parquet(trajectories_path))
+markers = rt.upgrade_columns(pd.read_parquet(markers_path))
 if runs.empty:
     raise ValueError(f"no runs in {runs_path}")
 if mode == "auto":
@@ -94,7 +95,7 @@ MARKERS = ["o", "v", "^", "D", "s", "P", "X", "*"]
 def curve(run_id: str) -> pd.DataFrame:
     """Logged rows of a run up to and including the first loss below 1e-4."""
     t = traj.loc[traj["run_id"] == run_id]
-    cut = rt.first_below(t["loss"].to_numpy(), rt.CURVE_CUT_LOSS)
+    cut = rt.first_below(t["train_loss"].to_numpy(), rt.CURVE_CUT_LOSS)
     return t if cut < 0 else t.iloc[: cut + 1]
 
 
@@ -145,7 +146,7 @@ for ax, depth in zip(axes, depths):
         norm = mpl.colors.Normalize(1, max(int(pr["iterations"].max()), 2))
         for run in pr.itertuples():
             c = curve(run.run_id)
-            x, y, it = c["loss"].to_numpy(), c["abs_unobserved"].to_numpy(), c["iteration"].to_numpy()
+            x, y, it = c["train_loss"].to_numpy(), c["abs_unobserved"].to_numpy(), c["iteration"].to_numpy()
             ok = np.isfinite(x) & np.isfinite(y) & (x > 0)
             x, y, it = x[ok], y[ok], it[ok]
             if len(x) > 1:
@@ -164,7 +165,7 @@ for ax, depth in zip(axes, depths):
         for run in pr.itertuples():
             k = int(run.run_index)
             m = markers.loc[(markers["run_id"] == run.run_id) & (markers["row"] >= 0)]
-            ax.plot(m["loss"], m["abs_unobserved"], zorder=4, marker=MARKERS[k % len(MARKERS)],
+            ax.plot(m["train_loss"], m["abs_unobserved"], zorder=4, marker=MARKERS[k % len(MARKERS)],
                     color=mpl.colormaps["gray_r"](0.35 + 0.17 * k), markersize=7, markeredgecolor="black",
                     markeredgewidth=0.5, linestyle="none")
         sm = mpl.cm.ScalarMappable(norm=norm, cmap=CMAP)
@@ -193,7 +194,7 @@ for ax, depth in zip(axes, depths):
             eps = float(sel["b22"].iloc[0])
             for j, run in enumerate(sel.itertuples()):
                 c = curve(run.run_id)
-                x, y = c["loss"].to_numpy(), c["abs_unobserved"].to_numpy()
+                x, y = c["train_loss"].to_numpy(), c["abs_unobserved"].to_numpy()
                 ok = np.isfinite(x) & np.isfinite(y) & (x > 0)
                 ax.plot(x[ok], y[ok], color=color, linewidth=1.6, zorder=2,
                         label=f"\u03b5 = {eps:.3g}" if j == 0 else None)
@@ -207,7 +208,7 @@ for ax, depth in zip(axes, depths):
         if reference == "rank1":
             ax.plot([], [], color="0.4", linestyle="--", linewidth=1.0, label="1/\u03b5 (rank-1 completion)")
         ax.legend(fontsize=6.5, loc="upper left", framealpha=0.85)
-    P.mark_failed_runs(ax, pr.assign(_x=pr["loss_at_cut"], _y=pr["abs_unobserved_at_cut"]), "_x", "_y",
+    P.mark_failed_runs(ax, pr.assign(_x=pr["train_loss_at_cut"], _y=pr["abs_unobserved_at_cut"]), "_x", "_y",
                        annotate=True, text_loc=(0.97, 0.04))
     ax.set_xscale("log")
     ax.set_xlim(max(xmax, 1e-3), 1e-4)
@@ -227,7 +228,7 @@ display(Image(filename=figure_png))
 # the batch's wall time. Then |P11| at the four markers.
 
 # %%
-cols = ["depth", "label", "b22", "rep", "seed", "status", "iterations", "loss_at_cut",
+cols = ["depth", "label", "b22", "rep", "seed", "status", "iterations", "train_loss_at_cut",
         "abs_unobserved_at_cut", "c_fit", "det_final", "wall_seconds"]
 print(runs[cols].to_string(index=False))
 if reference_c:
@@ -238,4 +239,4 @@ wide = markers.pivot_table(index=["depth", "label", "b22", "rep"], columns="mark
 wide = wide[sorted(wide.columns, reverse=True)]
 print(wide.round(3).to_string())
 print()
-print(P.failed_runs_report(runs, ["run_id", "iterations", "final_loss"]))
+print(P.failed_runs_report(runs, ["run_id", "iterations", "final_train_loss"]))

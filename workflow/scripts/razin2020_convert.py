@@ -12,7 +12,7 @@ import os  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 from implicit_reg.core.data_files import DataFileError, load_torch_file, verify_sha256  # noqa: E402
-from implicit_reg.razin2020.tables import export_from_pt_object  # noqa: E402
+from implicit_reg.razin2020.data_exports import export_from_pt_object  # noqa: E402
 
 smk = snakemake  # noqa: F821
 key = f"razin2020.data.datasets.{smk.wildcards.name}"

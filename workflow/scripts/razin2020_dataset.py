@@ -15,7 +15,7 @@ import os  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 from implicit_reg.core.data_files import verify_sha256  # noqa: E402
-from implicit_reg.razin2020 import tables as rt  # noqa: E402
+from implicit_reg.razin2020 import data_exports as dx  # noqa: E402
 from implicit_reg.razin2020 import tensor_completion as tc  # noqa: E402
 
 smk = snakemake  # noqa: F821
@@ -24,10 +24,10 @@ out = Path(smk.output.export)
 tmp = out.with_name(out.name + ".tmp")
 if ds["source"] == "generated":
     if ds["kind"] == "matrix":
-        tmp.write_text(rt.generated_matrix_export_text(*ds["observed"]))
+        tmp.write_text(dx.generated_matrix_export_text(*ds["observed"]))
     else:
         data = tc.generate_tensor_data(ds["order"], ds["rank"], int(ds["seed"]), ds.get("mode_size", 8))
-        tmp.write_bytes(rt.tensor_export_bytes(data.target, data.permutation, data.target_cp_rank))
+        tmp.write_bytes(dx.tensor_export_bytes(data.target, data.permutation, data.target_cp_rank))
     log.info("generated %s (%s, seed %d)", ds["name"], ds["kind"], ds["seed"])
 else:
     source = Path(smk.input.source)

@@ -1,6 +1,6 @@
 """Adapter: one panel of 2x2 deep matrix factorization runs (one job per depth).
 
-params.spec: figure, depth, runs (run_id, dataset, lr, init_scale, init,
+params.spec: figure, depth, runs (run_id, dataset, lr, init_product_std, init,
 det_sign, seed, ...), dtype, log_every, tol, patience, max_iters,
 checkpoint_every, backend. params.checkpoint: engine state written every
 checkpoint_every iterations and resumed from (see razin2020_common).
@@ -22,13 +22,14 @@ from implicit_reg.core import table_io  # noqa: E402
 from implicit_reg.core.progress import progress_text  # noqa: E402
 from implicit_reg.razin2020 import tables as rt  # noqa: E402
 from implicit_reg.razin2020 import two_by_two as tt  # noqa: E402
+from implicit_reg.razin2020 import two_by_two_problem as tp  # noqa: E402
 
 smk = snakemake  # noqa: F821
 PROVENANCE = table_provenance(smk, "two_by_two")
 spec = smk.params.spec
-problems = {Path(p).stem: tt.load_completion_problem(p) for p in smk.input.problems}
+problems = {Path(p).stem: tp.load_completion_problem(p) for p in smk.input.problems}
 dtype = {"float32": np.float32, "float64": np.float64}[spec["dtype"]]
-configs = [tt.DMFRunConfig(r["depth"], r["lr"], r["init_scale"], r["init"], r["det_sign"], r["seed"])
+configs = [tp.DMFRunConfig(r["depth"], r["lr"], r["init_product_std"], r["init"], r["det_sign"], r["seed"])
            for r in spec["runs"]]
 ckpt, key = Path(smk.params.checkpoint), job_fingerprint(spec, smk.input.problems)
 resumed = ckpt_io.load_checkpoint(ckpt, key)

@@ -12,8 +12,10 @@ from implicit_reg.razin2020 import tables as rt  # noqa: E402
 
 smk = snakemake  # noqa: F821
 PROVENANCE = table_provenance(smk, "two_by_two")
-runs = pd.concat([archive.read_table(p, "runs") for p in smk.input.runs], ignore_index=True)
-traj = pd.concat([archive.read_table(p, "trajectories") for p in smk.input.trajectories], ignore_index=True)
+# Archived batches may predate the column convention: upgrade_columns renames their columns.
+runs = pd.concat([rt.upgrade_columns(archive.read_table(p, "runs")) for p in smk.input.runs], ignore_index=True)
+traj = pd.concat([rt.upgrade_columns(archive.read_table(p, "trajectories")) for p in smk.input.trajectories],
+                 ignore_index=True)
 runs, traj = rt.sort_dmf(runs, traj)
 markers = rt.dmf_markers_table(runs, traj)
 if smk.params.get("instances", False):

@@ -11,7 +11,7 @@ import os  # noqa: E402
 import urllib.request  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-from implicit_reg.razin2020.tables import sha256_file  # noqa: E402
+from implicit_reg.core.hashing import sha256_file  # noqa: E402
 
 smk = snakemake  # noqa: F821
 url, expected = smk.params.url, smk.params.sha256

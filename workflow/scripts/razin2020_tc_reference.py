@@ -15,6 +15,7 @@ from pathlib import Path  # noqa: E402
 
 from implicit_reg import archive  # noqa: E402
 from implicit_reg.core import table_io  # noqa: E402
+from implicit_reg.razin2020 import data_exports as dx  # noqa: E402
 from implicit_reg.razin2020 import tables as rt  # noqa: E402
 from implicit_reg.razin2020 import tensor_completion as tc  # noqa: E402
 from implicit_reg.razin2020.cp_rank import estimate_cp_rank  # noqa: E402
@@ -30,7 +31,7 @@ if n > 0:
     error = tc.linear_baseline_error(data.target, tc.observed_indices(data, n))
 else:
     method, tensor, error = "ground_truth", data.target, 0.0
-digest = rt.content_digest(tensor)
+digest = dx.content_digest(tensor)
 t0 = time.perf_counter()
 reuse = None
 if method == "linear":

@@ -11,7 +11,8 @@ from implicit_reg.razin2020 import tables as rt  # noqa: E402
 
 smk = snakemake  # noqa: F821
 PROVENANCE = table_provenance(smk, "tensor_completion", "cp_rank")
-runs = rt.spread_runs([archive.read_table(p, "runs") for p in smk.input.runs])
+# Archived jobs may predate the column convention: upgrade_columns renames their columns.
+runs = rt.spread_runs([rt.upgrade_columns(archive.read_table(p, "runs")) for p in smk.input.runs])
 summary = rt.spread_summary(runs)
 table_io.write_parquet(runs, smk.output.runs, PROVENANCE)
 table_io.write_parquet(summary, smk.output.summary, PROVENANCE)

@@ -17,12 +17,14 @@ from implicit_reg.razin2020 import tables as rt  # noqa: E402
 smk = snakemake  # noqa: F821
 PROVENANCE = table_provenance(smk, "tensor_completion", "cp_rank")
 figure = smk.params.spec["figure"]
-parts = [archive.read_table(p, "runs") for p in smk.input.train_runs]
-parts += [archive.read_table(p, "row") for p in [*smk.input.linear, *smk.input.ground_truth]]
+# Archived jobs may predate the column convention: upgrade_columns renames their columns.
+parts = [rt.upgrade_columns(archive.read_table(p, "runs")) for p in smk.input.train_runs]
+parts += [rt.upgrade_columns(archive.read_table(p, "row")) for p in [*smk.input.linear, *smk.input.ground_truth]]
 runs = pd.concat(parts, ignore_index=True)[rt.TC_RUN_COLUMNS]
 runs["figure"] = figure
 runs = rt.sort_tc(runs)
-traj = pd.concat([archive.read_table(p, "trajectories") for p in smk.input.train_trajectories], ignore_index=True)
+traj = pd.concat([rt.upgrade_columns(archive.read_table(p, "trajectories")) for p in smk.input.train_trajectories],
+                 ignore_index=True)
 summary = rt.tc_summary(runs)
 table_io.write_parquet(runs, smk.output.runs, PROVENANCE)
 table_io.write_parquet(traj, smk.output.trajectories, PROVENANCE)

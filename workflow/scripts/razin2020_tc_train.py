@@ -21,6 +21,7 @@ from implicit_reg import archive  # noqa: E402
 from implicit_reg.core import checkpoint as ckpt_io  # noqa: E402
 from implicit_reg.core import table_io  # noqa: E402
 from implicit_reg.core.progress import progress_text  # noqa: E402
+from implicit_reg.razin2020 import data_exports as dx  # noqa: E402
 from implicit_reg.razin2020 import tables as rt  # noqa: E402
 from implicit_reg.razin2020 import tensor_completion as tc  # noqa: E402
 from implicit_reg.razin2020.cp_rank import estimate_cp_rank  # noqa: E402
@@ -62,7 +63,7 @@ def on_checkpoint(b):
 batch.run(s["checkpoint_every"], on_checkpoint)
 wall = elapsed + time.perf_counter() - t0
 results, tensors = batch.results(), batch.model_tensors()
-first, rep_of = rt.unique_by_content(list(tensors))
+first, rep_of = dx.unique_by_content(list(tensors))
 ranks, rank_seconds = {}, {}
 for i in first:
     t1 = time.perf_counter()

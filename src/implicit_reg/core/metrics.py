@@ -103,6 +103,12 @@ def effective_rank_from_singular_values(sv: torch.Tensor) -> torch.Tensor:
     -------
     torch.Tensor
         ``[...]``.
+
+    This torch version exists beside the numpy one
+    (:func:`implicit_reg.core.metrics_numpy.effective_rank`, the single numpy
+    implementation) because the deep-factorization engine evaluates it on the
+    training device for a whole batch of runs without copying the singular values
+    to the host; ``tests/test_metrics_numpy.py`` checks that the two agree.
     """
     p = sv / sv.sum(dim=-1, keepdim=True)
     return torch.exp(-(p * torch.log(p + EFFECTIVE_RANK_LOG_GUARD)).sum(dim=-1))

@@ -23,11 +23,10 @@ import pyarrow.parquet as pq
 #: (dimensionless); the text after it says what the number is relative to.
 COLUMN_UNITS: dict[str, str] = {
     # training and test losses
+    # (one name per quantity in both papers' tables: train_loss, final_train_loss, ...)
     "final_train_loss": "1 (squared-error training loss over the observations, last iteration)",
     "train_loss": "1 (squared-error training loss over the observations)",
-    "loss": "1 (squared-error training loss over the three observed entries)",
-    "final_loss": "1 (training loss of the last iteration)",
-    "loss_at_cut": "1 (training loss at the cut iteration)",
+    "train_loss_at_cut": "1 (training loss at the cut iteration)",
     "marker_loss": "1 (loss threshold of the marker)",
     "test_mse": "1 (mean squared error over the test entries)",
     # errors and norms of the solution
@@ -64,7 +63,8 @@ COLUMN_UNITS: dict[str, str] = {
     "det_final": "1 (determinant of the final product)",
     "c_fit": "1 (fitted c of |P11| = c / sqrt(loss))",
     # parameters
-    "init_scale": "1 (initialization scale)",
+    "init_scale": "1 (Arora et al.'s init scale: ||W(0)||_F ~ sqrt(n) init_scale, or W(0) = init_scale I)",
+    "init_product_std": "1 (std of the product matrix's entries at initialization, Razin & Cohen's init X)",
     "init_std": "1 (standard deviation of the initialization)",
     "lr": "1 (learning rate)",
     "tol": "1 (stopping tolerance on the loss)",

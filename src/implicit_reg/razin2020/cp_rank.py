@@ -53,24 +53,57 @@ CHOLESKY_MIN_RCOND = 1e-10
 
 
 def max_cp_rank(shape: Sequence[int]) -> int:
-    """Product of all mode sizes except (one copy of) the largest: 64 for 8³, 512 for 8⁴."""
+    """The largest rank the search tries, R_max (spec §2.2).
+
+    Parameters
+    ----------
+    shape : sequence of int
+        Mode sizes of the tensor.
+
+    Returns
+    -------
+    int
+        Product of all mode sizes except (one copy of) the largest: 64 for 8³,
+        512 for 8⁴; 1 for a vector.
+    """
     dims = list(shape)
     dims.remove(max(dims))
     return int(np.prod(dims)) if dims else 1
 
 
 def khatri_rao(mats: Sequence[np.ndarray]) -> np.ndarray:
-    """Column-wise Kronecker product; the first matrix's row index varies slowest.
+    """Khatri–Rao (column-wise Kronecker) product ``A_1 ⊙ A_2 ⊙ …``.
 
-    This matches a row-major unfolding whose remaining modes are in increasing
-    order, as ``np.moveaxis(x, n, 0).reshape(shape[n], -1)`` produces.
+    Column r is ``A_1[:, r] ⊗ A_2[:, r] ⊗ …``, the first matrix's row index
+    varying slowest. This matches a row-major unfolding whose remaining modes
+    are in increasing order, as ``np.moveaxis(x, n, 0).reshape(shape[n], -1)``
+    produces.
+
+    Parameters
+    ----------
+    mats : sequence of numpy.ndarray
+        Matrices ``[I_k, R]`` with the same number of columns R.
+
+    Returns
+    -------
+    numpy.ndarray, shape ``[Π_k I_k, R]``
     """
     rank = mats[0].shape[1]
     return reduce(lambda a, b: np.einsum("ir,kr->ikr", a, b).reshape(-1, rank), mats)
 
 
 def cp_reconstruct(factors: Sequence[np.ndarray]) -> np.ndarray:
-    """Full tensor ``Σ_r A_1[:, r] ⊗ … ⊗ A_N[:, r]``."""
+    """The full tensor of a CP decomposition, ``Σ_r A_1[:, r] ⊗ … ⊗ A_N[:, r]`` (spec §2.2).
+
+    Parameters
+    ----------
+    factors : sequence of numpy.ndarray
+        ``A_n`` of shape ``[I_n, R]``, N ≤ 25 of them.
+
+    Returns
+    -------
+    numpy.ndarray, shape ``[I_1, …, I_N]``
+    """
     letters = "abcdefghijklmnopqrstuvwxy"
     spec = ",".join(f"{letters[n]}z" for n in range(len(factors)))
     return np.einsum(f"{spec}->{letters[:len(factors)]}", *factors)
@@ -84,6 +117,18 @@ def solve_normal_equations(mttkrp: np.ndarray, v: np.ndarray) -> np.ndarray:
     gives the same result to rounding, ~20× faster than an eigen-decomposition
     at rank 40. Otherwise (near-singular ``v``, typical for ranks above what
     the tensor needs) the pseudo-inverse with the authors' 1e-15 cutoff is used.
+
+    Parameters
+    ----------
+    mttkrp : numpy.ndarray, shape ``[I_n, R]``
+        The unfolding times the Khatri–Rao product of the other factors.
+    v : numpy.ndarray, shape ``[R, R]``
+        Hadamard product of the other factors' Gram matrices.
+
+    Returns
+    -------
+    numpy.ndarray, shape ``[I_n, R]``
+        The least-squares update of factor n.
     """
     chol, info = lapack.dpotrf(v, lower=0, clean=0)
     if info == 0:
@@ -102,12 +147,38 @@ def cp_als(
     tol: float = DEFAULT_TOL,
     max_sweeps: int = DEFAULT_MAX_SWEEPS,
 ) -> tuple[list[np.ndarray], float, int]:
-    """Fit a rank-``rank`` CP decomposition by ALS; return (factors, MSE, sweeps run).
+    """Fit a rank-``rank`` CP decomposition by alternating least squares (the authors' ``cp_als``).
 
-    Stops after the first sweep whose MSE (mean over all entries) is below
-    ``tol``. The returned factors reconstruct the fitted tensor exactly
-    (:func:`cp_reconstruct`). Raises ``np.linalg.LinAlgError`` if a
-    pseudo-inverse fails (e.g. on NaN).
+    Each sweep updates every factor in turn,
+    ``A_n ← X_(n) (⊙_{m≠n} A_m) pinv(⊛_{m≠n} A_mᵀA_m)``, and stops after the
+    first sweep whose MSE ``‖X − X̂‖²_F / numel`` is below ``tol`` (spec §2.2).
+
+    Parameters
+    ----------
+    tensor : numpy.ndarray
+        The tensor X (cast to float64).
+    rank : int
+        R.
+    rng : numpy.random.Generator
+        Draws the initial factors, i.i.d. N(0, 1).
+    tol : float
+        MSE threshold.
+    max_sweeps : int
+        Sweeps at most.
+
+    Returns
+    -------
+    factors : list of numpy.ndarray
+        They reconstruct the fitted tensor exactly (:func:`cp_reconstruct`).
+    mse : float
+        MSE of the fit.
+    sweeps : int
+        Sweeps run.
+
+    Raises
+    ------
+    numpy.linalg.LinAlgError
+        If a pseudo-inverse fails (e.g. on NaN).
     """
     x = np.asarray(tensor, dtype=np.float64)
     shape = x.shape
@@ -152,7 +223,13 @@ def cp_als_mse(
     tol: float = DEFAULT_TOL,
     max_sweeps: int = DEFAULT_MAX_SWEEPS,
 ) -> tuple[float, int]:
-    """(MSE, sweeps) of :func:`cp_als`."""
+    """The MSE and the number of sweeps of :func:`cp_als` (same parameters), without the factors.
+
+    Returns
+    -------
+    mse : float
+    sweeps : int
+    """
     _, mse, sweeps = cp_als(tensor, rank, rng, tol, max_sweeps)
     return mse, sweeps
 
@@ -163,11 +240,28 @@ def estimate_cp_rank(
     tol: float = DEFAULT_TOL,
     max_sweeps: int = DEFAULT_MAX_SWEEPS,
 ) -> int:
-    """Estimated CP rank (spec §2.2): 0 for the zero tensor, R_max if nothing fits, −1 on a linear-algebra failure.
+    """Estimated CP rank (spec §2.2): the smallest R whose ALS fit has MSE below ``tol``.
 
     Binary search exactly as the authors' ``find_cp_rank``: lo = 0,
     hi = R_max − 1, best = R_max; fit rank mid + 1 and move ``hi`` down on
     success, ``lo`` up on failure. All fits draw from ``default_rng(seed)``.
+
+    Parameters
+    ----------
+    tensor : numpy.ndarray
+        The tensor (a trained model, a linear baseline or a ground truth).
+    seed : int
+        Seed of the one Generator all fits draw their initial factors from.
+    tol : float
+        MSE threshold of a fit.
+    max_sweeps : int
+        ALS sweeps per fit at most.
+
+    Returns
+    -------
+    int
+        The estimate; 0 for the zero tensor, R_max (:func:`max_cp_rank`) if no
+        rank fits, −1 on a linear-algebra failure.
     """
     x = np.asarray(tensor, dtype=np.float64)
     if np.allclose(x, 0.0):

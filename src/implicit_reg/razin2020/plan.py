@@ -124,7 +124,7 @@ class RazinPlan(RazinProvenance):
                     runs.append({
                         "run_id": f"{prefix}/{name}/depth{depth}/run{index}/rep{rep}",
                         "dataset": name, "depth": depth, "run_index": index, "rep": rep,
-                        "lr": float(run["lr"]), "init_scale": float(run["init_scale"]),
+                        "lr": float(run["lr"]), "init_product_std": float(run["init_product_std"]),
                         "init": run["init"], "det_sign": int(run["det_sign"]),
                         "seed": derive_seed(self.seed, "razin2020", figure, name, depth, index, rep),
                     })

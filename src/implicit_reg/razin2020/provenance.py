@@ -29,9 +29,16 @@ _KINDS = {"dmf": "razin2020.two_by_two", "dmf_spread": "razin2020.two_by_two", "
           "tc_reference": "razin2020.cp_rank"}
 
 
+#: Current spec field -> the name it had when the archived jobs were keyed. Keys hash
+#: the legacy field names so archived jobs stay valid: renaming a field must not change
+#: the provenance key of a job whose numbers it does not change.
+_LEGACY_FIELDS = {"init_product_std": "init_scale"}
+
+
 def _strip(spec: Any) -> Any:
+    """The spec as hashed: without the settings in ``_NOT_NUMERICS``, fields under their legacy names."""
     if isinstance(spec, dict):
-        return {k: _strip(v) for k, v in spec.items() if k not in _NOT_NUMERICS}
+        return {_LEGACY_FIELDS.get(k, k): _strip(v) for k, v in spec.items() if k not in _NOT_NUMERICS}
     if isinstance(spec, list):
         return [_strip(v) for v in spec]
     return spec
@@ -44,7 +51,15 @@ class RazinProvenance:
     recompute: frozenset[str] = frozenset()
 
     def attach_store(self, store: "archive.ResultStore | None", recompute: Iterable[str] = ()) -> None:
-        """Read finished jobs from ``store``; never restore the figures in ``recompute`` from the archive."""
+        """Read finished jobs from ``store``; never restore the figures in ``recompute`` from the archive.
+
+        Parameters
+        ----------
+        store : archive.ResultStore or None
+            Where finished jobs are looked up (None: compute everything).
+        recompute : iterable of str
+            Figures whose jobs are not restored from the archive.
+        """
         self.store = store
         self.recompute = frozenset(recompute)
 
@@ -73,8 +88,20 @@ class RazinProvenance:
         return job, payload, datasets
 
     def data_identity(self, name: str) -> dict[str, Any]:
-        """What determines a data set's values: the authors' file (its configured sha256),
-        whether read from the shared copy or downloaded, or the seed of a generated instance."""
+        """What determines a data set's values, as hashed into the keys of the jobs reading it.
+
+        Parameters
+        ----------
+        name : str
+            A configured data set.
+
+        Returns
+        -------
+        dict
+            The data set's parameters with ``generated`` (bool): for the authors'
+            files their configured sha256 (drawn by nobody, so without a seed), for
+            a generated instance its seed.
+        """
         params = dict(self.dataset_params(name))
         params["generated"] = params.pop("source") == "generated"
         if not params["generated"]:
@@ -83,7 +110,28 @@ class RazinProvenance:
 
     def job_provenance(self, kind: str, figure: str | None = None, name: str | None = None,
                        depth: Any = None, n_obs: Any = None) -> dict[str, Any]:
-        """What a job writes into its record: kind, job name, key and the figures it serves."""
+        """What a job writes into its record: kind, job name, provenance key and the figures it serves.
+
+        The key is :func:`archive.provenance_key` of the job's resolved spec (without
+        the settings that change no number, fields under their legacy names), the
+        identity of every data set it reads and the numerics versions of its engines.
+
+        Parameters
+        ----------
+        kind : str
+            ``dmf``, ``dmf_spread``, ``tc_train``, ``tc_spread`` or ``tc_reference``.
+        figure, name : str or None
+            The figure (2×2 and training jobs) and data set (tensor jobs).
+        depth : int or None
+            The panel's depth (2×2 jobs); the instance index for ``tc_spread``.
+        n_obs : int or None
+            Observed entries (tensor jobs; None for a ground-truth reference).
+
+        Returns
+        -------
+        dict
+            ``kind`` (the archive kind), ``job``, ``key`` (64 hex digits) and ``figures``.
+        """
         job, payload, datasets = self._job(kind, figure, name, depth, n_obs)
         figures = [figure] if figure else self._figures_reading(datasets[0])
         return {"kind": _KINDS[kind], "job": job, "key": archive.provenance_key(payload), "figures": figures}
@@ -98,7 +146,21 @@ class RazinProvenance:
 
     def sourced(self, local: str, kind: str, figure: str | None = None, name: str | None = None,
                 depth: Any = None, n_obs: Any = None) -> str:
-        """``local`` (the job's own output, computed when missing) or the archive entry holding the job."""
+        """Where a job's table is read from: ``local`` or the archive entry holding the job.
+
+        Parameters
+        ----------
+        local : str
+            The job's own output path (computed when missing).
+        kind, figure, name, depth, n_obs
+            As in :meth:`job_provenance`.
+
+        Returns
+        -------
+        str
+            ``local``, or the archive entry's table path when the archive holds the
+            job and its figures are not in ``recompute``.
+        """
         if self.store is None:
             return local
         prov = self.job_provenance(kind, figure, name, depth, n_obs)
@@ -109,7 +171,12 @@ class RazinProvenance:
         return local
 
     def all_job_keys(self) -> set[str]:
-        """The provenance key of every job the enabled figures need (spread jobs included)."""
+        """The provenance key of every job the enabled figures need (spread jobs included).
+
+        Returns
+        -------
+        set of str
+        """
         keys = set()
         for figure in self.figure_names():
             fig = self.figures[figure]

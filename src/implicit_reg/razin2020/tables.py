@@ -4,6 +4,14 @@ Spec: ``shared/spec/razin2020.md``. The engines live in :mod:`two_by_two`
 (Figure 1, perturbed 2×2 problems) and :mod:`tensor_completion` /
 :mod:`cp_rank` (Figure 2, rank-3 appendix); this module turns their results
 into the tidy tables the figure notebooks and ``config/published.yaml`` read.
+``docs/architecture.md`` documents every column.
+
+Column convention (shared with Arora et al.'s tables): the same quantity has the
+same name in every table, e.g. ``train_loss`` / ``final_train_loss`` for the
+training loss and ``rank`` for the ground truth's rank. The 2×2 runs' initial
+scale is ``init_product_std`` (the std of the product's entries, spec §2.1),
+not Arora et al.'s ``init_scale`` (a different quantity). Tables archived before this
+convention are read through :func:`upgrade_columns` (:data:`LEGACY_COLUMNS`).
 
 Deep matrix factorization (2×2) figures
     ``runs`` (one row per GD run), ``trajectories`` (one row per logged
@@ -16,158 +24,95 @@ Tensor completion figures
     ``trajectories`` (the training histories) and ``summary`` (median and
     25th/75th percentiles per series and number of observations).
 
-The data-set helpers write the 2×2 problems and tensors in the same export
-format as the shared copies of the authors' ``.pt`` files (``.json`` with
-``A``, ``y``, ``target_matrix``; ``.npz`` with ``target_tensor``,
-``train_indices_order``, ``target_cp_rank``).
+The data-set exports and content digests are :mod:`implicit_reg.razin2020.data_exports`.
 """
 
 from __future__ import annotations
 
-import hashlib
-import io
-import json
 import math
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from implicit_reg.core.metrics_numpy import effective_rank, singular_values
+from implicit_reg.razin2020.loss_markers import (  # also used by the notebooks as rt.first_below, ...)
+    CURVE_CUT_LOSS,
+    MARKER_LOSSES,
+    first_below,
+    marker_rows,
+)
+
 PAPER = "razin2020"
 
-#: Loss values of Figure 1's four grey markers (first logged loss below each).
-MARKER_LOSSES = (1.3e-1, 1.3e-2, 1.3e-3, 1.3e-4)
-#: Figure 1 cuts each curve right after its first logged loss below this.
-CURVE_CUT_LOSS = 1e-4
 #: Theory constant: with det(P) > 0, |P11| ≥ (1 − √(2ℓ))² / √(2ℓ) → c/√ℓ with c = 1/√2.
 THEORY_C = 1.0 / math.sqrt(2.0)
-#: The 2×2 problems observe (row, col) = (0, 1), (1, 0), (1, 1): values b12, b21, b22.
-OBSERVED_2X2 = ((0, 1), (1, 0), (1, 1))
 
 DMF_RUN_COLUMNS = [
     "run_id", "paper", "figure", "dataset", "b12", "b21", "b22", "depth", "run_index", "rep",
-    "label", "init", "balanced", "init_scale", "lr", "det_sign", "seed", "dtype", "log_every",
-    "tol", "max_iters", "status", "iterations", "final_loss", "abs_unobserved_final",
-    "cut_iteration", "loss_at_cut", "abs_unobserved_at_cut", "det_final", "effective_rank_final",
+    "label", "init", "balanced", "init_product_std", "lr", "det_sign", "seed", "dtype", "log_every",
+    "tol", "max_iters", "status", "iterations", "final_train_loss", "abs_unobserved_final",
+    "cut_iteration", "train_loss_at_cut", "abs_unobserved_at_cut", "det_final", "effective_rank_final",
     "c_fit", "n_logged", "wall_seconds",
 ]
 DMF_MARKER_COLUMNS = [
     "run_id", "figure", "dataset", "b22", "depth", "run_index", "rep", "label", "init", "balanced",
-    "init_scale", "lr", "det_sign", "seed", "marker", "marker_loss", "row", "iteration", "loss",
-    "abs_unobserved",
+    "init_product_std", "lr", "det_sign", "seed", "marker", "marker_loss", "row", "iteration",
+    "train_loss", "abs_unobserved",
 ]
+DMF_TRAJECTORY_COLUMNS = ["run_id", "iteration", "train_loss", "p11", "p12", "p21", "p22", "abs_unobserved"]
 TC_RUN_COLUMNS = [
-    "run_id", "paper", "figure", "dataset", "order", "mode_size", "target_rank", "n_obs",
+    "run_id", "paper", "figure", "dataset", "order", "mode_size", "rank", "n_obs",
     "method", "series", "init_std", "rep", "seed", "rank_seed", "lr", "num_components",
     "status", "iterations", "final_train_loss", "recon_error", "cp_rank", "wall_seconds",
     "rank_seconds",
 ]
 TC_SUMMARY_COLUMNS = [
-    "figure", "dataset", "order", "target_rank", "series", "n_obs", "n_runs", "n_failed",
+    "figure", "dataset", "order", "rank", "series", "n_obs", "n_runs", "n_failed",
     "recon_error_median", "recon_error_p25", "recon_error_p75",
     "cp_rank_median", "cp_rank_p25", "cp_rank_p75",
 ]
 
-
-# --------------------------------------------------------------------------
-# Data sets
-# --------------------------------------------------------------------------
-
-
-def sha256_file(path: str | Path) -> str:
-    """Hex sha256 of a file's bytes."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+#: Old column name -> current name, for Razin & Cohen tables written before the
+#: column convention (archived jobs keep their tables as written).
+LEGACY_COLUMNS: dict[str, str] = {
+    "final_loss": "final_train_loss",
+    "loss": "train_loss",
+    "loss_at_cut": "train_loss_at_cut",
+    "init_scale": "init_product_std",
+    "target_rank": "rank",
+}
 
 
-def content_digest(array: np.ndarray) -> str:
-    """sha256 of an array's dtype, shape and bytes: equal digests = identical tensors."""
-    a = np.ascontiguousarray(array)
-    h = hashlib.sha256(f"{a.dtype.str}|{a.shape}|".encode())
-    h.update(a.tobytes())
-    return h.hexdigest()
+def upgrade_columns(table: pd.DataFrame) -> pd.DataFrame:
+    """A Razin & Cohen table with its legacy column names replaced by the current ones.
 
+    Every Razin & Cohen table read back from ``results/`` or the archive goes
+    through this, so tables written before the column convention read like new
+    ones; values are untouched.
 
-def unique_by_content(arrays: Sequence[np.ndarray]) -> tuple[list[int], list[int]]:
-    """Indices of the first occurrence of each distinct array, and each array's representative.
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        Any Razin & Cohen table (2×2 runs, trajectories or markers; tensor runs,
+        trajectories or reference rows), old or new.
 
-    ``first, rep = unique_by_content(xs)``: estimate something once per index
-    in ``first`` and give array ``i`` the value computed for ``rep[i]``.
+    Returns
+    -------
+    pandas.DataFrame
+        The same table (a renamed copy when a column was renamed).
+
+    Raises
+    ------
+    ValueError
+        If a table has both a legacy column and its current name.
     """
-    seen: dict[str, int] = {}
-    first: list[int] = []
-    rep: list[int] = []
-    for i, a in enumerate(arrays):
-        d = content_digest(a)
-        if d not in seen:
-            seen[d] = i
-            first.append(i)
-        rep.append(seen[d])
-    return first, rep
-
-
-def matrix_export_text(a: np.ndarray, y: np.ndarray, target_matrix: np.ndarray) -> str:
-    """The JSON export of a 2×2 problem, formatted like the shared ``.json`` files.
-
-    Values go through float32 (the authors' tensors are float32) and are
-    written as Python floats, e.g. 0.01 as 0.009999999776482582.
-    """
-    def f32(x: np.ndarray) -> Any:
-        return np.asarray(x, dtype=np.float32).astype(np.float64).tolist()
-
-    return json.dumps({"A": f32(a), "y": f32(y), "target_matrix": f32(target_matrix)})
-
-
-def generated_matrix_export_text(b12: float, b21: float, b22: float) -> str:
-    """Export of the 2×2 problem [[*, b12], [b21, b22]], built from its definition.
-
-    One-hot sensing matrices at (1,2), (2,1), (2,2) (1-based) in that order, as
-    in the authors' data; the stored target has 0 at the unobserved entry.
-    """
-    a = np.zeros((3, 2, 2))
-    for k, (i, j) in enumerate(OBSERVED_2X2):
-        a[k, i, j] = 1.0
-    y = np.array([b12, b21, b22], dtype=np.float64)
-    target = np.array([[0.0, b12], [b21, b22]])
-    return matrix_export_text(a, y, target)
-
-
-def tensor_export_bytes(target: np.ndarray, permutation: np.ndarray, cp_rank: int) -> bytes:
-    """The ``.npz`` export of a tensor completion data set (uncompressed ``np.savez``)."""
-    buf = io.BytesIO()
-    np.savez(
-        buf,
-        target_tensor=np.asarray(target, dtype=np.float32),
-        train_indices_order=np.asarray(permutation, dtype=np.int64),
-        target_cp_rank=np.asarray(int(cp_rank), dtype=np.int64),
-    )
-    return buf.getvalue()
-
-
-def export_from_pt_object(obj: Mapping[str, Any]) -> tuple[str, bytes]:
-    """Convert the dict loaded from an authors' ``.pt`` file into (suffix, export bytes).
-
-    A 2×2 problem (keys ``A``, ``y``, ``target_matrix``) becomes ``.json``; a
-    tensor data set (``target_tensor``, ``train_indices_order``,
-    ``target_cp_rank``) becomes ``.npz``. Tensors may be torch tensors or
-    anything ``np.asarray`` accepts.
-    """
-    def arr(x: Any) -> np.ndarray:
-        return np.asarray(x.numpy() if hasattr(x, "numpy") else x)
-
-    keys = set(obj)
-    if {"A", "y", "target_matrix"} <= keys:
-        return ".json", matrix_export_text(arr(obj["A"]), arr(obj["y"]), arr(obj["target_matrix"])).encode()
-    if {"target_tensor", "train_indices_order", "target_cp_rank"} <= keys:
-        return ".npz", tensor_export_bytes(
-            arr(obj["target_tensor"]), arr(obj["train_indices_order"]), int(obj["target_cp_rank"])
-        )
-    raise ValueError(f"unknown data set layout with keys {sorted(keys)}")
+    renames = {old: new for old, new in LEGACY_COLUMNS.items() if old in table.columns}
+    clash = sorted(new for new in renames.values() if new in table.columns)
+    if clash:
+        raise ValueError(f"table has both legacy and current columns for {clash}")
+    return table.rename(columns=renames) if renames else table
 
 
 # --------------------------------------------------------------------------
@@ -176,16 +121,40 @@ def export_from_pt_object(obj: Mapping[str, Any]) -> tuple[str, bytes]:
 
 
 def format_e(x: float) -> str:
-    """Legend number: 3e-3, 1.5e-3, 1e-6 (no '+', no leading zeros)."""
+    """A number as the paper's legends write it: 3e-3, 1.5e-3, 1e-6 (no '+', no leading zeros).
+
+    Parameters
+    ----------
+    x : float
+
+    Returns
+    -------
+    str
+    """
     mant, exp = f"{float(x):.2e}".split("e")
     mant = mant.rstrip("0").rstrip(".")
     return f"{mant}e{int(exp)}"
 
 
-def dmf_run_label(lr: float, init_scale: float, init: str) -> str:
-    """The paper's legend label, e.g. ``"lr 3e-3, init 1e-6 (b)"``; identity init adds "(id)"."""
+def dmf_run_label(lr: float, init_product_std: float, init: str) -> str:
+    """The paper's legend label of a 2×2 run (Figure 1, spec §3).
+
+    Parameters
+    ----------
+    lr : float
+        Learning rate.
+    init_product_std : float
+        The paper's "init X" (std of the product's entries at initialization).
+    init : str
+        ``gaussian``, ``balanced`` (adds " (b)") or ``identity`` (adds " (id)").
+
+    Returns
+    -------
+    str
+        E.g. ``"lr 3e-3, init 1e-6 (b)"``.
+    """
     suffix = {"balanced": " (b)", "identity": " (id)"}.get(init, "")
-    return f"lr {format_e(lr)}, init {format_e(init_scale)}{suffix}"
+    return f"lr {format_e(lr)}, init {format_e(init_product_std)}{suffix}"
 
 
 def det_lower_bound(loss: np.ndarray | float) -> np.ndarray:
@@ -194,6 +163,16 @@ def det_lower_bound(loss: np.ndarray | float) -> np.ndarray:
     With ℓ = ½ Σ_Ω (P − b)², every observed residual is at most √(2ℓ), so
     P12, P21 ≥ 1 − √(2ℓ) and |P22| ≤ √(2ℓ); det > 0 needs P11·P22 > P12·P21.
     Zero where the bound is void (ℓ ≥ ½). Tends to ``THEORY_C / √ℓ``.
+
+    Parameters
+    ----------
+    loss : array_like or float
+        ℓ.
+
+    Returns
+    -------
+    numpy.ndarray
+        The bound at each ℓ (inf at ℓ = 0).
     """
     loss = np.asarray(loss, dtype=np.float64)
     r = np.sqrt(2.0 * np.clip(loss, 0.0, None))
@@ -205,7 +184,19 @@ def det_lower_bound(loss: np.ndarray | float) -> np.ndarray:
 def fit_inverse_sqrt(loss: np.ndarray, value: np.ndarray, max_loss: float = 1.3e-2) -> float:
     """``c`` of ``|value| ≈ c/√loss``: median of ``|value|·√loss`` over points with loss ≤ ``max_loss``.
 
-    NaN when no logged point qualifies.
+    Parameters
+    ----------
+    loss : array_like
+        Logged losses ℓ.
+    value : array_like
+        The logged values (|P11| in Figure 1).
+    max_loss : float
+        Only points with ``0 < ℓ ≤ max_loss`` (the asymptotic regime) count.
+
+    Returns
+    -------
+    float
+        The median; NaN when no finite point qualifies.
     """
     loss = np.asarray(loss, dtype=np.float64)
     value = np.abs(np.asarray(value, dtype=np.float64))
@@ -213,43 +204,6 @@ def fit_inverse_sqrt(loss: np.ndarray, value: np.ndarray, max_loss: float = 1.3e
     if not ok.any():
         return math.nan
     return float(np.median(value[ok] * np.sqrt(loss[ok])))
-
-
-def first_below(loss: np.ndarray, threshold: float) -> int:
-    """Row of the first loss strictly below ``threshold`` (−1: never)."""
-    hit = np.flatnonzero(np.asarray(loss) < threshold)
-    return int(hit[0]) if hit.size else -1
-
-
-def marker_rows(loss: np.ndarray, thresholds: Sequence[float] = MARKER_LOSSES) -> list[int]:
-    """Rows of Figure 1's markers (−1: never reached).
-
-    Marker k is the first row after marker k−1 with loss below threshold k (the
-    authors' plotting rule; the same as the first crossing unless one logging
-    step crosses two thresholds).
-    """
-    loss = np.asarray(loss)
-    out, start = [], 0
-    for thr in thresholds:
-        if start < 0:
-            out.append(-1)
-            continue
-        hit = np.flatnonzero(loss[start:] < thr)
-        if hit.size:
-            out.append(start + int(hit[0]))
-            start = out[-1] + 1
-        else:
-            out.append(-1)
-            start = -1
-    return out
-
-
-def _effective_rank(matrix: np.ndarray) -> float:
-    sv = np.linalg.svd(np.asarray(matrix, dtype=np.float64), compute_uv=False)
-    if not np.all(np.isfinite(sv)) or sv.sum() <= 0:
-        return math.nan
-    p = sv[sv > 0] / sv.sum()
-    return float(np.exp(-np.sum(p * np.log(p))))
 
 
 def dmf_tables(
@@ -263,15 +217,38 @@ def dmf_tables(
     settings: Mapping[str, Any],
     wall_seconds: float,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Runs and trajectories tables of one batch of 2×2 runs.
+    """Runs and trajectories tables of one batch of 2×2 runs (Figure 1, perturbed; spec §3, §6.2).
 
-    ``runs[i]`` is the run's spec (``run_id``, ``dataset``, ``depth``,
-    ``run_index``, ``rep``, ``init``, ``init_scale``, ``lr``, ``det_sign``,
-    ``seed``); ``observed[dataset]`` the observed values (b12, b21, b22);
-    ``histories[i]`` maps ``iteration``, ``loss``, ``p11`` … ``p22`` to arrays
-    (as :func:`two_by_two.run_results` gives). ``settings`` holds ``dtype``,
-    ``log_every``, ``tol``, ``max_iters``. The unobserved entry is P11.
-    ``wall_seconds`` is the batch's wall time (recorded on every row).
+    The unobserved entry is P11. Per run: the training loss
+    ``ℓ = ½ Σ_Ω (P − b)²`` at the last logged row and at the cut (the first
+    logged loss below 1e-4, :data:`CURVE_CUT_LOSS`), |P11| there, ``det(P)`` and
+    the effective rank (over the nonzero singular values, spec §2.1) of the final
+    product, and ``c_fit`` of ``|P11| ≈ c/√ℓ`` over the drawn curve.
+
+    Parameters
+    ----------
+    figure : str
+    runs : sequence of mapping
+        Each run's spec: ``run_id``, ``dataset``, ``depth``, ``run_index``,
+        ``rep``, ``init``, ``init_product_std``, ``lr``, ``det_sign``, ``seed``.
+    observed : mapping
+        ``observed[dataset]`` = the observed values (b12, b21, b22).
+    histories : sequence of mapping
+        ``iteration``, ``loss``, ``p11`` … ``p22`` arrays per run (as
+        :func:`two_by_two.run_results` gives).
+    statuses, iterations, final_products : sequences
+        Each run's status name, stopping iteration and final product ``[2, 2]``.
+    settings : mapping
+        ``dtype``, ``log_every``, ``tol``, ``max_iters``.
+    wall_seconds : float
+        The batch's wall time (recorded on every row).
+
+    Returns
+    -------
+    runs : pandas.DataFrame
+        :data:`DMF_RUN_COLUMNS`, one row per run.
+    trajectories : pandas.DataFrame
+        :data:`DMF_TRAJECTORY_COLUMNS`, one row per logged iteration.
     """
     rows, traj = [], []
     for spec, hist, status, its, prod in zip(runs, histories, statuses, iterations, final_products):
@@ -289,65 +266,95 @@ def dmf_tables(
             "run_id": spec["run_id"], "paper": PAPER, "figure": figure, "dataset": spec["dataset"],
             "b12": b12, "b21": b21, "b22": b22, "depth": int(spec["depth"]),
             "run_index": int(spec["run_index"]), "rep": int(spec["rep"]),
-            "label": dmf_run_label(spec["lr"], spec["init_scale"], spec["init"]),
+            "label": dmf_run_label(spec["lr"], spec["init_product_std"], spec["init"]),
             "init": spec["init"], "balanced": spec["init"] == "balanced",
-            "init_scale": float(spec["init_scale"]), "lr": float(spec["lr"]),
+            "init_product_std": float(spec["init_product_std"]), "lr": float(spec["lr"]),
             "det_sign": int(spec["det_sign"]), "seed": int(spec["seed"]),
             "dtype": str(settings["dtype"]), "log_every": int(settings["log_every"]),
             "tol": float(settings["tol"]), "max_iters": int(settings["max_iters"]),
             "status": str(status), "iterations": int(its),
-            "final_loss": float(loss[-1]) if last >= 0 else math.nan,
+            "final_train_loss": float(loss[-1]) if last >= 0 else math.nan,
             "abs_unobserved_final": abs(float(prod[0, 0])),
             "cut_iteration": int(hist["iteration"][cut_row]) if last >= 0 else -1,
-            "loss_at_cut": float(loss[cut_row]) if last >= 0 else math.nan,
+            "train_loss_at_cut": float(loss[cut_row]) if last >= 0 else math.nan,
             "abs_unobserved_at_cut": abs(float(p11[cut_row])) if last >= 0 else math.nan,
-            "det_final": det, "effective_rank_final": _effective_rank(prod) if np.isfinite(det) else math.nan,
+            "det_final": det,
+            "effective_rank_final": effective_rank(singular_values(prod), log_guard=None)
+            if np.isfinite(det) else math.nan,
             "c_fit": fit_inverse_sqrt(loss[keep], p11[keep]),
             "n_logged": int(len(loss)), "wall_seconds": float(wall_seconds),
         })
         frame = {"run_id": spec["run_id"], "iteration": np.asarray(hist["iteration"], dtype=np.int64),
-                 "loss": loss}
+                 "train_loss": loss}
         for name in ("p11", "p12", "p21", "p22"):
             frame[name] = np.asarray(hist[name], dtype=np.float64)
         frame["abs_unobserved"] = np.abs(p11)
         traj.append(pd.DataFrame(frame))
     runs_df = pd.DataFrame(rows, columns=DMF_RUN_COLUMNS)
-    traj_df = pd.concat(traj, ignore_index=True) if traj else pd.DataFrame(
-        columns=["run_id", "iteration", "loss", "p11", "p12", "p21", "p22", "abs_unobserved"])
+    traj_df = pd.concat(traj, ignore_index=True) if traj else pd.DataFrame(columns=DMF_TRAJECTORY_COLUMNS)
     return runs_df, traj_df
 
 
 def dmf_markers_table(
     runs: pd.DataFrame, trajectories: pd.DataFrame, thresholds: Sequence[float] = MARKER_LOSSES
 ) -> pd.DataFrame:
-    """One row per (run, marker): |P11| at the first logged loss below 1.3e-1, …, 1.3e-4.
+    """One row per (run, marker): |P11| at Figure 1's grey markers (spec §3).
 
-    Markers never reached keep a row with ``row``/``iteration`` −1 and NaN
-    values, so a missing marker is visible rather than silently absent.
+    Marker k sits at the row :func:`marker_rows` gives (first logged loss below
+    1.3e-1, …, 1.3e-4, the authors' rule). Markers never reached keep a row with
+    ``row``/``iteration`` −1 and NaN values, so a missing marker is visible
+    rather than silently absent.
+
+    Parameters
+    ----------
+    runs : pandas.DataFrame
+        A 2×2 runs table (:data:`DMF_RUN_COLUMNS`).
+    trajectories : pandas.DataFrame
+        Its trajectories table (:data:`DMF_TRAJECTORY_COLUMNS`).
+    thresholds : sequence of float
+        The marker losses.
+
+    Returns
+    -------
+    pandas.DataFrame
+        :data:`DMF_MARKER_COLUMNS`, ``len(runs) × len(thresholds)`` rows.
     """
     out = []
     by_run = {k: g for k, g in trajectories.groupby("run_id", sort=False)}
     for run in runs.itertuples(index=False):
         t = by_run.get(run.run_id)
-        loss = t["loss"].to_numpy() if t is not None else np.array([])
+        loss = t["train_loss"].to_numpy() if t is not None else np.array([])
         idx = marker_rows(loss, thresholds)
         for k, (thr, i) in enumerate(zip(thresholds, idx), start=1):
             ok = i >= 0
             out.append({
                 "run_id": run.run_id, "figure": run.figure, "dataset": run.dataset, "b22": run.b22,
                 "depth": run.depth, "run_index": run.run_index, "rep": run.rep, "label": run.label,
-                "init": run.init, "balanced": run.balanced, "init_scale": run.init_scale, "lr": run.lr,
+                "init": run.init, "balanced": run.balanced, "init_product_std": run.init_product_std,
+                "lr": run.lr,
                 "det_sign": run.det_sign, "seed": run.seed, "marker": k, "marker_loss": float(thr),
                 "row": int(i),
                 "iteration": int(t["iteration"].iloc[i]) if ok else -1,
-                "loss": float(t["loss"].iloc[i]) if ok else math.nan,
+                "train_loss": float(t["train_loss"].iloc[i]) if ok else math.nan,
                 "abs_unobserved": float(t["abs_unobserved"].iloc[i]) if ok else math.nan,
             })
     return pd.DataFrame(out, columns=DMF_MARKER_COLUMNS)
 
 
 def sort_dmf(runs: pd.DataFrame, trajectories: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Stable order: depth, dataset, run index, repetition; trajectories by run then iteration."""
+    """The 2×2 tables in a stable order: runs by depth, data set, run index, repetition;
+    trajectories by run (in that order) then iteration.
+
+    Parameters
+    ----------
+    runs, trajectories : pandas.DataFrame
+        A 2×2 figure's runs and trajectories (any order).
+
+    Returns
+    -------
+    runs, trajectories : pandas.DataFrame
+        Sorted, with fresh indices.
+    """
     runs = runs.sort_values(["depth", "dataset", "run_index", "rep"], kind="stable").reset_index(drop=True)
     order = {r: i for i, r in enumerate(runs["run_id"])}
     trajectories = trajectories.assign(_o=trajectories["run_id"].map(order)).sort_values(
@@ -361,7 +368,20 @@ def sort_dmf(runs: pd.DataFrame, trajectories: pd.DataFrame) -> tuple[pd.DataFra
 
 
 def tc_series(method: str, init_std: float | None = None) -> str:
-    """Series name of the paper's legend: "linear", "tf, init 1e-2", "ground truth"."""
+    """Series name of Figure 2's legend (spec §4).
+
+    Parameters
+    ----------
+    method : str
+        ``tf``, ``linear`` or ``ground_truth``.
+    init_std : float or None
+        σ_init of a ``tf`` series.
+
+    Returns
+    -------
+    str
+        ``"tf, init 1e-2"``, ``"linear"`` or ``"ground truth"``.
+    """
     if method == "tf":
         return f"tf, init {format_e(init_std)}"
     return {"linear": "linear", "ground_truth": "ground truth"}.get(method, method)
@@ -380,6 +400,23 @@ def tc_rows(
     element of ``runs`` the per-row values (any of ``TC_RUN_COLUMNS``;
     ``run_id``, ``cp_rank``, ``recon_error`` at least). Missing columns get
     their "not applicable" value (NaN, −1, "").
+
+    Parameters
+    ----------
+    figure : str
+    dataset : mapping
+        ``name``, ``order``, ``mode_size`` and ``rank`` (the ground truth's CP rank).
+    n_obs : int
+        Observed entries.
+    method : str
+        ``tf``, ``linear`` or ``ground_truth``.
+    runs : sequence of mapping
+        Per-row values.
+
+    Returns
+    -------
+    pandas.DataFrame
+        :data:`TC_RUN_COLUMNS`, integer columns as int64.
     """
     rows = []
     for r in runs:
@@ -387,14 +424,14 @@ def tc_rows(
         row.update(rep=-1, seed=-1, rank_seed=-1, iterations=-1, num_components=-1, status="exact")
         row.update({
             "paper": PAPER, "figure": figure, "dataset": dataset["name"], "order": int(dataset["order"]),
-            "mode_size": int(dataset["mode_size"]), "target_rank": int(dataset["rank"]),
+            "mode_size": int(dataset["mode_size"]), "rank": int(dataset["rank"]),
             "n_obs": int(n_obs), "method": method,
         })
         row.update(r)
         row["series"] = tc_series(method, row.get("init_std"))
         rows.append(row)
     df = pd.DataFrame(rows, columns=TC_RUN_COLUMNS)
-    for col in ("order", "mode_size", "target_rank", "n_obs", "rep", "seed", "rank_seed",
+    for col in ("order", "mode_size", "rank", "n_obs", "rep", "seed", "rank_seed",
                 "num_components", "iterations", "cp_rank"):
         df[col] = df[col].astype("int64")
     return df
@@ -409,11 +446,22 @@ def tc_summary(runs: pd.DataFrame) -> pd.DataFrame:
     """Median and 25th/75th percentiles (numpy's linear interpolation) per series and n.
 
     Ground-truth rows are left out (they are one value per data set). Failed
-    runs (status ``diverged``) enter the counts but not the statistics.
+    runs (status ``diverged``) enter the counts but not the statistics. These are
+    Figure 2's markers (median) and bars (25th–75th percentiles), spec §4.
+
+    Parameters
+    ----------
+    runs : pandas.DataFrame
+        A tensor figure's runs table.
+
+    Returns
+    -------
+    pandas.DataFrame
+        :data:`TC_SUMMARY_COLUMNS`, one row per (data set, series, n).
     """
     work = runs.loc[runs["method"] != "ground_truth"]
     out = []
-    keys = ["figure", "dataset", "order", "target_rank", "series", "n_obs"]
+    keys = ["figure", "dataset", "order", "rank", "series", "n_obs"]
     for key, g in work.groupby(keys, sort=True):
         ok = g.loc[g["status"] != "diverged"]
         err = ok["recon_error"].to_numpy(dtype=float)
@@ -431,7 +479,22 @@ def tc_summary(runs: pd.DataFrame) -> pd.DataFrame:
 
 def tc_trajectories(figure: str, dataset: str, n_obs: int, run_ids: Sequence[str],
                     histories: Sequence[Mapping[str, np.ndarray]]) -> pd.DataFrame:
-    """Training histories (iteration, train_loss, reconstruction_error) keyed by run."""
+    """The trajectories table of one tensor training job.
+
+    Parameters
+    ----------
+    figure, dataset : str
+    n_obs : int
+    run_ids : sequence of str
+    histories : sequence of mapping
+        Per run, ``iteration``, ``train_loss`` (MSE over the observed entries)
+        and ``reconstruction_error`` arrays, as the engine logs them (spec §2.2).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``run_id, figure, dataset, n_obs, iteration, train_loss, recon_error``.
+    """
     frames = []
     for run_id, h in zip(run_ids, histories):
         frames.append(pd.DataFrame({
@@ -445,10 +508,21 @@ def tc_trajectories(figure: str, dataset: str, n_obs: int, run_ids: Sequence[str
 
 
 def sort_tc(runs: pd.DataFrame) -> pd.DataFrame:
-    """Stable order: data set (order), method (ground truth, linear, tf), n, init, repetition."""
+    """A tensor runs table in a stable order: order, rank, data set, method (ground
+    truth, linear, tf), n, init, repetition.
+
+    Parameters
+    ----------
+    runs : pandas.DataFrame
+
+    Returns
+    -------
+    pandas.DataFrame
+        Sorted, with a fresh index.
+    """
     rank = {"ground_truth": 0, "linear": 1, "tf": 2}
     return (runs.assign(_m=runs["method"].map(rank))
-            .sort_values(["order", "target_rank", "dataset", "_m", "n_obs", "init_std", "rep"],
+            .sort_values(["order", "rank", "dataset", "_m", "n_obs", "init_std", "rep"],
                          kind="stable", na_position="first")
             .drop(columns="_m").reset_index(drop=True))
 
@@ -457,6 +531,16 @@ def spread_runs(parts: Sequence[pd.DataFrame]) -> pd.DataFrame:
     """The runs of a tensor figure's instance spread, with ``instance`` (from the run id) and ``sampling``.
 
     Run ids of the spread read ``<figure>/instances/i<k>/...``.
+
+    Parameters
+    ----------
+    parts : sequence of pandas.DataFrame
+        The runs tables of the spread's jobs.
+
+    Returns
+    -------
+    pandas.DataFrame
+        :data:`TC_RUN_COLUMNS` plus ``instance`` (int) and ``sampling``, sorted.
     """
     runs = pd.concat(parts, ignore_index=True)[TC_RUN_COLUMNS]
     runs["instance"] = runs["run_id"].str.extract(r"/instances/i(\d+)/", expand=False).astype("int64")
@@ -465,7 +549,17 @@ def spread_runs(parts: Sequence[pd.DataFrame]) -> pd.DataFrame:
 
 
 def spread_summary(runs: pd.DataFrame) -> pd.DataFrame:
-    """:func:`tc_summary` per instance, with the ``instance`` and ``sampling`` columns."""
+    """:func:`tc_summary` per instance, with the ``instance`` and ``sampling`` columns.
+
+    Parameters
+    ----------
+    runs : pandas.DataFrame
+        What :func:`spread_runs` returned.
+
+    Returns
+    -------
+    pandas.DataFrame
+    """
     parts = []
     for instance, g in runs.groupby("instance", sort=True):
         s = tc_summary(g.drop(columns=["instance", "sampling"]))
