@@ -25,6 +25,12 @@ COMPLETION_PER_RUN = {24: {1: 60e-6, 2: 114.6e-6, 3: 236.6e-6, 4: 377.6e-6},
                       1: {1: 110e-6, 2: 193.8e-6, 3: 306.6e-6, 4: 424.0e-6}}
 #: Sensing, m = 2000, n = 100, depth 3: seconds per run-iteration, in a batch of 24 and alone.
 SENSING_PER_RUN = {24: 1.974e-3, 1: 7.677e-3}
+#: Sensing in a shared-operator batch (every depth of a measurement set in one job, oneDNN
+#: products; bench/results.json: 0.635 ms per run-iteration at m = 2000 and 1.415 ms at
+#: m = 5000, n = 100): seconds per measurement per run-iteration, and the factor chains'
+#: part per run-iteration at depth 3 (the mixed batches' mean depth), which does not grow with m.
+SENSING_SHARED_PER_MEASUREMENT = 2.60e-7
+SENSING_SHARED_CHAIN_DEPTH3 = 1.14e-4
 #: MovieLens-100K on the sampled-gradient path: seconds per step by depth.
 MOVIELENS_PER_STEP = {1: 8.3e-3, 2: 17.4e-3, 3: 101.6e-3}
 #: Work a tiny problem cannot shave off a step (kernel launches, bookkeeping), per run and layer.
@@ -52,7 +58,7 @@ RAZIN_MODEL_RANK_SECONDS = {3: 0.5, 4: 2.0}
 RAZIN_REFERENCE_RANK_SECONDS = {3: 2.0, 4: 40.0}
 
 
-def run_iterations(batch: Batch, lr: float, init_scale: float) -> float:
+def run_iterations(batch: Batch, lr: float, init_scale: float, depth: int | None = None) -> float:
     """Expected iterations of one run of ``batch`` (spec timing tables, capped at ``max_iters``).
 
     Parameters
@@ -61,6 +67,8 @@ def run_iterations(batch: Batch, lr: float, init_scale: float) -> float:
         The planned batch (task, depth, schedule).
     lr, init_scale
         The run's learning rate and initialization scale.
+    depth
+        The run's depth (a shared-operator batch mixes depths: its ``depth`` is 0).
 
     Returns
     -------
@@ -68,28 +76,31 @@ def run_iterations(batch: Batch, lr: float, init_scale: float) -> float:
         Iterations; GroupRMSprop runs scale as 1/lr and interpolate in log(init scale).
     """
     cap = float(batch.schedule.max_iters)
+    depth = depth or batch.depth
     if batch.schedule.optimizer == "gd":
-        return cap if batch.dataset.task == "movielens" else min(cap, DYNAMICS_ITERS.get(batch.depth, 1.25e5))
-    a = ARORA_ITERS_INIT_1E3.get(batch.depth, 31e3)
-    b = ARORA_ITERS_INIT_1E6.get(batch.depth, 107e3)
+        return cap if batch.dataset.task == "movielens" else min(cap, DYNAMICS_ITERS.get(depth, 1.25e5))
+    a = ARORA_ITERS_INIT_1E3.get(depth, 31e3)
+    b = ARORA_ITERS_INIT_1E6.get(depth, 107e3)
     x = max(0.0, (-math.log10(init_scale) - 3.0) / 3.0)  # 0 at 1e-3, 1 at 1e-6
     return min(cap, a * (b / a) ** x * (1e-3 / lr))
 
 
-def run_iteration_seconds(batch: Batch) -> float:
+def run_iteration_seconds(batch: Batch, depth: int | None = None) -> float:
     """CPU seconds per run-iteration of ``batch`` on one thread.
 
     Parameters
     ----------
     batch
         The planned batch; its size selects the batched or the single-run cost.
+    depth
+        The run's depth (in a shared-operator batch, whose ``depth`` is 0).
 
     Returns
     -------
     float
         Seconds.
     """
-    depth, task = batch.depth, batch.dataset.task
+    depth, task = depth or batch.depth, batch.dataset.task
     rows, cols = batch.dataset.shape
     batched = 24 if len(batch.runs) >= 8 else 1
     table = COMPLETION_PER_RUN[batched]
@@ -98,6 +109,9 @@ def run_iteration_seconds(batch: Batch) -> float:
     completion = table.get(depth, table[top] + (depth - top) * (table[top] - table[top - 1]))
     if task == "completion":
         seconds = completion * (rows * cols * max(rows, cols)) / 100**3
+    elif task == "sensing" and batch.depth == 0 and batched > 1:
+        seconds = (SENSING_SHARED_PER_MEASUREMENT * batch.dataset.n_obs
+                   + SENSING_SHARED_CHAIN_DEPTH3 * depth / 3) * rows * cols / 100**2
     elif task == "sensing":
         seconds = SENSING_PER_RUN[batched] * batch.dataset.n_obs * rows * cols / (2000 * 100**2)
         seconds += completion * (rows * cols * max(rows, cols)) / 100**3
@@ -110,8 +124,8 @@ def run_iteration_seconds(batch: Batch) -> float:
 
 def batch_seconds(batch: Batch) -> float:
     """Estimated CPU seconds of a training job: every run's iterations × the per-run cost."""
-    per = run_iteration_seconds(batch)
-    return JOB_START_SECONDS + sum(run_iterations(batch, r.lr, r.init_scale) * per for r in batch.runs)
+    return JOB_START_SECONDS + sum(run_iterations(batch, r.lr, r.init_scale, r.depth)
+                                   * run_iteration_seconds(batch, r.depth) for r in batch.runs)
 
 
 def job_seconds(rule: str, wildcards: Mapping[str, str], plan: Plan, razin: Any = None) -> float:
