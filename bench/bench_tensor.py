@@ -58,8 +58,10 @@ import numpy as np
 import torch
 from _common import ROOT, entry, load_module_from, median, quartiles
 
+from implicit_reg.razin2020 import cp_gradients as cg
 from implicit_reg.razin2020 import cp_rank as cr
 from implicit_reg.razin2020 import tensor_completion as tc
+from implicit_reg.razin2020 import tensor_data as td
 
 #: Benchmark timings use process CPU time: on a shared machine wall time counts
 #: the time the process waits for a core. (--experiment reports wall time.)
@@ -74,14 +76,19 @@ ENGINE_N = {3: 250, 4: 2000}
 PAPER_BATCH = 10
 
 
-def load(data_dir: str | None, order: int, rank: int = 1) -> tc.TensorCompletionData:
+def load(data_dir: str | None, order: int, rank: int = 1) -> td.TensorCompletionData:
     if data_dir:
-        return tc.load_tensor_data(Path(data_dir) / f"tensor_rank_{rank}_fro_1_order_{order}_dim_8.npz")
-    return tc.generate_tensor_data(order, rank, seed=0)
+        return td.load_tensor_data(Path(data_dir) / f"tensor_rank_{rank}_fro_1_order_{order}_dim_8.npz")
+    return td.generate_tensor_data(order, rank, seed=0)
 
 
 def baseline_module(rev: str = BASELINE_REV):
-    """``tensor_completion.py`` at git revision ``rev`` as its own module, or ``None`` without git."""
+    """``tensor_completion.py`` at git revision ``rev`` as its own module, or ``None`` without git.
+
+    At the default revision the file is the whole engine (data, gradients and
+    trainer, before the split into ``tensor_data.py`` / ``cp_gradients.py``);
+    only its ``CPCompletionBatch`` is used.
+    """
     try:
         text = subprocess.run(["git", "show", f"{rev}:{ENGINE_PATH}"], cwd=ROOT, check=True,
                               capture_output=True, text=True).stdout
@@ -93,10 +100,10 @@ def baseline_module(rev: str = BASELINE_REV):
     return load_module_from(path, "tensor_completion_baseline")
 
 
-def engine_batch(module, data: tc.TensorCompletionData, n: int, runs: int):
+def engine_batch(module, data: td.TensorCompletionData, n: int, runs: int):
     """A paper-like batch (init stds 1e-2 and 1e-3, alternating) that never stops."""
     stds = [1e-2 if k % 2 == 0 else 1e-3 for k in range(runs)]
-    return module.CPCompletionBatch(data.target, tc.observed_indices(data, n), stds, list(range(runs)),
+    return module.CPCompletionBatch(data.target, td.observed_indices(data, n), stds, list(range(runs)),
                                     tol=-1.0, max_iters=10**9, device="cpu")
 
 
@@ -122,7 +129,7 @@ def interleaved(workloads: dict[str, Callable[[], int]], rounds: int, warmup: in
     return out
 
 
-def time_engines(data: tc.TensorCompletionData, n: int, baseline, rounds: int, window: int) -> dict[str, dict]:
+def time_engines(data: td.TensorCompletionData, n: int, baseline, rounds: int, window: int) -> dict[str, dict]:
     """Per-iteration CPU time of the workspace engine (and the baseline) at B = 10 and B = 1, interleaved."""
     modules = {"new": tc} if baseline is None else {"new": tc, "old": baseline}
     workloads = {}
@@ -177,7 +184,7 @@ def time_engine_processes(data_dir: str | None, order: int, baseline_rev: str, p
     ]
 
 
-def time_onednn_alternative(data: tc.TensorCompletionData, n: int, rounds: int, window: int = 20) -> list[dict]:
+def time_onednn_alternative(data: td.TensorCompletionData, n: int, rounds: int, window: int = 20) -> list[dict]:
     """The engine with its ``bmm`` sent to oneDNN (``mkldnn.matmul.fp32_precision = "bf16"``) vs as it is, interleaved.
 
     Two paper batches from the same start, the same iterations each; the
@@ -218,20 +225,20 @@ def sparse_loss_and_gradients(factors, rows, cols, t_obs, n_obs):
     full ``L Rᵀ``; the backward scatters ``(2/n) e_k R[col_k]`` into the rows
     of ``∂L`` (and the transpose into ``∂R``). Other sums, other rounding.
     """
-    h = tc.mode_split(len(factors))
-    left, right = tc._khatri_rao(factors[:h]), tc._khatri_rao(factors[h:])
+    h = cg.mode_split(len(factors))
+    left, right = cg._khatri_rao(factors[:h]), cg._khatri_rao(factors[h:])
     left_obs, right_obs = left[:, rows], right[:, cols]
     resid = (left_obs * right_obs).sum(-1) - t_obs
     loss = resid.square().sum(1) / n_obs
     g = (resid * (2.0 / n_obs))[:, :, None]
     grad_left = torch.zeros_like(left).index_add_(1, rows, g * right_obs)
     grad_right = torch.zeros_like(right).index_add_(1, cols, g * left_obs)
-    grads = tc._group_gradients(grad_left, factors[:h], None, None)
-    grads += tc._group_gradients(grad_right, factors[h:], None, None)
+    grads = cg._group_gradients(grad_left, factors[:h], None, None)
+    grads += cg._group_gradients(grad_right, factors[h:], None, None)
     return loss, grads
 
 
-def time_sparse_alternative(data: tc.TensorCompletionData, ns: tuple[int, ...], rounds: int,
+def time_sparse_alternative(data: td.TensorCompletionData, ns: tuple[int, ...], rounds: int,
                             window: int) -> list[dict]:
     """Observed-entries loss/gradients vs the dense workspace ones, order 4, B = 10, interleaved."""
     batch = engine_batch(tc, data, ns[-1], PAPER_BATCH)
@@ -240,17 +247,17 @@ def time_sparse_alternative(data: tc.TensorCompletionData, ns: tuple[int, ...], 
     d_right = batch._target_mat.shape[1]
     workloads, deviation = {}, {}
     for n in ns:
-        obs = torch.from_numpy(tc.observed_indices(data, n))
+        obs = torch.from_numpy(td.observed_indices(data, n))
         rows, cols = obs // d_right, obs % d_right
         mask = torch.zeros(data.target.size)
         mask[obs] = 1.0
         mask = mask.reshape(batch._target_mat.shape)
         t_obs = batch._target_mat.reshape(-1)[obs]
-        ws = tc.StepWorkspace(PAPER_BATCH, data.target.shape, batch.num_components, torch.float32,
+        ws = cg.StepWorkspace(PAPER_BATCH, data.target.shape, batch.num_components, torch.float32,
                               torch.device("cpu"))
 
         def dense(mask=mask, n=n, ws=ws):
-            return tc.loss_and_gradients(factors, batch._target_mat, mask, n, ws)
+            return cg.loss_and_gradients(factors, batch._target_mat, mask, n, ws)
 
         def sparse(rows=rows, cols=cols, t_obs=t_obs, n=n):
             return sparse_loss_and_gradients(factors, rows, cols, t_obs, n)
@@ -279,7 +286,7 @@ def time_sparse_alternative(data: tc.TensorCompletionData, ns: tuple[int, ...], 
     return entries
 
 
-def profile_step(data: tc.TensorCompletionData, n: int, rounds: int, window: int = 10) -> list[dict]:
+def profile_step(data: td.TensorCompletionData, n: int, rounds: int, window: int = 10) -> list[dict]:
     """Where a workspace step's time goes, order 4, B = 10: its parts timed alone on the engine's own buffers.
 
     Parts: Khatri-Rao products (forward), the forward product, residual and
@@ -292,9 +299,9 @@ def profile_step(data: tc.TensorCompletionData, n: int, rounds: int, window: int
     """
     batch = engine_batch(tc, data, n, PAPER_BATCH)
     batch.advance(150)
-    ws, f, h = batch._workspace, batch._factors, tc.mode_split(data.target.ndim)
-    left = tc._khatri_rao(f[:h], ws.kr_left)
-    right = tc._khatri_rao(f[h:], ws.kr_right)
+    ws, f, h = batch._workspace, batch._factors, cg.mode_split(data.target.ndim)
+    left = cg._khatri_rao(f[:h], ws.kr_left)
+    right = cg._khatri_rao(f[h:], ws.kr_right)
     tiny = tc.CPCompletionBatch(np.ones((2, 2, 2, 2), np.float32), np.arange(8), [1e-2] * PAPER_BATCH,
                                 list(range(PAPER_BATCH)), num_components=2, tol=-1.0, max_iters=10**9,
                                 device="cpu")
@@ -307,15 +314,15 @@ def profile_step(data: tc.TensorCompletionData, n: int, rounds: int, window: int
         ws.resid.mul_(2.0 / n)
 
     parts = {
-        "Khatri-Rao products": lambda: (tc._khatri_rao(f[:h], ws.kr_left), tc._khatri_rao(f[h:], ws.kr_right)),
+        "Khatri-Rao products": lambda: (cg._khatri_rao(f[:h], ws.kr_left), cg._khatri_rao(f[h:], ws.kr_right)),
         "forward product L R^T": lambda: torch.bmm(left, right.transpose(1, 2), out=ws.resid),
         "residual and loss": loss_part,
         "backward products E R, E^T L": lambda: (torch.bmm(ws.resid, right, out=ws.h_left),
                                                  torch.bmm(ws.resid.transpose(1, 2), left, out=ws.h_right)),
         "contractions inside the mode groups": lambda: (
-            tc._group_gradients(ws.h_left, f[:h], ws.prod_left, ws.grads_left),
-            tc._group_gradients(ws.h_right, f[h:], ws.prod_right, ws.grads_right)),
-        "loss and gradients (all of the above)": lambda: tc.loss_and_gradients(
+            cg._group_gradients(ws.h_left, f[:h], ws.prod_left, ws.grads_left),
+            cg._group_gradients(ws.h_right, f[h:], ws.prod_right, ws.grads_right)),
+        "loss and gradients (all of the above)": lambda: cg.loss_and_gradients(
             f, batch._target_mat, batch._mask_mat, n, ws),
         "whole step": batch._step,
         "per-call overhead (tiny problem's step)": tiny._step,
@@ -343,12 +350,12 @@ def profile_step(data: tc.TensorCompletionData, n: int, rounds: int, window: int
     return [entry(f"order 4 R=512 step profile, B=10, n={n}: {k}", v, "ms", v / step) for k, v in ms.items()]
 
 
-def time_autograd(data: tc.TensorCompletionData, n: int, iters: int) -> float:
+def time_autograd(data: td.TensorCompletionData, n: int, iters: int) -> float:
     """Seconds per iteration of an autograd step shaped like the authors' code."""
-    obs = torch.from_numpy(tc.observed_indices(data, n))
+    obs = torch.from_numpy(td.observed_indices(data, n))
     target = torch.from_numpy(data.target.reshape(-1))[obs]
     r = cr.max_cp_rank(data.target.shape)
-    params = [torch.nn.Parameter(torch.from_numpy(f)) for f in tc.init_factors(data.target.shape, r, 1e-3, 0)]
+    params = [torch.nn.Parameter(torch.from_numpy(f)) for f in cg.init_factors(data.target.shape, r, 1e-3, 0)]
     letters = "abcdefgh"[: data.target.ndim]
     spec = ",".join(f"{c}z" for c in letters) + "->" + letters
     loss_fn = torch.nn.MSELoss()
@@ -459,7 +466,7 @@ def benchmark(data_dir: str | None, iters: int, quick: bool = False, orders: tup
     rng = np.random.default_rng(1)
     model_like = d4.target + 1e-4 * rng.standard_normal(d4.target.shape).astype(np.float32)
     t_model, r_model = time_rank(model_like)
-    linear = tc.linear_baseline_tensor(d4.target, tc.observed_indices(d4, 1000))
+    linear = td.linear_baseline_tensor(d4.target, td.observed_indices(d4, 1000))
     entries.append({"name": f"cp rank estimate, order 4 model-like rank-1 tensor (-> {r_model})", "value": t_model,
                     "unit": "s", "ratio": None})
     if not quick:
@@ -477,14 +484,14 @@ def benchmark(data_dir: str | None, iters: int, quick: bool = False, orders: tup
 
 def experiment(data_dir: str | None, order: int, n: int, inits: list[float], reps: int, rank: int) -> list[dict]:
     data = load(data_dir, order, rank)
-    obs = tc.observed_indices(data, n)
+    obs = td.observed_indices(data, n)
     stds = [s for s in inits for _ in range(reps)]
     seeds = list(range(len(stds)))
     start = time.perf_counter()
     batch = tc.CPCompletionBatch(data.target, obs, stds, seeds, device="cpu").run()
     train_time = time.perf_counter() - start
-    lin_err = tc.linear_baseline_error(data.target, obs)
-    t_lin, r_lin = time_rank(tc.linear_baseline_tensor(data.target, obs))
+    lin_err = td.linear_baseline_error(data.target, obs)
+    t_lin, r_lin = time_rank(td.linear_baseline_tensor(data.target, obs))
     t_gt, r_gt = time_rank(data.target)
     print(f"order {order} rank {rank} n={n}: training {len(stds)} runs took {train_time:.1f} s")
     print(f"  linear: error {lin_err:.4g}, estimated rank {r_lin} ({t_lin:.1f} s); ground truth rank {r_gt}")

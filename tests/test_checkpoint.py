@@ -239,9 +239,10 @@ def test_two_by_two_state_round_trips_through_a_checkpoint(tmp_path: Path) -> No
 
 def test_tensor_state_round_trips_through_a_checkpoint(tmp_path: Path) -> None:
     from implicit_reg.razin2020 import tensor_completion as tc
+    from implicit_reg.razin2020 import tensor_data as td
 
-    data = tc.generate_tensor_data(order=3, rank=1, seed=0, mode_size=4)
-    observed = tc.observed_indices(data, 40)
+    data = td.generate_tensor_data(order=3, rank=1, seed=0, mode_size=4)
+    observed = td.observed_indices(data, 40)
     straight = tc.CPCompletionBatch(data.target, observed, [1e-2, 1e-3], [0, 1], device="cpu").run()
     part = tc.CPCompletionBatch(data.target, observed, [1e-2, 1e-3], [0, 1], device="cpu")
     part.advance(237)

@@ -152,13 +152,13 @@ def test_razin_tensor_spread_draws_other_observed_sets() -> None:
 
 
 def test_with_permutation_checks_its_argument() -> None:
-    from implicit_reg.razin2020 import tensor_completion as tc
+    from implicit_reg.razin2020 import tensor_data as td
 
-    data = tc.TensorCompletionData(np.zeros((2, 2, 2), np.float32), np.arange(8), 1)
-    other = tc.with_permutation(data, np.arange(8)[::-1])
-    assert list(tc.observed_indices(other, 3)) == [7, 6, 5]
+    data = td.TensorCompletionData(np.zeros((2, 2, 2), np.float32), np.arange(8), 1)
+    other = td.with_permutation(data, np.arange(8)[::-1])
+    assert list(td.observed_indices(other, 3)) == [7, 6, 5]
     with pytest.raises(ValueError, match="permutation"):
-        tc.with_permutation(data, np.zeros(8))
+        td.with_permutation(data, np.zeros(8))
 
 
 def test_tensor_spread_tables_have_one_summary_per_instance() -> None:

@@ -51,6 +51,7 @@ from implicit_reg.core.numerics import NUMERICS_VERSIONS  # noqa: E402
 from implicit_reg.core.seeding import derive_seed, rng_for  # noqa: E402
 from implicit_reg.razin2020 import cp_rank as cr  # noqa: E402
 from implicit_reg.razin2020 import tensor_completion as tc  # noqa: E402
+from implicit_reg.razin2020 import tensor_data as td  # noqa: E402
 from implicit_reg.razin2020 import two_by_two as tt  # noqa: E402
 from implicit_reg.razin2020 import two_by_two_problem as tp  # noqa: E402
 
@@ -293,8 +294,8 @@ def compute_two_by_two() -> Values:
 
 def compute_tensor_completion() -> Values:
     """Two runs of order-3 (4×4×4, R = 16) CP completion from 40 entries, as ``razin2020_tc_train.py``."""
-    data = tc.generate_tensor_data(order=3, rank=1, seed=0, mode_size=4)
-    observed = tc.observed_indices(data, 40)
+    data = td.generate_tensor_data(order=3, rank=1, seed=0, mode_size=4)
+    observed = td.observed_indices(data, 40)
     # config/config.yaml's razin2020.tc optimizer settings; max_iters cut short.
     batch = tc.CPCompletionBatch(
         data.target, observed, [1e-2, 1e-3], [0, 1], lr=0.01, beta=0.99, eps=1e-6, check_every=100, tol=1e-6,
@@ -330,7 +331,7 @@ def compute_cp_rank() -> Values:
     rank1 = (rank1 / np.linalg.norm(rank1)).astype(np.float32)
     rank3 /= np.linalg.norm(rank3)
     observed = rng.permutation(rank1.size)[:12]
-    linear = tc.linear_baseline_tensor(rank1, observed)
+    linear = td.linear_baseline_tensor(rank1, observed)
     # 5 ALS sweeps of a rank-2 fit to the rank-3 tensor: never below tol and still
     # converging (a 6th sweep moves the MSE by 4e-2), so the MSE is a float of the
     # ALS arithmetic itself; perturbing the tensor by 1e-14 moves it by only 2e-14.
@@ -339,7 +340,7 @@ def compute_cp_rank() -> Values:
         "rank_of_rank1_tensor": cr.estimate_cp_rank(rank1, 0, 1e-6, 1000),
         "rank_of_rank3_tensor": cr.estimate_cp_rank(rank3, 0, 1e-6, 1000),
         "rank_of_linear_baseline_n12": cr.estimate_cp_rank(linear, 0, 1e-6, 1000),
-        "linear_baseline_error_n12": tc.linear_baseline_error(rank1, observed),
+        "linear_baseline_error_n12": td.linear_baseline_error(rank1, observed),
         "als_rank2_mse_5_sweeps": als_mse,
         "als_rank2_sweeps": als_sweeps,
     }

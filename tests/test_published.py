@@ -1,4 +1,4 @@
-"""Tests for implicit_reg.published and published_report (synthetic parquet tables in tmp_path)."""
+"""Tests for implicit_reg.published, published_spread and published_report (synthetic parquet tables in tmp_path)."""
 
 from __future__ import annotations
 
@@ -17,12 +17,9 @@ from implicit_reg.published import (
     Tolerance,
     evaluate,
     format_number,
-    instance_table_name,
-    instance_values,
     latex_escape,
     load_published,
     parse_entries,
-    percentile_of,
 )
 from implicit_reg.published_report import (
     NOTE_MAX_CHARS,
@@ -32,6 +29,11 @@ from implicit_reg.published_report import (
     short_quantity,
     summary_text,
     to_latex_table,
+)
+from implicit_reg.published_spread import (
+    instance_table_name,
+    instance_values,
+    percentile_of,
 )
 
 REPO = Path(__file__).resolve().parents[1]

@@ -10,7 +10,9 @@ import numpy as np
 import pytest
 import torch
 
+from implicit_reg.razin2020 import cp_gradients as cg
 from implicit_reg.razin2020 import tensor_completion as tc
+from implicit_reg.razin2020 import tensor_data as td
 
 DATA = Path(
     os.environ.get(
@@ -25,51 +27,51 @@ ORDER4_RANK1 = DATA / "tc" / "tensor_rank_1_fro_1_order_4_dim_8.npz"
 
 
 def test_generated_data_is_unit_norm_and_seeded():
-    d = tc.generate_tensor_data(order=3, rank=2, seed=5, mode_size=8)
+    d = td.generate_tensor_data(order=3, rank=2, seed=5, mode_size=8)
     assert d.target.shape == (8, 8, 8) and d.target.dtype == np.float32
     assert np.linalg.norm(d.target.astype(np.float64)) == pytest.approx(1.0, abs=1e-6)
     np.testing.assert_array_equal(np.sort(d.permutation), np.arange(512))
-    again = tc.generate_tensor_data(order=3, rank=2, seed=5, mode_size=8)
+    again = td.generate_tensor_data(order=3, rank=2, seed=5, mode_size=8)
     np.testing.assert_array_equal(d.target, again.target)
     np.testing.assert_array_equal(d.permutation, again.permutation)
     assert d.target_cp_rank == 2
 
 
 def test_observed_indices_are_first_n_of_permutation():
-    d = tc.generate_tensor_data(order=3, rank=1, seed=0, mode_size=4)
-    np.testing.assert_array_equal(tc.observed_indices(d, 10), d.permutation[:10])
+    d = td.generate_tensor_data(order=3, rank=1, seed=0, mode_size=4)
+    np.testing.assert_array_equal(td.observed_indices(d, 10), d.permutation[:10])
     with pytest.raises(ValueError):
-        tc.observed_indices(d, 0)
+        td.observed_indices(d, 0)
 
 
 def test_linear_baseline_tensor_and_exact_error():
-    d = tc.generate_tensor_data(order=4, rank=1, seed=1, mode_size=5)
-    obs = tc.observed_indices(d, 200)
-    lin = tc.linear_baseline_tensor(d.target, obs)
+    d = td.generate_tensor_data(order=4, rank=1, seed=1, mode_size=5)
+    obs = td.observed_indices(d, 200)
+    lin = td.linear_baseline_tensor(d.target, obs)
     flat = lin.reshape(-1)
     np.testing.assert_array_equal(flat[obs], d.target.reshape(-1)[obs])
     assert np.count_nonzero(np.delete(flat, obs)) == 0
     seen = float(np.sum(d.target.reshape(-1)[obs].astype(np.float64) ** 2))
     expected = math.sqrt(1.0 - seen)
-    assert tc.linear_baseline_error(d.target, obs) == pytest.approx(expected, rel=1e-6)
-    assert tc.reconstruction_error(lin, d.target) == pytest.approx(expected, rel=1e-6)
+    assert td.linear_baseline_error(d.target, obs) == pytest.approx(expected, rel=1e-6)
+    assert td.reconstruction_error(lin, d.target) == pytest.approx(expected, rel=1e-6)
     # Row-major linear indices: index 1 is entry (0, 0, 0, 1).
-    one = tc.linear_baseline_tensor(d.target, np.array([1]))
+    one = td.linear_baseline_tensor(d.target, np.array([1]))
     assert one[0, 0, 0, 1] == d.target[0, 0, 0, 1] and np.count_nonzero(one) <= 1
 
 
 @pytest.mark.skipif(not ORDER3_RANK1.exists(), reason="authors' data not available")
 @pytest.mark.parametrize("n, published", [(50, 0.967), (100, 0.905), (511, 0.0766)])
 def test_linear_error_on_authors_order3_data(n, published):
-    d = tc.load_tensor_data(ORDER3_RANK1)
+    d = td.load_tensor_data(ORDER3_RANK1)
     assert d.target.shape == (8, 8, 8) and d.target_cp_rank == 1
-    assert tc.linear_baseline_error(d.target, tc.observed_indices(d, n)) == pytest.approx(published, rel=0.05)
+    assert td.linear_baseline_error(d.target, td.observed_indices(d, n)) == pytest.approx(published, rel=0.05)
 
 
 @pytest.mark.skipif(not ORDER4_RANK1.exists(), reason="authors' data not available")
 def test_linear_error_on_authors_order4_data_last_point():
-    d = tc.load_tensor_data(ORDER4_RANK1)
-    err = tc.linear_baseline_error(d.target, tc.observed_indices(d, 4095))
+    d = td.load_tensor_data(ORDER4_RANK1)
+    err = td.linear_baseline_error(d.target, td.observed_indices(d, 4095))
     assert 3e-3 < err < 3e-2  # ≈ 1e-2 on the paper's log axis: one entry left unobserved
 
 
@@ -84,14 +86,14 @@ def test_gradients_match_autograd(shape):
     obs = torch.randperm(target.numel())[: target.numel() // 2]
     mask = torch.zeros(target.numel(), dtype=torch.float64)
     mask[obs] = 1.0
-    h = tc.mode_split(len(shape))
+    h = cg.mode_split(len(shape))
     d_left = int(np.prod(shape[:h]))
     factors = [torch.randn(batch, d, rank, dtype=torch.float64, requires_grad=True) for d in shape]
 
-    loss, grads = tc.loss_and_gradients(
+    loss, grads = cg.loss_and_gradients(
         [f.detach() for f in factors], target.reshape(d_left, -1), mask.reshape(d_left, -1), len(obs)
     )
-    full = tc.cp_full_tensor(factors).reshape(batch, -1)
+    full = cg.cp_full_tensor(factors).reshape(batch, -1)
     t_loss = ((full[:, obs] - target.reshape(-1)[obs]) ** 2).mean(dim=1)
     t_loss.sum().backward()
     torch.testing.assert_close(loss, t_loss.detach(), rtol=1e-12, atol=1e-14)
@@ -103,7 +105,7 @@ def test_full_tensor_matches_numpy_reconstruction():
     from implicit_reg.razin2020.cp_rank import cp_reconstruct
 
     facs = [np.random.default_rng(m).standard_normal((1, d, 4)) for m, d in enumerate((2, 3, 4, 2))]
-    got = tc.cp_full_tensor([torch.from_numpy(f) for f in facs]).numpy()[0]
+    got = cg.cp_full_tensor([torch.from_numpy(f) for f in facs]).numpy()[0]
     np.testing.assert_allclose(got, cp_reconstruct([f[0] for f in facs]), rtol=1e-12)
 
 
@@ -111,12 +113,12 @@ def test_full_tensor_matches_numpy_reconstruction():
 
 
 def small_problem(n_obs: int = 40):
-    d = tc.generate_tensor_data(order=3, rank=1, seed=0, mode_size=4)
-    return d.target, tc.observed_indices(d, n_obs)
+    d = td.generate_tensor_data(order=3, rank=1, seed=0, mode_size=4)
+    return d.target, td.observed_indices(d, n_obs)
 
 
 def test_init_factors_std_and_default_components():
-    f = tc.init_factors((8, 8, 8, 8), 512, 1e-2, seed=3)
+    f = cg.init_factors((8, 8, 8, 8), 512, 1e-2, seed=3)
     assert [x.shape for x in f] == [(8, 512)] * 4 and f[0].dtype == np.float32
     assert np.std(np.concatenate([x.ravel() for x in f])) == pytest.approx(1e-2, rel=0.03)
     target, obs = small_problem()
@@ -205,7 +207,7 @@ def test_load_rejects_non_permutation(tmp_path):
     np.savez(path, target_tensor=np.ones((2, 2), np.float32), train_indices_order=np.array([0, 0, 1, 2]),
              target_cp_rank=np.int64(1))
     with pytest.raises(ValueError, match="permutation"):
-        tc.load_tensor_data(path)
+        td.load_tensor_data(path)
 
 
 def test_resolve_device():
@@ -241,7 +243,7 @@ def _old_group_gradients(h, group):
 
 
 def _old_loss_and_gradients(factors, target_mat, mask_mat, n_obs):
-    h = tc.mode_split(len(factors))
+    h = cg.mode_split(len(factors))
     left, right = _old_khatri_rao(factors[:h]), _old_khatri_rao(factors[h:])
     resid = mask_mat * (torch.bmm(left, right.transpose(1, 2)) - target_mat)
     loss = resid.square().sum(dim=(1, 2)) / n_obs
@@ -295,8 +297,8 @@ def assert_same_bits(a: dict, b: dict) -> None:
 def test_workspace_step_is_bit_identical_to_allocating_step_at_paper_size(order, n_obs, iters):
     # Mode size 8, R = 8^(N-1) (512 at order 4), both inits and several seeds stacked as a job does;
     # 250-400 iterations: checks at every 100, no run stops, so every step runs on the full batch.
-    d = tc.generate_tensor_data(order=order, rank=3, seed=order, mode_size=8)
-    obs = tc.observed_indices(d, n_obs)
+    d = td.generate_tensor_data(order=order, rank=3, seed=order, mode_size=8)
+    obs = td.observed_indices(d, n_obs)
     args = (d.target, obs, [1e-2, 1e-2, 1e-3, 1e-3], [0, 1, 2, 3])
     new = tc.CPCompletionBatch(*args, device="cpu")
     old = AllocatingStepBatch(*args, device="cpu")
@@ -317,8 +319,8 @@ def test_workspace_step_is_bit_identical_to_allocating_step_at_paper_size(order,
     (3, 4, 40, {"lr": 1e30}),          # diverges
 ])
 def test_whole_runs_are_bit_identical_to_allocating_step(order, mode_size, n_obs, kwargs):
-    d = tc.generate_tensor_data(order=order, rank=1, seed=1, mode_size=mode_size)
-    obs = tc.observed_indices(d, n_obs)
+    d = td.generate_tensor_data(order=order, rank=1, seed=1, mode_size=mode_size)
+    obs = td.observed_indices(d, n_obs)
     args = (d.target, obs, [1e-2, 1e-2, 1e-3], [0, 1, 2])
     new = tc.CPCompletionBatch(*args, device="cpu", **kwargs)
     old = AllocatingStepBatch(*args, device="cpu", **kwargs)
@@ -334,9 +336,9 @@ def test_workspace_gradients_equal_fresh_ones_and_are_reused():
     factors = [torch.randn(batch, d, rank) for d in shape]
     target = torch.randn(6, 12)
     mask = (torch.rand(6, 12) < 0.5).float()
-    ws = tc.StepWorkspace(batch, shape, rank, torch.float32, torch.device("cpu"))
-    loss, grads = tc.loss_and_gradients(factors, target, mask, 30, ws)
+    ws = cg.StepWorkspace(batch, shape, rank, torch.float32, torch.device("cpu"))
+    loss, grads = cg.loss_and_gradients(factors, target, mask, 30, ws)
     ref_loss, ref_grads = _old_loss_and_gradients(factors, target, mask, 30)
     assert torch.equal(loss, ref_loss) and all(torch.equal(a, b) for a, b in zip(grads, ref_grads))
-    again, grads2 = tc.loss_and_gradients(factors, target, mask, 30, ws)
+    again, grads2 = cg.loss_and_gradients(factors, target, mask, 30, ws)
     assert again.data_ptr() == loss.data_ptr() and all(a.data_ptr() == b.data_ptr() for a, b in zip(grads, grads2))

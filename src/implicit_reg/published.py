@@ -4,8 +4,9 @@
 their plots, notebooks, blog posts or code).  Each entry says where the
 reproduced counterpart lives in the result tables and how close it has to be.
 :func:`load_published` reads and validates the file and :func:`evaluate` looks
-the numbers up in ``results/<figure>/<table>``; :mod:`implicit_reg.published_report`
-renders the comparison for the report.
+the numbers up in ``results/<figure>/<table>`` (and, through
+:mod:`implicit_reg.published_spread`, in the instance-spread tables);
+:mod:`implicit_reg.published_report` renders the comparison for the report.
 
 File format
 -----------
@@ -52,15 +53,10 @@ half of that last value, the midpoint of a sigmoidal jump of a singular value
 
 Instance spread
 ---------------
-For a figure listed in ``instance_figures`` the table ``instances.parquet``
-(for an entry on ``runs.parquet``; ``<stem>_instances.parquet`` for an entry on
-``<stem>.parquet``) holds the same columns plus an integer ``instance`` (0 the
-main instance, 1..K further seeded instances) and optionally ``sampling``.  The
-entry's filter and reducer are applied per instance; ``instances`` is the number
-of instance values and ``published_percentile`` where the published value lies
-among them (mid-rank percentile, 0-100).  With a ``sampling`` column the
-percentile is that of the ``without_replacement`` rows (the documented
-protocol; all rows if absent) and ``percentile_by_sampling`` lists each.
+For the figures in ``instance_figures`` :func:`evaluate` also places each
+published value among the entry's values on further seeded instances
+(columns ``instances``, ``published_percentile``, ``percentile_by_sampling``);
+:mod:`implicit_reg.published_spread` describes those tables and computes this.
 
 Evaluation never fails because a result is absent: a missing table, a
 missing column or an empty selection gives ``status == "missing"`` and
@@ -92,12 +88,9 @@ __all__ = [
     "evaluate",
     "evaluate_file",
     "format_number",
-    "instance_table_name",
-    "instance_values",
     "latex_escape",
     "load_published",
     "parse_entries",
-    "percentile_of",
 ]
 
 PAPERS = ("arora2019", "razin2020")
@@ -112,7 +105,6 @@ WHERE_REL_TOL = 1e-9
 
 _REQUIRED = ("id", "paper", "figure", "metric", "reduce", "published", "source", "tolerance", "description")
 _OPTIONAL = ("table", "where", "instance_dependent")
-DEFAULT_SAMPLING = "without_replacement"
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
 
@@ -496,78 +488,6 @@ def _evaluate_one(e: PublishedValue, table: pd.DataFrame | str, path: Path) -> t
     return reproduced, n_rows, bool(e.tolerance.check(e.published, reproduced)), ""
 
 
-def instance_table_name(table: str) -> str:
-    """Name of the instance-spread table that goes with a result table.
-
-    ``runs.parquet`` -> ``instances.parquet``; ``markers.parquet`` ->
-    ``markers_instances.parquet``.
-    """
-    return "instances.parquet" if table == DEFAULT_TABLE else table.removesuffix(".parquet") + "_instances.parquet"
-
-
-def instance_values(entry: PublishedValue, table: pd.DataFrame) -> pd.DataFrame:
-    """The entry's metric evaluated on each instance of an instance-spread table.
-
-    Parameters
-    ----------
-    entry
-        The published entry; its ``where`` filter and reducer are applied per
-        instance (and per ``sampling`` value when the table has that column).
-    table
-        Same columns as the entry's result table plus an int ``instance``.
-
-    Returns
-    -------
-    pandas.DataFrame
-        Columns ``sampling`` (``""`` without a sampling column), ``instance``
-        and ``value``; instances where the reducer gives NaN are dropped.
-    """
-    cols = ["sampling", "instance", "value"]
-    needed = ["instance", *entry.where, entry.metric]
-    if any(c not in table.columns for c in needed):
-        return pd.DataFrame(columns=cols)
-    sel = table.loc[_select(table, entry.where)]
-    sampling = sel["sampling"].astype(str) if "sampling" in sel.columns else pd.Series("", index=sel.index)
-    rows = []
-    for (samp, inst), group in sel.groupby([sampling, sel["instance"].astype(int)], sort=True):
-        value = _reduce(group[entry.metric], entry.reduce,
-                        group["iteration"] if "iteration" in group.columns else None)
-        if not math.isnan(value):
-            rows.append((samp, int(inst), value))
-    return pd.DataFrame(rows, columns=cols)
-
-
-def percentile_of(value: float, sample: Sequence[float] | np.ndarray) -> float:
-    """Mid-rank percentile (0-100) of ``value`` among ``sample``; NaN for an empty sample.
-
-    Values equal to ``value`` count half, so a value inside a run of ties sits in
-    its middle and a value beyond every sample element gives 0 or 100.
-    """
-    arr = np.asarray(sample, dtype=float)
-    arr = arr[~np.isnan(arr)]
-    if arr.size == 0:
-        return math.nan
-    below = float(np.sum(arr < value))
-    ties = float(np.sum(arr == value))
-    return 100.0 * (below + 0.5 * ties) / arr.size
-
-
-def _spread(e: PublishedValue, table: pd.DataFrame | str) -> tuple[int, float, str]:
-    """(instances, published_percentile, percentile_by_sampling) of one entry."""
-    if isinstance(table, str):
-        return 0, math.nan, ""
-    values = instance_values(e, table)
-    if values.empty:
-        return 0, math.nan, ""
-    by_sampling = {s: g["value"].to_numpy() for s, g in values.groupby("sampling", sort=True)}
-    # the documented protocol samples without replacement; other samplings are hypotheses
-    main = by_sampling.get(DEFAULT_SAMPLING, values["value"].to_numpy())
-    text = "; ".join(
-        f"{s}: {percentile_of(e.published, v):.0f} ({len(v)})" for s, v in by_sampling.items() if s
-    )
-    return int(len(main)), percentile_of(e.published, main), text
-
-
 def evaluate(
     entries: Sequence[PublishedValue],
     results_dir: str | Path,
@@ -585,7 +505,8 @@ def evaluate(
     scale
         The preset that produced the result tables (the ``scale`` column).
     instance_figures
-        Figures whose instance-spread tables are read (see the module docstring).
+        Figures whose instance-spread tables are read (see
+        :mod:`implicit_reg.published_spread`).
 
     Returns
     -------
@@ -598,6 +519,9 @@ def evaluate(
         table), ``published_percentile`` (NaN without one) and
         ``percentile_by_sampling`` (text, empty without a sampling column).
     """
+    # Imported here: published_spread builds on this module's row filter and reducers.
+    from implicit_reg.published_spread import instance_spread, instance_table_name
+
     results_dir = Path(results_dir)
     spread_figures = set(instance_figures)
     cache: dict[Path, pd.DataFrame | str] = {}
@@ -608,7 +532,7 @@ def evaluate(
         instances, percentile, by_sampling = 0, math.nan, ""
         if e.figure in spread_figures:
             spread_path = results_dir / e.figure / instance_table_name(e.table)
-            instances, percentile, by_sampling = _spread(e, _read_table(spread_path, cache))
+            instances, percentile, by_sampling = instance_spread(e, _read_table(spread_path, cache))
         rows.append(
             {
                 "id": e.id,

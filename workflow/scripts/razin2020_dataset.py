@@ -16,7 +16,7 @@ from pathlib import Path  # noqa: E402
 
 from implicit_reg.core.data_files import verify_sha256  # noqa: E402
 from implicit_reg.razin2020 import data_exports as dx  # noqa: E402
-from implicit_reg.razin2020 import tensor_completion as tc  # noqa: E402
+from implicit_reg.razin2020 import tensor_data as td  # noqa: E402
 
 smk = snakemake  # noqa: F821
 ds = dict(smk.params.dataset)
@@ -26,7 +26,7 @@ if ds["source"] == "generated":
     if ds["kind"] == "matrix":
         tmp.write_text(dx.generated_matrix_export_text(*ds["observed"]))
     else:
-        data = tc.generate_tensor_data(ds["order"], ds["rank"], int(ds["seed"]), ds.get("mode_size", 8))
+        data = td.generate_tensor_data(ds["order"], ds["rank"], int(ds["seed"]), ds.get("mode_size", 8))
         tmp.write_bytes(dx.tensor_export_bytes(data.target, data.permutation, data.target_cp_rank))
     log.info("generated %s (%s, seed %d)", ds["name"], ds["kind"], ds["seed"])
 else:

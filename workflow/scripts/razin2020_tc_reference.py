@@ -17,18 +17,18 @@ from implicit_reg import archive  # noqa: E402
 from implicit_reg.core import table_io  # noqa: E402
 from implicit_reg.razin2020 import data_exports as dx  # noqa: E402
 from implicit_reg.razin2020 import tables as rt  # noqa: E402
-from implicit_reg.razin2020 import tensor_completion as tc  # noqa: E402
+from implicit_reg.razin2020 import tensor_data as td  # noqa: E402
 from implicit_reg.razin2020.cp_rank import estimate_cp_rank  # noqa: E402
 
 smk = snakemake  # noqa: F821
 PROVENANCE = table_provenance(smk, "cp_rank")
 spec = smk.params.spec
 ds, n = spec["dataset"], int(spec["n_obs"])
-data = tc.load_tensor_data(smk.input.data)
+data = td.load_tensor_data(smk.input.data)
 if n > 0:
     method = "linear"
-    tensor = tc.linear_baseline_tensor(data.target, tc.observed_indices(data, n))
-    error = tc.linear_baseline_error(data.target, tc.observed_indices(data, n))
+    tensor = td.linear_baseline_tensor(data.target, td.observed_indices(data, n))
+    error = td.linear_baseline_error(data.target, td.observed_indices(data, n))
 else:
     method, tensor, error = "ground_truth", data.target, 0.0
 digest = dx.content_digest(tensor)

@@ -24,18 +24,19 @@ from implicit_reg.core.progress import progress_text  # noqa: E402
 from implicit_reg.razin2020 import data_exports as dx  # noqa: E402
 from implicit_reg.razin2020 import tables as rt  # noqa: E402
 from implicit_reg.razin2020 import tensor_completion as tc  # noqa: E402
+from implicit_reg.razin2020 import tensor_data as td  # noqa: E402
 from implicit_reg.razin2020.cp_rank import estimate_cp_rank  # noqa: E402
 
 smk = snakemake  # noqa: F821
 PROVENANCE = table_provenance(smk, "tensor_completion", "cp_rank")
 spec = smk.params.spec
 s, runs, n = spec["tc"], spec["runs"], int(spec["n_obs"])
-data = tc.load_tensor_data(smk.input.data)
+data = td.load_tensor_data(smk.input.data)
 if spec.get("permutation_seed") is not None:
     # Another instance of the protocol: the first n entries of its own seeded permutation.
-    data = tc.with_permutation(data, np.random.default_rng(spec["permutation_seed"]).permutation(data.permutation.size))
+    data = td.with_permutation(data, np.random.default_rng(spec["permutation_seed"]).permutation(data.permutation.size))
     log.info("instance %d: observed entries from a seeded permutation", spec["instance"])
-observed = tc.observed_indices(data, n)
+observed = td.observed_indices(data, n)
 ckpt, key = Path(smk.params.checkpoint), job_fingerprint(spec, [smk.input.data])
 resumed = ckpt_io.load_checkpoint(ckpt, key)
 if resumed:

@@ -23,7 +23,7 @@ NUMERICS_VERSIONS: dict[str, int] = {
     "min_nuclear_norm": 1,
     # Razin & Cohen 2x2 deep matrix factorization
     "two_by_two": 1,
-    # Razin & Cohen CP tensor factorization (tensor completion)
+    # Razin & Cohen CP tensor factorization (tensor completion: razin2020/tensor_completion.py, cp_gradients.py)
     "tensor_completion": 1,
     # Razin & Cohen CP rank estimates and the linear baseline
     "cp_rank": 1,

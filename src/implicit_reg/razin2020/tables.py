@@ -1,9 +1,10 @@
 """Result tables of the Razin & Cohen (2020) figures (pure functions, no I/O but exports).
 
 Spec: ``shared/spec/razin2020.md``. The engines live in :mod:`two_by_two`
-(Figure 1, perturbed 2×2 problems) and :mod:`tensor_completion` /
-:mod:`cp_rank` (Figure 2, rank-3 appendix); this module turns their results
-into the tidy tables the figure notebooks and ``config/published.yaml`` read.
+(Figure 1, perturbed 2×2 problems) and :mod:`tensor_completion` (with
+:mod:`cp_gradients` and :mod:`tensor_data`) / :mod:`cp_rank` (Figure 2,
+rank-3 appendix); this module turns their results into the tidy tables the
+figure notebooks and ``config/published.yaml`` read.
 ``docs/architecture.md`` documents every column.
 
 Column convention (shared with Arora et al.'s tables): the same quantity has the

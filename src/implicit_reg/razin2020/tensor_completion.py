@@ -11,19 +11,13 @@ gradient norm with β = 0.99 and bias correction).
 Batched engine: the repetitions of one ``n`` (and both inits) are stacked on
 a leading batch axis and trained together; each run keeps its own step size,
 stop rule and history, and finished runs are dropped from the stacked
-tensors. Gradients are written by hand: splitting the modes into a left and a
-right group turns the forward pass and both halves of the backward pass into
-three batched matrix products (``[D_left, R] × [R, D_right]``), followed by
-cheap contractions inside each group. Tests check them against autograd.
-
-Every intermediate of a step lives in a workspace allocated once per set of
-running runs (:class:`StepWorkspace`), and the factors and optimizer state
-are updated in place: at order 4, R = 512, the ~1.3 MB per-step temporaries
-of the earlier allocating step cost a fresh ``mmap`` and its page faults each
-(two thirds of the step time). The arithmetic is the earlier step's,
-operation by operation (same float32 operations on the same operands in the
-same order; ``tests/test_tensor_completion.py`` checks bit-identity against a
-copy of it). ``bench/bench_tensor.py`` times both in one process.
+tensors. The loss and its hand-written gradients, computed into a workspace
+allocated once per set of running runs, are in
+:mod:`implicit_reg.razin2020.cp_gradients`; the factors and optimizer state
+are updated in place, with the arithmetic of the earlier allocating step
+operation by operation (``tests/test_tensor_completion.py`` checks
+bit-identity). The data, the linear baseline and the reconstruction error
+are in :mod:`implicit_reg.razin2020.tensor_data`.
 
 Every ``check_every`` = 100 iterations the normalized reconstruction error
 ``‖W − T*‖_F / ‖T*‖_F`` of the updated model is logged together with the
@@ -37,13 +31,20 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
 import numpy as np
 import torch
 
-from implicit_reg.razin2020.cp_rank import cp_reconstruct, max_cp_rank
+from implicit_reg.razin2020.cp_gradients import (
+    StepWorkspace,
+    cp_full_tensor,
+    init_factors,
+    loss_and_gradients,
+    mode_split,
+)
+from implicit_reg.razin2020.cp_rank import max_cp_rank
+from implicit_reg.razin2020.tensor_data import reconstruction_error
 
 RUNNING, CONVERGED, MAX_ITERS, DIVERGED = 0, 1, 2, 3
 STATUS_NAMES = ("running", "converged", "max_iters", "diverged")
@@ -55,270 +56,6 @@ DEFAULT_CHECK_EVERY = 100
 DEFAULT_TOL = 1e-6
 DEFAULT_PATIENCE = 2
 DEFAULT_MAX_ITERS = 1_000_000
-
-
-# --------------------------------------------------------------------------
-# Data and the "linear" baseline
-# --------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class TensorCompletionData:
-    """Ground truth tensor and the stored permutation of its linear indices."""
-
-    target: np.ndarray
-    permutation: np.ndarray
-    target_cp_rank: int
-
-
-def load_tensor_data(path: str | Path) -> TensorCompletionData:
-    """Load the authors' npz export (``target_tensor``, ``train_indices_order``, ``target_cp_rank``)."""
-    with np.load(path) as z:
-        target = np.asarray(z["target_tensor"], dtype=np.float32)
-        perm = np.asarray(z["train_indices_order"], dtype=np.int64)
-        rank = int(z["target_cp_rank"])
-    if perm.shape != (target.size,) or not np.array_equal(np.sort(perm), np.arange(target.size)):
-        raise ValueError(f"{path}: train_indices_order is not a permutation of the linear indices")
-    return TensorCompletionData(target, perm, rank)
-
-
-def generate_tensor_data(
-    order: int, rank: int, seed: int, mode_size: int = 8
-) -> TensorCompletionData:
-    """An own instance drawn like the authors' generator (spec §2.2).
-
-    ``order`` factor matrices ``mode_size × rank`` with i.i.d. N(0, 1)
-    entries, the sum of the ``rank`` outer products rescaled to unit
-    Frobenius norm (float32), and one uniformly random permutation of the
-    linear indices. Not the published data: every figure number changes.
-    """
-    rng = np.random.default_rng(seed)
-    factors = [rng.standard_normal((mode_size, rank)) for _ in range(order)]
-    tensor = cp_reconstruct(factors)
-    tensor = (tensor / np.linalg.norm(tensor)).astype(np.float32)
-    return TensorCompletionData(tensor, rng.permutation(tensor.size).astype(np.int64), rank)
-
-
-def with_permutation(data: TensorCompletionData, permutation: np.ndarray) -> TensorCompletionData:
-    """The same ground truth observed in another order (another instance of the protocol).
-
-    Parameters
-    ----------
-    data : TensorCompletionData
-        The data set.
-    permutation : ndarray of int
-        A permutation of ``0 .. data.target.size - 1``; the first n are observed.
-
-    Returns
-    -------
-    TensorCompletionData
-    """
-    permutation = np.asarray(permutation, dtype=np.int64)
-    if permutation.shape != (data.target.size,) or not np.array_equal(np.sort(permutation), np.arange(data.target.size)):
-        raise ValueError("not a permutation of the tensor's linear indices")
-    return TensorCompletionData(data.target, permutation, data.target_cp_rank)
-
-
-def observed_indices(data: TensorCompletionData, n_obs: int) -> np.ndarray:
-    """Row-major linear indices of the ``n_obs`` observed entries: the permutation's first ``n_obs``."""
-    if not 0 < n_obs <= data.permutation.size:
-        raise ValueError(f"n_obs must be in 1..{data.permutation.size}")
-    return data.permutation[:n_obs].copy()
-
-
-def linear_baseline_tensor(target: np.ndarray, observed: np.ndarray) -> np.ndarray:
-    """The "linear" solution: ``T*`` on the observed entries and 0 elsewhere."""
-    out = np.zeros(target.size, dtype=target.dtype)
-    out[observed] = target.reshape(-1)[observed]
-    return out.reshape(target.shape)
-
-
-def linear_baseline_error(target: np.ndarray, observed: np.ndarray) -> float:
-    """Exact normalized error of the linear baseline, ``√(‖T*‖² − ‖T*_Ω‖²) / ‖T*‖``.
-
-    Equals ``√(1 − ‖T*_Ω‖²)`` for the unit-norm targets of the paper.
-    """
-    t = target.astype(np.float64).reshape(-1)
-    total = float(t @ t)
-    seen = float(t[observed] @ t[observed])
-    return math.sqrt(max(total - seen, 0.0) / total)
-
-
-def reconstruction_error(tensor: np.ndarray, target: np.ndarray) -> float:
-    """``‖W − T*‖_F / ‖T*‖_F`` in float64."""
-    diff = tensor.astype(np.float64) - target.astype(np.float64)
-    return float(np.linalg.norm(diff) / np.linalg.norm(target.astype(np.float64)))
-
-
-# --------------------------------------------------------------------------
-# Model: forward pass and hand-written gradients
-# --------------------------------------------------------------------------
-
-
-def _khatri_rao(mats: Sequence[torch.Tensor], out: Sequence[torch.Tensor] | None = None) -> torch.Tensor:
-    """Batched column-wise Kronecker product ``[B, Π d, R]`` (first matrix slowest).
-
-    Broadcast products rather than einsum: they write the result contiguously
-    instead of going through permuted copies (half the step time at order 4).
-    ``out``: workspace buffers for the partial products ``[B, d_1, d_2, R]``,
-    ``[B, d_1 d_2, d_3, R]``, … (same products, same order), or ``None``.
-    """
-    result = mats[0]
-    for i, m in enumerate(mats[1:]):
-        buf = None if out is None else out[i]
-        result = torch.mul(result[:, :, None, :], m[:, None, :, :], out=buf).reshape(
-            result.shape[0], -1, result.shape[-1])
-    return result
-
-
-def mode_split(order: int) -> int:
-    """Number of leading modes in the left group (``order // 2``, at least 1)."""
-    return max(order // 2, 1)
-
-
-def cp_full_tensor(factors: Sequence[torch.Tensor]) -> torch.Tensor:
-    """Model tensors ``[B, d_1, …, d_N]`` from factors ``[B, d_m, R]``."""
-    h = mode_split(len(factors))
-    left, right = _khatri_rao(factors[:h]), _khatri_rao(factors[h:])
-    mat = torch.bmm(left, right.transpose(1, 2))
-    return mat.reshape(mat.shape[0], *[f.shape[1] for f in factors])
-
-
-def _factor_view(factor: torch.Tensor, i: int, k: int) -> torch.Tensor:
-    """Factor ``[B, d_i, R]`` of position ``i`` in a group of ``k``, viewed as ``[B, 1, …, d_i, …, 1, R]``."""
-    view = [factor.shape[0]] + [1] * k + [factor.shape[-1]]
-    view[1 + i] = factor.shape[1]
-    return factor.reshape(view)
-
-
-def _group_gradients(
-    h: torch.Tensor,
-    group: Sequence[torch.Tensor],
-    prod: torch.Tensor | None,
-    out: Sequence[torch.Tensor] | None,
-) -> list[torch.Tensor]:
-    """Per-mode gradients from ``h = G_(group) · KR(other group)``.
-
-    ``h`` is reshaped to the group's modes ``[B, d_1, …, d_k, R]``; the
-    gradient of mode j multiplies in the group's other factors (broadcast,
-    ``((h · A_i) · A_i') …`` in mode order) and sums over their axes.
-    ``prod`` (``h``'s size) and ``out`` (one ``[B, d_j, R]`` per mode) are
-    workspace buffers to write into, or ``None`` to allocate; the values
-    are the same bits either way.
-    """
-    if len(group) == 1:
-        return [h]
-    k = len(group)
-    h = h.reshape(h.shape[0], *[g.shape[1] for g in group], h.shape[-1])
-    grads = []
-    for j in range(k):
-        others = [i for i in range(k) if i != j]
-        p = torch.mul(h, _factor_view(group[others[0]], others[0], k),
-                      out=None if prod is None else prod.view(h.shape))
-        for i in others[1:]:
-            p.mul_(_factor_view(group[i], i, k))
-        axes = tuple(1 + i for i in others)
-        grads.append(p.sum(dim=axes) if out is None else torch.sum(p, dim=axes, out=out[j]))
-    return grads
-
-
-class StepWorkspace:
-    """Buffers of one step (loss, gradients, optimizer) for ``B`` stacked runs.
-
-    Allocated once per set of running runs: fresh per-step temporaries of
-    this size (``[B, 64, 512]`` float32, 1.3 MB at B = 10) come from ``mmap``
-    and are paid for in page faults at every step. Each buffer is its own
-    allocation (no views into a shared block), so the matrix products see
-    the same kind of operands as with fresh tensors.
-
-    Parameters
-    ----------
-    batch : int
-        Number of stacked runs B.
-    shape : sequence of int
-        Mode sizes ``d_1 … d_N``.
-    num_components : int
-        R.
-    dtype, device
-        Of the factors.
-    """
-
-    def __init__(self, batch: int, shape: Sequence[int], num_components: int,
-                 dtype: torch.dtype, device: torch.device) -> None:
-        h = mode_split(len(shape))
-        r = int(num_components)
-
-        def empty(*size: int) -> torch.Tensor:
-            return torch.empty(*size, dtype=dtype, device=device)
-
-        def chain(group: Sequence[int]) -> list[torch.Tensor]:
-            # Partial Khatri-Rao products of a group: [B, d_1, d_2, R], [B, d_1 d_2, d_3, R], ...
-            return [empty(batch, int(np.prod(group[:i])), group[i], r) for i in range(1, len(group))]
-
-        left, right = list(shape[:h]), list(shape[h:])
-        d_left, d_right = int(np.prod(left)), int(np.prod(right))
-        self.kr_left, self.kr_right = chain(left), chain(right)
-        self.resid = empty(batch, d_left, d_right)
-        self.resid_sq = empty(batch, d_left, d_right)
-        self.loss_sum = empty(batch)
-        self.loss = empty(batch)
-        self.h_left, self.h_right = empty(batch, d_left, r), empty(batch, d_right, r)
-        self.prod_left = empty(batch, d_left, r) if len(left) > 1 else None
-        self.prod_right = empty(batch, d_right, r) if len(right) > 1 else None
-        self.grads_left = [empty(batch, d, r) for d in left] if len(left) > 1 else None
-        self.grads_right = [empty(batch, d, r) for d in right] if len(right) > 1 else None
-        self.grad_sq = [empty(batch, d, r) for d in shape]
-        self.grad_sq_sum = empty(batch)
-
-
-def loss_and_gradients(
-    factors: Sequence[torch.Tensor],
-    target_mat: torch.Tensor,
-    mask_mat: torch.Tensor,
-    n_obs: int,
-    workspace: StepWorkspace | None = None,
-) -> tuple[torch.Tensor, list[torch.Tensor]]:
-    """Per-run MSE over the observed entries and its gradient w.r.t. each factor.
-
-    ``target_mat`` / ``mask_mat`` are the target and the 0/1 observation mask
-    unfolded to ``[D_left, D_right]`` (row-major, left group = first
-    :func:`mode_split` modes). Returns ``loss [B]`` and ``[B, d_m, R]`` grads.
-
-    With the residual ``E = M ⊙ (L Rᵀ − T)`` of the unfolded model
-    ``L Rᵀ`` (``L``, ``R`` the Khatri-Rao products of the two groups), the
-    loss is ``‖E‖²/n`` and ``∂/∂L = (2/n) E R``, ``∂/∂R = (2/n) Eᵀ L``, split
-    over each group's modes by :func:`_group_gradients`.
-
-    ``workspace``: buffers to write into (the returned tensors are those
-    buffers, overwritten by the next call); ``None`` allocates fresh tensors.
-    """
-    ws = workspace if workspace is not None else StepWorkspace(
-        factors[0].shape[0], [f.shape[1] for f in factors], factors[0].shape[-1],
-        factors[0].dtype, factors[0].device)
-    h = mode_split(len(factors))
-    left = _khatri_rao(factors[:h], ws.kr_left)
-    right = _khatri_rao(factors[h:], ws.kr_right)
-    resid = torch.bmm(left, right.transpose(1, 2), out=ws.resid)
-    resid.sub_(target_mat)
-    torch.mul(mask_mat, resid, out=resid)
-    loss = torch.div(torch.sum(torch.square(resid, out=ws.resid_sq), dim=(1, 2), out=ws.loss_sum),
-                     n_obs, out=ws.loss)
-    g = resid.mul_(2.0 / n_obs)
-    grads = _group_gradients(torch.bmm(g, right, out=ws.h_left), factors[:h], ws.prod_left, ws.grads_left)
-    grads += _group_gradients(torch.bmm(g.transpose(1, 2), left, out=ws.h_right), factors[h:], ws.prod_right,
-                              ws.grads_right)
-    return loss, grads
-
-
-def init_factors(
-    shape: Sequence[int], num_components: int, init_std: float, seed: int
-) -> list[np.ndarray]:
-    """Factors ``[d_m, R]`` with i.i.d. N(0, σ²) float32 entries, from ``default_rng(seed)``."""
-    rng = np.random.default_rng(seed)
-    return [
-        rng.standard_normal((d, num_components), dtype=np.float32) * np.float32(init_std)
-        for d in shape
-    ]
 
 
 def resolve_device(device: str | None = None) -> torch.device:
