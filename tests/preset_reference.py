@@ -3,7 +3,8 @@
 The package redesign (one package per paper) moved code and renamed columns; it must
 change no number. ``tests/data/test_preset_reference.json`` fingerprints the test preset
 as built by the code before the redesign (commit ``9feea1e``): every figure table
-``results/<figure>/*.parquet``, every figure's PNG pixels and the scorecard CSV.
+``results/<figure>/*.parquet``, every figure's PNG pixels and the scorecard's results
+per published value (values added to config/published.yaml later are not compared).
 :func:`compare` checks a fresh run against it, after applying :data:`COLUMN_RENAMES`
 to the reference.
 
@@ -94,10 +95,20 @@ def fingerprint(work: Path) -> dict[str, Any]:
         if re.match(r"results/(arora2019|razin2020)_\w+/", rel):
             tables[rel] = table_fingerprint(pd.read_parquet(path))
     scorecard = work / "paper" / "generated" / "published_vs_reproduced.csv"
-    if scorecard.exists():
-        tables["paper/generated/published_vs_reproduced.csv"] = table_fingerprint(pd.read_csv(scorecard))
+    rows = scorecard_rows(pd.read_csv(scorecard)) if scorecard.exists() else {}
     figures = {str(p.relative_to(work)): png_digest(p) for p in sorted((work / "figures").glob("*.png"))}
-    return {"cpu": cpu_identity(), "tables": tables, "figures": figures}
+    return {"cpu": cpu_identity(), "tables": tables, "figures": figures, "scorecard": rows}
+
+
+#: The scorecard's result columns: what the pipeline computed for a published value.
+SCORECARD_RESULTS = ("published", "reproduced", "n_rows", "within", "status", "instances", "published_percentile")
+
+
+def scorecard_rows(df: pd.DataFrame) -> dict[str, list]:
+    """The scorecard's results by published id (published values added later are new ids)."""
+    cols = [c for c in SCORECARD_RESULTS if c in df.columns]
+    return {str(r["id"]): [None if pd.isna(r[c]) else (float(r[c]) if isinstance(r[c], (int, float)) else str(r[c]))
+                           for c in cols] for _, r in df.iterrows()}
 
 
 def renamed(reference: dict[str, Any]) -> dict[str, Any]:
@@ -137,6 +148,15 @@ def compare(work: Path, rtol: float = 1e-3) -> list[str]:
                     problems.append(f"{path}:{col}: sum/min/max/nan {c['summary']}, reference {r['summary']}")
             elif r["sha"] != c["sha"]:
                 problems.append(f"{path}:{col}: values differ from the reference")
+    missing = sorted(set(reference["scorecard"]) - set(current["scorecard"]))
+    if missing:
+        problems.append(f"scorecard: published values missing: {missing}")
+    for pid in sorted(set(reference["scorecard"]) & set(current["scorecard"])):
+        ref, cur = reference["scorecard"][pid], current["scorecard"][pid]
+        same = all((a == b) or (not exact and isinstance(a, float) and isinstance(b, float)
+                               and np.isclose(a, b, rtol=rtol)) for a, b in zip(ref, cur))
+        if not same or len(ref) != len(cur):
+            problems.append(f"scorecard {pid}: {cur}, reference {ref} ({', '.join(SCORECARD_RESULTS)})")
     if exact:
         if set(reference["figures"]) != set(current["figures"]):
             problems.append(f"figures differ: {sorted(set(reference['figures']) ^ set(current['figures']))}")
