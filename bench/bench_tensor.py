@@ -25,15 +25,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from implicit_reg.razin2020 import cp_rank as cr  # noqa: E402
 from implicit_reg.razin2020 import tensor_completion as tc  # noqa: E402
