@@ -212,8 +212,7 @@ def test_every_table_carries_its_provenance(test_preset_run: Path) -> None:
 def test_every_figure_is_a_target_by_its_name() -> None:
     """`snakemake <figure>` builds that figure: one target rule per figure of both papers."""
     figures = _all_figures("test.yaml")
-    out = _snakemake("-n", "--forceall", "--nolock", "--quiet", "rules", "--configfile", "config/test.yaml",
-                     *figures)
+    out = _snakemake(*figures, "-n", "--forceall", "--nolock", "--quiet", "rules", "--configfile", "config/test.yaml")
     assert out.returncode == 0, out.stdout + out.stderr
     counts = dict(re.findall(r"^(\w+)\s+(\d+)\s*$", out.stdout + out.stderr, flags=re.M))
     assert all(counts.get(figure) == "1" for figure in figures), counts
