@@ -21,14 +21,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from implicit_reg.razin2020 import loss_markers as lm  # noqa: E402
 from implicit_reg.razin2020 import two_by_two as tt  # noqa: E402

@@ -12,6 +12,6 @@ ARCHIVE="${1:-archive/paper}"
 shift || true
 # Only the jobs that the preset's config needs: results/ may hold other presets' jobs.
 # Further arguments are config files merged over config/config.yaml (e.g. config/quick.yaml).
-PYTHONPATH="$REPO/src${PYTHONPATH:+:$PYTHONPATH}" .venv/bin/python -m implicit_reg.archive add "$ARCHIVE" \
+.venv/bin/python -m implicit_reg.archive add "$ARCHIVE" \
   --results results --configfile config/config.yaml "$@"
-PYTHONPATH="$REPO/src${PYTHONPATH:+:$PYTHONPATH}" .venv/bin/python -m implicit_reg.archive list "$ARCHIVE" | tail -n 1
+.venv/bin/python -m implicit_reg.archive list "$ARCHIVE" | tail -n 1

@@ -108,6 +108,17 @@ PY
 else
   say "python environment up to date (.venv, requirements unchanged)"
 fi
+# Nothing edits sys.path: the workflow's scripts, the notebooks' kernels and the tests import
+# implicit_reg as installed, so the install must be this checkout's (an editable install of
+# another checkout would shadow it).
+installed="$(env -u PYTHONPATH "$VENV/bin/python" -c \
+  'import implicit_reg, os; print(os.path.dirname(os.path.dirname(os.path.realpath(implicit_reg.__file__))))' \
+  2>/dev/null || true)"
+if [ "$installed" != "$(realpath "$REPO/src")" ]; then
+  say "pip install --no-deps -e . (implicit_reg was ${installed:-not installed}, not this checkout's src)"
+  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps -e . 2>&1 \
+    | { grep -v "^WARNING: Location '.*' is ignored" || true; }
+fi
 
 # --------------------------------------------------------------------------
 # 2. Debian packages: TeX Live, latexmk, poppler-utils

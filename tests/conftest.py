@@ -1,13 +1,8 @@
-"""Put the repository's ``src/`` directory on ``sys.path`` for the tests."""
+"""Shared test setup. ``implicit_reg`` is imported as installed (``scripts/setup.sh``
+installs it editable; pyproject's pytest ``pythonpath`` puts this checkout's ``src``
+first, so a worktree tests its own sources)."""
 
 from __future__ import annotations
-
-import sys
-from pathlib import Path
-
-SRC = Path(__file__).resolve().parents[1] / "src"
-if str(SRC) not in sys.path:
-    sys.path.insert(0, str(SRC))
 
 # One thread per process, as in the pipeline's jobs: with another process on
 # the other core, torch with two threads is several times slower.

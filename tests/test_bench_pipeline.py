@@ -20,15 +20,21 @@ from implicit_reg.config import merge_config
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _load_bench():
-    sys.path.insert(0, str(ROOT / "bench"))  # bench_pipeline imports its sibling _common
-    spec = importlib.util.spec_from_file_location("bench_pipeline", ROOT / "bench" / "bench_pipeline.py")
+def _load_bench(name: str):
+    """Import ``bench/<name>.py`` as the module ``name``, as ``python bench/<name>.py`` runs it.
+
+    The bench programs are scripts, not a package: each imports its sibling ``_common`` by
+    name (its directory is the script's first import path), so ``_common`` is loaded first.
+    """
+    spec = importlib.util.spec_from_file_location(name, ROOT / "bench" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
     spec.loader.exec_module(module)
     return module
 
 
-bp = _load_bench()
+_load_bench("_common")
+bp = _load_bench("bench_pipeline")
 FIG2_TENSOR = "tensor_rank_1_fro_1_order_3_dim_8"
 
 

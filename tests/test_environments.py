@@ -159,3 +159,26 @@ def test_every_pinned_package_is_imported_somewhere() -> None:
     unused = set(pins) - imported_dists - set(USED_WITHOUT_IMPORT)
     assert not unused, f"pinned but never imported: {sorted(unused)}"
     assert "tqdm" not in pins
+
+
+@pytest.mark.parametrize("env", sorted({env for _, env, _ in _rule_jobs()}))
+def test_conda_env_installs_the_project(env: str) -> None:
+    """Script rules import implicit_reg as installed (no sys.path code): their env must install it.
+
+    Through the env's post-deploy script, which Snakemake runs in the new environment from the
+    working directory: a relative pip entry in the env file would be resolved from the copy
+    Snakemake makes of the file under .snakemake/conda/.
+    """
+    script = ROOT / "envs" / f"{env}.post-deploy.sh"
+    assert script.is_file(), f"envs/{env}.yaml: no {script.name} installing the project"
+    commands = [line for line in script.read_text().splitlines() if not line.lstrip().startswith("#")]
+    assert any(re.search(r"pip install .*--no-deps.* -e \.(\s|$)", line) for line in commands)
+
+
+def test_no_import_path_code() -> None:
+    """The package is installed (scripts/setup.sh, the conda envs): nothing edits sys.path or PYTHONPATH."""
+    files = [*LIB.rglob("*.py"), *SCRIPTS.glob("*.py"), *NOTEBOOKS.glob("*.py"), *ROOT.glob("bench/*.py"),
+             *ROOT.glob("workflow/rules/*.smk"), ROOT / "Snakefile", ROOT / "tests" / "conftest.py"]
+    offenders = [str(f.relative_to(ROOT)) for f in files
+                 if re.search(r"sys\.path\.(insert|append|extend)|environ\[\"PYTHONPATH\"\]", f.read_text())]
+    assert not offenders, f"import-path code in {offenders}"

@@ -32,10 +32,6 @@ from pathlib import Path
 from typing import Callable, Union
 
 TESTS = Path(__file__).resolve().parent
-SRC = TESTS.parent / "src"
-# ``conftest.py`` does this under pytest; the ``--record`` path runs without it.
-if str(SRC) not in sys.path:
-    sys.path.insert(0, str(SRC))
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402

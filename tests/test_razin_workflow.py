@@ -46,7 +46,7 @@ def test_paper_preset_plans_every_razin_job():
     assert c["razin2020_tc_train"] == 2 * (10 + 9)  # one job per (figure, data set, n)
     assert c["razin2020_tc_linear"] == 2 * (10 + 9)  # one rank estimate per distinct linear tensor
     assert c["razin2020_tc_ground_truth"] == 4
-    assert c["razin2020_dataset"] == 10 and c["razin2020_render"] == 4
+    assert c["razin2020_dataset"] == 10 and c["render_figure"] == 4
     if razin2020_data_present():
         assert "razin2020_download" not in c  # the default source is the shared copy
     else:  # a clone without ../shared plans the download of every data set instead

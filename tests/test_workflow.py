@@ -34,7 +34,7 @@ def test_paper_preset_plans_every_figure() -> None:
     out = _snakemake("-n", "--forceall", "--nolock", "--quiet", "rules", *paper_data_overrides())
     assert out.returncode == 0, out.stdout + out.stderr
     counts = dict(re.findall(r"^(\w+)\s+(\d+)\s*$", out.stdout + out.stderr, flags=re.M))
-    figures = _figures("config.yaml")
+    figures = _all_figures("config.yaml")  # one render rule for both papers
     assert int(counts["render_figure"]) == len(figures)
     assert int(counts["report_pdf"]) == 1
     # N1/N2 alone are 144 runs in 6 batches; Figures 1 and 2 add many more.
@@ -206,3 +206,25 @@ def test_every_table_carries_its_provenance(test_preset_run: Path) -> None:
         assert floats <= set(prov["units"]), (path, floats - set(prov["units"]))
     hashes = {read_table_provenance(p)["config_hash"] for p in paths}
     assert len(hashes) == 1  # one config for the whole run
+
+
+def test_every_figure_is_a_target_by_its_name() -> None:
+    """`snakemake <figure>` builds that figure: one target rule per figure of both papers."""
+    figures = _all_figures("test.yaml")
+    out = _snakemake(*figures, "-n", "--forceall", "--nolock", "--quiet", "rules", "--configfile", "config/test.yaml")
+    assert out.returncode == 0, out.stdout + out.stderr
+    counts = dict(re.findall(r"^(\w+)\s+(\d+)\s*$", out.stdout + out.stderr, flags=re.M))
+    assert all(counts.get(figure) == "1" for figure in figures), counts
+    assert int(counts["render_figure"]) == len(figures) and "report_pdf" not in counts
+
+
+def test_training_logs_name_the_figures_they_serve(test_preset_run: Path) -> None:
+    logs = {rule: sorted((test_preset_run / "logs" / rule).glob("*.log"))
+            for rule in ("train_factorization_batch", "min_nuclear_norm", "razin2020_dmf_batch", "razin2020_tc_train")}
+    for rule, paths in logs.items():
+        assert paths, rule
+        for path in paths:
+            first = path.read_text().splitlines()[0]
+            assert re.search(r"serves: (arora2019|razin2020)_\w+", first), (path, first)
+    batch = logs["train_factorization_batch"][0].read_text().splitlines()[0]
+    assert "arora2019_" in batch and "razin2020_" not in batch

@@ -27,7 +27,12 @@ COPY_IGNORE = shutil.ignore_patterns(
 
 
 def copy_repo(dest: Path) -> Path:
-    """Copy the repository's sources (no outputs, no .venv) to ``dest`` and return it."""
+    """Copy the repository's sources (no outputs, no .venv) to ``dest`` and return it.
+
+    Snakemake's jobs and the notebook kernels in the copy import ``implicit_reg`` as
+    installed (this checkout's sources, editable), not the copy's ``src/``: nothing puts
+    a directory on the import path.
+    """
     shutil.copytree(ROOT, dest, ignore=COPY_IGNORE)
     return dest
 

@@ -82,8 +82,6 @@ def execute_notebook(
     prepared = executed.with_name(executed.stem + ".input.ipynb")
     nbformat.write(notebook, prepared)
     log.info("executing %s with %s", source, parameters)
-    env_src = str(Path(__file__).resolve().parents[1])
-    os.environ["PYTHONPATH"] = env_src + os.pathsep + os.environ.get("PYTHONPATH", "")
     try:
         with tempfile.TemporaryDirectory(prefix="nbk-") as sockets:
             papermill.execute_notebook(

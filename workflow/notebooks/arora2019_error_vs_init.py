@@ -30,28 +30,7 @@ figsize = [15, 4.6]  # for two rows; the height scales with the number of rows
 dpi = 150
 
 # %%
-import sys
-from pathlib import Path
-
-try:
-    import implicit_reg  # noqa: F401
-except ImportError:  # not pip-installed: find <repo>/src from the working directory
-    for _base in (Path.cwd(), *Path.cwd().parents):
-        if (_base / "src" / "implicit_reg").is_dir():
-            sys.path.insert(0, str(_base / "src"))
-            break
-
-import matplotlib.pyplot as plt
-import numpy as np
-import pandas as pd
-from IPython.display import Image, display
-
-from implicit_reg import plotting as P
-from implicit_reg import published_markers as PM
-
-P.apply_style()
-pd.set_option("display.width", 250)
-pd.set_option("display.max_columns", 50)
+from implicit_reg.figure_notebook import Image, P, PM, Path, display, np, pd, plt
 
 # %%
 runs = pd.read_parquet(runs_path)

@@ -51,29 +51,7 @@ tasks = None  # tasks to check; None takes every task present
 dpi = 150
 
 # %%
-import sys
-from pathlib import Path
-
-try:
-    import implicit_reg  # noqa: F401
-except ImportError:  # not pip-installed: find <repo>/src from the working directory
-    for _base in (Path.cwd(), *Path.cwd().parents):
-        if (_base / "src" / "implicit_reg").is_dir():
-            sys.path.insert(0, str(_base / "src"))
-            break
-
-import matplotlib as mpl
-import matplotlib.pyplot as plt
-import numpy as np
-import pandas as pd
-from IPython.display import Image, display
-from matplotlib.lines import Line2D
-
-from implicit_reg import plotting as P
-
-P.apply_style()
-pd.set_option("display.width", 250)
-pd.set_option("display.max_columns", 50)
+from implicit_reg.figure_notebook import Image, Line2D, P, display, mpl, np, pd, plt
 
 # %%
 runs_all = pd.read_parquet(runs_path)

@@ -30,28 +30,7 @@ row_size = [6.4, 2.95]  # inches per row (the authors' pairs are 5.63 x 2.95)
 dpi = 250
 
 # %%
-import sys
-from pathlib import Path
-
-try:
-    import implicit_reg  # noqa: F401
-except ImportError:  # not pip-installed: find <repo>/src from the working directory
-    for _base in (Path.cwd(), *Path.cwd().parents):
-        if (_base / "src" / "implicit_reg").is_dir():
-            sys.path.insert(0, str(_base / "src"))
-            break
-
-import matplotlib.pyplot as plt
-import numpy as np
-import pandas as pd
-from IPython.display import Image, display
-
-from implicit_reg import plotting as P
-from implicit_reg import published_markers as PM
-
-P.apply_style()
-pd.set_option("display.width", 250)
-pd.set_option("display.max_columns", 40)
+from implicit_reg.figure_notebook import Image, P, PM, display, np, pd, plt
 
 # %%
 from implicit_reg.razin2020.tables import upgrade_columns  # noqa: E402

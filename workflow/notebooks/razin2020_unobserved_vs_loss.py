@@ -41,32 +41,8 @@ panel_size = [3.1, 3.4]  # inches per panel, as the authors' figures
 dpi = 250
 
 # %%
-import sys
-from pathlib import Path
-
-try:
-    import implicit_reg  # noqa: F401
-except ImportError:  # not pip-installed: find <repo>/src from the working directory
-    for _base in (Path.cwd(), *Path.cwd().parents):
-        if (_base / "src" / "implicit_reg").is_dir():
-            sys.path.insert(0, str(_base / "src"))
-            break
-
-import matplotlib as mpl
-import matplotlib.pyplot as plt
-import numpy as np
-import pandas as pd
-from IPython.display import Image, display
-from matplotlib.collections import LineCollection
-from matplotlib.lines import Line2D
-
-from implicit_reg import plotting as P
-from implicit_reg import published_markers as PM
+from implicit_reg.figure_notebook import Image, Line2D, LineCollection, P, PM, display, mpl, np, pd, plt
 from implicit_reg.razin2020 import tables as rt
-
-P.apply_style()
-pd.set_option("display.width", 250)
-pd.set_option("display.max_columns", 40)
 
 # %%
 # upgrade_columns: tables written before the column convention read like new ones.

@@ -1,58 +1,35 @@
-# Shared helpers: config validation, the experiment plan, input functions.
+# The plans of both papers (implicit_reg.planning) and the rules' input functions.
 import json
 import re
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(workflow.basedir) / "src"))
+from snakemake.logging import logger
 
-from implicit_reg.config import (  # noqa: E402
-    ConfigValidationError,
-    check_local_data,
-    load_schema,
-    select_figures,
-    validate_config,
-)
-from snakemake.logging import logger  # noqa: E402
+from implicit_reg import planning
 
-from implicit_reg.archive import (  # noqa: E402
-    ArchiveError,
-    ResultStore,
-    recompute_figures,
-    resolve_archive,
-)
-from implicit_reg import estimate as job_estimate  # noqa: E402
-from implicit_reg.arora2019.plan import ConfigError, build_plan  # noqa: E402
-
-SCHEMAS = Path(workflow.basedir) / "workflow" / "schemas"
-
-# A bad config fails here, before any job runs, with the key named.
-try:
-    validate_config(config, load_schema(SCHEMAS / "config.schema.yaml"))
-    validate_config(
-        config["razin2020"], load_schema(SCHEMAS / "razin2020.schema.yaml"), "razin2020"
-    )
-    check_local_data(config)
-    # Finished results by provenance key: jobs under results/ and the archive's entries.
-    STORE = ResultStore("results", resolve_archive(config), warn=logger.warning)
-    PLAN = build_plan(
-        select_figures(config), STORE, recompute=recompute_figures(config)
-    )
-except (ConfigValidationError, ConfigError, ArchiveError) as err:
-    raise WorkflowError(str(err)) from None
-logger.info(PLAN.summary())
-for line in PLAN.missing_jobs():
-    logger.info(f"  {line}")
-
+RESULTS = "results"
+NOTEBOOKS = "workflow/notebooks"
 ENVS = "../../envs"
+
+# A bad config fails here, before any job runs, with the key named. The config is
+# validated (defaults filled) and its figures selected in place.
+try:
+    PREP = planning.prepare(
+        config, Path(workflow.basedir) / "workflow" / "schemas", RESULTS, logger.warning
+    )
+except planning.PlanningError as err:
+    raise WorkflowError(str(err)) from None
+for line in PREP.log_lines:
+    logger.info(line)
+PLAN = PREP.plans["arora2019"]
+RZ = PREP.plans["razin2020"]
 
 
 onstart:
     print(
-        job_estimate.summary(
-            ((j.rule.name, j.wildcards) for j in workflow.dag.needrun_jobs()),
-            PLAN,
-            RZ,
+        PREP.estimate(
+            (j.rule.name, j.wildcards) for j in workflow.dag.needrun_jobs()
         ),
         file=sys.stderr,
     )
@@ -66,13 +43,58 @@ wildcard_constraints:
     n_obs=r"\d+(-wr)?",
 
 
+# ---------------------------------------------------------------- figures (both papers)
+
+
+def all_figure_names():
+    """Every figure of the report: Arora et al.'s, then Razin & Cohen's."""
+    return PREP.figure_names()
+
+
+def all_figure_files():
+    return expand("figures/{figure}.pdf", figure=all_figure_names())
+
+
+def all_runs_tables():
+    return expand(f"{RESULTS}/{{figure}}/runs.parquet", figure=all_figure_names())
+
+
+def render_inputs(wildcards):
+    """The figure's notebook and the result tables it reads (passed as <name>_path)."""
+    planner = PREP.planner(wildcards.figure)
+    notebook = planner.figure_notebook(wildcards.figure)
+    return {
+        "notebook": f"{NOTEBOOKS}/{notebook}.py",
+        **planner.figure_tables(wildcards.figure),
+    }
+
+
+def render_params(wildcards):
+    """The figure's further notebook parameters (JSON)."""
+    return json.dumps(
+        PREP.planner(wildcards.figure).figure_notebook_params(wildcards.figure)
+    )
+
+
+def figure_category(wildcards):
+    """The report category of a figure: its paper."""
+    return planning.PAPER_CATEGORIES[PREP.planner(wildcards.figure).paper]
+
+
+def figure_name_regex():
+    return "|".join(re.escape(f) for f in all_figure_names()) or "(?!)"
+
+
+# ---------------------------------------------------------------- Arora et al.: data
+
+
 def ground_truth_path(dataset):
-    return f"results/data/{dataset.ground_truth_name}/ground_truth.npz"
+    return f"{RESULTS}/data/{dataset.ground_truth_name}/ground_truth.npz"
 
 
 def observations_path(dataset):
     return (
-        f"results/data/{dataset.ground_truth_name}/m{dataset.observations_suffix}.npz"
+        f"{RESULTS}/data/{dataset.ground_truth_name}/m{dataset.observations_suffix}.npz"
     )
 
 
@@ -83,6 +105,14 @@ def ground_truth_record(wildcards):
 
 def observations_record(wildcards):
     return PLAN.datasets[f"{wildcards.ground_truth}-m{wildcards.n_obs}"].record()
+
+
+def movielens_input(wildcards):
+    path = config["data"]["movielens"]["path"]
+    return path if path else "resources/ml-100k/u.data"
+
+
+# ---------------------------------------------------------------- Arora et al.: training, convex
 
 
 def batch_name_regex():
@@ -109,14 +139,11 @@ def batch_spec(wildcards):
 
 def convex_job(wildcards):
     job = PLAN.convex_jobs[wildcards.job]
-    figures = [
-        f.name for f in PLAN.figures.values() if job.dataset in f.convex_datasets
-    ]
     return {
         "name": job.name,
         "dataset": job.dataset.record(),
         "key": job.key,
-        "figures": figures,
+        "figures": PLAN.convex_job_figures(wildcards.job),
     }
 
 
@@ -126,6 +153,9 @@ def convex_inputs(wildcards):
         "observations": observations_path(dataset),
         "ground_truth": ground_truth_path(dataset),
     }
+
+
+# ---------------------------------------------------------------- Arora et al.: figure tables
 
 
 def figure_plan(wildcards):
@@ -173,30 +203,154 @@ def figure_table_params(wildcards, fig=None):
     }
 
 
-def figure_notebook(wildcards):
-    return f"workflow/notebooks/{figure_plan(wildcards).notebook}.py"
+# ---------------------------------------------------------------- Razin & Cohen
 
 
-def figure_notebook_params(wildcards):
-    return json.dumps(figure_plan(wildcards).notebook_params)
+def rz_download_url(wildcards):
+    return RZ.download_url(wildcards.kind, wildcards.name)
 
 
-def all_figure_names():
-    """Every figure of the report: Arora et al. from the plan, Razin & Cohen from razin2020.smk."""
-    return sorted(PLAN.figures) + razin2020_figure_names()
+def rz_pt_sha256(wildcards):
+    return RZ.datasets[wildcards.name]["pt_sha256"]
 
 
-def all_figure_files():
-    return expand("figures/{figure}.pdf", figure=all_figure_names())
+def rz_dataset_input(wildcards):
+    return RZ.dataset_input(wildcards.name)
 
 
-def all_runs_tables():
-    return expand("results/{figure}/runs.parquet", figure=all_figure_names())
+def rz_dataset_params(wildcards):
+    return RZ.dataset_params(wildcards.name)
 
 
-def movielens_input(wildcards):
-    path = config["data"]["movielens"]["path"]
-    return path if path else "resources/ml-100k/u.data"
+def rz_dmf_problems(wildcards):
+    return RZ.dmf_problems(wildcards.figure)
+
+
+def rz_dmf_spec(wildcards):
+    return RZ.dmf_spec(wildcards.figure, wildcards.depth)
+
+
+def rz_dmf_provenance(wildcards):
+    return RZ.job_provenance("dmf", figure=wildcards.figure, depth=wildcards.depth)
+
+
+def rz_dmf_spread_spec(wildcards):
+    return RZ.dmf_spec(wildcards.figure, wildcards.depth, spread=True)
+
+
+def rz_dmf_spread_provenance(wildcards):
+    return RZ.job_provenance(
+        "dmf_spread", figure=wildcards.figure, depth=wildcards.depth
+    )
+
+
+def rz_dmf_runs(wildcards):
+    """The figure's per-depth runs tables (own outputs or archive entries)."""
+    return RZ.dmf_batches(wildcards.figure, "runs.parquet")
+
+
+def rz_dmf_trajectories(wildcards):
+    return RZ.dmf_batches(wildcards.figure, "trajectories.parquet")
+
+
+def rz_spread_runs(wildcards):
+    """The figure's instance-spread per-depth runs tables."""
+    return RZ.spread_batches(wildcards.figure, "runs.parquet")
+
+
+def rz_spread_trajectories(wildcards):
+    return RZ.spread_batches(wildcards.figure, "trajectories.parquet")
+
+
+def rz_reference_spec(wildcards):
+    return RZ.reference_spec(wildcards.name, wildcards.get("n_obs"))
+
+
+def rz_reference_provenance(wildcards):
+    return RZ.job_provenance(
+        "tc_reference", name=wildcards.name, n_obs=wildcards.get("n_obs")
+    )
+
+
+def rz_ground_truth_rank(wildcards):
+    return RZ.reference_input(wildcards.name)
+
+
+def rz_tc_spec(wildcards):
+    return RZ.tc_spec(wildcards.figure, wildcards.name, wildcards.n_obs)
+
+
+def rz_tc_provenance(wildcards):
+    return RZ.job_provenance(
+        "tc_train", figure=wildcards.figure, name=wildcards.name, n_obs=wildcards.n_obs
+    )
+
+
+def rz_tc_spread_spec(wildcards):
+    return RZ.tc_spec(
+        wildcards.figure, wildcards.name, wildcards.n_obs, instance=wildcards.instance
+    )
+
+
+def rz_tc_spread_provenance(wildcards):
+    # The spread's job key carries the instance index in "depth".
+    return RZ.job_provenance(
+        "tc_spread",
+        figure=wildcards.figure,
+        name=wildcards.name,
+        n_obs=wildcards.n_obs,
+        depth=wildcards.instance,
+    )
+
+
+def rz_tc_spread_inputs(wildcards):
+    return RZ.tc_spread_inputs(wildcards.figure)
+
+
+def rz_tc_table_inputs(wildcards):
+    return RZ.tc_table_inputs(wildcards.figure)
+
+
+def rz_tc_table_spec(wildcards):
+    return {"figure": wildcards.figure}
+
+
+def rz_spread_figure_regex():
+    return "|".join(RZ.spread_figures()) or "(?!)"
+
+
+def rz_tc_spread_figure_regex():
+    return "|".join(RZ.tc_spread_figures()) or "(?!)"
+
+
+# A training job's checkpoint lives next to its log but is not a declared log:
+# Snakemake deletes a job's outputs and logs before each attempt, and the checkpoint
+# (scratch state, removed on success) must survive a failed one.
+
+
+def batch_checkpoint_path(wildcards):
+    return f"logs/train_factorization_batch/{wildcards.batch}.checkpoint.pt"
+
+
+def rz_dmf_checkpoint(wildcards):
+    return f"logs/razin2020_dmf_batch/{wildcards.figure}-depth{wildcards.depth}.checkpoint.pt"
+
+
+def rz_dmf_spread_checkpoint(wildcards):
+    return f"logs/razin2020_dmf_spread_batch/{wildcards.figure}-depth{wildcards.depth}.checkpoint.pt"
+
+
+def rz_tc_checkpoint(wildcards):
+    w = wildcards
+    return f"logs/razin2020_tc_train/{w.figure}-{w.name}-n{w.n_obs}.checkpoint.pt"
+
+
+def rz_tc_spread_checkpoint(wildcards):
+    w = wildcards
+    return f"logs/razin2020_tc_spread_train/{w.figure}-{w.name}-n{w.n_obs}-i{w.instance}.checkpoint.pt"
+
+
+# ---------------------------------------------------------------- report
 
 
 def report_sections():
@@ -207,7 +361,3 @@ def report_sections():
 def results_root(wildcards, input):
     """The results directory, inferred from the figure tables (results/<figure>/runs.parquet)."""
     return str(Path(input.runs[0]).parents[1])
-
-
-def batch_checkpoint_path(wildcards):
-    return f"logs/train_factorization_batch/{wildcards.batch}.checkpoint.pt"

@@ -3,20 +3,11 @@
 # completion, one job per data set and number of observations; the CP ranks of
 # the linear baseline and of the ground truth once per distinct tensor).
 # Spec: ../shared/spec/razin2020.md. Config: config["razin2020"] (own schema).
-# Job specs, seeds and paths: implicit_reg.razin2020.plan.RazinPlan.
-from implicit_reg.razin2020.plan import RazinPlan  # noqa: E402
-
-RZ = RazinPlan(config["razin2020"], config["seed"], config.get("instances", 0))
-# Finished and archived jobs are read from the same store as Arora's runs (common.smk).
-RZ.attach_store(STORE, recompute_figures(config))
-if RZ.problems():
-    raise WorkflowError(
-        "invalid razin2020 configuration:\n  " + "\n  ".join(RZ.problems())
-    )
+# Job specs, seeds and paths: implicit_reg.razin2020.plan.RazinPlan (RZ, built with
+# Arora et al.'s plan by implicit_reg.planning in common.smk, which also holds the
+# rz_* input functions). The figures are rendered by render_figure (figures.smk).
 RZ_DL_DIR = config["razin2020"]["data"]["download"]["dir"]
 RZ_NAME = r"[A-Za-z0-9_\-]+"
-# Called by common.smk for the report's inputs: the enabled Razin & Cohen figures.
-razin2020_figure_names = RZ.figure_names
 
 
 # ---------------------------------------------------------------- rules: data
@@ -39,8 +30,8 @@ rule razin2020_download:
         mem_mb=500,
         runtime=10,
     params:
-        url=lambda wc: RZ.download_url(wc.kind, wc.name),
-        sha256=lambda wc: RZ.datasets[wc.name]["pt_sha256"],
+        url=rz_download_url,
+        sha256=rz_pt_sha256,
     script:
         "../scripts/razin2020_download.py"
 
@@ -65,14 +56,14 @@ rule razin2020_convert:
         mem_mb=1000,
         runtime=5,
     params:
-        sha256=lambda wc: RZ.datasets[wc.name]["pt_sha256"],
+        sha256=rz_pt_sha256,
     script:
         "../scripts/razin2020_convert.py"
 
 
 rule razin2020_dataset:
     input:
-        unpack(lambda wc: RZ.dataset_input(wc.name)),
+        unpack(rz_dataset_input),
     output:
         export="results/razin2020/data/{name}.{ext}",
     log:
@@ -89,7 +80,7 @@ rule razin2020_dataset:
         mem_mb=1000,
         runtime=5,
     params:
-        dataset=lambda wc: RZ.dataset_params(wc.name),
+        dataset=rz_dataset_params,
     script:
         "../scripts/razin2020_dataset.py"
 
@@ -99,7 +90,7 @@ rule razin2020_dataset:
 
 rule razin2020_dmf_batch:
     input:
-        problems=lambda wc: RZ.dmf_problems(wc.figure),
+        problems=rz_dmf_problems,
     output:
         runs="results/razin2020/dmf/{figure}/depth{depth}/runs.parquet",
         trajectories="results/razin2020/dmf/{figure}/depth{depth}/trajectories.parquet",
@@ -118,18 +109,17 @@ rule razin2020_dmf_batch:
         mem_mb=1000,
         runtime=120,
     params:
-        spec=lambda wc: RZ.dmf_spec(wc.figure, wc.depth),
-        provenance=lambda wc: RZ.job_provenance("dmf", figure=wc.figure, depth=wc.depth),
-        # Not a declared log: Snakemake deletes declared logs when a job starts again.
-        checkpoint=lambda wc: f"logs/razin2020_dmf_batch/{wc.figure}-depth{wc.depth}.checkpoint.pt",
+        spec=rz_dmf_spec,
+        provenance=rz_dmf_provenance,
+        checkpoint=rz_dmf_checkpoint,
     script:
         "../scripts/razin2020_dmf_batch.py"
 
 
 rule razin2020_dmf_tables:
     input:
-        runs=lambda wc: RZ.dmf_batches(wc.figure, "runs.parquet"),
-        trajectories=lambda wc: RZ.dmf_batches(wc.figure, "trajectories.parquet"),
+        runs=rz_dmf_runs,
+        trajectories=rz_dmf_trajectories,
     output:
         runs="results/{figure}/runs.parquet",
         trajectories="results/{figure}/trajectories.parquet",
@@ -153,7 +143,7 @@ rule razin2020_dmf_tables:
 # The instance spread of a 2x2 figure: its instance_panels with seeds 0..K (instances).
 rule razin2020_dmf_spread_batch:
     input:
-        problems=lambda wc: RZ.dmf_problems(wc.figure),
+        problems=rz_dmf_problems,
     output:
         runs="results/razin2020/dmf_spread/{figure}/depth{depth}/runs.parquet",
         trajectories="results/razin2020/dmf_spread/{figure}/depth{depth}/trajectories.parquet",
@@ -163,7 +153,7 @@ rule razin2020_dmf_spread_batch:
     benchmark:
         "benchmarks/razin2020_dmf_spread_batch/{figure}-depth{depth}.tsv"
     wildcard_constraints:
-        figure="|".join(RZ.spread_figures()) or "(?!)",
+        figure=rz_spread_figure_regex(),
         depth=r"\d+",
     conda:
         f"{ENVS}/compute.yaml"
@@ -172,19 +162,17 @@ rule razin2020_dmf_spread_batch:
         mem_mb=1000,
         runtime=120,
     params:
-        spec=lambda wc: RZ.dmf_spec(wc.figure, wc.depth, spread=True),
-        provenance=lambda wc: RZ.job_provenance(
-            "dmf_spread", figure=wc.figure, depth=wc.depth
-        ),
-        checkpoint=lambda wc: f"logs/razin2020_dmf_spread_batch/{wc.figure}-depth{wc.depth}.checkpoint.pt",
+        spec=rz_dmf_spread_spec,
+        provenance=rz_dmf_spread_provenance,
+        checkpoint=rz_dmf_spread_checkpoint,
     script:
         "../scripts/razin2020_dmf_batch.py"
 
 
 rule razin2020_dmf_spread_tables:
     input:
-        runs=lambda wc: RZ.spread_batches(wc.figure, "runs.parquet"),
-        trajectories=lambda wc: RZ.spread_batches(wc.figure, "trajectories.parquet"),
+        runs=rz_spread_runs,
+        trajectories=rz_spread_trajectories,
     output:
         runs="results/{figure}/instances.parquet",
         trajectories="results/{figure}/trajectories_instances.parquet",
@@ -194,7 +182,7 @@ rule razin2020_dmf_spread_tables:
     benchmark:
         "benchmarks/razin2020_dmf_spread_tables/{figure}.tsv"
     wildcard_constraints:
-        figure="|".join(RZ.spread_figures()) or "(?!)",
+        figure=rz_spread_figure_regex(),
     conda:
         f"{ENVS}/compute.yaml"
     threads: 1
@@ -229,8 +217,8 @@ rule razin2020_tc_ground_truth:
         mem_mb=2000,
         runtime=60,
     params:
-        spec=lambda wc: RZ.reference_spec(wc.name),
-        provenance=lambda wc: RZ.job_provenance("tc_reference", name=wc.name),
+        spec=rz_reference_spec,
+        provenance=rz_reference_provenance,
     script:
         "../scripts/razin2020_tc_reference.py"
 
@@ -238,7 +226,7 @@ rule razin2020_tc_ground_truth:
 rule razin2020_tc_linear:
     input:
         data="results/razin2020/data/{name}.npz",
-        ground_truth=lambda wc: RZ.reference_input(wc.name),
+        ground_truth=rz_ground_truth_rank,
     output:
         row="results/razin2020/tc_reference/{name}/linear-n{n_obs}.parquet",
         record="results/razin2020/tc_reference/{name}/linear-n{n_obs}.provenance.json",
@@ -255,10 +243,8 @@ rule razin2020_tc_linear:
         mem_mb=2000,
         runtime=120,
     params:
-        spec=lambda wc: RZ.reference_spec(wc.name, wc.n_obs),
-        provenance=lambda wc: RZ.job_provenance(
-            "tc_reference", name=wc.name, n_obs=wc.n_obs
-        ),
+        spec=rz_reference_spec,
+        provenance=rz_reference_provenance,
     script:
         "../scripts/razin2020_tc_reference.py"
 
@@ -284,11 +270,9 @@ rule razin2020_tc_train:
         mem_mb=2000,
         runtime=240,
     params:
-        spec=lambda wc: RZ.tc_spec(wc.figure, wc.name, wc.n_obs),
-        provenance=lambda wc: RZ.job_provenance(
-            "tc_train", figure=wc.figure, name=wc.name, n_obs=wc.n_obs
-        ),
-        checkpoint=lambda wc: f"logs/razin2020_tc_train/{wc.figure}-{wc.name}-n{wc.n_obs}.checkpoint.pt",
+        spec=rz_tc_spec,
+        provenance=rz_tc_provenance,
+        checkpoint=rz_tc_checkpoint,
     script:
         "../scripts/razin2020_tc_train.py"
 
@@ -306,7 +290,7 @@ rule razin2020_tc_spread_train:
     benchmark:
         "benchmarks/razin2020_tc_spread_train/{figure}-{name}-n{n_obs}-i{instance}.tsv"
     wildcard_constraints:
-        figure="|".join(RZ.tc_spread_figures()) or "(?!)",
+        figure=rz_tc_spread_figure_regex(),
         name=RZ_NAME,
         instance=r"\d+",
     conda:
@@ -316,22 +300,16 @@ rule razin2020_tc_spread_train:
         mem_mb=2000,
         runtime=240,
     params:
-        spec=lambda wc: RZ.tc_spec(wc.figure, wc.name, wc.n_obs, instance=wc.instance),
-        provenance=lambda wc: RZ.job_provenance(
-            "tc_spread",
-            figure=wc.figure,
-            name=wc.name,
-            n_obs=wc.n_obs,
-            depth=wc.instance,
-        ),
-        checkpoint=lambda wc: f"logs/razin2020_tc_spread_train/{wc.figure}-{wc.name}-n{wc.n_obs}-i{wc.instance}.checkpoint.pt",
+        spec=rz_tc_spread_spec,
+        provenance=rz_tc_spread_provenance,
+        checkpoint=rz_tc_spread_checkpoint,
     script:
         "../scripts/razin2020_tc_train.py"
 
 
 rule razin2020_tc_spread_tables:
     input:
-        unpack(lambda wc: RZ.tc_spread_inputs(wc.figure)),
+        unpack(rz_tc_spread_inputs),
     output:
         runs="results/{figure}/instances.parquet",
         summary="results/{figure}/summary_instances.parquet",
@@ -340,7 +318,7 @@ rule razin2020_tc_spread_tables:
     benchmark:
         "benchmarks/razin2020_tc_spread_tables/{figure}.tsv"
     wildcard_constraints:
-        figure="|".join(RZ.tc_spread_figures()) or "(?!)",
+        figure=rz_tc_spread_figure_regex(),
     conda:
         f"{ENVS}/compute.yaml"
     threads: 1
@@ -353,7 +331,7 @@ rule razin2020_tc_spread_tables:
 
 rule razin2020_tc_tables:
     input:
-        unpack(lambda wc: RZ.tc_table_inputs(wc.figure)),
+        unpack(rz_tc_table_inputs),
     output:
         runs="results/{figure}/runs.parquet",
         trajectories="results/{figure}/trajectories.parquet",
@@ -371,46 +349,6 @@ rule razin2020_tc_tables:
         mem_mb=2000,
         runtime=10,
     params:
-        spec=lambda wc: {"figure": wc.figure},
+        spec=rz_tc_table_spec,
     script:
         "../scripts/razin2020_tc_tables.py"
-
-
-# ---------------------------------------------------------------- rules: figures
-
-
-rule razin2020_render:
-    input:
-        unpack(lambda wc: RZ.render_inputs(wc.figure)),
-        # the published values are drawn on the figures as "published" markers
-        published="config/published.yaml",
-    output:
-        pdf=report(
-            "figures/{figure}.pdf",
-            caption="../report/figure.rst",
-            category="Razin & Cohen (2020)",
-            labels={"figure": "{figure}", "format": "PDF"},
-        ),
-        png=report(
-            "figures/{figure}.png",
-            caption="../report/figure.rst",
-            category="Razin & Cohen (2020)",
-            labels={"figure": "{figure}", "format": "PNG"},
-        ),
-        notebook="results/notebooks/{figure}.ipynb",
-    log:
-        "logs/razin2020_render/{figure}.log",
-    benchmark:
-        "benchmarks/razin2020_render/{figure}.tsv"
-    wildcard_constraints:
-        figure=r"razin2020_\w+",
-    conda:
-        f"{ENVS}/figures.yaml"
-    threads: 1
-    resources:
-        mem_mb=2000,
-        runtime=20,
-    params:
-        extra=lambda wc: RZ.notebook_params(wc.figure),
-    script:
-        "../scripts/razin2020_render.py"

@@ -1,8 +1,10 @@
-"""Shared start of every Snakemake script: import path, logging, threads.
+"""Shared start of every Snakemake script: logging, threads.
 
 Scripts call :func:`start` first so that everything they print goes to the
 rule's log and torch uses exactly the threads the rule declared, and
 :func:`table_provenance` for the metadata of the parquet tables they write.
+The package ``implicit_reg`` is imported as installed (``scripts/setup.sh``
+installs it editable; the conda environments in ``envs/`` carry it too).
 """
 
 from __future__ import annotations
@@ -11,18 +13,16 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 REPO = Path(__file__).resolve().parents[2]
-SRC = REPO / "src"
-# First, not merely present: Snakemake appends its own sys.path (this src included) at the
-# end, behind an installed copy of implicit_reg (e.g. an editable install of another checkout).
-if sys.path[:1] != [str(SRC)]:
-    sys.path.insert(0, str(SRC))
 
 
-def start(snakemake) -> logging.Logger:
-    """Send stderr and logging to the rule's (first) log file; pin thread counts."""
+def start(snakemake, serves: Iterable[str] | None = None) -> logging.Logger:
+    """Send stderr and logging to the rule's (first) log file; pin thread counts.
+
+    ``serves``: the figures a training job computes results for, the log's first line.
+    """
     log_path = snakemake.log[0] if len(snakemake.log) else None
     if log_path:
         Path(log_path).parent.mkdir(parents=True, exist_ok=True)
@@ -44,7 +44,10 @@ def start(snakemake) -> logging.Logger:
         torch.set_num_threads(threads)
     except ImportError:  # figure and report jobs do not need torch
         pass
-    return logging.getLogger(f"rule.{snakemake.rule}")
+    log = logging.getLogger(f"rule.{snakemake.rule}")
+    if serves is not None:
+        log.info("serves: %s", ", ".join(serves))
+    return log
 
 
 def table_provenance(snakemake, *engines: str) -> dict[str, Any]:

@@ -3,23 +3,23 @@
 params.spec: figure, depth, runs (run_id, dataset, lr, init_product_std, init,
 det_sign, seed, ...), dtype, log_every, tol, patience, max_iters,
 checkpoint_every, backend. params.checkpoint: engine state written every
-checkpoint_every iterations and resumed from (see razin2020_common).
+checkpoint_every iterations and resumed from (see implicit_reg.razin2020.jobs).
 """
 
 from _bootstrap import start, table_provenance
 
-log = start(snakemake)  # noqa: F821
+log = start(snakemake, serves=snakemake.params.provenance["figures"])  # noqa: F821
 
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
-from razin2020_common import job_fingerprint  # noqa: E402
 
 from implicit_reg import archive  # noqa: E402
 from implicit_reg.core import checkpoint as ckpt_io  # noqa: E402
 from implicit_reg.core import table_io  # noqa: E402
 from implicit_reg.core.progress import progress_text  # noqa: E402
+from implicit_reg.razin2020.jobs import job_fingerprint  # noqa: E402
 from implicit_reg.razin2020 import tables as rt  # noqa: E402
 from implicit_reg.razin2020 import two_by_two as tt  # noqa: E402
 from implicit_reg.razin2020 import two_by_two_problem as tp  # noqa: E402

@@ -12,14 +12,9 @@ output: provenance (paper/generated/provenance.tex),
         published_csv (paper/generated/published_vs_reproduced.csv)
 """
 
-import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "workflow" / "scripts"))
-sys.path.insert(0, str(REPO / "src"))
-
-from _bootstrap import start  # noqa: E402
+from _bootstrap import REPO, start
 
 smk = snakemake  # noqa: F821
 log = start(smk)

@@ -2,7 +2,7 @@
 
 from _bootstrap import start, table_provenance
 
-log = start(snakemake)  # noqa: F821
+log = start(snakemake, serves=snakemake.params.job["figures"])  # noqa: F821
 
 import numpy as np  # noqa: E402
 

@@ -2,7 +2,7 @@
 
 from _bootstrap import start, table_provenance
 
-log = start(snakemake)  # noqa: F821
+log = start(snakemake, serves=snakemake.params.spec["figures"])  # noqa: F821
 
 from pathlib import Path  # noqa: E402
 

@@ -236,7 +236,11 @@ class FigurePlan:
 
 @dataclass
 class Plan:
-    """All datasets, batches to train, convex solves and figures of a configuration."""
+    """All datasets, batches to train, convex solves and figures of a configuration.
+
+    Implements :class:`implicit_reg.planning.FigurePlanner` (the interface the workflow
+    uses for both papers); ``figures`` holds the full :class:`FigurePlan` of each figure.
+    """
 
     datasets: dict[str, Dataset]
     batches: dict[str, Batch]
@@ -246,6 +250,42 @@ class Plan:
     run_keys: dict[str, str] = field(default_factory=dict)
     #: how many runs / solves come from where: restored, local, train, stale
     counts: dict[str, int] = field(default_factory=dict)
+    #: where the workflow's jobs write (every planned path is under it)
+    results_dir: str = "results"
+    paper: str = "arora2019"
+
+    # ---- the planner interface (implicit_reg.planning.FigurePlanner) ----
+
+    def figure_names(self) -> list[str]:
+        """The figures of this configuration, sorted."""
+        return sorted(self.figures)
+
+    def figure_notebook(self, figure: str) -> str:
+        """Stem of the notebook that draws ``figure``."""
+        return self.figures[figure].notebook
+
+    def figure_tables(self, figure: str) -> dict[str, str]:
+        """The figure's runs and trajectories tables (what its notebook reads)."""
+        return {"runs": f"{self.results_dir}/{figure}/runs.parquet",
+                "trajectories": f"{self.results_dir}/{figure}/trajectories.parquet"}
+
+    def figure_notebook_params(self, figure: str) -> dict[str, Any]:
+        return dict(self.figures[figure].notebook_params)
+
+    def jobs_for_figure(self, figure: str) -> list[str]:
+        """The training batches and convex solves still to compute for ``figure`` (its spread included)."""
+        plans = [self.figures[figure]]
+        if self.figures[figure].instances is not None:
+            plans.append(self.figures[figure].instances)
+        batches = sorted({b for p in plans for b in p.batches})
+        convex = sorted({name for p in plans for d in p.convex_datasets
+                         for name, job in self.convex_jobs.items() if job.dataset == d})
+        return batches + convex
+
+    def convex_job_figures(self, name: str) -> list[str]:
+        """The figures whose tables read convex solve ``name``."""
+        dataset = self.convex_jobs[name].dataset
+        return [f.name for f in self.figures.values() if dataset in f.convex_datasets]
 
     @property
     def ground_truths(self) -> dict[str, Dataset]:
@@ -275,10 +315,10 @@ class Plan:
         """One line for the log: what is restored, found, and computed."""
         c = self.counts
         return (f"arora2019: {c.get('runs', 0)} runs: {c.get('archive', 0)} restored from the archive, "
-                f"{c.get('local', 0)} already in results/, {c.get('train', 0)} to train in "
+                f"{c.get('local', 0)} already in {self.results_dir}/, {c.get('train', 0)} to train in "
                 f"{len(self.batches)} batches ({c.get('stale', 0)} archived under an older config or "
                 f"numerics version); {c.get('convex', 0)} convex solves: {c.get('convex_archive', 0)} restored, "
-                f"{c.get('convex_local', 0)} in results/, {len(self.convex_jobs)} to solve")
+                f"{c.get('convex_local', 0)} in {self.results_dir}/, {len(self.convex_jobs)} to solve")
 
 
 def _short_hash(obj: Any) -> str:
@@ -363,6 +403,7 @@ def build_plan(
     config: dict[str, Any],
     store: "archive.ResultStore | None" = None,
     recompute: Iterable[str] = (),
+    results_dir: str = "results",
 ) -> Plan:
     """Expand the (schema-validated, defaults-filled) config into a :class:`Plan`.
 
@@ -375,6 +416,8 @@ def build_plan(
     recompute : iterable of str
         Figures whose runs and solves must not be restored from the archive (results
         computed in ``results/`` still count).
+    results_dir : str
+        Where the workflow's jobs write; the paths of batches and solves to compute are under it.
     """
     section = config["arora2019"]
     size = int(section["matrix_size"])
@@ -442,8 +485,8 @@ def build_plan(
             batch.figures = sorted({f for r in chunk for f in figures_of_run[r.run_id]})
             batches[batch.name] = batch
             for r in chunk:
-                located[r.run_id] = (f"results/runs/{batch.name}/runs.parquet",
-                                     f"results/runs/{batch.name}/trajectories.parquet", batch.name)
+                located[r.run_id] = (f"{results_dir}/runs/{batch.name}/runs.parquet",
+                                     f"{results_dir}/runs/{batch.name}/trajectories.parquet", batch.name)
             counts["train"] += len(chunk)
 
     # Convex solves: one per data set, restored like runs.
@@ -468,10 +511,11 @@ def build_plan(
                     convex_sources[d.name] = {"row": archive.entry_table_path(source, "row"), "dataset": d.name}
                 else:
                     convex_jobs[job.name] = job
-                    convex_sources[d.name] = {"row": f"results/convex/{job.name}/row.parquet", "dataset": d.name}
+                    convex_sources[d.name] = {"row": f"{results_dir}/convex/{job.name}/row.parquet",
+                                              "dataset": d.name}
             fig_plan.convex_sources.append(convex_sources[d.name])
     return Plan(datasets=datasets, batches=batches, figures=figures, convex_jobs=convex_jobs,
-                run_keys=run_keys, counts=counts)
+                run_keys=run_keys, counts=counts, results_dir=results_dir)
 
 
 def _figure_plan(name: str, fig: dict[str, Any], runs: list[Run]) -> FigurePlan:

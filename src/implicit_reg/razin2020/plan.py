@@ -1,9 +1,14 @@
-"""Job plan of the Razin & Cohen (2020) figures: job specs, seeds and file paths."""
+"""Job plan of the Razin & Cohen (2020) figures: job specs, seeds and file paths.
+
+:class:`RazinPlan` implements :class:`implicit_reg.planning.FigurePlanner`, the planner
+interface the workflow uses for both papers; its paths are under the ``results_dir``
+the workflow passes in.
+"""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from implicit_reg.razin2020.provenance import RazinProvenance
@@ -19,6 +24,19 @@ EXTENSIONS = {"matrix": "json", "tensor": "npz"}
 KIND_DIRS = {"matrix": "dmf", "tensor": "tc"}
 
 
+@dataclass(frozen=True)
+class RazinJob:
+    """One Razin & Cohen job of the plan: its rule, job name, provenance key and where it is."""
+
+    rule: str
+    job: str
+    key: str
+    #: the figures that read it
+    figures: list[str]
+    #: "archive" or "local" when a finished result is found; None: to compute
+    origin: str | None = None
+
+
 class RazinPlan(RazinProvenance):
     """Job specs, seeds and file paths of the Razin & Cohen figures.
 
@@ -28,8 +46,13 @@ class RazinPlan(RazinProvenance):
     not depend on the order of jobs or on other figures.
     """
 
-    def __init__(self, section: Mapping[str, Any], base_seed: int, instances: int = 0) -> None:
+    paper = "razin2020"
+
+    def __init__(self, section: Mapping[str, Any], base_seed: int, instances: int = 0,
+                 results_dir: str = "results") -> None:
         self.cfg = section
+        #: where the workflow's jobs write (every path of the plan is under it)
+        self.results = str(results_dir)
         self.seed = int(base_seed)
         #: K of the instance spread (config ``instances``): spread panels run seeds 0..K
         self.instances = int(instances)
@@ -71,7 +94,7 @@ class RazinPlan(RazinProvenance):
     # ---- data ------------------------------------------------------------
 
     def data_path(self, name: str) -> str:
-        return f"results/razin2020/data/{name}.{EXTENSIONS[self.datasets[name]['kind']]}"
+        return f"{self.results}/razin2020/data/{name}.{EXTENSIONS[self.datasets[name]['kind']]}"
 
     def dataset_input(self, name: str) -> dict[str, str]:
         """The file a data set is copied from (nothing for generated instances)."""
@@ -134,13 +157,13 @@ class RazinPlan(RazinProvenance):
         return [self.data_path(n) for n in self.figures[figure]["datasets"]]
 
     def dmf_batches(self, figure: str, table: str) -> list[str]:
-        return [self.sourced(f"results/razin2020/dmf/{figure}/depth{p['depth']}/{table}", "dmf",
+        return [self.sourced(f"{self.results}/razin2020/dmf/{figure}/depth{p['depth']}/{table}", "dmf",
                              figure=figure, depth=p["depth"])
                 for p in self.figures[figure]["panels"]]
 
     def spread_batches(self, figure: str, table: str) -> list[str]:
         """The instance-spread panels' tables (own outputs or archive entries)."""
-        return [self.sourced(f"results/razin2020/dmf_spread/{figure}/depth{d}/{table}", "dmf_spread",
+        return [self.sourced(f"{self.results}/razin2020/dmf_spread/{figure}/depth{d}/{table}", "dmf_spread",
                              figure=figure, depth=d)
                 for d in self.spread_depths(figure)]
 
@@ -189,7 +212,7 @@ class RazinPlan(RazinProvenance):
         for d in self.figures[figure].get("instance_datasets", []):
             for n in d["n_obs"]:
                 for i in range(self.instances + 1):
-                    local = f"results/razin2020/tc_spread/{figure}/{d['name']}/n{int(n)}/i{i}"
+                    local = f"{self.results}/razin2020/tc_spread/{figure}/{d['name']}/n{int(n)}/i{i}"
                     args = dict(figure=figure, name=d["name"], n_obs=n, depth=i)
                     runs.append(self.sourced(f"{local}/runs.parquet", "tc_spread", **args))
                     traj.append(self.sourced(f"{local}/trajectories.parquet", "tc_spread", **args))
@@ -210,25 +233,85 @@ class RazinPlan(RazinProvenance):
         for d in self.figures[figure]["datasets"]:
             truth.append(self.reference_input(d["name"]))
             for n in d["n_obs"]:
-                local = f"results/razin2020/tc_train/{figure}/{d['name']}/n{int(n)}"
+                local = f"{self.results}/razin2020/tc_train/{figure}/{d['name']}/n{int(n)}"
                 train_runs.append(self.sourced(f"{local}/runs.parquet", "tc_train", figure, d["name"], n_obs=n))
                 train_traj.append(self.sourced(f"{local}/trajectories.parquet", "tc_train", figure, d["name"], n_obs=n))
-                linear.append(self.sourced(f"results/razin2020/tc_reference/{d['name']}/linear-n{int(n)}.parquet",
+                linear.append(self.sourced(f"{self.results}/razin2020/tc_reference/{d['name']}/linear-n{int(n)}.parquet",
                                            "tc_reference", name=d["name"], n_obs=n))
         return {"train_runs": train_runs, "train_trajectories": train_traj, "linear": linear, "ground_truth": truth}
 
     def reference_input(self, name: str) -> str:
         """The ground truth's CP-rank row (its own job's output or an archive entry)."""
-        return self.sourced(f"results/razin2020/tc_reference/{name}/ground_truth.parquet", "tc_reference", name=name)
+        return self.sourced(f"{self.results}/razin2020/tc_reference/{name}/ground_truth.parquet", "tc_reference", name=name)
 
-    # ---- figures ---------------------------------------------------------
+    # ---- the planner interface (implicit_reg.planning.FigurePlanner) ----
 
-    def render_inputs(self, figure: str) -> dict[str, str]:
+    def figure_notebook(self, figure: str) -> str:
+        """Stem of the notebook that draws ``figure``."""
+        return self.figures[figure]["notebook"]
+
+    def figure_tables(self, figure: str) -> dict[str, str]:
+        """The tables the figure's notebook reads: runs, trajectories, and markers (2×2) or summary (tensor)."""
         extra = "markers" if figure in DMF_FIGURES else "summary"
-        return {"notebook": f"workflow/notebooks/{self.figures[figure]['notebook']}.py",
-                "runs": f"results/{figure}/runs.parquet",
-                "trajectories": f"results/{figure}/trajectories.parquet",
-                extra: f"results/{figure}/{extra}.parquet"}
+        return {name: f"{self.results}/{figure}/{name}.parquet" for name in ("runs", "trajectories", extra)}
 
-    def notebook_params(self, figure: str) -> str:
-        return json.dumps(dict(self.figures[figure].get("notebook_params", {})), sort_keys=True)
+    def figure_notebook_params(self, figure: str) -> dict[str, Any]:
+        """The figure's name (the notebooks label their panels by it), then its config ``notebook_params``."""
+        return {"figure": figure, **self.figures[figure].get("notebook_params", {})}
+
+    def figure_jobs(self, figure: str) -> list[RazinJob]:
+        """Every job ``figure`` reads (instance spread included), whether computed or not."""
+        fig, jobs = self.figures[figure], []
+        if figure in DMF_FIGURES:
+            jobs += [self._plan_job("razin2020_dmf_batch", "dmf", figure=figure, depth=p["depth"])
+                     for p in fig["panels"]]
+            if figure in self.spread_figures():
+                jobs += [self._plan_job("razin2020_dmf_spread_batch", "dmf_spread", figure=figure, depth=d)
+                         for d in self.spread_depths(figure)]
+            return jobs
+        for d in fig["datasets"]:
+            jobs.append(self._plan_job("razin2020_tc_ground_truth", "tc_reference", name=d["name"]))
+            for n in d["n_obs"]:
+                jobs.append(self._plan_job("razin2020_tc_train", "tc_train", figure=figure, name=d["name"], n_obs=n))
+                jobs.append(self._plan_job("razin2020_tc_linear", "tc_reference", name=d["name"], n_obs=n))
+        if figure in self.tc_spread_figures():
+            for d in fig.get("instance_datasets", []):
+                for n in d["n_obs"]:
+                    jobs += [self._plan_job("razin2020_tc_spread_train", "tc_spread", figure=figure, name=d["name"],
+                                            n_obs=n, depth=i) for i in range(self.instances + 1)]
+        return jobs
+
+    def _plan_job(self, rule: str, kind: str, **args: Any) -> RazinJob:
+        prov = self.job_provenance(kind, **args)
+        origin = None
+        if self.store is not None:
+            use_archive = not self.recompute.intersection(prov["figures"])
+            source = self.store.find(prov["key"], use_archive=use_archive, local_first=False)
+            origin = source.origin if source is not None else None
+        return RazinJob(rule, prov["job"], prov["key"], prov["figures"], origin)
+
+    def planned_jobs(self) -> list[RazinJob]:
+        """Every job of the enabled figures, once (jobs shared by figures are listed once)."""
+        jobs: dict[str, RazinJob] = {}
+        for figure in self.figure_names():
+            for job in self.figure_jobs(figure):
+                jobs.setdefault(job.key, job)
+        return sorted(jobs.values(), key=lambda j: (j.rule, j.job))
+
+    def jobs_for_figure(self, figure: str) -> list[str]:
+        """The jobs ``figure`` reads that neither ``results/`` nor the archive holds."""
+        return sorted({j.job for j in self.figure_jobs(figure) if j.origin is None})
+
+    def missing_jobs(self, limit: int = 20) -> list[str]:
+        """One line per job to compute, at most ``limit``."""
+        lines = [f"to run: {j.rule} {j.job} ({', '.join(j.figures)})" for j in self.planned_jobs() if j.origin is None]
+        if len(lines) > limit:
+            lines = lines[:limit] + [f"... and {len(lines) - limit} more"]
+        return lines
+
+    def summary(self) -> str:
+        """One line for the log: how many jobs are restored, found and to compute."""
+        jobs = self.planned_jobs()
+        count = {origin: sum(j.origin == origin for j in jobs) for origin in ("archive", "local", None)}
+        return (f"razin2020: {len(jobs)} jobs: {count['archive']} restored from the archive, "
+                f"{count['local']} already in {self.results}/, {count[None]} to run")
