@@ -184,9 +184,9 @@ def test_job_fingerprint_follows_spec_and_data_not_paths(tmp_path: Path) -> None
 
 
 def test_instance_data_draws_its_own_observation_order() -> None:
-    from implicit_reg.razin2020 import tensor_completion as tc
+    from implicit_reg.razin2020 import tensor_data as td
 
-    data = tc.generate_tensor_data(3, 1, 5, 4)
+    data = td.generate_tensor_data(3, 1, 5, 4)
     assert jobs.instance_data(data, {"permutation_seed": None}) is data
     other = jobs.instance_data(data, {"permutation_seed": 11})
     again = jobs.instance_data(data, {"permutation_seed": 11})
