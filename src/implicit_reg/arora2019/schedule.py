@@ -11,55 +11,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import torch
-
-
-def group_rmsprop_step_size(
-    lr: torch.Tensor,
-    second_moment: torch.Tensor,
-    grad_sq_norm: torch.Tensor,
-    step: int,
-    alpha: float,
-    eps: float,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """One GroupRMSprop step size per run: a single adaptive scalar for all factors.
-
-    GroupRMSprop (spec §1.6a, the authors' ``opt.py``) is gradient descent along the
-    full gradient with one global step size:
-
-    .. math::
-
-        v_t = \\alpha v_{t-1} + (1 - \\alpha) \\sum_\\theta \\|\\nabla_\\theta L\\|^2, \\qquad
-        \\hat v_t = \\frac{v_t}{1 - \\alpha^t}, \\qquad
-        \\eta_t = \\frac{\\mathrm{lr}}{\\sqrt{\\hat v_t} + \\varepsilon},
-
-    with ``v_0 = 0``; every factor then moves by ``θ ← θ − η_t ∇_θ L``. This is the
-    reference form of the formula; ``BatchTrainer._step_size`` computes the same on
-    the per-run vectors (in numpy on CPU, with the 2/m gradient scale folded in).
-
-    Parameters
-    ----------
-    lr : torch.Tensor
-        Learning rate per run, ``[B]``.
-    second_moment : torch.Tensor
-        ``v_{t−1}`` per run, ``[B]``.
-    grad_sq_norm : torch.Tensor
-        ``Σ_θ ‖∇_θ L‖²`` per run (over every factor), ``[B]``.
-    step : int
-        t ≥ 1 (the bias correction's exponent).
-    alpha : float
-        Smoothing constant α (0.99 in the paper's runs).
-    eps : float
-        ε (1e-4 in the paper's runs; it caps η_t at lr/ε).
-
-    Returns
-    -------
-    (torch.Tensor, torch.Tensor)
-        ``(η_t, v_t)``, each ``[B]``.
-    """
-    second_moment = alpha * second_moment + (1.0 - alpha) * grad_sq_norm
-    corrected = second_moment / (1.0 - alpha**step)
-    return lr / (corrected.sqrt() + eps), second_moment
 
 
 @dataclass(frozen=True)
@@ -69,7 +20,7 @@ class Schedule:
     Parameters
     ----------
     optimizer : str
-        ``grouprmsprop`` (:func:`group_rmsprop_step_size`) or ``gd`` (plain
+        ``grouprmsprop`` (one adaptive step size per run, spec §1.6a: :meth:`BatchTrainer._step_size <implicit_reg.arora2019.trainer.BatchTrainer._step_size>`) or ``gd`` (plain
         gradient descent with step size ``lr``).
     max_iters : int
         Iteration cap; a run still training there stops with status ``max_iters``.

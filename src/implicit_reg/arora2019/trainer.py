@@ -362,8 +362,17 @@ class BatchTrainer:
     def _step_size(self, grads: list[list[torch.Tensor]], step: int) -> torch.Tensor:
         """Per-run multiplier of the *unscaled* gradients ``grads`` (the adjoint's; one list per depth group).
 
-        The true gradients are ``c·grads`` with c = ``gradient_scale`` (2/m); c
-        is folded in here (η_t·c) instead of being a pass over the residual.
+        GroupRMSprop (spec §1.6a, the authors' ``opt.py``) is gradient descent along
+        the full gradient with one adaptive step size per run:
+
+        .. math::
+
+            v_t = \\alpha v_{t-1} + (1 - \\alpha) \\sum_\\theta \\|\\nabla_\\theta L\\|^2, \\qquad
+            \\eta_t = \\frac{\\mathrm{lr}}{\\sqrt{v_t / (1 - \\alpha^t)} + \\varepsilon},
+
+        with ``v_0 = 0``; every factor moves by ``θ ← θ − η_t ∇_θ L``. Plain GD uses
+        ``η_t = lr``. The true gradients are ``c·grads`` with c = ``gradient_scale``
+        (2/m); c is folded in here (η_t·c) instead of being a pass over the residual.
         Frozen runs get 0. ``step`` is t ≥ 1.
         """
         st, sched, ws = self.state, self.schedule, self._ws
