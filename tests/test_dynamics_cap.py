@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from implicit_reg.arora2019.dynamics import cap_evidence, cap_sentence, half_rise_step
+from implicit_reg.arora2019.dynamics import cap_evidence, cap_note, cap_sentence
+from implicit_reg.core.metrics_numpy import half_rise_step
 
 
 def _run(run_id: str, depth: int, steps: np.ndarray, jump: float, mse_min_at: float, status: str = "max_iters"):
@@ -48,3 +49,13 @@ def test_a_rising_singular_value_shows_in_the_tail_change() -> None:
     assert ev.loc[0, "sv_tail_change"] > 0.5
     assert cap_evidence(pd.DataFrame([{**run, "status": "converged"}]), traj).empty
     assert cap_sentence(ev.iloc[:0]) == ""
+
+
+def test_cap_note_reads_only_the_identity_init_runs() -> None:
+    steps = np.arange(0, 50001, 100.0)
+    r2, t2 = _run("a", 2, steps, jump=7000.0, mse_min_at=26000.0)
+    r3, t3 = _run("b", 3, steps, jump=8000.0, mse_min_at=30000.0)
+    runs = pd.DataFrame([{**r2, "init": "identity"}, {**r3, "init": "gaussian"}])
+    note = cap_note(runs, pd.concat([t2, t3]))
+    assert note.startswith("ML-100K depth 2 stopped at the step cap (50000)")
+    assert cap_note(runs.assign(init="gaussian"), pd.concat([t2, t3])) == ""

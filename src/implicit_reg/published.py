@@ -77,6 +77,7 @@ import pandas as pd
 import yaml
 
 from implicit_reg.core.latex_text import format_number, latex_escape
+from implicit_reg.core.metrics_numpy import half_rise_step
 
 __all__ = [
     "PAPERS",
@@ -452,8 +453,7 @@ def _trajectory_reduce(values: pd.Series, iterations: pd.Series, how: str) -> fl
     final = float(series.iloc[-1])
     if how == "last":
         return final
-    reached = series.index[series.to_numpy() >= final / 2.0]
-    return float(reached[0])
+    return half_rise_step(series.index.to_numpy(), series.to_numpy())
 
 
 def _read_table(path: Path, cache: dict[Path, pd.DataFrame | str]) -> pd.DataFrame | str:

@@ -21,7 +21,7 @@ log = start(smk)
 
 import pandas as pd  # noqa: E402
 
-from implicit_reg.arora2019.dynamics import cap_evidence, cap_sentence  # noqa: E402
+from implicit_reg.arora2019.dynamics import cap_note  # noqa: E402
 from implicit_reg.provenance import provenance, provenance_tex  # noqa: E402
 from implicit_reg.published import evaluate, load_published  # noqa: E402
 from implicit_reg.published_report import numbers_tex, summary_text, to_latex_table  # noqa: E402
@@ -34,35 +34,29 @@ def _write(path: str, text: str) -> None:
     Path(path).write_text(text, encoding="utf-8")
 
 
-def _run_counts(results_dir: Path, figures: list[str]) -> dict[str, dict[str, int]]:
+def _runs_tables(results_dir: Path, figures: list[str]) -> dict[str, pd.DataFrame]:
+    """Each figure's runs table that exists, read once for the notes."""
+    paths = {fig: results_dir / fig / "runs.parquet" for fig in figures}
+    return {fig: pd.read_parquet(path) for fig, path in paths.items() if path.is_file()}
+
+
+def _run_counts(runs_tables: dict[str, pd.DataFrame]) -> dict[str, dict[str, int]]:
     """Status counts of each figure's runs table (the note of a figure without published values)."""
-    counts = {}
-    for fig in figures:
-        path = results_dir / fig / "runs.parquet"
-        if path.is_file():
-            runs = pd.read_parquet(path)
-            if "status" in runs.columns:
-                counts[fig] = {str(k): int(v) for k, v in runs["status"].value_counts().items()}
-    return counts
+    return {fig: {str(k): int(v) for k, v in runs["status"].value_counts().items()}
+            for fig, runs in runs_tables.items() if "status" in runs.columns}
 
 
-def _cap_notes(results_dir: Path, figures: list[str]) -> dict[str, str]:
-    """Per figure with runs stopped at their step cap: what they had reached (from the trajectories)."""
+def _cap_notes(results_dir: Path, runs_tables: dict[str, pd.DataFrame]) -> dict[str, str]:
+    """Per Arora figure with runs stopped at their step cap: what they had reached (from the trajectories)."""
     notes = {}
-    for fig in figures:
-        runs_path, traj_path = results_dir / fig / "runs.parquet", results_dir / fig / "trajectories.parquet"
-        if not (fig.startswith("arora2019_") and runs_path.is_file() and traj_path.is_file()):
-            continue
-        runs = pd.read_parquet(runs_path)
-        if "status" not in runs.columns or not (runs["status"] == "max_iters").any():
-            continue
-        evidence = cap_evidence(runs, pd.read_parquet(traj_path))
-        # only the dynamics runs (identity init, plain GD) are read for what they reach over time
-        evidence = evidence.loc[evidence["run_id"].isin(runs.loc[runs["init"] == "identity", "run_id"])]
-        if not evidence.empty:
-            log.info("%s: runs stopped at their step cap:\n%s", fig, evidence.to_string())
-            notes[fig] = cap_sentence(evidence, {"movielens": "ML-100K", "completion": "Completion",
-                                                 "sensing": "Sensing"})
+    for fig, runs in runs_tables.items():
+        traj_path = results_dir / fig / "trajectories.parquet"
+        capped = "status" in runs.columns and (runs["status"] == "max_iters").any()
+        if fig.startswith("arora2019_") and capped and traj_path.is_file():
+            note = cap_note(runs, pd.read_parquet(traj_path))
+            if note:
+                log.info("%s: %s", fig, note)
+                notes[fig] = note
     return notes
 
 
@@ -84,8 +78,9 @@ for row in df.itertuples():
 
 _write(smk.output.published_table, HEADER + summary_text(df, scale) + "\n\n" + to_latex_table(df))
 figures = list(smk.params.figures)
-_write(smk.output.numbers, numbers_tex(df, scale, figures, _run_counts(results_dir, figures),
-                                      _cap_notes(results_dir, figures)))
+runs_tables = _runs_tables(results_dir, figures)
+_write(smk.output.numbers, numbers_tex(df, scale, figures, _run_counts(runs_tables),
+                                      _cap_notes(results_dir, runs_tables)))
 Path(smk.output.published_csv).parent.mkdir(parents=True, exist_ok=True)
 df.to_csv(smk.output.published_csv, index=False)
 log.info("wrote %s", ", ".join(str(p) for p in smk.output))

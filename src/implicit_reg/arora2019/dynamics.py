@@ -21,34 +21,11 @@ import numpy as np
 import pandas as pd
 
 from implicit_reg.core.latex_text import format_number
+from implicit_reg.core.metrics_numpy import half_rise_step
 
 #: The status of a run that stopped at its step cap (``BatchTrainer``'s ``max_iters``).
 CAP_STATUS = "max_iters"
 _SV_COLUMN = re.compile(r"^sv_(\d+)$")
-
-
-def half_rise_step(steps: np.ndarray, values: np.ndarray) -> float:
-    """First logged step at which a rising curve reaches half of its last value.
-
-    For a sigmoidal jump of a singular value sigma(t) from about 0 to its plateau
-    sigma(T), ``min {t : sigma(t) >= sigma(T) / 2}`` is the jump's midpoint.
-
-    Parameters
-    ----------
-    steps
-        Logged steps, increasing.
-    values
-        The curve at those steps.
-
-    Returns
-    -------
-    float
-        The step, or NaN for an empty curve.
-    """
-    if len(values) == 0:
-        return math.nan
-    reached = np.flatnonzero(values >= values[-1] / 2.0)
-    return float(steps[reached[0]])
 
 
 def cap_evidence(runs: pd.DataFrame, trajectories: pd.DataFrame, tail_fraction: float = 0.2) -> pd.DataFrame:
@@ -140,3 +117,26 @@ def cap_sentence(evidence: pd.DataFrame, task_names: dict[str, str] | None = Non
                        "over the last fifth of the run")
         parts.append(text + " " + "; ".join(clauses) + ".")
     return " ".join(parts)
+
+
+#: Printed names of the tasks in a cap sentence.
+TASK_NAMES = {"movielens": "ML-100K", "completion": "Completion", "sensing": "Sensing"}
+
+
+def cap_note(runs: pd.DataFrame, trajectories: pd.DataFrame) -> str:
+    """The report's sentence for a figure's dynamics runs (identity init) stopped at their cap.
+
+    Parameters
+    ----------
+    runs, trajectories
+        The figure's tables (see :func:`cap_evidence`).
+
+    Returns
+    -------
+    str
+        :func:`cap_sentence` of the capped identity-init runs; empty when there are none.
+    """
+    evidence = cap_evidence(runs, trajectories)
+    # only the dynamics runs (identity init, plain GD) are read for what they reach over time
+    evidence = evidence.loc[evidence["run_id"].isin(runs.loc[runs["init"] == "identity", "run_id"])]
+    return cap_sentence(evidence, TASK_NAMES)

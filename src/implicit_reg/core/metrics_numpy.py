@@ -8,6 +8,8 @@ torch because it runs on the training device, inside the batched engine).
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from implicit_reg.core.metrics import EFFECTIVE_RANK_LOG_GUARD
@@ -90,3 +92,28 @@ def nuclear_norm(matrix: np.ndarray) -> float:
         The sum of the singular values.
     """
     return float(singular_values(matrix).sum())
+
+
+def half_rise_step(steps: np.ndarray, values: np.ndarray) -> float:
+    """First logged step at which a rising curve reaches half of its last value.
+
+    For a sigmoidal jump of a singular value sigma(t) from about 0 to its plateau
+    sigma(T), ``min {t : sigma(t) >= sigma(T) / 2}`` is the jump's midpoint.
+
+    Parameters
+    ----------
+    steps
+        Logged steps, increasing.
+    values
+        The curve at those steps.
+
+    Returns
+    -------
+    float
+        The step, or NaN for an empty curve.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    if len(values) == 0:
+        return math.nan
+    reached = np.flatnonzero(values >= values[-1] / 2.0)
+    return float(np.asarray(steps)[reached[0]])
