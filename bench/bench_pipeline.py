@@ -265,6 +265,9 @@ def costs_from_entries(entries: list[dict]) -> dict[str, float]:
             c["rank linear o4"] = v
         elif name.startswith("cp rank estimate, order 4 model-like"):
             c["rank model o4"] = v
+        elif name.startswith("SGEMM 1024x1024 oneDNN prepacked"):
+            # The fastest square float32 product this CPU runs on one core: the sensing floor's rate.
+            c["sgemm onednn flops"] = max(c.get("sgemm onednn flops", 0.0), e["value"] * 1e9)
         elif name.startswith("cost used: ") and name.endswith(", per iteration"):
             # This program's own costs from an earlier run: no need to time them again.
             c[name[len("cost used: "):-len(", per iteration")]] = v
@@ -370,7 +373,8 @@ def arora_estimate(config: dict, bench: dict, finished: dict, rows: list[dict], 
     # The whole paper scale: every run, archived or not, is in a batch of the plan
     # (no store), so a batch holds the runs a fresh run would train together.
     plan = build_plan(config)
-    counts = {"measured batches": 0, "estimated batches": 0, "measured runs": 0, "planned runs": 0}
+    counts = {"measured batches": 0, "estimated batches": 0, "measured runs": 0, "planned runs": 0,
+              "sensing flops": 0.0}
 
     def depth_extra(depth: int) -> float:
         """Per run-iteration cost of a depth's factor products beyond depth 3's (completion engine, B = 24)."""
@@ -455,6 +459,10 @@ def arora_estimate(config: dict, bench: dict, finished: dict, rows: list[dict], 
             run_iters[run.run_id] = its
             counts["planned runs"] += 1
             counts["measured runs"] += src == "measured"
+            if run.dataset.task == "sensing":
+                # The two products with A: 2·m·n² multiply-adds each, per run-iteration.
+                rows_, cols_ = run.dataset.shape
+                counts["sensing flops"] += its * 4.0 * run.dataset.n_obs * rows_ * cols_
     # Cost of every run in the pipeline: an archive entry's time split over its runs; else,
     # for a batch with a benchmark file, the measured CPU time split by iterations; else its
     # iterations × the engine's per-run cost for its batch (the runs the archive lacks).
@@ -695,6 +703,30 @@ def summary_entries(tally: Tally, jobs: list[tuple[str, float]], counts: dict[st
     return entries
 
 
+def floor_entries(jobs: list[tuple[str, float]], sensing_flops: float, rate: float | None) -> list[dict]:
+    """The sensing training at the square-SGEMM roofline, and the whole pipeline with it.
+
+    A sensing run-iteration needs 4·m·n² flops in its two products with A whatever the
+    engine does; at the fastest square float32 product measured on this CPU (``rate``,
+    flop/s, oneDNN 1024³) they take ``flops / rate`` seconds. That is a lower bound on
+    the sensing training no float32 engine on this core beats, so the whole pipeline
+    cannot fall below the other jobs' time plus it.
+    """
+    if not rate or not sensing_flops:
+        return []
+    training = sum(secs for name, secs in jobs if "sensing-" in name and "min_nuclear_norm" not in name)
+    total = sum(secs for _, secs in jobs)
+    floor = sensing_flops / rate
+    return [
+        entry("pipeline sensing training at the square-SGEMM roofline: its products alone at the oneDNN "
+              "1024³ rate, a lower bound (ratio: the sensing training's CPU time / this)", floor / 3600, "h",
+              training / floor if floor else None, sensing_training_h=training / 3600, rate_gflops=rate / 1e9),
+        entry("pipeline total with the sensing training at that roofline: the least CPU time any float32 "
+              "engine on this core needs (ratio: pipeline total / this)", (total - training + floor) / 3600, "h",
+              total / (total - training + floor)),
+    ]
+
+
 def benchmark(costs_entries: list[dict] | None = None, quick: bool = False, run_dir: Path = ROOT,
               archive: Path = ROOT / "archive" / "paper" / "manifest.json") -> list[dict]:
     """Every entry of this program (see the module docstring)."""
@@ -718,6 +750,7 @@ def benchmark(costs_entries: list[dict] | None = None, quick: bool = False, run_
     finished, rows = read_iterations(run_dir)
     tally, jobs, counts = estimate(config, c, bench, finished, rows, read_archive(Path(archive)))
     entries = summary_entries(tally, jobs, counts)
+    entries += floor_entries(jobs, counts["sensing flops"], c.get("sgemm onednn flops"))
     # Model check: measured batches' CPU time per run-iteration vs this run's engine figure.
     plan = build_plan(config)
     for name, batch in plan.batches.items():

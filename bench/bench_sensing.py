@@ -193,6 +193,56 @@ def products(m: int, rounds: int) -> dict[str, np.ndarray]:
     return {k: np.asarray(v) for k, v in lock.run().items()}
 
 
+#: The shrinking tail of a batch (long lr-3e-4 runs left alone): its batch sizes and the row block
+#: of the one-pass alternative (32 rows of A, 1.25 MB at n = 100, stay in L2/L3 between the products).
+TAIL_BATCHES = (1, 4, 16)
+TAIL_BLOCK = 32
+
+
+def tail_products(m: int, rounds: int) -> dict[str, np.ndarray]:
+    """A step's two products at the tail's batch sizes: the engine's (oneDNN, A and Aᵀ prepacked,
+    two passes over A) against one pass over A in row blocks (residual and adjoint of a block
+    while it is in cache, BLAS), the alternative that halves the DRAM traffic of a memory-bound step."""
+    g = torch.Generator().manual_seed(2)
+    a = torch.randn(m, N_SIZE * N_SIZE, generator=g) / N_SIZE
+    neg_y = torch.randn(m, generator=g)
+    lock = Lockstep(rounds)
+    onednn = onednn_available()
+    lin = torch.ops.mkldnn._linear_pointwise
+    for batch in TAIL_BATCHES:
+        x = torch.randn(batch, N_SIZE * N_SIZE, generator=g)
+        grad = torch.empty_like(x)
+
+        def one_pass(x=x, grad=grad) -> None:
+            grad.zero_()
+            for i in range(0, m, TAIL_BLOCK):
+                block = a[i:i + TAIL_BLOCK]
+                grad.addmm_(torch.addmm(neg_y[i:i + TAIL_BLOCK], x, block.T), block)
+
+        lock.add(f"tail one pass {batch}", loop_participant(lock, f"tail one pass {batch}", one_pass), 1)
+        if onednn:
+            pa = torch.ops.mkldnn._reorder_linear_weight(a, batch)
+            pat = torch.ops.mkldnn._reorder_linear_weight(a.T.contiguous(), batch)
+            lock.add(f"tail onednn {batch}", loop_participant(
+                lock, f"tail onednn {batch}",
+                lambda x=x, pa=pa, pat=pat: lin(lin(x, pa, neg_y, "none", [], ""), pat, None, "none", [], "")), 1)
+    return {k: np.asarray(v) for k, v in lock.run().items()}
+
+
+def _tail_entries(m: int, t: dict[str, np.ndarray]) -> list[dict]:
+    entries = []
+    bytes_a = 4 * m * N_SIZE**2
+    for batch in TAIL_BATCHES:
+        if f"tail onednn {batch}" not in t:
+            continue
+        engine_s, fused_s = t[f"tail onednn {batch}"], t[f"tail one pass {batch}"]
+        entries.append(entry(f"sensing m={m} tail B={batch}: the step's two products, engine (oneDNN, two passes "
+                             f"over A; value: A's bytes read per second) (ratio: one pass in {TAIL_BLOCK}-row "
+                             f"blocks, BLAS / engine; not adopted while above 1)", median(2 * bytes_a / engine_s) / 1e9,
+                             "GB/s", median(fused_s / engine_s)))
+    return entries
+
+
 PRODUCT_BATCHES = (1, 24, 96)
 PRODUCT_LABELS = {
     "residual A.T": "residual X·Aᵀ, BLAS (A [m,n²], the blas backend)",
@@ -260,6 +310,7 @@ def benchmark(quick: bool = False) -> list[dict]:
     for m in ms:
         t = engines(m, batches, rounds, authors=not quick or m == 2000, row=True)
         entries += _engine_entries(m, t, batches)
+    entries += _tail_entries(2000, tail_products(2000, 3 if quick else 8))
     p = products(2000, 3 if quick else 8)
     m, n2 = 2000, N_SIZE * N_SIZE
     bytes_a = 4 * m * n2

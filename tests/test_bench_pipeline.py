@@ -154,3 +154,17 @@ def test_label_says_measured_from_90_percent(config: dict, tmp_path: Path) -> No
     names = [e["name"] for e in bp.summary_entries(tally, jobs, counts)]
     assert any(n.startswith("pipeline total (measured): CPU time") for n in names)
     assert bp.read_archive(tmp_path / "missing.json") == []
+
+
+def test_sensing_floor_counts_only_sensing_training_at_the_given_rate():
+    """The roofline: sensing flops / rate replaces the sensing training jobs, nothing else."""
+    jobs = [("sensing-r5-m2000-grouprmsprop-aa", 7200.0), ("min_nuclear_norm/sensing-r5-m2000-cvx", 600.0),
+            ("completion-r5-m2000-d3-grouprmsprop-bb", 3600.0)]
+    flops, rate = 3600.0 * 1e11, 1e11  # one hour of products at the rate
+    floor, total = bp.floor_entries(jobs, flops, rate)
+    assert floor["value"] == pytest.approx(1.0)
+    assert floor["ratio"] == pytest.approx(2.0)  # 2 h of sensing training over its 1 h floor
+    assert total["value"] == pytest.approx((600 + 3600 + 3600) / 3600)
+    assert total["ratio"] == pytest.approx((7200 + 600 + 3600) / (600 + 3600 + 3600))
+    assert bp.floor_entries(jobs, flops, None) == []
+    assert bp.floor_entries(jobs, 0.0, rate) == []
