@@ -206,6 +206,32 @@ def read_iterations(run_dir: Path) -> tuple[dict[str, int], list[dict]]:
     return by_id, rows
 
 
+def read_archive_iterations(manifest: Path) -> tuple[dict[str, int], list[dict]]:
+    """:func:`read_iterations` of the training entries of an archive (their ``runs`` tables).
+
+    A run the archive holds was run to its end at paper scale, so its iteration count is a
+    measurement; runs of another plan help the nearest-m estimates as finished runs do.
+    """
+    import pandas as pd
+
+    from implicit_reg.archive import read_entry
+
+    by_id: dict[str, int] = {}
+    rows: list[dict] = []
+    if not manifest.is_file():
+        return by_id, rows
+    for name, e in json.loads(manifest.read_text()).get("entries", {}).items():
+        if e.get("kind") != DEEP_FACTORIZATION or not (manifest.parent / name).is_file():
+            continue
+        df: pd.DataFrame = read_entry(manifest.parent / name, ["runs"])["runs"].to_pandas()
+        if "iterations" not in df or "run_id" not in df:
+            continue
+        for rec in df[df["iterations"] > 0].to_dict("records"):
+            by_id[rec["run_id"]] = int(rec["iterations"])
+            rows.append(rec)
+    return by_id, rows
+
+
 # ------------------------------------------------------------- iteration model
 def arora_iterations(run, finished: dict[str, int], rows: list[dict]) -> tuple[float, str]:
     """Iterations of one planned run and where the number comes from."""
@@ -747,7 +773,10 @@ def benchmark(costs_entries: list[dict] | None = None, quick: bool = False, run_
         c["completion authors d1"] = measure_authors_depth1(quick)
     config = load_config()
     bench = read_benchmarks(run_dir)
-    finished, rows = read_iterations(run_dir)
+    finished, rows = read_archive_iterations(Path(archive))
+    local, local_rows = read_iterations(run_dir)
+    finished.update(local)
+    rows += local_rows
     tally, jobs, counts = estimate(config, c, bench, finished, rows, read_archive(Path(archive)))
     entries = summary_entries(tally, jobs, counts)
     entries += floor_entries(jobs, counts["sensing flops"], c.get("sgemm onednn flops"))

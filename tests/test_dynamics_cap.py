@@ -5,7 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from implicit_reg.arora2019.dynamics import cap_evidence, cap_note, cap_sentence
+from implicit_reg.arora2019.dynamics import (
+    cap_evidence,
+    cap_note,
+    cap_sentence,
+    minimum_state,
+)
 from implicit_reg.core.metrics_numpy import half_rise_step
 
 
@@ -59,3 +64,15 @@ def test_cap_note_reads_only_the_identity_init_runs() -> None:
     note = cap_note(runs, pd.concat([t2, t3]))
     assert note.startswith("ML-100K depth 2 stopped at the step cap (50000)")
     assert cap_note(runs.assign(init="gaussian"), pd.concat([t2, t3])) == ""
+
+
+def test_a_flat_test_mse_curve_is_called_flat_not_still_falling() -> None:
+    steps = np.arange(0, 50001, 100.0)
+    run, traj = _run("a", 1, steps, jump=7000.0, mse_min_at=0.0)
+    traj["test_mse"] = 13.728  # a depth-1 prediction that stays at zero
+    ev = cap_evidence(pd.DataFrame([run]), traj)
+    assert ev.loc[0, "min_test_mse_state"] == "flat" and not ev.loc[0, "min_test_mse_inside"]
+    assert "minimum test MSE at step 0 (flat)" in cap_sentence(ev)
+    assert minimum_state(np.array([3.0, 2.0, 1.0])) == "still falling"
+    assert minimum_state(np.array([3.0, 1.0, 2.0])) == "passed"
+    assert minimum_state(np.array([1.0, np.nan, 1.0 + 1e-8])) == "flat"

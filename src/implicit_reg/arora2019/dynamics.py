@@ -46,14 +46,15 @@ def cap_evidence(runs: pd.DataFrame, trajectories: pd.DataFrame, tail_fraction: 
     pandas.DataFrame
         One row per capped run: ``run_id``, ``task``, ``depth``, ``cap`` (steps run),
         ``min_test_mse_step`` (NaN without test error), ``min_test_mse_inside`` (the
-        minimum is followed by higher values, so the run passed it), ``last_jump_step``
+        minimum is followed by higher values, so the run passed it), ``min_test_mse_state``
+        (:func:`minimum_state`: ``passed``, ``flat`` or ``still falling``), ``last_jump_step``
         (latest half-rise step over the logged singular values), and
         ``sv_tail_change``: max_i |sigma_i(T) - sigma_i((1 - f) T)| / sigma_1(T),
         the largest change of a singular value over the last fraction f of the run,
         relative to the top one.
     """
     columns = ["run_id", "task", "depth", "cap", "min_test_mse_step", "min_test_mse_inside",
-               "last_jump_step", "sv_tail_change"]
+               "min_test_mse_state", "last_jump_step", "sv_tail_change"]
     capped = runs.loc[runs["status"] == CAP_STATUS] if "status" in runs.columns else runs.iloc[:0]
     sv_columns = sorted((c for c in trajectories.columns if _SV_COLUMN.match(c)),
                         key=lambda c: int(_SV_COLUMN.match(c).group(1)))
@@ -65,12 +66,13 @@ def cap_evidence(runs: pd.DataFrame, trajectories: pd.DataFrame, tail_fraction: 
         steps = traj["iteration"].to_numpy(dtype=float)
         row: dict[str, Any] = {"run_id": run.run_id, "task": run.task, "depth": int(run.depth),
                                "cap": int(run.iterations), "min_test_mse_step": math.nan,
-                               "min_test_mse_inside": False}
+                               "min_test_mse_inside": False, "min_test_mse_state": ""}
         if "test_mse" in traj.columns and traj["test_mse"].notna().any():
             mse = traj["test_mse"].to_numpy(dtype=float)
             best = int(np.nanargmin(mse))
             row["min_test_mse_step"] = float(steps[best])
             row["min_test_mse_inside"] = bool(best < len(mse) - 1 and np.nanmax(mse[best + 1:]) > mse[best])
+            row["min_test_mse_state"] = minimum_state(mse)
         sv = traj[sv_columns].to_numpy(dtype=float)
         row["last_jump_step"] = max(half_rise_step(steps, sv[:, i]) for i in range(sv.shape[1]))
         tail_start = int(np.searchsorted(steps, (1.0 - tail_fraction) * steps[-1]))
@@ -78,6 +80,34 @@ def cap_evidence(runs: pd.DataFrame, trajectories: pd.DataFrame, tail_fraction: 
         row["sv_tail_change"] = float(np.max(np.abs(sv[-1] - sv[tail_start])) / top)
         rows.append(row)
     return pd.DataFrame(rows, columns=columns)
+
+
+#: Relative spread of a test-MSE curve under which it is called flat (float32 noise is ~1e-7).
+FLAT_RELATIVE_SPREAD = 1e-6
+
+
+def minimum_state(mse: np.ndarray, flat_spread: float = FLAT_RELATIVE_SPREAD) -> str:
+    """Where a run stands relative to its minimum test MSE at its last logged step.
+
+    Parameters
+    ----------
+    mse
+        The logged test MSE, in step order (NaN entries ignored).
+    flat_spread
+        Largest ``(max − min) / |min|`` of a curve called flat.
+
+    Returns
+    -------
+    str
+        ``flat`` when the curve hardly moves (``(max − min) ≤ flat_spread·|min|``: no
+        minimum to pass, e.g. a depth-1 run whose prediction stays at zero), ``passed``
+        when a higher value follows the minimum, else ``still falling``.
+    """
+    lo, hi = float(np.nanmin(mse)), float(np.nanmax(mse))
+    if hi - lo <= flat_spread * abs(lo):
+        return "flat"
+    best = int(np.nanargmin(mse))
+    return "passed" if best < len(mse) - 1 and np.nanmax(mse[best + 1:]) > mse[best] else "still falling"
 
 
 def _steps(values: pd.Series) -> str:
@@ -108,8 +138,8 @@ def cap_sentence(evidence: pd.DataFrame, task_names: dict[str, str] | None = Non
                 f"({_steps(group['cap'])}):")
         clauses = []
         if group["min_test_mse_step"].notna().all():
-            minima = ", ".join(f"{format_number(step)} ({'passed' if inside else 'still falling'})"
-                               for step, inside in zip(group["min_test_mse_step"], group["min_test_mse_inside"]))
+            minima = ", ".join(f"{format_number(step)} ({state})"
+                               for step, state in zip(group["min_test_mse_step"], group["min_test_mse_state"]))
             clauses.append(f"minimum test MSE at step {minima}")
         clauses.append(f"last singular-value jump at step {_steps(group['last_jump_step'])}")
         change = 100.0 * float(group["sv_tail_change"].max())
