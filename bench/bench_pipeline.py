@@ -197,13 +197,17 @@ def read_iterations(run_dir: Path) -> tuple[dict[str, int], list[dict]]:
             df = pd.read_parquet(path)
         except Exception:  # noqa: BLE001 - a half-written table is skipped
             continue
-        if "iterations" not in df or "run_id" not in df:
-            continue
-        df = df[df["iterations"] > 0]
-        for rec in df.to_dict("records"):
-            by_id[rec["run_id"]] = int(rec["iterations"])
-            rows.append(rec)
+        _add_iterations(df, by_id, rows)
     return by_id, rows
+
+
+def _add_iterations(df, by_id: dict[str, int], rows: list[dict]) -> None:
+    """The finished runs of a runs table into ``by_id`` (run id -> iterations) and ``rows``."""
+    if "iterations" not in df or "run_id" not in df:
+        return
+    for rec in df[df["iterations"] > 0].to_dict("records"):
+        by_id[rec["run_id"]] = int(rec["iterations"])
+        rows.append(rec)
 
 
 def read_archive_iterations(manifest: Path) -> tuple[dict[str, int], list[dict]]:
@@ -212,8 +216,6 @@ def read_archive_iterations(manifest: Path) -> tuple[dict[str, int], list[dict]]
     A run the archive holds was run to its end at paper scale, so its iteration count is a
     measurement; runs of another plan help the nearest-m estimates as finished runs do.
     """
-    import pandas as pd
-
     from implicit_reg.archive import read_entry
 
     by_id: dict[str, int] = {}
@@ -223,12 +225,7 @@ def read_archive_iterations(manifest: Path) -> tuple[dict[str, int], list[dict]]
     for name, e in json.loads(manifest.read_text()).get("entries", {}).items():
         if e.get("kind") != DEEP_FACTORIZATION or not (manifest.parent / name).is_file():
             continue
-        df: pd.DataFrame = read_entry(manifest.parent / name, ["runs"])["runs"].to_pandas()
-        if "iterations" not in df or "run_id" not in df:
-            continue
-        for rec in df[df["iterations"] > 0].to_dict("records"):
-            by_id[rec["run_id"]] = int(rec["iterations"])
-            rows.append(rec)
+        _add_iterations(read_entry(manifest.parent / name, ["runs"])["runs"].to_pandas(), by_id, rows)
     return by_id, rows
 
 
