@@ -137,6 +137,8 @@ def test_add_find_and_skip_known_jobs(tmp_path: Path) -> None:
     assert store.find("k3") is None
     assert store.find("k1", use_archive=False) is None
     assert store.is_stale("r1", "k-other") and not store.is_stale("r1", "k1") and not store.is_stale("r9", "k")
+    assert store.restored_summary() == f"archive {arch}: 1 entry restored, computed at commit abc1234 (1)"
+    assert archive.ResultStore(results, arch).restored_summary() == ""  # nothing restored yet
 
 
 def test_entries_carry_the_jobs_measured_times(tmp_path: Path) -> None:

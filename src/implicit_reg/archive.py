@@ -380,6 +380,23 @@ class ResultStore:
         """Commits of the archive entries used so far."""
         return sorted({self._entries[n].get("commit", "") for n in self.used_archive})
 
+    def restored_summary(self) -> str:
+        """One log line: how many archive entries were restored and at which commits they were computed.
+
+        Empty when nothing came from the archive. The counts per commit let a reader check
+        out the code that computed a result before recomputing it.
+        """
+        if not self.used_archive:
+            return ""
+        per_commit: dict[str, int] = {}
+        for name in self.used_archive:
+            commit = self._entries[name].get("commit") or "unknown"
+            per_commit[commit] = per_commit.get(commit, 0) + 1
+        commits = ", ".join(f"{c} ({n})" for c, n in sorted(per_commit.items(), key=lambda kv: (-kv[1], kv[0])))
+        n = len(self.used_archive)
+        return (f"archive {self.archive_dir}: {n} {'entry' if n == 1 else 'entries'} restored, computed at "
+                f"commit{'s' if len(per_commit) > 1 else ''} {commits}")
+
 
 def entry_table_path(source: Source, table: str) -> str:
     """The file to read ``table`` from (an entry file holds every table of its job)."""

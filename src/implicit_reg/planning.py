@@ -214,4 +214,6 @@ def prepare(
     for plan in plans.values():
         lines.append(plan.summary())
         lines += [f"  {line}" for line in plan.missing_jobs()]
+    if store.restored_summary():
+        lines.append(store.restored_summary())
     return Prepared(store, plans, lines)
