@@ -70,3 +70,10 @@ def test_solver_failure_is_a_status() -> None:
     assert np.isnan(res.solution).all()
     capped = convex.min_nuclear_norm_completion((n, n), obs["indices"], obs["labels"], 1e-3, {"max_iters": 2})
     assert capped.status not in ("optimal",)
+
+
+def test_memory_grows_with_the_sensing_operator() -> None:
+    """9 GB for the paper's largest sensing solve, less for smaller ones, a flat figure for completion."""
+    assert convex.memory_mb("sensing", 5000, (100, 100)) == 9000
+    assert convex.memory_mb("sensing", 1000, (100, 100)) == 2600
+    assert convex.memory_mb("completion", 5000, (100, 100)) == convex.COMPLETION_MB

@@ -19,7 +19,7 @@ rule min_nuclear_norm:
         f"{ENVS}/compute.yaml"
     threads: 1
     resources:
-        mem_mb=8000,
+        mem_mb=convex_mem_mb,
         runtime=120,
     params:
         convex=config["convex"],
