@@ -86,8 +86,8 @@ ARORA_ITERS_INIT_1E3 = {2: 31e3, 3: 29e3, 4: 31e3}
 ARORA_ITERS_INIT_1E6 = {2: 37e3, 3: 48e3, 4: 107e3}
 # Arora §6 / §2.3 (inferred): dynamics runs (plain GD, lr 0.1): depth 1 ≈ 7e4, depths 2–3 5e4–2e5.
 DYNAMICS_ITERS = {1: 7e4, 2: 1.25e5, 3: 1.25e5}
-# Arora §1.9/§5.8: a completion min-nuclear-norm solve takes 5–50 s on 2 cores; sensing is not measured.
-CONVEX_SECONDS = {"completion": 30.0, "sensing": 600.0}
+# Minimum-nuclear-norm solves: the pipeline's own estimate (completion measured, sensing a floor).
+from implicit_reg.estimate import CONVEX_SECONDS  # noqa: E402
 # Razin §8, midpoints of the measured ranges.
 RAZIN_DMF_ITERS = {  # figure -> depth -> iterations per run
     "razin2020_fig1": {2: 1.65e4, 3: 2.45e6, 4: 2.95e6},

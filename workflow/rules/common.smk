@@ -7,7 +7,7 @@ from pathlib import Path
 from snakemake.logging import logger
 
 from implicit_reg import planning
-from implicit_reg.arora2019.convex import memory_mb
+from implicit_reg.arora2019.convex import RUNTIME_MINUTES, memory_mb
 
 RESULTS = "results"
 NOTEBOOKS = "workflow/notebooks"
@@ -152,6 +152,10 @@ def convex_mem_mb(wildcards):
     """Memory of a solve: a sensing solve holds its dense operator in SCS (9 GB at m = 5000)."""
     dataset = PLAN.convex_jobs[wildcards.job].dataset
     return memory_mb(dataset.task, dataset.n_obs, dataset.shape)
+
+
+def convex_runtime(wildcards):
+    return RUNTIME_MINUTES[PLAN.convex_jobs[wildcards.job].dataset.task]
 
 
 def convex_inputs(wildcards):

@@ -20,7 +20,7 @@ rule min_nuclear_norm:
     threads: 1
     resources:
         mem_mb=convex_mem_mb,
-        runtime=120,
+        runtime=convex_runtime,
     params:
         convex=config["convex"],
         job=convex_job,

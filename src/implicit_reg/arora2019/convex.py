@@ -212,3 +212,9 @@ def memory_mb(task: str, n_obs: int, shape: tuple[int, int]) -> int:
     if task == "sensing":
         return int(SENSING_BASE_MB + SENSING_MB_PER_OPERATOR_ENTRY * n_obs * shape[0] * shape[1])
     return COMPLETION_MB
+
+
+#: Wall-time limit of one solve for a scheduler, by task (minutes). The paper's m = 5000
+#: sensing solve ran for more than 44 min of CPU time beside two trainings (2026-12-02,
+#: unfinished when measured): 8 h leaves room for a loaded node.
+RUNTIME_MINUTES = {"completion": 120, "sensing": 480}
