@@ -77,6 +77,7 @@ from implicit_reg.arora2019.plan import build_plan  # noqa: E402
 from implicit_reg.arora2019.schedule import Schedule  # noqa: E402
 from implicit_reg.arora2019.trainer import BatchTrainer  # noqa: E402
 from implicit_reg.config import load_schema, validate_config  # noqa: E402
+from implicit_reg.estimate import CONVEX_SECONDS  # noqa: E402  (the pipeline's convex-solve costs)
 from implicit_reg.razin2020.plan import RazinPlan  # noqa: E402
 
 # ------------------------------------------------------------- spec [timing] tables
@@ -86,8 +87,6 @@ ARORA_ITERS_INIT_1E3 = {2: 31e3, 3: 29e3, 4: 31e3}
 ARORA_ITERS_INIT_1E6 = {2: 37e3, 3: 48e3, 4: 107e3}
 # Arora §6 / §2.3 (inferred): dynamics runs (plain GD, lr 0.1): depth 1 ≈ 7e4, depths 2–3 5e4–2e5.
 DYNAMICS_ITERS = {1: 7e4, 2: 1.25e5, 3: 1.25e5}
-# Minimum-nuclear-norm solves: the pipeline's own estimate (completion measured, sensing a floor).
-from implicit_reg.estimate import CONVEX_SECONDS  # noqa: E402
 # Razin §8, midpoints of the measured ranges.
 RAZIN_DMF_ITERS = {  # figure -> depth -> iterations per run
     "razin2020_fig1": {2: 1.65e4, 3: 2.45e6, 4: 2.95e6},
@@ -682,10 +681,15 @@ def measured_share(tally: Tally, figures=None) -> tuple[float, float, str]:
     return total, share, "measured" if share >= MEASURED_LABEL_SHARE else "estimated"
 
 
+def is_sensing_training(job: str) -> bool:
+    """A sensing training batch (the plan's and the archive's jobs are named by their batch)."""
+    return job.startswith("sensing-")
+
+
 def summary_entries(tally: Tally, jobs: list[tuple[str, float]], counts: dict[str, int]) -> list[dict]:
     """Per-figure lines, the totals (with their measured share), the instance spread and the wall time."""
     wall, longest_name, longest = two_core_wall(jobs)
-    sensing_jobs = [j for j in jobs if j[0].startswith("sensing-") or "min_nuclear_norm/sensing" in j[0]]
+    sensing_jobs = [j for j in jobs if is_sensing_training(j[0]) or "min_nuclear_norm/sensing" in j[0]]
     sensing_cpu = sum(secs for _, secs in sensing_jobs)
     sensing_wall = two_core_wall(sensing_jobs)[0] if sensing_jobs else 0.0
 
@@ -737,7 +741,7 @@ def floor_entries(jobs: list[tuple[str, float]], sensing_flops: float, rate: flo
     """
     if not rate or not sensing_flops:
         return []
-    training = sum(secs for name, secs in jobs if "sensing-" in name and "min_nuclear_norm" not in name)
+    training = sum(secs for name, secs in jobs if is_sensing_training(name))
     total = sum(secs for _, secs in jobs)
     floor = sensing_flops / rate
     return [

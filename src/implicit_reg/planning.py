@@ -214,6 +214,7 @@ def prepare(
     for plan in plans.values():
         lines.append(plan.summary())
         lines += [f"  {line}" for line in plan.missing_jobs()]
-    if store.restored_summary():
-        lines.append(store.restored_summary())
+    restored = store.restored_summary()
+    if restored:
+        lines.append(restored)
     return Prepared(store, plans, lines)

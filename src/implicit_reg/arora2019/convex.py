@@ -208,6 +208,7 @@ def memory_mb(task: str, n_obs: int, shape: tuple[int, int]) -> int:
 
 
 #: Wall-time limit of one solve for a scheduler, by task (minutes). The paper's m = 5000
-#: sensing solve ran for more than 44 min of CPU time beside two trainings (2026-12-02,
-#: unfinished when measured): 8 h leaves room for a loaded node.
+#: sensing solve ran past 27 min of CPU time in this form and past 58 min in the cheaper
+#: slack form, beside two trainings, unfinished both times (2026-12-02): 8 h leaves room
+#: for a loaded node.
 RUNTIME_MINUTES = {"completion": 120, "sensing": 480}

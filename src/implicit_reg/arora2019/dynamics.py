@@ -71,7 +71,7 @@ def cap_evidence(runs: pd.DataFrame, trajectories: pd.DataFrame, tail_fraction: 
             mse = traj["test_mse"].to_numpy(dtype=float)
             best = int(np.nanargmin(mse))
             row["min_test_mse_step"] = float(steps[best])
-            row["min_test_mse_inside"] = bool(best < len(mse) - 1 and np.nanmax(mse[best + 1:]) > mse[best])
+            row["min_test_mse_inside"] = _passed_minimum(mse, best)
             row["min_test_mse_state"] = minimum_state(mse)
         sv = traj[sv_columns].to_numpy(dtype=float)
         row["last_jump_step"] = max(half_rise_step(steps, sv[:, i]) for i in range(sv.shape[1]))
@@ -106,8 +106,12 @@ def minimum_state(mse: np.ndarray, flat_spread: float = FLAT_RELATIVE_SPREAD) ->
     lo, hi = float(np.nanmin(mse)), float(np.nanmax(mse))
     if hi - lo <= flat_spread * abs(lo):
         return "flat"
-    best = int(np.nanargmin(mse))
-    return "passed" if best < len(mse) - 1 and np.nanmax(mse[best + 1:]) > mse[best] else "still falling"
+    return "passed" if _passed_minimum(mse, int(np.nanargmin(mse))) else "still falling"
+
+
+def _passed_minimum(mse: np.ndarray, best: int) -> bool:
+    """A higher value follows the minimum at index ``best``: the run went past it."""
+    return bool(best < len(mse) - 1 and np.nanmax(mse[best + 1:]) > mse[best])
 
 
 def _steps(values: pd.Series) -> str:
