@@ -45,6 +45,47 @@ def test_sensing_is_feasible() -> None:
     assert np.max(np.abs(resid)) < 1e-3 + 1e-4
 
 
+def test_sensing_slack_form_reaches_the_optimum_of_the_abs_form() -> None:
+    """The slack form (A vec X - y = r, |r| <= eps) solves the same program as |A vec X - y| <= eps."""
+    n = 7
+    gt = matrix_data.low_rank_ground_truth(n, n, 2, rng_for(5, "gt"))
+    obs = matrix_data.sensing_arrays(gt, 30, rng_for(5, "obs"))  # below recovery: the optimum is not the truth
+    a, y = obs["measurements"].astype(np.float64), obs["labels"].astype(np.float64)
+    slack = convex._solve((n, n), a, y, 1e-3, TIGHT, slack=True)
+    direct = convex._solve((n, n), a, y, 1e-3, TIGHT, slack=False)
+    assert slack.status == direct.status == "optimal"
+    assert slack.objective == pytest.approx(direct.objective, rel=1e-5)
+    assert slack.objective < np.linalg.svd(gt.astype(np.float64), compute_uv=False).sum()
+    assert slack.max_violation < 5e-5 and direct.max_violation < 5e-5
+    # The public sensing entry point is the slack form.
+    public = convex.min_nuclear_norm_sensing((n, n), obs["measurements"], obs["labels"], 1e-3, TIGHT)
+    assert public.objective == slack.objective
+
+
+def test_sensing_with_mkl_pardiso_reaches_the_qdldl_optimum() -> None:
+    """The sensing solves' MKL Pardiso factorization (config sensing_solver_options) changes rounding only."""
+    n = 7
+    gt = matrix_data.low_rank_ground_truth(n, n, 2, rng_for(6, "gt"))
+    obs = matrix_data.sensing_arrays(gt, 30, rng_for(6, "obs"))
+    qdldl = convex.min_nuclear_norm_sensing((n, n), obs["measurements"], obs["labels"], 1e-3, TIGHT)
+    mkl = convex.min_nuclear_norm_sensing((n, n), obs["measurements"], obs["labels"], 1e-3,
+                                          {**TIGHT, "linear_solver": "mkl"})
+    assert qdldl.status == mkl.status == "optimal"
+    assert mkl.objective == pytest.approx(qdldl.objective, rel=1e-5)
+    assert np.max(np.abs(mkl.solution - qdldl.solution)) < 1e-3
+
+
+def test_task_settings_apply_sensing_options_to_sensing_only() -> None:
+    cfg = {"epsilon": 1e-3, "solver_options": {"eps_abs": 1e-6, "max_iters": 10},
+           "sensing_solver_options": {"linear_solver": "mkl", "max_iters": 20}}
+    assert convex.task_settings("completion", cfg) == {"epsilon": 1e-3,
+                                                       "solver_options": {"eps_abs": 1e-6, "max_iters": 10}}
+    assert convex.task_settings("sensing", cfg) == {
+        "epsilon": 1e-3, "solver_options": {"eps_abs": 1e-6, "max_iters": 20, "linear_solver": "mkl"}}
+    # A config without sensing options (older configs) solves sensing like completion.
+    assert convex.task_settings("sensing", {"epsilon": 0.0, "solver_options": {}})["solver_options"] == {}
+
+
 def test_solver_failure_is_a_status() -> None:
     n = 6
     gt = matrix_data.low_rank_ground_truth(n, n, 1, rng_for(4, "gt"))
@@ -57,7 +98,7 @@ def test_solver_failure_is_a_status() -> None:
 
 
 def test_memory_grows_with_the_sensing_operator() -> None:
-    """15 GB for the paper's largest sensing solve, less for smaller ones, a flat figure for completion."""
-    assert convex.memory_mb("sensing", 5000, (100, 100)) == 15000
-    assert convex.memory_mb("sensing", 1000, (100, 100)) == 4600
+    """17 GB for the paper's largest sensing solve, less for smaller ones, a flat figure for completion."""
+    assert convex.memory_mb("sensing", 5000, (100, 100)) == 17000
+    assert convex.memory_mb("sensing", 1000, (100, 100)) == 5000
     assert convex.memory_mb("completion", 5000, (100, 100)) == convex.COMPLETION_MB

@@ -229,27 +229,44 @@ def compute_deep_factorization() -> Values:
 # --------------------------------------------------------------------------
 
 
+#: config/config.yaml's convex section (solve_min_nuclear_norm.py passes it through
+#: convex.task_settings; test_convex_settings_are_the_configs keeps the two equal).
+CONVEX_CONFIG = {"epsilon": 1e-3, "solver_options": {"eps_abs": 1e-6, "eps_rel": 1e-6, "max_iters": 20000},
+                 "sensing_solver_options": {"linear_solver": "mkl"}}
+
+
+def _convex_values(task: str, gt: np.ndarray, res: convex.ConvexResult) -> Values:
+    g = gt.astype(np.float64)
+    sol = res.solution.astype(np.float64)
+    return {
+        f"{task}/status": res.status,
+        f"{task}/objective": float(res.objective),
+        f"{task}/recon_error": float(np.linalg.norm(sol - g) / np.linalg.norm(g)),
+        f"{task}/solution_0_0": float(sol[0, 0]),
+    }
+
+
+# Instances above the recovery threshold, so the minimizer is unique and SCS reaches
+# "optimal" in a few thousand iterations (below it the minimizer is not unique and its
+# entries differ between SCS modes by 1e-4).
+
+
 def compute_min_nuclear_norm() -> Values:
-    """Minimum nuclear norm of an 8×8 rank-1 completion and a 6×6 sensing instance (SCS)."""
-    # config/config.yaml's convex settings (solve_min_nuclear_norm.py passes them through).
-    epsilon, options = 1e-3, {"eps_abs": 1e-6, "eps_rel": 1e-6, "max_iters": 20000}
-    out: Values = {}
-    # Instances above the recovery threshold, so the minimizer is unique and SCS
-    # reaches "optimal" in a few thousand iterations (below it the minimizer is
-    # not unique and its entries differ between SCS modes by 1e-4).
-    for task, n, n_obs, seed in (("completion", 8, 44, 5), ("sensing", 6, 28, 6)):
-        gt, comp, sens = _matrix_instance(n, 1, n_obs, seed)
-        if task == "completion":
-            res = convex.min_nuclear_norm_completion(gt.shape, comp["indices"], comp["labels"], epsilon, options)
-        else:
-            res = convex.min_nuclear_norm_sensing(gt.shape, sens["measurements"], sens["labels"], epsilon, options)
-        g = gt.astype(np.float64)
-        sol = res.solution.astype(np.float64)
-        out[f"{task}/status"] = res.status
-        out[f"{task}/objective"] = float(res.objective)
-        out[f"{task}/recon_error"] = float(np.linalg.norm(sol - g) / np.linalg.norm(g))
-        out[f"{task}/solution_0_0"] = float(sol[0, 0])
-    return out
+    """Minimum nuclear norm of an 8×8 rank-1 completion instance (SCS)."""
+    gt, comp, _ = _matrix_instance(8, 1, 44, 5)
+    cfg = convex.task_settings("completion", CONVEX_CONFIG)
+    res = convex.min_nuclear_norm_completion(gt.shape, comp["indices"], comp["labels"], cfg["epsilon"],
+                                             cfg["solver_options"])
+    return _convex_values("completion", gt, res)
+
+
+def compute_min_nuclear_norm_sensing() -> Values:
+    """Minimum nuclear norm of a 6×6 rank-1 sensing instance (SCS with MKL Pardiso, slack form)."""
+    gt, _, sens = _matrix_instance(6, 1, 28, 6)
+    cfg = convex.task_settings("sensing", CONVEX_CONFIG)
+    res = convex.min_nuclear_norm_sensing(gt.shape, sens["measurements"], sens["labels"], cfg["epsilon"],
+                                          cfg["solver_options"])
+    return _convex_values("sensing", gt, res)
 
 
 # --------------------------------------------------------------------------
@@ -384,6 +401,9 @@ ENGINES: dict[str, Engine] = {
     # errors by 4e-4 absolute. Hence rtol 1e-4 with atol 5e-5 (a refactor of the
     # same SCS solve moves far less than a change of solver mode).
     "min_nuclear_norm": Engine(compute_min_nuclear_norm, rtol=1e-4, atol=5e-5),
+    # The same SCS tolerances on a sensing instance: the two constraint forms
+    # (|.| <= eps and the slack) differ by 4e-7 relative in the objective here.
+    "min_nuclear_norm_sensing": Engine(compute_min_nuclear_norm_sensing, rtol=1e-4, atol=5e-5),
     # float32 kernel with an explicit order of operations (no BLAS, no FMA), so
     # bit-reproducible here; a float64 rerun moves the chosen runs by ≤ 4e-6
     # relative, a 1 % larger learning rate by ≥ 7e-5 (|P11|) to 1e-2 (losses).
@@ -398,6 +418,14 @@ ENGINES: dict[str, Engine] = {
     # one more ALS sweep by 4e-2; 1e-8 lies far between.
     "cp_rank": Engine(compute_cp_rank, rtol=1e-8, atol=1e-12),
 }
+
+
+def test_convex_settings_are_the_configs() -> None:
+    """The convex engines' reference runs with config/config.yaml's settings."""
+    import yaml
+
+    config = yaml.safe_load((TESTS.parent / "config" / "config.yaml").read_text())
+    assert config["convex"] == CONVEX_CONFIG
 
 
 def load_reference() -> dict[str, dict]:

@@ -191,6 +191,21 @@ def test_dmf_tables_and_markers():
     assert markers.loc[markers["row"] < 0, "abs_unobserved"].isna().all()
 
 
+def test_marker_trajectories_keep_every_marker():
+    """The instance spread stores only the rows its markers read: the markers do not change."""
+    runs, traj = rt.sort_dmf(*_small_batch())
+    thin = rt.marker_trajectories(traj)
+    assert list(thin.columns) == list(traj.columns) and len(thin) < len(traj) / 4
+    full, kept = rt.dmf_markers_table(runs, traj), rt.dmf_markers_table(runs, thin)
+    # "row" indexes the stored rows; everything else is the same, reached or not.
+    pd.testing.assert_frame_equal(full.drop(columns="row"), kept.drop(columns="row"))
+    assert ((full["row"] >= 0) == (kept["row"] >= 0)).all()
+    for run_id, t in traj.groupby("run_id"):
+        k = thin.loc[thin["run_id"] == run_id]
+        assert k["iteration"].iloc[0] == t["iteration"].iloc[0] and k["iteration"].iloc[-1] == t["iteration"].iloc[-1]
+        assert k["iteration"].is_monotonic_increasing
+
+
 # ---------------------------------------------------------------- tensor helpers
 
 

@@ -165,6 +165,7 @@ rule razin2020_dmf_spread_batch:
         spec=rz_dmf_spread_spec,
         provenance=rz_dmf_spread_provenance,
         checkpoint=rz_dmf_spread_checkpoint,
+        trajectory="markers",
     script:
         "../scripts/razin2020_dmf_batch.py"
 

@@ -9,6 +9,7 @@ installs it editable; the conda environments in ``envs/`` carry it too).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
@@ -48,6 +49,21 @@ def start(snakemake, serves: Iterable[str] | None = None) -> logging.Logger:
     if serves is not None:
         log.info("serves: %s", ", ".join(serves))
     return log
+
+
+@contextlib.contextmanager
+def c_stdout_to_log():
+    """Send file descriptor 1 (what C libraries such as SCS print) to the log, which is stderr after :func:`start`."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1)
+    os.dup2(sys.stderr.fileno(), 1)
+    try:
+        yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
 
 
 def table_provenance(snakemake, *engines: str) -> dict[str, Any]:

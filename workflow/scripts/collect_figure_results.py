@@ -13,7 +13,7 @@ from implicit_reg.arora2019 import tables  # noqa: E402
 from implicit_reg.core import table_io  # noqa: E402
 
 smk = snakemake  # noqa: F821
-PROVENANCE = table_provenance(smk, "deep_factorization", "min_nuclear_norm", "matrix_data")
+PROVENANCE = table_provenance(smk, "deep_factorization", "min_nuclear_norm", "min_nuclear_norm_sensing", "matrix_data")
 plan = smk.params.plan
 # A source is a training batch's tables or an archive entry holding both; each gives
 # only the runs the plan reads from it (the same run id may sit, stale, elsewhere).

@@ -4,6 +4,8 @@ params.spec: figure, depth, runs (run_id, dataset, lr, init_product_std, init,
 det_sign, seed, ...), dtype, log_every, tol, patience, max_iters,
 checkpoint_every, backend. params.checkpoint: engine state written every
 checkpoint_every iterations and resumed from (see implicit_reg.razin2020.jobs).
+params.trajectory: "markers" stores only the logged rows the markers read (the
+instance spread), anything else every logged row.
 """
 
 from _bootstrap import start, table_provenance
@@ -60,6 +62,8 @@ observed = {name: [float(v) for v in p.values] for name, p in problems.items()}
 runs, traj = rt.dmf_tables(spec["figure"], spec["runs"], observed, [r.history for r in results],
                            [r.status for r in results], [r.final_iteration for r in results],
                            [r.final_product for r in results], spec, wall)
+if smk.params.get("trajectory") == "markers":
+    traj = rt.marker_trajectories(traj)
 table_io.write_parquet(runs, smk.output.runs, PROVENANCE)
 table_io.write_parquet(traj, smk.output.trajectories, PROVENANCE)
 # Written last: the record marks the job as finished and keys it for the archive.

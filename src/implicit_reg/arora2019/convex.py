@@ -2,13 +2,23 @@
 
 The constraints are ε-relaxed, as in the authors' code: |X_ij − y_ij| ≤ ε on
 observed entries (completion), |⟨X_i, X⟩ − y_i| ≤ ε per measurement (sensing),
-written as one vectorised constraint ``|A·vec(X) − y| ≤ ε`` (never one CVXPY
-constraint per measurement, which canonicalises far more slowly). For sensing,
-``|·|`` splits into two inequalities, each with its own copy of the dense A: the
-paper's m = 5000 solve holds 13-14 GB (measured). A slack form (A·vec(X) − y = r,
-−ε ≤ r ≤ ε) would take a third of the time and half the memory (m = 1000: 170 s and
-1.7 GB against 500 s and 3.1 GB for 200 SCS iterations) but moves the test preset's
-sensing solutions by solver-tolerance amounts, so it needs its own numerics version.
+written as vectorised constraints (never one CVXPY constraint per measurement,
+which canonicalises far more slowly):
+
+* completion: ``|S·vec(X) − y| ≤ ε`` with S the sparse selector of Ω;
+* sensing: the slack form ``A·vec(X) − y = r, −ε ≤ r ≤ ε``. Written as
+  ``|A·vec(X) − y| ≤ ε``, ``|·|`` splits into two inequalities, each with its own copy
+  of the dense A in SCS's linear system: the paper's m = 5000 solve then held 13-14 GB.
+  Through the slack A enters once: at m = 1000, 170 s and 1.7 GB against 500 s and
+  3.1 GB for 200 SCS iterations (measured 2026-12-02). The optimum is the same; the
+  solution SCS stops at moves by solver-tolerance amounts, so sensing solves have their
+  own numerics version (``min_nuclear_norm_sensing``).
+
+Sensing solves also take ``sensing_solver_options`` (config ``convex``) on top of the
+shared ones: SCS's MKL Pardiso factorization (``linear_solver: mkl``). QDLDL, which
+has no dense kernels, had not finished factorizing the m = 4000 system after 25 min;
+Pardiso factorizes it in 95 s and then runs 0.1 s per SCS iteration, at 13 GB
+(measured 2026-12-02 beside two trainings; 7.4 GB at m = 2000).
 """
 
 from __future__ import annotations
@@ -50,6 +60,29 @@ class ConvexResult:
     solver_iterations: int
     solve_seconds: float
     max_violation: float
+
+
+def task_settings(task: str, convex_config: dict) -> dict:
+    """The settings that determine a solve of ``task``: ε and the SCS options it passes.
+
+    Parameters
+    ----------
+    task : str
+        ``completion`` or ``sensing``.
+    convex_config : dict
+        The config's ``convex`` section: ``epsilon``, ``solver_options`` and
+        ``sensing_solver_options`` (sensing only, applied over ``solver_options``).
+
+    Returns
+    -------
+    dict
+        ``{"epsilon": float, "solver_options": dict}`` (for completion exactly the two
+        shared settings, so its provenance key does not depend on the sensing options).
+    """
+    options = dict(convex_config.get("solver_options") or {})
+    if task == "sensing":
+        options.update(convex_config.get("sensing_solver_options") or {})
+    return {"epsilon": float(convex_config["epsilon"]), "solver_options": options}
 
 
 def min_nuclear_norm_completion(
@@ -105,7 +138,7 @@ def min_nuclear_norm_sensing(
         \\min_X \\|X\\|_* \\quad \\text{s.t.} \\quad |\\langle X_i, X \\rangle - y_i| \\le \\varepsilon,
         \\quad i = 1, \\dots, m,
 
-    as the single constraint ``|A·vec(X) − y| ≤ ε``.
+    in the slack form ``A·vec(X) − y = r``, ``−ε ≤ r ≤ ε`` (the dense A enters SCS once).
 
     Parameters
     ----------
@@ -126,8 +159,18 @@ def min_nuclear_norm_sensing(
     """
     return _solve(
         shape, np.asarray(measurements, dtype=np.float64), np.asarray(values, dtype=np.float64),
-        epsilon, solver_options,
+        epsilon, solver_options, slack=True,
     )
+
+
+def _constraints(x: cp.Variable, operator, values: np.ndarray, epsilon: float, slack: bool) -> list:
+    """``|operator·vec(X) − y| ≤ ε``, directly or through a slack variable r (see the module docstring)."""
+    # cp.vec is column-major by default; ask for row-major to match the indices.
+    residual = operator @ cp.vec(x, order="C") - values
+    if not slack:
+        return [cp.abs(residual) <= epsilon]
+    r = cp.Variable(len(values))
+    return [residual == r, r <= epsilon, r >= -epsilon]
 
 
 def _solve(
@@ -136,17 +179,16 @@ def _solve(
     values: np.ndarray,
     epsilon: float,
     solver_options: dict | None,
+    slack: bool = False,
 ) -> ConvexResult:
     if epsilon < 0:
         raise ValueError(f"epsilon must be non-negative, got {epsilon}")
     x = cp.Variable(shape)
-    # cp.vec is column-major by default; ask for row-major to match the indices.
-    residual = operator @ cp.vec(x, order="C") - values
-    problem = cp.Problem(cp.Minimize(cp.normNuc(x)), [cp.abs(residual) <= epsilon])
+    problem = cp.Problem(cp.Minimize(cp.normNuc(x)), _constraints(x, operator, values, epsilon, slack))
     options = {"solver": "SCS"}
     options.update(solver_options or {})
-    if options["solver"] == "SCS":
-        # The authors' setting: SCS with its direct linear-system solver.
+    if options["solver"] == "SCS" and "linear_solver" not in options:
+        # The authors' setting: SCS with its direct linear-system solver (QDLDL).
         options.setdefault("use_indirect", False)
     start = time.perf_counter()
     try:
@@ -169,10 +211,11 @@ def _solve(
 
 
 #: Memory of a sensing solve per entry of its operator A (m·n² numbers), in MB, and its base:
-#: SCS's linear system holds two copies of A in float64 and its factorization (measured at
-#: n = 100: 3.1 GB at m = 1000, 13-14 GB at m = 5000); the base also covers the two
-#: snakemake processes of a cluster job (~150 MB each).
-SENSING_MB_PER_OPERATOR_ENTRY = 2.6e-4
+#: CVXPY's compiled problem and SCS's MKL Pardiso factor, measured at n = 100 in the slack
+#: form: 2.2 GB at m = 1000, 7.4 GB at m = 2000, 13.2 GB at m = 4000 (2.9e-4 MB per entry
+#: between the last two); the base also covers the two snakemake processes of a cluster
+#: job (~150 MB each).
+SENSING_MB_PER_OPERATOR_ENTRY = 3.0e-4
 SENSING_BASE_MB = 2000
 #: A completion solve (sparse selector) stays far below this at n = 100.
 COMPLETION_MB = 2000
@@ -185,7 +228,7 @@ def memory_mb(task: str, n_obs: int, shape: tuple[int, int]) -> int:
 
         \text{mem}_\text{sensing} = b + c \cdot m \cdot \text{rows} \cdot \text{cols}
 
-    with b = :data:`SENSING_BASE_MB`, c = :data:`SENSING_MB_PER_OPERATOR_ENTRY` (15 GB at
+    with b = :data:`SENSING_BASE_MB`, c = :data:`SENSING_MB_PER_OPERATOR_ENTRY` (17 GB at
     the paper's m = 5000, n = 100); completion takes :data:`COMPLETION_MB`.
 
     Parameters
@@ -207,8 +250,7 @@ def memory_mb(task: str, n_obs: int, shape: tuple[int, int]) -> int:
     return COMPLETION_MB
 
 
-#: Wall-time limit of one solve for a scheduler, by task (minutes). The paper's m = 5000
-#: sensing solve ran past 27 min of CPU time in this form and past 58 min in the cheaper
-#: slack form, beside two trainings, unfinished both times (2026-12-02): 8 h leaves room
-#: for a loaded node.
-RUNTIME_MINUTES = {"completion": 120, "sensing": 480}
+#: Wall-time limit of one solve for a scheduler, by task (minutes). With MKL Pardiso the
+#: m = 1000 sensing solve took 32 s and the m = 4000 factorization 95 s (2026-12-02);
+#: 2 h leaves room for a loaded node and SCS's iteration cap.
+RUNTIME_MINUTES = {"completion": 120, "sensing": 120}

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from implicit_reg import archive
+from implicit_reg.arora2019 import convex
 from implicit_reg.core.hashing import sha256_file
 from implicit_reg.core.seeding import derive_seed
 
@@ -394,9 +395,15 @@ def run_payload(run: Run, config: dict[str, Any], data: dict[str, Any]) -> dict[
 
 
 def convex_payload(dataset: Dataset, config: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
-    """Everything that determines a minimum-nuclear-norm solution."""
-    return {"kind": "arora2019.min_nuclear_norm", "data": data, "convex": dict(config["convex"]),
-            "numerics": archive.numerics("min_nuclear_norm")}
+    """Everything that determines a minimum-nuclear-norm solution (sensing and completion solve different programs)."""
+    return {"kind": "arora2019.min_nuclear_norm", "data": data,
+            "convex": convex.task_settings(dataset.task, config["convex"]),
+            "numerics": archive.numerics(convex_engine(dataset.task))}
+
+
+def convex_engine(task: str) -> str:
+    """The numerics engine of a minimum-nuclear-norm solve of ``task`` (core/numerics.py)."""
+    return "min_nuclear_norm_sensing" if task == "sensing" else "min_nuclear_norm"
 
 
 def build_plan(

@@ -19,8 +19,10 @@ NUMERICS_VERSIONS: dict[str, int] = {
     "matrix_data": 1,
     # deep matrix factorization by GD / GroupRMSprop (completion, sensing, MovieLens)
     "deep_factorization": 1,
-    # minimum nuclear norm by CVXPY + SCS
+    # minimum nuclear norm by CVXPY + SCS: completion (|S vec X - y| <= eps)
     "min_nuclear_norm": 1,
+    # ... and sensing, in the slack form (A vec X - y = r, |r| <= eps; arora2019/convex.py)
+    "min_nuclear_norm_sensing": 1,
     # Razin & Cohen 2x2 deep matrix factorization
     "two_by_two": 1,
     # Razin & Cohen CP tensor factorization (tensor completion: razin2020/tensor_completion.py, cp_gradients.py)

@@ -342,6 +342,36 @@ def dmf_markers_table(
     return pd.DataFrame(out, columns=DMF_MARKER_COLUMNS)
 
 
+def marker_trajectories(trajectories: pd.DataFrame, thresholds: Sequence[float] = MARKER_LOSSES) -> pd.DataFrame:
+    """The rows of a 2×2 trajectories table that :func:`dmf_markers_table` reads, and each run's ends.
+
+    Marker k of a run is its first logged row with loss below ``thresholds[k]``. A
+    subset that keeps those rows keeps every marker: the subset's first row below a
+    threshold is still the full table's, because every earlier row is above it. An
+    instance-spread job needs only its markers, so it stores this subset (the
+    spread of Figure 1 at depths 3-4 logs 10^4-10^5 rows per run, 81 MB in all).
+
+    Parameters
+    ----------
+    trajectories : pandas.DataFrame
+        :data:`DMF_TRAJECTORY_COLUMNS`, each run's rows in iteration order.
+    thresholds : sequence of float
+        The marker losses.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The same columns: per run, the first row, the marker rows and the last row.
+    """
+    keep = np.zeros(len(trajectories), dtype=bool)
+    losses = trajectories["train_loss"].to_numpy()
+    for rows in trajectories.groupby("run_id", sort=False).indices.values():
+        loss = losses[rows]
+        chosen = [0, len(rows) - 1] + [i for i in marker_rows(loss, thresholds) if i >= 0]
+        keep[rows[chosen]] = True
+    return trajectories.loc[keep].reset_index(drop=True)
+
+
 def sort_dmf(runs: pd.DataFrame, trajectories: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The 2×2 tables in a stable order: runs by depth, data set, run index, repetition;
     trajectories by run (in that order) then iteration.
