@@ -57,6 +57,18 @@ def test_both_planners_implement_the_interface(prepared: planning.Prepared) -> N
         assert plan.figure_names() and all(f.startswith(f"{paper}_") for f in plan.figure_names())
 
 
+def test_a_figure_selection_names_the_preset_figures_it_leaves_out(prepared, tmp_path) -> None:
+    """The report of a ``figures`` selection says which of the preset's figures it does not hold."""
+    assert prepared.omitted_figures == []
+    config = _test_preset() | {"use_archive": False, "figures": ["arora2019_fig3", "razin2020_fig1"]}
+    subset = planning.prepare(config, SCHEMAS, tmp_path / "out", warn=print)
+    assert subset.figure_names() == ["arora2019_fig3", "razin2020_fig1"]
+    everything = _test_preset()
+    expected = [f for f in list(everything["arora2019"]["figures"]) + list(everything["razin2020"]["figures"])
+                if f not in ("arora2019_fig3", "razin2020_fig1")]
+    assert subset.omitted_figures == expected and len(expected) >= 10
+
+
 def test_figures_name_notebook_tables_and_parameters(prepared: planning.Prepared) -> None:
     config = _test_preset()
     names = prepared.figure_names()

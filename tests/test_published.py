@@ -500,6 +500,12 @@ def test_numbers_tex_defines_every_macro(results):
     assert r"\resultdef{low}{published}{$3\times10^{-3}$}" in tex
     assert r"\resultdef{gone}{status}{missing}" in tex
     assert tex.count(r"\figurenotedef{") == 2 and r"\figurenotedef{arora2019_fig4}" in tex
+    assert "leaves out" not in tex
+    # A build of a subset of the preset's figures names the ones it leaves out.
+    subset = numbers_tex(df, "paper", ["arora2019_n2"], omitted_figures=["arora2019_fig4", "arora2019_na1"])
+    assert r"This build leaves out 2 figures of the preset: arora2019\_fig4, arora2019\_na1.}" in subset
+    assert summary_text(df.iloc[0:0], omitted_figures=["razin2020_fig1"]).endswith(
+        "This build leaves out 1 figure of the preset: razin2020\\_fig1.")
 
 
 def test_trajectory_reducers_read_the_logged_iterations(tmp_path):

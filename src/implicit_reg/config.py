@@ -171,6 +171,22 @@ def check_local_data(config: dict[str, Any], root: str | Path = ".") -> None:
 PAPER_PREFIXES = ("arora2019_", "razin2020_")
 
 
+def defined_figures(config: dict[str, Any]) -> list[str]:
+    """Every figure the configuration defines, Arora et al.'s then Razin & Cohen's (before any selection).
+
+    Parameters
+    ----------
+    config
+        Configuration with ``arora2019.figures`` and ``razin2020.figures`` sections.
+
+    Returns
+    -------
+    list of str
+        Figure names in the order of their sections.
+    """
+    return [name for paper in ("arora2019", "razin2020") for name in ((config.get(paper) or {}).get("figures") or {})]
+
+
 def select_figures(config: dict[str, Any]) -> dict[str, Any]:
     """Keep only the figures listed in the top-level ``figures`` key (all when it is null).
 
@@ -198,7 +214,7 @@ def select_figures(config: dict[str, Any]) -> dict[str, Any]:
     if wanted is None:
         return config
     sections = {paper: (config.get(paper) or {}).get("figures") or {} for paper in ("arora2019", "razin2020")}
-    defined = [name for figures in sections.values() for name in figures]
+    defined = defined_figures(config)
     problems = []
     for i, name in enumerate(wanted):
         if not name.startswith(PAPER_PREFIXES):

@@ -25,6 +25,7 @@ from implicit_reg.archive import ArchiveError, ResultStore, recompute_figures, r
 from implicit_reg.config import (
     ConfigValidationError,
     check_local_data,
+    defined_figures,
     load_schema,
     select_figures,
     validate_config,
@@ -127,6 +128,8 @@ class Prepared:
     plans: dict[str, FigurePlanner]
     #: the plan's lines for the log (each paper's summary, then its jobs to compute)
     log_lines: list[str] = field(default_factory=list)
+    #: figures of the preset that the ``figures`` selection leaves out (the report names them)
+    omitted_figures: list[str] = field(default_factory=list)
 
     def figure_paper(self) -> dict[str, str]:
         """Paper of every figure of the configuration."""
@@ -145,7 +148,8 @@ class Prepared:
         return job_estimate.summary(jobs, self.plans["arora2019"], self.plans["razin2020"])
 
 
-def validated_config(config: dict[str, Any], schemas: str | Path, root: str | Path = ".") -> dict[str, Any]:
+def validated_config(config: dict[str, Any], schemas: str | Path, root: str | Path = ".",
+                     select: bool = True) -> dict[str, Any]:
     """Validate ``config`` against both schemas (defaults filled in place), check local data, select figures.
 
     Parameters
@@ -156,6 +160,8 @@ def validated_config(config: dict[str, Any], schemas: str | Path, root: str | Pa
         Directory of ``config.schema.yaml`` and ``razin2020.schema.yaml``.
     root
         The working directory local data paths are relative to.
+    select
+        Prune the figures to the ``figures`` selection (:func:`select_figures`).
 
     Returns
     -------
@@ -171,7 +177,7 @@ def validated_config(config: dict[str, Any], schemas: str | Path, root: str | Pa
     validate_config(config, load_schema(schemas / "config.schema.yaml"))
     validate_config(config["razin2020"], load_schema(schemas / "razin2020.schema.yaml"), "razin2020")
     check_local_data(config, root)
-    return select_figures(config)
+    return select_figures(config) if select else config
 
 
 def prepare(
@@ -205,7 +211,9 @@ def prepare(
         so that the workflow reports it before any job runs.
     """
     try:
-        validated_config(config, schemas)
+        preset_figures = defined_figures(validated_config(config, schemas, select=False))
+        select_figures(config)
+        selected = set(defined_figures(config))
         store = ResultStore(results_dir, resolve_archive(config), warn=warn)
         plans = build_plans(config, store, recompute_figures(config), results_dir)
     except (ConfigValidationError, ArchiveError) as err:
@@ -217,4 +225,4 @@ def prepare(
     restored = store.restored_summary()
     if restored:
         lines.append(restored)
-    return Prepared(store, plans, lines)
+    return Prepared(store, plans, lines, [f for f in preset_figures if f not in selected])

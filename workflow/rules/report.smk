@@ -60,6 +60,7 @@ rule report_fragments:
         results_dir=results_root,
         config=config,
         figures=all_figure_names(),
+        omitted_figures=PREP.omitted_figures,
         instance_figures=INSTANCE_FIGURES,
     script:
         "../scripts/report_fragments.py"

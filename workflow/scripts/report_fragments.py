@@ -5,7 +5,8 @@ input:  published (config/published.yaml), runs (result tables; declared so
         (optional: the instance-spread tables of params.instance_figures)
 params: results_dir, config (the whole Snakemake config, hashed for provenance;
         its `preset` is the scale of every value), figures (every figure of the
-        report, each gets a note), instance_figures
+        report, each gets a note), omitted_figures (the preset's figures that the
+        `figures` selection leaves out: the summary names them), instance_figures
 output: provenance (paper/generated/provenance.tex),
         published_table (paper/generated/published_table.tex),
         numbers (paper/generated/numbers.tex: preset, summary, values, figure notes),
@@ -76,11 +77,12 @@ for row in df.itertuples():
              row.id, row.status, row.published, row.reproduced, row.n_rows, row.instances,
              row.published_percentile, row.note)
 
-_write(smk.output.published_table, HEADER + summary_text(df, scale) + "\n\n" + to_latex_table(df))
+omitted = list(smk.params.omitted_figures)
+_write(smk.output.published_table, HEADER + summary_text(df, scale, omitted) + "\n\n" + to_latex_table(df))
 figures = list(smk.params.figures)
 runs_tables = _runs_tables(results_dir, figures)
 _write(smk.output.numbers, numbers_tex(df, scale, figures, _run_counts(runs_tables),
-                                      _cap_notes(results_dir, runs_tables)))
+                                      _cap_notes(results_dir, runs_tables), omitted))
 Path(smk.output.published_csv).parent.mkdir(parents=True, exist_ok=True)
 df.to_csv(smk.output.published_csv, index=False)
 log.info("wrote %s", ", ".join(str(p) for p in smk.output))
