@@ -73,6 +73,7 @@ def fragments(tmp_path_factory):
                     results_dir="results",
                     config=config,
                     figures=["arora2019_fig1", "razin2020_fig2"],
+                    omitted_figures=["arora2019_fig4"],
                     instance_figures=["arora2019_fig1"],
                 log:
                     "logs/report_fragments.log",
@@ -104,6 +105,9 @@ def test_report_fragments_adapter(fragments):
     numbers = (fragments / "paper" / "generated" / "numbers.tex").read_text()
     assert r"\renewcommand{\ReportPreset}{test}" in numbers
     assert r"\figurenotedef{arora2019_fig1}" in numbers and r"\figurenotedef{razin2020_fig2}" in numbers
+    # the figures the selection leaves out are named on the title page and above the scorecard
+    left_out = r"This build leaves out 1 figure of the preset: arora2019\_fig4."
+    assert left_out in numbers and left_out in table
     assert "table not found" in (fragments / "logs" / "report_fragments.log").read_text()
 
 
