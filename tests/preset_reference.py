@@ -209,9 +209,9 @@ if __name__ == "__main__":
     if len(sys.argv) == 3 and sys.argv[1] == "--record":
         _write(fingerprint(Path(sys.argv[2])))
     elif len(sys.argv) >= 4 and sys.argv[1] == "--update":
-        current = fingerprint(Path(sys.argv[2]))
-        if current["cpu"] != json.loads(REFERENCE.read_text())["cpu"]:
+        current, reference = fingerprint(Path(sys.argv[2])), json.loads(REFERENCE.read_text())
+        if current["cpu"] != reference["cpu"]:
             sys.exit("--update needs a run on the CPU that recorded the reference (its digests are exact)")
-        _write(updated(json.loads(REFERENCE.read_text()), current, sys.argv[3:]))
+        _write(updated(reference, current, sys.argv[3:]))
     else:
         sys.exit(__doc__)

@@ -235,7 +235,12 @@ CONVEX_CONFIG = {"epsilon": 1e-3, "solver_options": {"eps_abs": 1e-6, "eps_rel":
                  "sensing_solver_options": {"linear_solver": "mkl"}}
 
 
-def _convex_values(task: str, gt: np.ndarray, res: convex.ConvexResult) -> Values:
+def _convex_values(task: str, n: int, n_obs: int, seed: int) -> Values:
+    """Status, objective, error and one entry of a rank-1 instance's solve, as the adapter solves it."""
+    gt, comp, sens = _matrix_instance(n, 1, n_obs, seed)
+    cfg = convex.task_settings(task, CONVEX_CONFIG)
+    res = convex.solve_observations(task, gt.shape, comp if task == "completion" else sens, cfg["epsilon"],
+                                    cfg["solver_options"])
     g = gt.astype(np.float64)
     sol = res.solution.astype(np.float64)
     return {
@@ -253,20 +258,12 @@ def _convex_values(task: str, gt: np.ndarray, res: convex.ConvexResult) -> Value
 
 def compute_min_nuclear_norm() -> Values:
     """Minimum nuclear norm of an 8×8 rank-1 completion instance (SCS)."""
-    gt, comp, _ = _matrix_instance(8, 1, 44, 5)
-    cfg = convex.task_settings("completion", CONVEX_CONFIG)
-    res = convex.min_nuclear_norm_completion(gt.shape, comp["indices"], comp["labels"], cfg["epsilon"],
-                                             cfg["solver_options"])
-    return _convex_values("completion", gt, res)
+    return _convex_values("completion", 8, 44, 5)
 
 
 def compute_min_nuclear_norm_sensing() -> Values:
     """Minimum nuclear norm of a 6×6 rank-1 sensing instance (SCS with MKL Pardiso, slack form)."""
-    gt, _, sens = _matrix_instance(6, 1, 28, 6)
-    cfg = convex.task_settings("sensing", CONVEX_CONFIG)
-    res = convex.min_nuclear_norm_sensing(gt.shape, sens["measurements"], sens["labels"], cfg["epsilon"],
-                                          cfg["solver_options"])
-    return _convex_values("sensing", gt, res)
+    return _convex_values("sensing", 6, 28, 6)
 
 
 # --------------------------------------------------------------------------

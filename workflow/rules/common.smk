@@ -149,7 +149,7 @@ def convex_job(wildcards):
 
 
 def convex_mem_mb(wildcards):
-    """Memory of a solve: a sensing solve holds its dense operator in SCS (15 GB at m = 5000)."""
+    """Memory of a solve: a sensing solve holds its dense operator in SCS (17 GB at m = 5000)."""
     dataset = PLAN.convex_jobs[wildcards.job].dataset
     return memory_mb(dataset.task, dataset.n_obs, dataset.shape)
 

@@ -8,14 +8,13 @@ import numpy as np  # noqa: E402
 
 from implicit_reg import archive  # noqa: E402
 from implicit_reg.arora2019 import convex, tables  # noqa: E402
-from implicit_reg.arora2019.plan import convex_engine  # noqa: E402
 from implicit_reg.core import table_io  # noqa: E402
 
 smk = snakemake  # noqa: F821
 job = smk.params.job
 dataset = job["dataset"]
 name, task, rank, n_obs = dataset["name"], dataset["task"], dataset["rank"], int(dataset["n_obs"])
-PROVENANCE = table_provenance(smk, convex_engine(task), "matrix_data")
+PROVENANCE = table_provenance(smk, convex.numerics_engine(task), "matrix_data")
 settings = convex.task_settings(task, smk.params.convex)
 ground_truth = np.load(smk.input.ground_truth)["ground_truth"]
 obs = np.load(smk.input.observations)
@@ -23,10 +22,7 @@ obs = np.load(smk.input.observations)
 # the log, the progress of solves that run for hours (verbosity changes no number).
 options = {"verbose": True, **settings["solver_options"]}
 with c_stdout_to_log():
-    if task == "completion":
-        result = convex.min_nuclear_norm_completion(ground_truth.shape, obs["indices"], obs["labels"], settings["epsilon"], options)
-    else:
-        result = convex.min_nuclear_norm_sensing(ground_truth.shape, obs["measurements"], obs["labels"], settings["epsilon"], options)
+    result = convex.solve_observations(task, ground_truth.shape, obs, settings["epsilon"], options)
 log.info("%s: status %s after %d SCS iterations, %.1f s, objective %.4f, max violation beyond epsilon %.2e",
          name, result.status, result.solver_iterations, result.solve_seconds, result.objective, result.max_violation)
 row = tables.convex_row(dataset, result, ground_truth, settings["epsilon"])

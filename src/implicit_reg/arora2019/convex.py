@@ -85,6 +85,45 @@ def task_settings(task: str, convex_config: dict) -> dict:
     return {"epsilon": float(convex_config["epsilon"]), "solver_options": options}
 
 
+def numerics_engine(task: str) -> str:
+    """The numerics engine (core/numerics.py) of a solve of ``task``: the two programs differ."""
+    return "min_nuclear_norm_sensing" if task == "sensing" else "min_nuclear_norm"
+
+
+def solve_observations(
+    task: str,
+    shape: tuple[int, int],
+    observations,
+    epsilon: float,
+    solver_options: dict | None = None,
+) -> ConvexResult:
+    """The minimum-nuclear-norm solve of one observation file (``task`` picks the program).
+
+    Parameters
+    ----------
+    task : str
+        ``completion`` (reads ``indices``, ``labels``) or ``sensing`` (reads
+        ``measurements``, ``labels``).
+    shape : (int, int)
+        ``(rows, cols)`` of X.
+    observations : mapping
+        The observation arrays (an ``.npz`` file or a dict).
+    epsilon : float
+        ε ≥ 0.
+    solver_options : dict, optional
+        Keyword arguments of ``cvxpy.Problem.solve`` (see :func:`task_settings`).
+
+    Returns
+    -------
+    ConvexResult
+    """
+    if task == "completion":
+        return min_nuclear_norm_completion(shape, observations["indices"], observations["labels"], epsilon,
+                                           solver_options)
+    return min_nuclear_norm_sensing(shape, observations["measurements"], observations["labels"], epsilon,
+                                    solver_options)
+
+
 def min_nuclear_norm_completion(
     shape: tuple[int, int],
     flat_indices: np.ndarray,

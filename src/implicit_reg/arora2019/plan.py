@@ -398,12 +398,7 @@ def convex_payload(dataset: Dataset, config: dict[str, Any], data: dict[str, Any
     """Everything that determines a minimum-nuclear-norm solution (sensing and completion solve different programs)."""
     return {"kind": "arora2019.min_nuclear_norm", "data": data,
             "convex": convex.task_settings(dataset.task, config["convex"]),
-            "numerics": archive.numerics(convex_engine(dataset.task))}
-
-
-def convex_engine(task: str) -> str:
-    """The numerics engine of a minimum-nuclear-norm solve of ``task`` (core/numerics.py)."""
-    return "min_nuclear_norm_sensing" if task == "sensing" else "min_nuclear_norm"
+            "numerics": archive.numerics(convex.numerics_engine(dataset.task))}
 
 
 def build_plan(
