@@ -160,6 +160,21 @@ def test_entries_carry_the_jobs_measured_times(tmp_path: Path) -> None:
     assert archive_admin.job_benchmark(bench, spread_job) == {"wall_seconds": 9.0, "cpu_seconds": 8.5}
 
 
+def test_a_resumed_job_counts_its_earlier_attempts(tmp_path: Path) -> None:
+    """The benchmark file times the last attempt; the record adds what the checkpoint kept."""
+    bench = tmp_path / "benchmarks"
+    (bench / "train_factorization_batch").mkdir(parents=True)
+    (bench / "train_factorization_batch" / "b1.tsv").write_text("s\tcpu_time\n100.0\t98.0\n")
+    record = archive.JobRecord("arora2019.deep_factorization", "b1", {"r1": "k1"}, {}, resumed_seconds=3600.0)
+    assert archive_admin.job_seconds(bench, record) == {"wall_seconds": 3700.0, "cpu_seconds": 3698.0,
+                                                       "resumed_seconds": 3600.0}
+    once = archive.JobRecord("arora2019.deep_factorization", "b1", {"r1": "k1"}, {})
+    assert archive_admin.job_seconds(bench, once) == {"wall_seconds": 100.0, "cpu_seconds": 98.0}
+    assert "resumed_seconds" not in once.to_json()  # records of one-go jobs are as before
+    archive.write_job_record(tmp_path / "provenance.json", record)
+    assert archive.read_job_record(tmp_path / "provenance.json").resumed_seconds == 3600.0
+
+
 def test_local_jobs_come_first_and_unfinished_jobs_do_not_count(tmp_path: Path) -> None:
     results = tmp_path / "results"
     _fake_job(results, "b1", {"r1": "k1"})

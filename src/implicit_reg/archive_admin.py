@@ -44,7 +44,7 @@ from implicit_reg.archive import (
 from implicit_reg.core.hashing import sha256_file
 from implicit_reg.core.numerics import NUMERICS_VERSIONS
 
-__all__ = ["add_jobs", "job_benchmark", "fetch_archive", "pack_archive", "config_keys", "verify", "main"]
+__all__ = ["add_jobs", "job_benchmark", "job_seconds", "fetch_archive", "pack_archive", "config_keys", "verify", "main"]
 
 # ---------------------------------------------------------------------------- adding jobs
 
@@ -110,6 +110,32 @@ def job_benchmark(benchmarks_dir: str | Path, record: JobRecord) -> dict[str, fl
     return {}
 
 
+def job_seconds(benchmarks_dir: str | Path, record: JobRecord) -> dict[str, float]:
+    """A job's wall and CPU seconds over all its attempts ({} when nothing timed it).
+
+    The benchmark file times the last attempt; a job that resumed from a checkpoint adds
+    the earlier attempts' ``record.resumed_seconds`` to both, since training runs on one
+    thread (CPU time equals wall time to within the interpreter's start-up).
+
+    Parameters
+    ----------
+    benchmarks_dir : path
+        Snakemake's ``benchmarks/`` directory.
+    record : JobRecord
+        The job.
+
+    Returns
+    -------
+    dict of str to float
+        ``wall_seconds`` and ``cpu_seconds``, plus ``resumed_seconds`` for a resumed job.
+    """
+    seconds = job_benchmark(benchmarks_dir, record)
+    if record.resumed_seconds > 0 and seconds:
+        seconds = {k: v + record.resumed_seconds for k, v in seconds.items()}
+        seconds["resumed_seconds"] = record.resumed_seconds
+    return seconds
+
+
 def add_jobs(results_dir: str | Path, archive_dir: str | Path, *, commit: str = "unknown",
              versions: Mapping[str, str] | None = None, benchmarks_dir: str | Path = "benchmarks",
              only_keys: set[str] | None = None, log: Callable[[str], None] = print) -> list[str]:
@@ -163,7 +189,7 @@ def add_jobs(results_dir: str | Path, archive_dir: str | Path, *, commit: str = 
         write_entry(tables, target, info)
         manifest["entries"][rel_name] = {**info, "sha256": sha256_file(target), "size": target.stat().st_size,
                                          "versions": dict(versions or {}),
-                                         **job_benchmark(benchmarks_dir, record)}
+                                         **job_seconds(benchmarks_dir, record)}
         known |= set(record.keys.values())
         added.append(rel_name)
         log(f"archived {record.kind} {record.job}: {len(record.keys)} result(s) -> {rel_name}")

@@ -70,7 +70,11 @@ class BatchResult:
         ``iteration``, the metrics, ``sv_k``, ``step_size`` and, with alignment
         logging, the alignment statistics and ``grad_proj_k``.
     batch_wall_seconds : float
-        The batch's training time.
+        The batch's training time, earlier attempts up to their last checkpoint included.
+    resumed_seconds : float
+        The part of ``batch_wall_seconds`` spent by earlier attempts (0 for a batch that
+        ran in one go). A scheduler's benchmark times only the last attempt; this is what
+        it misses.
     final_products : numpy.ndarray, optional
         The product matrices W at the stopping iterations, ``[B, rows, cols]``.
     """
@@ -79,6 +83,7 @@ class BatchResult:
     status: list[str]
     trajectories: dict[str, np.ndarray]
     batch_wall_seconds: float = 0.0
+    resumed_seconds: float = 0.0
     final_products: np.ndarray | None = None
 
 
@@ -165,6 +170,7 @@ class BatchTrainer:
         self.dtype = dtype
         self.n_runs = len(lrs)
         self.checkpoint_path = Path(checkpoint_path) if checkpoint_path else None
+        self.resumed_seconds = 0.0
         self.fingerprint = ckpt.fingerprint({
             "caller": fingerprint, "lrs": [float(lr) for lr in lrs],
             # How often the state is saved does not change the numbers.
@@ -504,6 +510,7 @@ class BatchTrainer:
             status=[st.status[i] for i in range(self.n_runs)],
             trajectories=traj,
             batch_wall_seconds=st.elapsed,
+            resumed_seconds=self.resumed_seconds,
             final_products=products,
         )
 
@@ -547,7 +554,7 @@ class BatchTrainer:
         dev = self.device
         st = self.state
         st.iteration = int(payload["iteration"])
-        st.elapsed = float(payload["elapsed"])
+        st.elapsed = self.resumed_seconds = float(payload["elapsed"])
         st.factors = [w.to(dev, self.dtype) for w in payload["factors"]]
         for name in ("run_index", "lr", "second_moment", "active", "stop_iter"):
             setattr(st, name, payload[name].to(dev))
