@@ -175,6 +175,22 @@ def test_a_resumed_job_counts_its_earlier_attempts(tmp_path: Path) -> None:
     assert archive.read_job_record(tmp_path / "provenance.json").resumed_seconds == 3600.0
 
 
+def test_retime_counts_earlier_attempts_of_old_entries(tmp_path: Path) -> None:
+    """An entry archived before records carried resumed_seconds: its runs' wall_seconds tell."""
+    results, arch, bench = tmp_path / "results", tmp_path / "archive", tmp_path / "benchmarks"
+    _fake_job(results, "b1", {"r1": "k1", "r2": "k2"})
+    runs_path = results / "runs" / "b1" / "runs.parquet"
+    pd.read_parquet(runs_path).assign(wall_seconds=[300.0, 950.0]).to_parquet(runs_path, index=False)
+    (bench / "train_factorization_batch").mkdir(parents=True)
+    (bench / "train_factorization_batch" / "b1.tsv").write_text("s\tcpu_time\n400.0\t390.0\n")
+    archive_admin.add_jobs(results, arch, benchmarks_dir=bench, log=lambda _: None)
+    assert archive_admin.retime_resumed(arch, log=lambda _: None) == list(archive.load_manifest(arch)["entries"])
+    (entry,) = archive.load_manifest(arch)["entries"].values()
+    assert entry["resumed_seconds"] == 550.0 and entry["wall_seconds"] == 950.0 and entry["cpu_seconds"] == 940.0
+    assert archive_admin.retime_resumed(arch, log=lambda _: None) == []  # idempotent
+    assert archive_admin.verify(arch) == []
+
+
 def test_local_jobs_come_first_and_unfinished_jobs_do_not_count(tmp_path: Path) -> None:
     results = tmp_path / "results"
     _fake_job(results, "b1", {"r1": "k1"})

@@ -30,7 +30,7 @@ where that is exact, and each table's arrow schema in the file metadata, so that
 :func:`read_entry` gives back tables equal to the job's own files, bit for bit.
 
 Adding finished jobs, verifying, packing and downloading archives, and the command line
-``python -m implicit_reg.archive {add,list,verify,pack}``, are in
+``python -m implicit_reg.archive {add,list,verify,retime,pack}``, are in
 :mod:`implicit_reg.archive_admin`.
 """
 
@@ -468,7 +468,7 @@ def job_record(provenance: Mapping[str, Any], tables: Mapping[str, str], resumed
 
 
 if __name__ == "__main__":  # pragma: no cover
-    # ``python -m implicit_reg.archive {add,list,verify,pack}``: the command line lives in archive_admin.
+    # ``python -m implicit_reg.archive {add,list,verify,retime,pack}``: the command line lives in archive_admin.
     from implicit_reg.archive_admin import main
 
     raise SystemExit(main())
