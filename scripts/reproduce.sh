@@ -6,6 +6,7 @@
 #   scripts/reproduce.sh --from-archive URL#sha256=HEX   (a .tar.gz, e.g. a release asset)
 #   scripts/reproduce.sh --recompute arora2019_fig4   # recompute named figures (or: all)
 #   scripts/reproduce.sh --no-archive                 # ignore archive/<preset>
+#   scripts/reproduce.sh --restored-only              # only the figures the archive holds whole; compute nothing
 # By default the archive archive/<preset>/ is used when it exists. Other arguments go
 # to snakemake.  Sets up the environment first.
 set -euo pipefail
@@ -28,7 +29,7 @@ echo "[reproduce] SOURCE_DATE_EPOCH=$SOURCE_DATE_EPOCH OMP_NUM_THREADS=$OMP_NUM_
 # Snakemake reports a broken config file without naming the file or the line; this does.
 .venv/bin/python -m implicit_reg.config "$@"
 
-# Archive options become config values (archive.path / archive.url / recompute).
+# Archive options become config values (archive.path / archive.url / recompute / restored_only).
 args=()
 config=()
 while [ $# -gt 0 ]; do
@@ -44,6 +45,7 @@ while [ $# -gt 0 ]; do
       fi
       shift 2 ;;
     --no-archive) config+=("use_archive=False"); shift ;;
+    --restored-only) config+=("restored_only=True"); shift ;;
     --recompute)
       [ $# -ge 2 ] || { echo "[reproduce] --recompute needs figure names (comma-separated) or all" >&2; exit 2; }
       config+=("recompute=[${2}]"); shift 2 ;;

@@ -59,14 +59,38 @@ def test_both_planners_implement_the_interface(prepared: planning.Prepared) -> N
 
 def test_a_figure_selection_names_the_preset_figures_it_leaves_out(prepared, tmp_path) -> None:
     """The report of a ``figures`` selection says which of the preset's figures it does not hold."""
-    assert prepared.omitted_figures == []
+    assert prepared.omitted_figures == {}
     config = _test_preset() | {"use_archive": False, "figures": ["arora2019_fig3", "razin2020_fig1"]}
     subset = planning.prepare(config, SCHEMAS, tmp_path / "out", warn=print)
     assert subset.figure_names() == ["arora2019_fig3", "razin2020_fig1"]
     everything = _test_preset()
     expected = [f for f in list(everything["arora2019"]["figures"]) + list(everything["razin2020"]["figures"])
                 if f not in ("arora2019_fig3", "razin2020_fig1")]
-    assert subset.omitted_figures == expected and len(expected) >= 10
+    assert subset.omitted_figures == dict.fromkeys(expected, planning.NOT_SELECTED) and len(expected) >= 10
+
+
+def test_restored_only_leaves_out_the_figures_with_jobs_to_compute(tmp_path, monkeypatch) -> None:
+    """Nothing is restored here, so every figure has jobs: the build refuses, naming the key."""
+    config = _test_preset() | {"use_archive": False, "restored_only": True}
+    with pytest.raises(planning.PlanningError, match="restored_only: no figure"):
+        planning.prepare(config, SCHEMAS, tmp_path / "out", warn=print)
+    with pytest.raises(planning.PlanningError, match="restored_only and recompute"):
+        planning.prepare(_test_preset() | {"restored_only": True, "recompute": ["all"]}, SCHEMAS, tmp_path / "out")
+    # With two figures still to compute (as an incomplete archive leaves them), the
+    # rest are built and those two are named with their reason.
+    computing = ["arora2019_fig3", "razin2020_fig1"]
+    real = planning.figures_to_compute
+    monkeypatch.setattr(planning, "figures_to_compute",
+                        lambda plans: [f for f in real(plans) if f in computing])
+    config = _test_preset() | {"use_archive": False, "restored_only": True, "figures": ["arora2019_fig3",
+                                                                                          "arora2019_fig1",
+                                                                                          "razin2020_fig1"]}
+    built = planning.prepare(config, SCHEMAS, tmp_path / "out", warn=print)
+    assert built.figure_names() == ["arora2019_fig1"]
+    assert built.omitted_figures["arora2019_fig3"] == planning.NOT_RESTORED
+    assert built.omitted_figures["razin2020_fig1"] == planning.NOT_RESTORED
+    assert built.omitted_figures["arora2019_fig2"] == planning.NOT_SELECTED
+    assert any(line.startswith("restored_only: 2 figure(s) left out") for line in built.log_lines)
 
 
 def test_figures_name_notebook_tables_and_parameters(prepared: planning.Prepared) -> None:

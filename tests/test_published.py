@@ -506,6 +506,10 @@ def test_numbers_tex_defines_every_macro(results):
     assert r"This build leaves out 2 figures of the preset: arora2019\_fig4, arora2019\_na1.}" in subset
     assert summary_text(df.iloc[0:0], omitted_figures=["razin2020_fig1"]).endswith(
         "This build leaves out 1 figure of the preset: razin2020\\_fig1.")
+    # With reasons, the figures are grouped by reason.
+    assert summary_text(df.iloc[0:0], omitted_figures={"a_1": "not restored", "b_2": "not selected",
+                                                       "a_3": "not restored"}).endswith(
+        "This build leaves out 3 figures of the preset: a\\_1, a\\_3 (not restored); b\\_2 (not selected).")
 
 
 def test_trajectory_reducers_read_the_logged_iterations(tmp_path):

@@ -120,6 +120,16 @@ def build_plans(
     return {"arora2019": arora, "razin2020": razin}
 
 
+#: why a figure of the preset is not in this build
+NOT_SELECTED = "not in the figures selection"
+NOT_RESTORED = "results still to compute; left out by restored_only"
+
+
+def figures_to_compute(plans: Mapping[str, FigurePlanner]) -> list[str]:
+    """The figures that have at least one job to compute (the others are wholly restored or found)."""
+    return [figure for plan in plans.values() for figure in plan.figure_names() if plan.jobs_for_figure(figure)]
+
+
 @dataclass
 class Prepared:
     """What the workflow needs before its first rule: the config's store and plans."""
@@ -128,8 +138,9 @@ class Prepared:
     plans: dict[str, FigurePlanner]
     #: the plan's lines for the log (each paper's summary, then its jobs to compute)
     log_lines: list[str] = field(default_factory=list)
-    #: figures of the preset that the ``figures`` selection leaves out (the report names them)
-    omitted_figures: list[str] = field(default_factory=list)
+    #: figures of the preset that this build leaves out, with the reason (the report names them):
+    #: :data:`NOT_SELECTED` or :data:`NOT_RESTORED`
+    omitted_figures: dict[str, str] = field(default_factory=dict)
 
     def figure_paper(self) -> dict[str, str]:
         """Paper of every figure of the configuration."""
@@ -213,16 +224,34 @@ def prepare(
     try:
         preset_figures = defined_figures(validated_config(config, schemas, select=False))
         select_figures(config)
-        selected = set(defined_figures(config))
+        selected = defined_figures(config)
         store = ResultStore(results_dir, resolve_archive(config), warn=warn)
         plans = build_plans(config, store, recompute_figures(config), results_dir)
+        omitted = {f: NOT_SELECTED for f in preset_figures if f not in selected}
+        if config.get("restored_only") and config.get("recompute"):
+            raise PlanningError("restored_only and recompute exclude each other: restored_only builds only what "
+                                f"needs no computing, recompute asks to compute {config['recompute']}")
+        unrestored = figures_to_compute(plans) if config.get("restored_only") else []
+        if unrestored:
+            kept = [f for f in selected if f not in unrestored]
+            if not kept:
+                raise PlanningError("restored_only: no figure of this configuration is wholly restored or found "
+                                    f"(every one has jobs to compute: {', '.join(unrestored)})")
+            config["figures"] = kept
+            select_figures(config)
+            plans = build_plans(config, store, recompute_figures(config), results_dir)
+            omitted = {f: NOT_RESTORED if f in unrestored else omitted[f] for f in preset_figures
+                       if f not in kept}
     except (ConfigValidationError, ArchiveError) as err:
         raise PlanningError(str(err)) from None
     lines = []
+    if unrestored:
+        lines.append(f"restored_only: {len(unrestored)} figure(s) left out, with jobs to compute: "
+                     + ", ".join(unrestored))
     for plan in plans.values():
         lines.append(plan.summary())
         lines += [f"  {line}" for line in plan.missing_jobs()]
     restored = store.restored_summary()
     if restored:
         lines.append(restored)
-    return Prepared(store, plans, lines, [f for f in preset_figures if f not in selected])
+    return Prepared(store, plans, lines, omitted)

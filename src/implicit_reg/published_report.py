@@ -54,7 +54,8 @@ def _scale_phrase(scale: str) -> str:
     return f"at {latex_escape(scale)} scale"
 
 
-def summary_text(df: pd.DataFrame, scale: str = PAPER_SCALE, omitted_figures: Sequence[str] = ()) -> str:
+def summary_text(df: pd.DataFrame, scale: str = PAPER_SCALE,
+                 omitted_figures: Sequence[str] | Mapping[str, str] = ()) -> str:
     """The scorecard's summary line, e.g. ``12 of 40 published values within tolerance at test scale``.
 
     Parameters
@@ -65,14 +66,20 @@ def summary_text(df: pd.DataFrame, scale: str = PAPER_SCALE, omitted_figures: Se
         The preset that produced the values; when it is not ``paper`` the line
         says that the sizes are not the paper's.
     omitted_figures
-        Figures of the preset that this build leaves out (config ``figures``): named,
-        so that a report of a subset does not read as the whole reproduction.
+        Figures of the preset that this build leaves out: named, so that a report of a
+        subset does not read as the whole reproduction. A mapping gives each figure's
+        reason (grouped in the sentence); a plain sequence has none.
     """
     n = len(df)
     omitted = ""
     if omitted_figures:
-        names = ", ".join(latex_escape(f) for f in omitted_figures)
-        omitted = (f" This build leaves out {len(omitted_figures)} figure{'s' if len(omitted_figures) != 1 else ''}"
+        reasons = omitted_figures if isinstance(omitted_figures, Mapping) else dict.fromkeys(omitted_figures, "")
+        groups: dict[str, list[str]] = {}
+        for figure, reason in reasons.items():
+            groups.setdefault(reason, []).append(latex_escape(figure))
+        names = "; ".join(", ".join(figs) + (f" ({latex_escape(reason)})" if reason else "")
+                          for reason, figs in groups.items())
+        omitted = (f" This build leaves out {len(reasons)} figure{'s' if len(reasons) != 1 else ''}"
                    f" of the preset: {names}.")
     if n == 0:
         return "No published values are listed." + omitted
@@ -300,7 +307,7 @@ def numbers_tex(
     figures: Sequence[str],
     run_counts: Mapping[str, Mapping[str, int]] | None = None,
     extra_notes: Mapping[str, str] | None = None,
-    omitted_figures: Sequence[str] = (),
+    omitted_figures: Sequence[str] | Mapping[str, str] = (),
 ) -> str:
     """The generated macro file ``paper/generated/numbers.tex``.
 

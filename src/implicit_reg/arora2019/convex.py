@@ -261,7 +261,7 @@ COMPLETION_MB = 2000
 
 
 def memory_mb(task: str, n_obs: int, shape: tuple[int, int]) -> int:
-    """Memory (MB) a scheduler should reserve for one solve.
+    r"""Memory (MB) a scheduler should reserve for one solve.
 
     .. math::
 
