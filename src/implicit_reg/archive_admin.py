@@ -116,8 +116,9 @@ def job_seconds(benchmarks_dir: str | Path, record: JobRecord) -> dict[str, floa
     """A job's wall and CPU seconds over all its attempts ({} when nothing timed it).
 
     The benchmark file times the last attempt; a job that resumed from a checkpoint adds
-    the earlier attempts' ``record.resumed_seconds`` to both, since training runs on one
-    thread (CPU time equals wall time to within the interpreter's start-up).
+    the earlier attempts' ``record.resumed_seconds`` (their wall time) to both. Training
+    runs on one thread, so an attempt's CPU time is at most its wall time: on a machine
+    shared with other work the CPU seconds err high by the earlier attempts' waiting.
 
     Parameters
     ----------
