@@ -134,9 +134,15 @@ def job_seconds(benchmarks_dir: str | Path, record: JobRecord) -> dict[str, floa
     """
     seconds = job_benchmark(benchmarks_dir, record)
     if record.resumed_seconds > 0 and seconds:
-        seconds = {k: v + record.resumed_seconds for k, v in seconds.items()}
-        seconds["resumed_seconds"] = record.resumed_seconds
+        return _with_earlier_attempts(seconds, record.resumed_seconds)
     return seconds
+
+
+def _with_earlier_attempts(seconds: Mapping[str, float], resumed_seconds: float) -> dict[str, float]:
+    """``wall_seconds``/``cpu_seconds`` of the last attempt plus the earlier attempts' wall time."""
+    out = {k: float(v) + resumed_seconds for k, v in seconds.items()}
+    out["resumed_seconds"] = resumed_seconds
+    return out
 
 
 def add_jobs(results_dir: str | Path, archive_dir: str | Path, *, commit: str = "unknown",
@@ -240,10 +246,8 @@ def retime_resumed(archive_dir: str | Path, log: Callable[[str], None] = print) 
         earlier = training - float(e["wall_seconds"])
         if earlier <= 0:
             continue
-        e["resumed_seconds"] = round(earlier, 3)
-        e["wall_seconds"] = float(e["wall_seconds"]) + earlier
-        if "cpu_seconds" in e:
-            e["cpu_seconds"] = float(e["cpu_seconds"]) + earlier
+        e.update(_with_earlier_attempts({k: e[k] for k in ("wall_seconds", "cpu_seconds") if k in e},
+                                        round(earlier, 3)))
         retimed.append(name)
         log(f"retimed {e['job']}: +{earlier:.0f} s of earlier attempts")
     if retimed:

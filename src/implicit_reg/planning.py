@@ -223,14 +223,14 @@ def prepare(
     """
     try:
         preset_figures = defined_figures(validated_config(config, schemas, select=False))
+        if config.get("restored_only") and config.get("recompute"):
+            raise PlanningError("restored_only and recompute exclude each other: restored_only builds only what "
+                                f"needs no computing, recompute asks to compute {config['recompute']}")
         select_figures(config)
         selected = defined_figures(config)
         store = ResultStore(results_dir, resolve_archive(config), warn=warn)
         plans = build_plans(config, store, recompute_figures(config), results_dir)
         omitted = {f: NOT_SELECTED for f in preset_figures if f not in selected}
-        if config.get("restored_only") and config.get("recompute"):
-            raise PlanningError("restored_only and recompute exclude each other: restored_only builds only what "
-                                f"needs no computing, recompute asks to compute {config['recompute']}")
         unrestored = figures_to_compute(plans) if config.get("restored_only") else []
         if unrestored:
             kept = [f for f in selected if f not in unrestored]
