@@ -165,14 +165,19 @@ def test_a_resumed_job_counts_its_earlier_attempts(tmp_path: Path) -> None:
     bench = tmp_path / "benchmarks"
     (bench / "train_factorization_batch").mkdir(parents=True)
     (bench / "train_factorization_batch" / "b1.tsv").write_text("s\tcpu_time\n100.0\t98.0\n")
-    record = archive.JobRecord("arora2019.deep_factorization", "b1", {"r1": "k1"}, {}, resumed_seconds=3600.0)
-    assert archive_admin.job_seconds(bench, record) == {"wall_seconds": 3700.0, "cpu_seconds": 3698.0,
-                                                       "resumed_seconds": 3600.0}
+    record = archive.JobRecord("arora2019.deep_factorization", "b1", {"r1": "k1"}, {}, resumed_seconds=3600.0,
+                               resumed_cpu_seconds=3000.0)
+    assert archive_admin.job_seconds(bench, record) == {"wall_seconds": 3700.0, "cpu_seconds": 3098.0,
+                                                       "resumed_seconds": 3600.0, "resumed_cpu_seconds": 3000.0}
     once = archive.JobRecord("arora2019.deep_factorization", "b1", {"r1": "k1"}, {})
     assert archive_admin.job_seconds(bench, once) == {"wall_seconds": 100.0, "cpu_seconds": 98.0}
     assert "resumed_seconds" not in once.to_json()  # records of one-go jobs are as before
     archive.write_job_record(tmp_path / "provenance.json", record)
-    assert archive.read_job_record(tmp_path / "provenance.json").resumed_seconds == 3600.0
+    assert archive.read_job_record(tmp_path / "provenance.json") == record
+    # A record written before CPU time was carried: the wall time stands in for it.
+    old = {k: v for k, v in record.to_json().items() if k != "resumed_cpu_seconds"}
+    (tmp_path / "provenance.json").write_text(json.dumps(old))
+    assert archive.read_job_record(tmp_path / "provenance.json").resumed_cpu_seconds == 3600.0
 
 
 def test_retime_counts_earlier_attempts_of_old_entries(tmp_path: Path) -> None:

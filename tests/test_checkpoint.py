@@ -192,6 +192,7 @@ def test_same_batch_resumes_exactly(tmp_path: Path, caplog) -> None:
     _assert_identical(whole, resumed)
     # The killed attempt's time is carried over, for the archive's job times.
     assert whole.resumed_seconds == 0.0 and 0.0 < resumed.resumed_seconds <= resumed.batch_wall_seconds
+    assert whole.resumed_cpu_seconds == 0.0 and resumed.resumed_cpu_seconds > 0.0
 
 
 def test_checkpoint_interval_does_not_invalidate_a_checkpoint() -> None:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
-from implicit_reg.core.progress import format_duration, progress_text, seconds_left
+from implicit_reg.core.progress import AttemptClock, format_duration, progress_text, seconds_left
 
 
 @pytest.mark.parametrize(
@@ -29,3 +31,23 @@ def test_seconds_left_is_unknown_without_a_rate() -> None:
 def test_progress_text() -> None:
     assert progress_text(250, 1000, 10.0) == "25 % of 1000 iterations, at most 30 s left"
     assert progress_text(0, 1000, 0.0) == "0 % of 1000 iterations, time left not known yet"
+
+
+def test_attempt_clock_continues_the_earlier_attempts() -> None:
+    first = AttemptClock()
+    end = time.process_time() + 0.05
+    while time.process_time() < end:  # burn CPU, so that both readings move
+        pass
+    saved = first.to_checkpoint()
+    assert saved["wall_seconds"] > 0.0 and saved["cpu_seconds"] >= 0.04
+    resumed = AttemptClock.from_checkpoint({"state": None, **saved})
+    assert (resumed.resumed_wall, resumed.resumed_cpu) == (saved["wall_seconds"], saved["cpu_seconds"])
+    assert resumed.wall() >= saved["wall_seconds"] and resumed.cpu() >= saved["cpu_seconds"]
+
+
+def test_attempt_clock_from_an_old_or_no_checkpoint() -> None:
+    fresh = AttemptClock.from_checkpoint(None)
+    assert (fresh.resumed_wall, fresh.resumed_cpu) == (0.0, 0.0)
+    # Checkpoints written before CPU time was carried hold the wall time, which bounds it.
+    old = AttemptClock.from_checkpoint({"wall_seconds": 12.5})
+    assert (old.resumed_wall, old.resumed_cpu) == (12.5, 12.5)

@@ -134,9 +134,10 @@ class JobRecord:
 
     ``keys`` maps an *identity* (a run id for training batches, the job name for
     single-result jobs) to its provenance key; ``tables`` maps a table name to a file
-    path relative to the record's directory. ``resumed_seconds`` is the wall time that
-    earlier, interrupted attempts of a job contributed through its checkpoint: the
-    scheduler's benchmark file times only the last attempt.
+    path relative to the record's directory. ``resumed_seconds`` and
+    ``resumed_cpu_seconds`` are the wall and CPU time that earlier, interrupted attempts
+    of a job contributed through its checkpoint: the scheduler's benchmark file times
+    only the last attempt.
     """
 
     kind: str
@@ -145,12 +146,14 @@ class JobRecord:
     tables: dict[str, str]
     figures: list[str] = field(default_factory=list)
     resumed_seconds: float = 0.0
+    resumed_cpu_seconds: float = 0.0
 
     def to_json(self) -> dict[str, Any]:
         data = {"kind": self.kind, "job": self.job, "keys": dict(sorted(self.keys.items())),
                 "tables": dict(sorted(self.tables.items())), "figures": sorted(self.figures)}
         if self.resumed_seconds > 0:  # absent for a job that ran in one go, as records were before
             data["resumed_seconds"] = round(float(self.resumed_seconds), 3)
+            data["resumed_cpu_seconds"] = round(float(self.resumed_cpu_seconds), 3)
         return data
 
 
@@ -168,7 +171,9 @@ def read_job_record(path: str | Path) -> JobRecord:
     data = json.loads(Path(path).read_text())
     return JobRecord(kind=data["kind"], job=data["job"], keys=dict(data["keys"]),
                      tables=dict(data["tables"]), figures=list(data.get("figures", [])),
-                     resumed_seconds=float(data.get("resumed_seconds", 0.0)))
+                     resumed_seconds=float(data.get("resumed_seconds", 0.0)),
+                     # Records written before CPU time was carried: their wall time bounds it.
+                     resumed_cpu_seconds=float(data.get("resumed_cpu_seconds", data.get("resumed_seconds", 0.0))))
 
 
 def find_job_records(results_dir: str | Path) -> list[Path]:
@@ -460,11 +465,12 @@ def recompute_figures(config: Mapping[str, Any]) -> list[str]:
     return wanted
 
 
-def job_record(provenance: Mapping[str, Any], tables: Mapping[str, str], resumed_seconds: float = 0.0) -> JobRecord:
+def job_record(provenance: Mapping[str, Any], tables: Mapping[str, str], resumed_seconds: float = 0.0,
+               resumed_cpu_seconds: float = 0.0) -> JobRecord:
     """The record of a single-result job from its ``provenance`` params (kind, job, key, figures)."""
     return JobRecord(kind=provenance["kind"], job=provenance["job"], keys={provenance["job"]: provenance["key"]},
                      tables=dict(tables), figures=list(provenance.get("figures", [])),
-                     resumed_seconds=resumed_seconds)
+                     resumed_seconds=resumed_seconds, resumed_cpu_seconds=resumed_cpu_seconds)
 
 
 if __name__ == "__main__":  # pragma: no cover

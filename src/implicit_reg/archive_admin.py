@@ -116,9 +116,10 @@ def job_seconds(benchmarks_dir: str | Path, record: JobRecord) -> dict[str, floa
     """A job's wall and CPU seconds over all its attempts ({} when nothing timed it).
 
     The benchmark file times the last attempt; a job that resumed from a checkpoint adds
-    the earlier attempts' ``record.resumed_seconds`` (their wall time) to both. Training
-    runs on one thread, so an attempt's CPU time is at most its wall time: on a machine
-    shared with other work the CPU seconds err high by the earlier attempts' waiting.
+    the earlier attempts' wall and CPU time, ``record.resumed_seconds`` and
+    ``record.resumed_cpu_seconds``, which its checkpoint carried. (Records written before
+    the CPU time was carried use the wall time for it, an upper bound for a job on one
+    thread.)
 
     Parameters
     ----------
@@ -130,18 +131,22 @@ def job_seconds(benchmarks_dir: str | Path, record: JobRecord) -> dict[str, floa
     Returns
     -------
     dict of str to float
-        ``wall_seconds`` and ``cpu_seconds``, plus ``resumed_seconds`` for a resumed job.
+        ``wall_seconds`` and ``cpu_seconds``, plus ``resumed_seconds`` and
+        ``resumed_cpu_seconds`` for a resumed job.
     """
     seconds = job_benchmark(benchmarks_dir, record)
     if record.resumed_seconds > 0 and seconds:
-        return _with_earlier_attempts(seconds, record.resumed_seconds)
+        return _with_earlier_attempts(seconds, record.resumed_seconds, record.resumed_cpu_seconds)
     return seconds
 
 
-def _with_earlier_attempts(seconds: Mapping[str, float], resumed_seconds: float) -> dict[str, float]:
-    """``wall_seconds``/``cpu_seconds`` of the last attempt plus the earlier attempts' wall time."""
-    out = {k: float(v) + resumed_seconds for k, v in seconds.items()}
+def _with_earlier_attempts(seconds: Mapping[str, float], resumed_seconds: float,
+                           resumed_cpu_seconds: float) -> dict[str, float]:
+    """``wall_seconds``/``cpu_seconds`` of the last attempt plus the earlier attempts'."""
+    earlier = {"wall_seconds": resumed_seconds, "cpu_seconds": resumed_cpu_seconds}
+    out = {k: float(v) + earlier.get(k, 0.0) for k, v in seconds.items()}
     out["resumed_seconds"] = resumed_seconds
+    out["resumed_cpu_seconds"] = resumed_cpu_seconds
     return out
 
 
@@ -247,7 +252,7 @@ def retime_resumed(archive_dir: str | Path, log: Callable[[str], None] = print) 
         if earlier <= 0:
             continue
         e.update(_with_earlier_attempts({k: e[k] for k in ("wall_seconds", "cpu_seconds") if k in e},
-                                        round(earlier, 3)))
+                                        round(earlier, 3), round(earlier, 3)))
         retimed.append(name)
         log(f"retimed {e['job']}: +{earlier:.0f} s of earlier attempts")
     if retimed:

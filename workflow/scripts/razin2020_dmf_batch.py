@@ -12,7 +12,6 @@ from _bootstrap import start, table_provenance
 
 log = start(snakemake, serves=snakemake.params.provenance["figures"])  # noqa: F821
 
-import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -20,7 +19,7 @@ import numpy as np  # noqa: E402
 from implicit_reg import archive  # noqa: E402
 from implicit_reg.core import checkpoint as ckpt_io  # noqa: E402
 from implicit_reg.core import table_io  # noqa: E402
-from implicit_reg.core.progress import progress_text  # noqa: E402
+from implicit_reg.core.progress import AttemptClock, progress_text  # noqa: E402
 from implicit_reg.razin2020.jobs import job_fingerprint  # noqa: E402
 from implicit_reg.razin2020 import tables as rt  # noqa: E402
 from implicit_reg.razin2020 import two_by_two as tt  # noqa: E402
@@ -36,27 +35,25 @@ configs = [tp.DMFRunConfig(r["depth"], r["lr"], r["init_product_std"], r["init"]
 ckpt, key = Path(smk.params.checkpoint), job_fingerprint(spec, smk.input.problems)
 resumed = ckpt_io.load_checkpoint(ckpt, key)
 if resumed:
-    batch, elapsed = tt.restore_state(resumed["state"]), float(resumed["wall_seconds"])
+    batch = tt.restore_state(resumed["state"])
     log.info("resumed from %s at iterations %s", ckpt, batch.iteration.tolist())
 else:
     batch = tt.init_batch([problems[r["dataset"]] for r in spec["runs"]], configs, dtype,
                           spec["log_every"], spec["tol"], spec["patience"], spec["max_iters"])
-    elapsed = 0.0
 log.info("%s depth %d: %d runs, backend %s, numba %s", spec["figure"], spec["depth"], len(configs),
          spec["backend"], tt.HAVE_NUMBA)
-t0 = time.perf_counter()
+clock = AttemptClock.from_checkpoint(resumed)  # the earlier attempts' time goes on
 
 
 def on_checkpoint(b):
-    ckpt_io.save_checkpoint(ckpt, {"state": tt.get_state(b), "wall_seconds": elapsed + time.perf_counter() - t0},
-                            key)
+    ckpt_io.save_checkpoint(ckpt, {"state": tt.get_state(b), **clock.to_checkpoint()}, key)
     done = int(b.iteration.max())  # the running runs, which share the largest count
     log.info("checkpoint at iterations %s; %s", b.iteration.tolist(),
-             progress_text(done, spec["max_iters"], elapsed + time.perf_counter() - t0))
+             progress_text(done, spec["max_iters"], clock.wall()))
 
 
 tt.run_batch(batch, spec["checkpoint_every"], on_checkpoint, spec["backend"])
-wall = elapsed + time.perf_counter() - t0
+wall = clock.wall()
 results = tt.run_results(batch)
 observed = {name: [float(v) for v in p.values] for name, p in problems.items()}
 runs, traj = rt.dmf_tables(spec["figure"], spec["runs"], observed, [r.history for r in results],
@@ -69,7 +66,8 @@ table_io.write_parquet(traj, smk.output.trajectories, PROVENANCE)
 # Written last: the record marks the job as finished and keys it for the archive.
 archive.write_job_record(smk.output.record, archive.job_record(
     smk.params.provenance, {"runs": "runs.parquet", "trajectories": "trajectories.parquet"},
-    resumed_seconds=elapsed))  # earlier attempts' time, which the benchmark file does not see
+    # The earlier attempts' time, which the benchmark file does not see.
+    resumed_seconds=clock.resumed_wall, resumed_cpu_seconds=clock.resumed_cpu))
 for r in runs.itertuples():
     log.info("%s: %s after %d iterations, |P11| at loss<1e-4: %.3f, c_fit %.3f", r.run_id, r.status,
              r.iterations, r.abs_unobserved_at_cut, r.c_fit)

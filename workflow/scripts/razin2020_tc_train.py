@@ -11,13 +11,12 @@ from _bootstrap import start, table_provenance
 
 log = start(snakemake, serves=snakemake.params.provenance["figures"])  # noqa: F821
 
-import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 from implicit_reg import archive  # noqa: E402
 from implicit_reg.core import checkpoint as ckpt_io  # noqa: E402
 from implicit_reg.core import table_io  # noqa: E402
-from implicit_reg.core.progress import progress_text  # noqa: E402
+from implicit_reg.core.progress import AttemptClock, progress_text  # noqa: E402
 from implicit_reg.razin2020 import jobs  # noqa: E402
 from implicit_reg.razin2020 import tables as rt  # noqa: E402
 from implicit_reg.razin2020 import tensor_completion as tc  # noqa: E402
@@ -34,25 +33,22 @@ ckpt, key = Path(smk.params.checkpoint), jobs.job_fingerprint(spec, [smk.input.d
 resumed = ckpt_io.load_checkpoint(ckpt, key)
 if resumed:
     batch = tc.CPCompletionBatch.from_state(resumed["state"], device=s["device"])
-    elapsed = float(resumed["wall_seconds"])
     log.info("resumed from %s at iterations %s", ckpt, batch.iteration.tolist())
 else:
     batch = jobs.new_tc_batch(data, spec)
-    elapsed = 0.0
 log.info("%s n=%d: %d runs, R=%d components", spec["dataset"]["name"], n, len(runs), batch.num_components)
-t0 = time.perf_counter()
+clock = AttemptClock.from_checkpoint(resumed)  # the earlier attempts' time goes on
 
 
 def on_checkpoint(b):
-    ckpt_io.save_checkpoint(ckpt, {"state": b.get_state(), "wall_seconds": elapsed + time.perf_counter() - t0},
-                            key)
+    ckpt_io.save_checkpoint(ckpt, {"state": b.get_state(), **clock.to_checkpoint()}, key)
     done = int(b.iteration.max())  # the running runs, which share the largest count
     log.info("checkpoint at iterations %s; %s", b.iteration.tolist(),
-             progress_text(done, s["max_iters"], elapsed + time.perf_counter() - t0))
+             progress_text(done, s["max_iters"], clock.wall()))
 
 
 batch.run(s["checkpoint_every"], on_checkpoint)
-wall = elapsed + time.perf_counter() - t0
+wall = clock.wall()
 results, tensors = batch.results(), batch.model_tensors()
 ranks, rank_seconds, rep_of = jobs.model_cp_ranks(tensors, runs, spec["cp_rank"])
 rows = jobs.tc_run_records(spec, results, batch.num_components, ranks, rank_seconds, rep_of, wall)
@@ -64,7 +60,8 @@ table_io.write_parquet(traj, smk.output.trajectories, PROVENANCE)
 # Written last: the record marks the job as finished and keys it for the archive.
 archive.write_job_record(smk.output.record, archive.job_record(
     smk.params.provenance, {"runs": "runs.parquet", "trajectories": "trajectories.parquet"},
-    resumed_seconds=elapsed))  # earlier attempts' time, which the benchmark file does not see
+    # The earlier attempts' time, which the benchmark file does not see.
+    resumed_seconds=clock.resumed_wall, resumed_cpu_seconds=clock.resumed_cpu))
 for r in table.itertuples():
     log.info("%s: %s, %d iterations, error %.3g, rank %d (%.1f s)", r.run_id, r.status, r.iterations,
              r.recon_error, r.cp_rank, r.rank_seconds)

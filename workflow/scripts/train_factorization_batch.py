@@ -76,7 +76,7 @@ archive.write_job_record(smk.output.record, archive.JobRecord(
     kind="arora2019.deep_factorization", job=spec["batch"],
     keys={r["run_id"]: r["provenance_key"] for r in spec["runs"]},
     tables={"runs": "runs.parquet", "trajectories": "trajectories.parquet"}, figures=spec["figures"],
-    resumed_seconds=result.resumed_seconds))
+    resumed_seconds=result.resumed_seconds, resumed_cpu_seconds=result.resumed_cpu_seconds))
 log.info("statuses: %s", runs["status"].value_counts().to_dict())
 log.info("batch wall time %.1f s", result.batch_wall_seconds)
 # The run is complete: an old checkpoint must not be resumed by a later, changed batch.

@@ -35,7 +35,7 @@ from implicit_reg.arora2019.observations import Problem
 from implicit_reg.arora2019.schedule import Schedule
 from implicit_reg.core import checkpoint as ckpt
 from implicit_reg.core import metrics
-from implicit_reg.core.progress import progress_text
+from implicit_reg.core.progress import AttemptClock, progress_text
 
 log = logging.getLogger(__name__)
 
@@ -71,10 +71,10 @@ class BatchResult:
         logging, the alignment statistics and ``grad_proj_k``.
     batch_wall_seconds : float
         The batch's training time, earlier attempts up to their last checkpoint included.
-    resumed_seconds : float
-        The part of ``batch_wall_seconds`` spent by earlier attempts (0 for a batch that
-        ran in one go). A scheduler's benchmark times only the last attempt; this is what
-        it misses.
+    resumed_seconds, resumed_cpu_seconds : float
+        The wall and CPU seconds of earlier attempts, included in ``batch_wall_seconds``
+        (0 for a batch that ran in one go). A scheduler's benchmark times only the last
+        attempt; this is what it misses.
     final_products : numpy.ndarray, optional
         The product matrices W at the stopping iterations, ``[B, rows, cols]``.
     """
@@ -84,6 +84,7 @@ class BatchResult:
     trajectories: dict[str, np.ndarray]
     batch_wall_seconds: float = 0.0
     resumed_seconds: float = 0.0
+    resumed_cpu_seconds: float = 0.0
     final_products: np.ndarray | None = None
 
 
@@ -99,6 +100,7 @@ class _State:
     active: torch.Tensor  # bool, runs not yet stopped since the last sync
     stop_iter: torch.Tensor
     elapsed: float
+    cpu_elapsed: float = 0.0  # process CPU seconds, earlier attempts included
     history: dict[str, list[torch.Tensor]] = field(default_factory=dict)
     final: dict[str, torch.Tensor] = field(default_factory=dict)
     status: dict[int, str] = field(default_factory=dict)
@@ -170,7 +172,7 @@ class BatchTrainer:
         self.dtype = dtype
         self.n_runs = len(lrs)
         self.checkpoint_path = Path(checkpoint_path) if checkpoint_path else None
-        self.resumed_seconds = 0.0
+        self.resumed_seconds = self.resumed_cpu_seconds = 0.0
         self.fingerprint = ckpt.fingerprint({
             "caller": fingerprint, "lrs": [float(lr) for lr in lrs],
             # How often the state is saved does not change the numbers.
@@ -239,7 +241,7 @@ class BatchTrainer:
         st = self.state
         train = self.problem.train
         ws = self._workspace()
-        t_start = time.perf_counter() - st.elapsed
+        clock = AttemptClock(st.elapsed, st.cpu_elapsed)
         last_ckpt = time.perf_counter()
         sampled = getattr(train, "sampled", False)
         while st.run_index.numel() > 0:
@@ -265,7 +267,7 @@ class BatchTrainer:
             residual_norm = train.residual_norm(residual)
             if boundary:
                 loss = self._xp[2](self._check_stops(t, residual_norm))
-                st.elapsed = time.perf_counter() - t_start
+                st.elapsed = clock.wall()
                 if at_cap:
                     st.stop_iter = torch.where(st.active, t, st.stop_iter)
                     st.active = torch.zeros_like(st.active)
@@ -324,10 +326,10 @@ class BatchTrainer:
                 and st.iteration % sched.sync_every == 0
                 and time.perf_counter() - last_ckpt >= sched.checkpoint_seconds
             ):
-                st.elapsed = time.perf_counter() - t_start
+                st.elapsed, st.cpu_elapsed = clock.wall(), clock.cpu()
                 self.save_checkpoint(self.checkpoint_path)
                 last_ckpt = time.perf_counter()
-        st.elapsed = time.perf_counter() - t_start
+        st.elapsed, st.cpu_elapsed = clock.wall(), clock.cpu()
         return self._result()
 
     def _select_partials(self, partials: list[list[torch.Tensor]], kept: torch.Tensor) -> list[list[torch.Tensor]]:
@@ -511,6 +513,7 @@ class BatchTrainer:
             trajectories=traj,
             batch_wall_seconds=st.elapsed,
             resumed_seconds=self.resumed_seconds,
+            resumed_cpu_seconds=self.resumed_cpu_seconds,
             final_products=products,
         )
 
@@ -528,6 +531,7 @@ class BatchTrainer:
             "n_runs": self.n_runs,
             "iteration": st.iteration,
             "elapsed": st.elapsed,
+            "cpu_elapsed": st.cpu_elapsed,
             "factors": [w.detach() for w in st.factors],
             "run_index": st.run_index,
             "lr": st.lr,
@@ -555,6 +559,8 @@ class BatchTrainer:
         st = self.state
         st.iteration = int(payload["iteration"])
         st.elapsed = self.resumed_seconds = float(payload["elapsed"])
+        # Checkpoints written before CPU time was carried: the wall time bounds it.
+        st.cpu_elapsed = self.resumed_cpu_seconds = float(payload.get("cpu_elapsed", st.elapsed))
         st.factors = [w.to(dev, self.dtype) for w in payload["factors"]]
         for name in ("run_index", "lr", "second_moment", "active", "stop_iter"):
             setattr(st, name, payload[name].to(dev))

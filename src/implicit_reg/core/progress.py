@@ -8,6 +8,9 @@ an upper bound: the time to reach the iteration cap at the rate seen so far.
 from __future__ import annotations
 
 import math
+import time
+from collections.abc import Mapping
+from typing import Any
 
 
 def format_duration(seconds: float) -> str:
@@ -74,3 +77,48 @@ def progress_text(done: int, total: int, elapsed_seconds: float) -> str:
     if left is None:
         return f"{share}, time left not known yet"
     return f"{share}, at most {format_duration(left)} left"
+
+
+class AttemptClock:
+    """Wall and process-CPU seconds of a job over all its attempts.
+
+    A job that resumes from a checkpoint continues the clock of its earlier attempts,
+    which the checkpoint carries (:meth:`to_checkpoint`, :meth:`from_checkpoint`). A
+    scheduler's benchmark file times only the last attempt; the job record adds
+    ``resumed_wall`` and ``resumed_cpu``, which it misses.
+
+    Parameters
+    ----------
+    resumed_wall, resumed_cpu : float
+        The earlier attempts' wall and CPU seconds (0 for a first attempt).
+    """
+
+    def __init__(self, resumed_wall: float = 0.0, resumed_cpu: float = 0.0) -> None:
+        self.resumed_wall = float(resumed_wall)
+        self.resumed_cpu = float(resumed_cpu)
+        self._wall0 = time.perf_counter()
+        self._cpu0 = time.process_time()
+
+    def wall(self) -> float:
+        """Wall seconds of all attempts so far."""
+        return self.resumed_wall + time.perf_counter() - self._wall0
+
+    def cpu(self) -> float:
+        """CPU seconds of this process since the clock started, plus the earlier attempts'."""
+        return self.resumed_cpu + time.process_time() - self._cpu0
+
+    def to_checkpoint(self) -> dict[str, float]:
+        """The clock's readings, for a checkpoint's payload."""
+        return {"wall_seconds": self.wall(), "cpu_seconds": self.cpu()}
+
+    @classmethod
+    def from_checkpoint(cls, payload: Mapping[str, Any] | None) -> AttemptClock:
+        """A clock that continues the one whose readings ``payload`` holds (None: a new clock).
+
+        Checkpoints written before CPU time was carried hold the wall time only; it bounds
+        the CPU time of a single-threaded job from above and stands in for it.
+        """
+        if not payload:
+            return cls()
+        wall = float(payload["wall_seconds"])
+        return cls(wall, float(payload.get("cpu_seconds", wall)))
