@@ -489,7 +489,7 @@ def test_figure_note_fits_six_lines(results):
     assert plain_length(note) <= NOTE_MAX_CHARS
     assert "published values within tolerance" in note  # the count always stays
     empty = figure_note(df.iloc[0:0], "test", {"converged": 3, "max_iters": 1})
-    assert "quote no number" in empty and "4 runs, 3 converged" in empty
+    assert "quote no number" in empty and r"4 results by status: 3 converged, 1 max\_iters." in empty
 
 
 def test_numbers_tex_defines_every_macro(results):

@@ -254,7 +254,7 @@ def figure_note(
         The preset that built the results.
     run_counts
         Status counts of the figure's runs table (e.g. ``{"converged": 10}``),
-        reported when the paper quotes no number for the figure.
+        each status named when the paper quotes no number for the figure.
     max_items, max_chars
         At most ``max_items`` comparisons, and items are dropped until the
         paragraph's printed length is at most ``max_chars``.
@@ -272,9 +272,12 @@ def figure_note(
     if rows.empty:
         runs = ""
         if run_counts:
+            # Every status is named: a figure's table also holds convex solves ("optimal")
+            # and ground truths ("exact"), and a failure must not hide in a remainder.
             total = sum(run_counts.values())
-            done = int(run_counts.get("converged", 0))
-            runs = f" {total} runs, {done} converged."
+            by_status = sorted(run_counts.items(), key=lambda kv: (-kv[1], kv[0]))
+            runs = (f" {total} results by status: "
+                    + ", ".join(f"{int(n)} {latex_escape(str(s))}" for s, n in by_status) + ".")
         return lead + "the papers quote no number for this figure." + runs + (" " + extra if extra else "")
     computed = rows.loc[rows["status"] != "missing"]
     head = (f"{int((rows['status'] == 'pass').sum())} of {len(rows)} published values within tolerance"
