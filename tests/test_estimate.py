@@ -49,7 +49,7 @@ def test_paper_scale_estimate_is_hours_and_test_preset_minutes() -> None:
     paper = _merged()
     plan, razin = build_plan(paper), RazinPlan(paper["razin2020"], paper["seed"])
     paper_seconds = sum(estimate.job_seconds(r, wc, plan, razin) for r, wc in _jobs(plan, razin))
-    assert 5 * 3600 < paper_seconds < 200 * 3600  # README: about 34 CPU-hours
+    assert 5 * 3600 < paper_seconds < 200 * 3600  # README: 19.2 CPU-hours measured
     test = _merged("test.yaml")
     plan, razin = build_plan(test), RazinPlan(test["razin2020"], test["seed"])
     test_seconds = sum(estimate.job_seconds(r, wc, plan, razin) for r, wc in _jobs(plan, razin))
