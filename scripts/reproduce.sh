@@ -11,9 +11,44 @@
 # to snakemake.  Sets up the environment first.
 set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+
+usage() {
+  cat <<'USAGE'
+Usage: scripts/reproduce.sh [options] [snakemake arguments...]
+
+Sets up .venv and TeX Live (scripts/setup.sh), then runs `snakemake --cores all`
+to build paper/build/report.pdf (paper scale by default).
+
+Options:
+  --configfile FILE          another preset, e.g. config/quick.yaml or config/test.yaml
+  --from-archive DIR         restore archived results from DIR, compute the rest
+  --from-archive URL#sha256=HEX
+                             the same from a published .tar.gz, checked by sha256
+  --recompute FIGS           recompute the named figures (comma-separated, or: all)
+  --no-archive               ignore archive/<preset>/
+  --restored-only            build only the figures the archive holds whole; compute nothing
+  -n, --dry-run              plan only: no set-up (nothing is installed), no job runs
+  -h, --help                 print this help and exit (no set-up, no side effects)
+Any other argument goes to snakemake.
+USAGE
+}
+dry_run=0
+for arg in "$@"; do
+  case "$arg" in
+    -h|--help) usage; exit 0 ;;
+    # -n alone or among combined short flags (-np), as snakemake takes it
+    --dry-run|--dryrun|-n*|-[!-]*n*) dry_run=1 ;;
+  esac
+done
 cd "$REPO"
 
-bash scripts/setup.sh
+if [ "$dry_run" = 1 ]; then
+  # A dry run only plans: it must not install anything (pip, apt), so it needs the environment.
+  [ -x .venv/bin/snakemake ] || { echo "[reproduce] dry run: .venv is missing; run scripts/setup.sh first (a dry run installs nothing)" >&2; exit 2; }
+  echo "[reproduce] dry run: skipping scripts/setup.sh"
+else
+  bash scripts/setup.sh
+fi
 
 # Reproducibility: one BLAS/OpenMP thread per job (Snakemake schedules the
 # cores), fixed hash seed, and PDF/PNG timestamps taken from the commit time.

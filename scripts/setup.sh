@@ -18,6 +18,11 @@
 # Environment knobs: SETUP_SKIP_APT=1 skips the Debian part, SETUP_FORCE_PIP=1
 # re-runs pip even when the stamp matches.
 set -euo pipefail
+if [ "${1:-}" = "-h" ] || [ "${1:-}" = "--help" ]; then
+  # The header above is the usage.
+  sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed -e '$d' -e 's/^# \{0,1\}//'
+  exit 0
+fi
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$REPO"

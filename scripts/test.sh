@@ -4,6 +4,17 @@
 # pytest's exit code 5 ("no tests collected") is reported as success.
 set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+if [ "${1:-}" = "-h" ] || [ "${1:-}" = "--help" ]; then
+  cat <<'USAGE'
+Usage: scripts/test.sh [pytest arguments...]
+
+Sets up .venv and TeX Live (scripts/setup.sh), then runs `pytest -q tests`
+(or only the test files or node ids given first, e.g. tests/test_archive.py).
+Any other argument goes to pytest. Exit code 5 (no tests collected) counts as success.
+  -h, --help   print this help and exit (no set-up, no side effects)
+USAGE
+  exit 0
+fi
 cd "$REPO"
 
 bash scripts/setup.sh
