@@ -8,6 +8,7 @@ uninterrupted run of the *new* batch, with a warning naming the checkpoint.
 from __future__ import annotations
 
 import logging
+import pickle
 from pathlib import Path
 
 import numpy as np
@@ -89,7 +90,7 @@ def test_foreign_checkpoint_warns_naming_the_file(tmp_path: Path, caplog) -> Non
     assert str(path) in caplog.text and "another configuration" in caplog.text
 
 
-@pytest.mark.parametrize("damage", ["truncated", "garbage", "foreign_pickle"])
+@pytest.mark.parametrize("damage", ["truncated", "garbage", "foreign_pickle", "plain_pickle", "unsafe_global"])
 def test_corrupt_checkpoint_is_moved_aside_with_a_warning(tmp_path: Path, caplog, damage: str) -> None:
     path = tmp_path / "job.checkpoint.pt"
     ckpt.save_checkpoint(path, {"x": torch.arange(1000)}, "k")
@@ -97,13 +98,18 @@ def test_corrupt_checkpoint_is_moved_aside_with_a_warning(tmp_path: Path, caplog
         path.write_bytes(path.read_bytes()[:200])
     elif damage == "garbage":
         path.write_bytes(b"\x80\x04not a checkpoint at all")
+    elif damage == "plain_pickle":  # torch's refusal of a legacy pickle advises weights_only=False
+        path.write_bytes(pickle.dumps({"fingerprint": "k", "payload": {}}))
+    elif damage == "unsafe_global":  # a global the safe loader refuses (torch advises weights_only=False)
+        torch.save({"fingerprint": "k", "payload": {"x": np.zeros(3)}}, path)
     else:
         torch.save({"something": torch.ones(2)}, path)  # readable, but no fingerprint
     original = path.read_bytes()
     with caplog.at_level(logging.WARNING, logger="implicit_reg.core.checkpoint"):
         assert ckpt.load_checkpoint(path, "k") is None
     assert str(path) in caplog.text and "unreadable" in caplog.text
-    assert "weights_only=False" not in caplog.text  # never torch's unsafe advice
+    assert "weights_only" not in caplog.text and "trusted source" not in caplog.text  # never torch's unsafe advice
+    assert len(caplog.records) == 1 and "\n" not in caplog.records[0].getMessage()
     assert not path.exists()
     assert ckpt.corrupt_path(path).read_bytes() == original  # kept for inspection
 

@@ -20,6 +20,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import warnings
 from pathlib import Path
 from typing import Any, Iterable, Mapping
@@ -171,6 +172,35 @@ def corrupt_path(path: str | Path) -> Path:
     return path.with_name(path.name + ".corrupt")
 
 
+def unreadable_reason(err: BaseException) -> str:
+    """One line saying why ``torch.load`` refused a checkpoint, without torch's advice.
+
+    torch's message for a file its safe loader refuses recommends loading it with
+    ``weights_only=False``, which runs whatever code the file carries: a checkpoint this
+    pipeline cannot read safely is discarded, never loaded that way, so the log must not
+    pass that advice on.
+
+    Parameters
+    ----------
+    err
+        The exception ``torch.load(..., weights_only=True)`` raised.
+
+    Returns
+    -------
+    str
+        ``<exception type>: <reason>``, one line.
+    """
+    text = str(err)
+    detail = re.search(r"WeightsUnpickler error:\s*(\S[^\n]*)", text)
+    reason = detail.group(1) if detail else (text.strip().splitlines() or [""])[0]
+    reason = re.sub(r"\x1b\[[0-9;]*m", "", reason)
+    if "weights_only" in reason or "Weights only" in reason:
+        reason = "it holds objects other than tensors, arrays and plain containers"
+    # torch's miniz messages run on with paragraphs of guesses: the first sentence says it.
+    reason = reason.split(". ")[0].rstrip(".")
+    return f"{type(err).__name__}: {reason}" if reason else type(err).__name__
+
+
 def load_checkpoint(path: str | Path, spec_fingerprint: str) -> dict[str, Any] | None:
     """The payload of a checkpoint written for this very job, else ``None``.
 
@@ -203,8 +233,8 @@ def load_checkpoint(path: str | Path, spec_fingerprint: str) -> dict[str, Any] |
     except Exception as err:  # noqa: BLE001 - any unreadable file must not block the job
         aside = corrupt_path(path)
         os.replace(path, aside)
-        log.warning("checkpoint %s is unreadable (%s: %s); moved it to %s and starting afresh",
-                    path, type(err).__name__, str(err).splitlines()[0] if str(err) else "", aside)
+        log.warning("checkpoint %s is unreadable (%s); moved it to %s and starting afresh",
+                    path, unreadable_reason(err), aside)
         return None
     if record.get("format") != FORMAT_VERSION or record["fingerprint"] != spec_fingerprint:
         log.warning("checkpoint %s was written for another configuration, data or seeds "
