@@ -643,18 +643,18 @@ def razin_estimate(config: dict, bench: dict, c: dict, tally: Tally, jobs: list[
                     name=name, n_obs=n_obs)
                 # The authors: one run at a time, autograd, and the linear tensor's rank in every run.
                 tally.authors[fig] += train * c[f"tc authors o{order}"] + len(inits) * reps * (model + lin)
-        # The spread: instance_datasets on instances 0..K, with the spread's init stds.
-        spread_inits = spec.get("instance_init_stds") or inits
-        for ds in spec.get("instance_datasets", []) if fig in plan.tc_spread_figures() else []:
-            name = ds["name"]
+        # The spreads: each instance_datasets item on its instances 0..K, with its init stds.
+        for ds in plan.tc_spread_items(fig) if fig in plan.tc_spread_figures() else []:
+            name, spread_inits = ds["name"], ds["init_stds"]
             order, rank = order_rank(name)
             model = c.get(f"rank model o{order}", RAZIN_MODEL_RANK_SECONDS[order])
             train = sum(RAZIN_TC_ITERS[(rank, order, s)] for s in spread_inits) * reps
             for n_obs in ds["n_obs"]:
-                for i in range(plan.instances + 1):
-                    job(fig + SPREAD, "tc_spread", f"razin2020_tc_spread_train/{fig}-{name}-n{n_obs}-i{i}",
+                for i in range(ds["instances"] + 1):
+                    job(fig + SPREAD, "tc_spread",
+                        f"razin2020_tc_spread_train/{fig}-{ds['variant']}-{name}-n{n_obs}-i{i}",
                         train * c[f"tc engine o{order}"] + len(spread_inits) * reps * model,
-                        figure=fig, name=name, n_obs=n_obs, depth=i)  # depth carries the instance
+                        figure=fig, name=name, n_obs=n_obs, depth=i, variant=ds["variant"])
                     tally.authors[fig + SPREAD] += train * c[f"tc authors o{order}"] + len(spread_inits) * reps * model
         for key, v in bench.items():
             if key.startswith(("razin2020_render/" + fig, "razin2020_tc_tables/" + fig,

@@ -138,17 +138,44 @@ def test_razin_2x2_spread_reruns_the_figures_seed_and_adds_others() -> None:
         plan.job_provenance("dmf", figure="razin2020_fig1", depth=2)["key"]
 
 
-def test_razin_tensor_spread_draws_other_observed_sets() -> None:
+def test_razin_tensor_spread_varies_only_the_init_on_the_fixed_observed_set() -> None:
+    """The protocol spread (spec §9.7): the first n of the authors' permutation, other seeds."""
     plan = _razin(2)
     assert plan.tc_spread_figures() == ["razin2020_fig2"]
     name = "tensor_rank_1_fro_1_order_3_dim_8"
-    own, first, second = (plan.tc_spec("razin2020_fig2", name, 50, instance=i) for i in range(3))
+    items = {d["variant"]: d for d in plan.tc_spread_items("razin2020_fig2")}
+    assert items["protocol"]["observed"] == "fixed" and items["protocol"]["instances"] == 50
+    own, first, second = (plan.tc_spec("razin2020_fig2", name, 50, instance=i, variant="protocol") for i in range(3))
+    assert not any("permutation_seed" in s for s in (own, first, second))
+    assert [r["init_std"] for r in own["runs"]] == [1.0e-2] * 5 + [1.0e-3] * 5
+    main = {(r["init_std"], r["rep"]): r["seed"] for r in plan.tc_spec("razin2020_fig2", name, 50)["runs"]}
+    assert {(r["init_std"], r["rep"]): r["seed"] for r in own["runs"]} == main  # instance 0: the figure's seeds
+    seeds = [r["seed"] for s in (own, first, second) for r in s["runs"]]
+    assert len(set(seeds)) == len(seeds)
+    assert all("/instances/protocol/i1/" in r["run_id"] for r in first["runs"])
+    # 51 protocol jobs and 3 redrawn ones (K = 2), each with its own key
+    jobs = plan.tc_spread_jobs("razin2020_fig2")
+    assert sum(j["variant"] == "protocol" for j in jobs) == 51 and sum(j["variant"] == "redrawn_observed" for j in jobs) == 3
+    keys = {plan.job_provenance("tc_spread", figure="razin2020_fig2", name=j["name"], n_obs=j["n_obs"],
+                                depth=j["instance"], variant=j["variant"])["key"] for j in jobs}
+    assert len(keys) == len(jobs)
+    assert plan.tc_spread_variants("razin2020_fig2") == [j["variant"] for j in jobs]
+
+
+def test_razin_tensor_redrawn_spread_draws_other_observed_sets() -> None:
+    plan = _razin(2)
+    name = "tensor_rank_1_fro_1_order_3_dim_8"
+    own, first, second = (plan.tc_spec("razin2020_fig2", name, 50, instance=i, variant="redrawn_observed")
+                          for i in range(3))
     assert "permutation_seed" not in own and first["permutation_seed"] != second["permutation_seed"]
-    assert [r["init_std"] for r in own["runs"]] == [1.0e-3] * 5  # instance_init_stds
+    assert [r["init_std"] for r in own["runs"]] == [1.0e-3] * 5
     main = {r["rep"]: r["seed"] for r in plan.tc_spec("razin2020_fig2", name, 50)["runs"] if r["init_std"] == 1e-3}
     assert {r["rep"]: r["seed"] for r in own["runs"]} == main
     assert not {r["seed"] for r in first["runs"]} & set(main.values())
-    assert len(plan.tc_spread_inputs("razin2020_fig2")["runs"]) == 3
+    # the redrawn spread keeps the job names (and keys) of its archived jobs
+    prov = plan.job_provenance("tc_spread", figure="razin2020_fig2", name=name, n_obs=50, depth=1,
+                               variant="redrawn_observed")
+    assert prov["job"] == f"razin2020_fig2/instances/{name}/n50/i1"
 
 
 def test_with_permutation_checks_its_argument() -> None:
@@ -161,21 +188,28 @@ def test_with_permutation_checks_its_argument() -> None:
         td.with_permutation(data, np.zeros(8))
 
 
-def test_tensor_spread_tables_have_one_summary_per_instance() -> None:
+def test_tensor_spread_tables_have_one_summary_per_variant_and_instance() -> None:
+    from implicit_reg.razin2020 import spread_tables
     from implicit_reg.razin2020 import tables as rt
 
-    rows = []
-    for i in range(3):
-        for rep in range(4):
-            rows.append({c: None for c in rt.TC_RUN_COLUMNS} | {
-                "run_id": f"razin2020_fig2/instances/i{i}/t/n50/tf-0.001/rep{rep}", "figure": "razin2020_fig2",
-                "dataset": "t", "order": 3, "rank": 1, "method": "tf", "series": "tf, init 1e-3",
-                "n_obs": 50, "status": "converged", "recon_error": float(i + rep), "cp_rank": 1})
-    runs = rt.spread_runs([pd.DataFrame(rows)])
-    assert sorted(runs["instance"].unique()) == [0, 1, 2] and set(runs["sampling"]) == {"without_replacement"}
-    summary = rt.spread_summary(runs)
-    assert list(summary["instance"]) == [0, 1, 2]
-    np.testing.assert_allclose(summary["recon_error_median"], [1.5, 2.5, 3.5])
+    parts = []
+    for variant, prefix in (("protocol", "instances/protocol/"), ("redrawn_observed", "instances/")):
+        for i in range(3):
+            rows = []
+            for rep in range(4):
+                rows.append({c: None for c in rt.TC_RUN_COLUMNS} | {
+                    "run_id": f"razin2020_fig2/{prefix}i{i}/t/n50/tf-0.001/rep{rep}", "figure": "razin2020_fig2",
+                    "dataset": "t", "order": 3, "rank": 1, "method": "tf", "series": "tf, init 1e-3",
+                    "n_obs": 50, "status": "converged", "recon_error": float(i + rep), "cp_rank": 1})
+            parts.append((variant, pd.DataFrame(rows)))
+    runs = spread_tables.spread_runs([p for _, p in parts], [v for v, _ in parts])
+    assert sorted(runs["instance"].unique()) == [0, 1, 2]
+    assert set(runs["variant"]) == {"protocol", "redrawn_observed"}
+    summary = spread_tables.spread_summary(runs)
+    assert list(summary["variant"]) == ["protocol"] * 3 + ["redrawn_observed"] * 3
+    np.testing.assert_allclose(summary["recon_error_median"], [1.5, 2.5, 3.5] * 2)
+    with pytest.raises(ValueError, match="variant"):
+        spread_tables.spread_runs([p for _, p in parts], ["protocol"])
 
 
 def test_razin_keys_follow_the_data_not_where_they_come_from() -> None:

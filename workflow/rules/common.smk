@@ -299,7 +299,11 @@ def rz_tc_provenance(wildcards):
 
 def rz_tc_spread_spec(wildcards):
     return RZ.tc_spec(
-        wildcards.figure, wildcards.name, wildcards.n_obs, instance=wildcards.instance
+        wildcards.figure,
+        wildcards.name,
+        wildcards.n_obs,
+        instance=wildcards.instance,
+        variant=wildcards.variant,
     )
 
 
@@ -311,11 +315,16 @@ def rz_tc_spread_provenance(wildcards):
         name=wildcards.name,
         n_obs=wildcards.n_obs,
         depth=wildcards.instance,
+        variant=wildcards.variant,
     )
 
 
 def rz_tc_spread_inputs(wildcards):
     return RZ.tc_spread_inputs(wildcards.figure)
+
+
+def rz_tc_spread_variants(wildcards):
+    return RZ.tc_spread_variants(wildcards.figure)
 
 
 def rz_tc_table_inputs(wildcards):
@@ -358,7 +367,10 @@ def rz_tc_checkpoint(wildcards):
 
 def rz_tc_spread_checkpoint(wildcards):
     w = wildcards
-    return f"logs/razin2020_tc_spread_train/{w.figure}-{w.name}-n{w.n_obs}-i{w.instance}.checkpoint.pt"
+    return (
+        f"logs/razin2020_tc_spread_train/{w.figure}-{w.variant}-{w.name}"
+        f"-n{w.n_obs}-i{w.instance}.checkpoint.pt"
+    )
 
 
 # ---------------------------------------------------------------- report

@@ -278,20 +278,22 @@ rule razin2020_tc_train:
         "../scripts/razin2020_tc_train.py"
 
 
-# The instance spread of a tensor figure: instance_datasets on instances 0..K.
+# The instance spreads of a tensor figure: each instance_datasets item (a named
+# variant: the protocol's fixed observed set, or a redrawn one) on instances 0..K.
 rule razin2020_tc_spread_train:
     input:
         data="results/razin2020/data/{name}.npz",
     output:
-        runs="results/razin2020/tc_spread/{figure}/{name}/n{n_obs}/i{instance}/runs.parquet",
-        trajectories="results/razin2020/tc_spread/{figure}/{name}/n{n_obs}/i{instance}/trajectories.parquet",
-        record="results/razin2020/tc_spread/{figure}/{name}/n{n_obs}/i{instance}/provenance.json",
+        runs="results/razin2020/tc_spread/{figure}/{variant}/{name}/n{n_obs}/i{instance}/runs.parquet",
+        trajectories="results/razin2020/tc_spread/{figure}/{variant}/{name}/n{n_obs}/i{instance}/trajectories.parquet",
+        record="results/razin2020/tc_spread/{figure}/{variant}/{name}/n{n_obs}/i{instance}/provenance.json",
     log:
-        "logs/razin2020_tc_spread_train/{figure}-{name}-n{n_obs}-i{instance}.log",
+        "logs/razin2020_tc_spread_train/{figure}-{variant}-{name}-n{n_obs}-i{instance}.log",
     benchmark:
-        "benchmarks/razin2020_tc_spread_train/{figure}-{name}-n{n_obs}-i{instance}.tsv"
+        "benchmarks/razin2020_tc_spread_train/{figure}-{variant}-{name}-n{n_obs}-i{instance}.tsv"
     wildcard_constraints:
         figure=rz_tc_spread_figure_regex(),
+        variant=r"[A-Za-z0-9_]+",
         name=RZ_NAME,
         instance=r"\d+",
     conda:
@@ -326,6 +328,8 @@ rule razin2020_tc_spread_tables:
     resources:
         mem_mb=2000,
         runtime=10,
+    params:
+        variants=rz_tc_spread_variants,
     script:
         "../scripts/razin2020_tc_spread_tables.py"
 

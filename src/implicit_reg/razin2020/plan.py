@@ -169,24 +169,64 @@ class RazinPlan(RazinProvenance):
 
     # ---- tensor completion ---------------------------------------------
 
-    def tc_spec(self, figure: str, name: str, n_obs: int | str, instance: int | str | None = None) -> dict[str, Any]:
+    def tc_spread_items(self, figure: str) -> list[dict[str, Any]]:
+        """The figure's ``instance_datasets``, each resolved to one named spread.
+
+        Returns
+        -------
+        list of dict
+            ``name``, ``n_obs`` (ints), ``observed`` (``fixed``: every instance observes
+            the first n entries of the authors' stored permutation and only the
+            initialization varies, the documented protocol, spec §9.7; ``redrawn``: each
+            instance observes its own seeded permutation), ``variant`` (its name in the
+            spread tables: ``protocol`` for the fixed set unless named), ``instances``
+            (K: instances 0..K, default the top-level ``instances``) and ``init_stds``.
+        """
+        fig, out = self.figures[figure], []
+        for d in fig.get("instance_datasets", []):
+            observed = d.get("observed", "fixed")
+            default_variant = "protocol" if observed == "fixed" else "redrawn_observed"
+            out.append({"name": d["name"], "n_obs": [int(n) for n in d["n_obs"]], "observed": observed,
+                        "variant": d.get("variant") or default_variant,
+                        "instances": int(d.get("instances", self.instances)),
+                        "init_stds": [float(s) for s in (d.get("init_stds") or fig.get("instance_init_stds")
+                                                         or fig["init_stds"])]})
+        return out
+
+    def _spread_item(self, figure: str, name: str, variant: str | None) -> dict[str, Any]:
+        items = [d for d in self.tc_spread_items(figure)
+                 if d["name"] == name and (variant is None or d["variant"] == variant)]
+        if not items:
+            raise KeyError(f"{figure}: no instance spread of {name!r} named {variant!r}")
+        return items[0]
+
+    def tc_spec(self, figure: str, name: str, n_obs: int | str, instance: int | str | None = None,
+                variant: str | None = None) -> dict[str, Any]:
         """The trained runs of one (figure, data set, n): inits × repetitions, with seeds.
 
-        With ``instance`` i (the instance spread), the spread's init stds and, for i > 0, a
-        ``permutation_seed``: the observed entries are the first n of a seeded permutation,
-        and every run's seed includes i. Instance 0 is the figure's own protocol.
+        With ``instance`` i (the instance spread ``variant``; None: the first spread of
+        ``name``), the spread's init stds and seeds that include i for i > 0. On the fixed
+        observed set (the protocol) only the seeds change; on a redrawn one, instance
+        i > 0 also gets a ``permutation_seed``: the observed entries are the first n of a
+        seeded permutation. Instance 0 has the figure's own seeds and observed set.
         """
         from implicit_reg.core.seeding import derive_seed
 
         fig, n = self.figures[figure], int(n_obs)
         spread = instance is not None
         i = int(instance) if spread else 0
-        init_stds = (fig.get("instance_init_stds") or fig["init_stds"]) if spread else fig["init_stds"]
-        prefix = f"{figure}/instances/i{i}" if spread else figure
+        item = self._spread_item(figure, name, variant) if spread else None
+        fixed = spread and item["observed"] == "fixed"
+        init_stds = item["init_stds"] if spread else fig["init_stds"]
+        if not spread:
+            prefix = figure
+        else:  # the redrawn spread keeps the run ids (and keys) its archived jobs have
+            prefix = f"{figure}/instances/{item['variant']}/i{i}" if fixed else f"{figure}/instances/i{i}"
+        tags = ((("instance", i),) if i else ()) + ((("observed", "fixed"),) if fixed and i else ())
         runs = []
         for init_std in init_stds:
             for rep in range(int(fig["repetitions"])):
-                key = ("razin2020", "tc", name, n, float(init_std), rep) + ((("instance", i),) if i else ())
+                key = ("razin2020", "tc", name, n, float(init_std), rep) + tags
                 runs.append({
                     "run_id": f"{prefix}/{name}/n{n}/tf-{float(init_std):g}/rep{rep}",
                     "init_std": float(init_std), "rep": rep,
@@ -197,26 +237,37 @@ class RazinPlan(RazinProvenance):
                 "runs": runs, "tc": dict(self.cfg["tc"]), "cp_rank": dict(self.cfg["cp_rank"])}
         if spread:
             spec["instance"] = i
-            if i:
+            if fixed:
+                spec["observed"] = "fixed"
+            elif i:
                 spec["permutation_seed"] = derive_seed(self.seed, "razin2020", "observed", name, ("instance", i))
         return spec
 
     def tc_spread_figures(self) -> list[str]:
-        """Tensor figures with an instance spread (``instance_datasets`` and ``instances`` > 0)."""
+        """Tensor figures with an instance spread (``instance_datasets`` with K > 0)."""
         return sorted(n for n in self.figure_names()
-                      if self.instances and self.figures[n].get("instance_datasets"))
+                      if any(d["instances"] for d in self.tc_spread_items(n)))
+
+    def tc_spread_jobs(self, figure: str) -> list[dict[str, Any]]:
+        """Every job of a tensor figure's spreads: ``name``, ``n_obs``, ``variant``, ``instance``."""
+        return [{"name": d["name"], "n_obs": n, "variant": d["variant"], "instance": i}
+                for d in self.tc_spread_items(figure) if d["instances"]
+                for n in d["n_obs"] for i in range(d["instances"] + 1)]
 
     def tc_spread_inputs(self, figure: str) -> dict[str, list[str]]:
-        """Every instance's runs and trajectories of a tensor figure's spread."""
+        """Every instance's runs and trajectories of a tensor figure's spreads."""
         runs, traj = [], []
-        for d in self.figures[figure].get("instance_datasets", []):
-            for n in d["n_obs"]:
-                for i in range(self.instances + 1):
-                    local = f"{self.results}/razin2020/tc_spread/{figure}/{d['name']}/n{int(n)}/i{i}"
-                    args = dict(figure=figure, name=d["name"], n_obs=n, depth=i)
-                    runs.append(self.sourced(f"{local}/runs.parquet", "tc_spread", **args))
-                    traj.append(self.sourced(f"{local}/trajectories.parquet", "tc_spread", **args))
+        for j in self.tc_spread_jobs(figure):
+            local = (f"{self.results}/razin2020/tc_spread/{figure}/{j['variant']}/{j['name']}"
+                     f"/n{j['n_obs']}/i{j['instance']}")
+            args = dict(figure=figure, name=j["name"], n_obs=j["n_obs"], depth=j["instance"], variant=j["variant"])
+            runs.append(self.sourced(f"{local}/runs.parquet", "tc_spread", **args))
+            traj.append(self.sourced(f"{local}/trajectories.parquet", "tc_spread", **args))
         return {"runs": runs, "trajectories": traj}
+
+    def tc_spread_variants(self, figure: str) -> list[str]:
+        """The spread (variant) name of each job of :meth:`tc_spread_inputs`, in its order."""
+        return [j["variant"] for j in self.tc_spread_jobs(figure)]
 
     def reference_spec(self, name: str, n_obs: int | str | None = None) -> dict[str, Any]:
         """CP-rank job of the linear tensor at ``n_obs`` or, with None, of the ground truth."""
@@ -274,11 +325,9 @@ class RazinPlan(RazinProvenance):
             for n in d["n_obs"]:
                 jobs.append(self._plan_job("razin2020_tc_train", "tc_train", figure=figure, name=d["name"], n_obs=n))
                 jobs.append(self._plan_job("razin2020_tc_linear", "tc_reference", name=d["name"], n_obs=n))
-        if figure in self.tc_spread_figures():
-            for d in fig.get("instance_datasets", []):
-                for n in d["n_obs"]:
-                    jobs += [self._plan_job("razin2020_tc_spread_train", "tc_spread", figure=figure, name=d["name"],
-                                            n_obs=n, depth=i) for i in range(self.instances + 1)]
+        jobs += [self._plan_job("razin2020_tc_spread_train", "tc_spread", figure=figure, name=j["name"],
+                                n_obs=j["n_obs"], depth=j["instance"], variant=j["variant"])
+                 for j in self.tc_spread_jobs(figure)]
         return jobs
 
     def _plan_job(self, rule: str, kind: str, **args: Any) -> RazinJob:

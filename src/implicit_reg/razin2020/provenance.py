@@ -64,7 +64,7 @@ class RazinProvenance:
         self.recompute = frozenset(recompute)
 
     def _job(self, kind: str, figure: str | None, name: str | None, depth: Any = None,
-             n_obs: Any = None) -> tuple[str, dict[str, Any], list[str]]:
+             n_obs: Any = None, variant: str | None = None) -> tuple[str, dict[str, Any], list[str]]:
         """(job name, payload, data sets read) of one job."""
         if kind in ("dmf", "dmf_spread"):
             spec = self.dmf_spec(figure, depth, spread=kind == "dmf_spread")
@@ -74,8 +74,11 @@ class RazinProvenance:
             spec = self.tc_spec(figure, name, n_obs)
             datasets, job = [name], f"{figure}/{name}/n{int(n_obs)}"
         elif kind == "tc_spread":  # depth carries the instance index
-            spec = self.tc_spec(figure, name, n_obs, instance=depth)
-            datasets, job = [name], f"{figure}/instances/{name}/n{int(n_obs)}/i{int(depth)}"
+            spec = self.tc_spec(figure, name, n_obs, instance=depth, variant=variant)
+            # the redrawn spread keeps the job names its archived entries have
+            fixed = spec.get("observed") == "fixed"
+            where = f"{self._spread_item(figure, name, variant)['variant']}/" if fixed else ""
+            datasets, job = [name], f"{figure}/instances/{where}{name}/n{int(n_obs)}/i{int(depth)}"
         elif kind == "tc_reference":
             spec = self.reference_spec(name, n_obs)
             datasets = [name]
@@ -109,7 +112,7 @@ class RazinProvenance:
         return params
 
     def job_provenance(self, kind: str, figure: str | None = None, name: str | None = None,
-                       depth: Any = None, n_obs: Any = None) -> dict[str, Any]:
+                       depth: Any = None, n_obs: Any = None, variant: str | None = None) -> dict[str, Any]:
         """What a job writes into its record: kind, job name, provenance key and the figures it serves.
 
         The key is :func:`archive.provenance_key` of the job's resolved spec (without
@@ -132,7 +135,7 @@ class RazinProvenance:
         dict
             ``kind`` (the archive kind), ``job``, ``key`` (64 hex digits) and ``figures``.
         """
-        job, payload, datasets = self._job(kind, figure, name, depth, n_obs)
+        job, payload, datasets = self._job(kind, figure, name, depth, n_obs, variant)
         figures = [figure] if figure else self._figures_reading(datasets[0])
         return {"kind": _KINDS[kind], "job": job, "key": archive.provenance_key(payload), "figures": figures}
 
@@ -145,7 +148,7 @@ class RazinProvenance:
         return sorted(out)
 
     def sourced(self, local: str, kind: str, figure: str | None = None, name: str | None = None,
-                depth: Any = None, n_obs: Any = None) -> str:
+                depth: Any = None, n_obs: Any = None, variant: str | None = None) -> str:
         """Where a job's table is read from: ``local`` or the archive entry holding the job.
 
         Parameters
@@ -163,7 +166,7 @@ class RazinProvenance:
         """
         if self.store is None:
             return local
-        prov = self.job_provenance(kind, figure, name, depth, n_obs)
+        prov = self.job_provenance(kind, figure, name, depth, n_obs, variant)
         use_archive = not self.recompute.intersection(prov["figures"])
         source = self.store.find(prov["key"], use_archive=use_archive, local_first=False)
         if source is not None and source.origin == "archive":
@@ -191,9 +194,7 @@ class RazinProvenance:
                 for n in d["n_obs"]:
                     keys.add(self.job_provenance("tc_train", figure=figure, name=d["name"], n_obs=n)["key"])
                     keys.add(self.job_provenance("tc_reference", name=d["name"], n_obs=n)["key"])
-            if self.instances:
-                for d in fig.get("instance_datasets", []):
-                    for n in d["n_obs"]:
-                        keys |= {self.job_provenance("tc_spread", figure=figure, name=d["name"], n_obs=n,
-                                                     depth=i)["key"] for i in range(self.instances + 1)}
+            keys |= {self.job_provenance("tc_spread", figure=figure, name=j["name"], n_obs=j["n_obs"],
+                                         depth=j["instance"], variant=j["variant"])["key"]
+                     for j in self.tc_spread_jobs(figure)}
         return keys
