@@ -443,7 +443,7 @@ def build_plan(
                                                  config, base_seed, n_instances))
             spread = _figure_plan(fig_name, fig, spread_runs)
             spread.instance_labels = {r.run_id: [r.dataset.instance, r.dataset.sampling] for r in spread_runs}
-            for d in {r.dataset for r in spread_runs}:
+            for d in sorted({r.dataset for r in spread_runs}, key=lambda d: d.name):  # params: no hash order
                 spread.instance_labels[f"min_nuclear_norm:{d.name}"] = [d.instance, d.sampling]
                 spread.instance_labels[f"ground_truth:{d.name}"] = [d.instance, d.sampling]
             figures[fig_name].instances = spread
