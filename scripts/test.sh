@@ -28,6 +28,14 @@ if [ -z "${SOURCE_DATE_EPOCH:-}" ]; then
   export SOURCE_DATE_EPOCH="${SOURCE_DATE_EPOCH:-0}"
 fi
 
+# The team's data copies (development and CI machines keep them in ../shared): the
+# pipeline reads them instead of downloading, and the tests that need them run. A fresh
+# clone has none; the default configuration names none.
+if [ -z "${IMPLICIT_REG_SHARED_DATA:-}" ] && [ -d "$REPO/../shared" ]; then
+  IMPLICIT_REG_SHARED_DATA="$(cd "$REPO/../shared" && pwd)"
+  export IMPLICIT_REG_SHARED_DATA
+fi
+
 # Default target is tests/; if the first argument is a path (a test file or
 # node id), run just what was given.
 targets=(tests)

@@ -9,10 +9,14 @@ import pytest
 import yaml
 
 from implicit_reg.arora2019.plan import ConfigError, build_plan
+from implicit_reg.core.data_files import DataFileError
 from implicit_reg.config import (
     ConfigValidationError,
+    MOVIELENS_DOWNLOADS,
     check_local_data,
     load_schema,
+    movielens_file,
+    use_shared_data,
     validate_config,
 )
 
@@ -100,21 +104,39 @@ def _data_config(movielens_path, razin_source="shared", data_dir="razin"):
     }
 
 
-def test_missing_local_data_is_named(tmp_path: Path) -> None:
-    with pytest.raises(ConfigValidationError) as err:
-        check_local_data(_data_config("ml/u.data"), tmp_path)
-    assert "data.movielens.path" in str(err.value) and "'ml/u.data'" in str(err.value)
-    assert "razin2020.data.data_dir" in str(err.value)
+def test_absent_local_data_is_no_config_error(tmp_path: Path) -> None:
+    """A build restored from the archive reads no data: absent files are named only when a job reads them."""
+    check_local_data(_data_config("ml/u.data", data_dir="absent"), tmp_path)
+    check_local_data(_data_config(None, razin_source="download"), tmp_path)
 
 
-def test_present_or_unneeded_local_data_passes(tmp_path: Path) -> None:
+def test_a_job_reading_an_absent_local_file_names_the_key(tmp_path: Path) -> None:
+    config = {"data": {"movielens": {"path": "ml/u.data", "source": "authors"}}}
+    with pytest.raises(DataFileError) as err:
+        movielens_file(config, tmp_path)
+    assert str(err.value).startswith("data.movielens.path: file 'ml/u.data' does not exist")
     (tmp_path / "ml").mkdir()
     (tmp_path / "ml" / "u.data").write_text("1\t1\t5\t0\n")
-    (tmp_path / "razin").mkdir()
-    check_local_data(_data_config("ml/u.data"), tmp_path)
-    # null path = download; generated tensors need no directory
-    check_local_data(_data_config(None, razin_source="generated", data_dir="absent"), tmp_path)
-    # no movielens sweep: the path is not needed
-    cfg = _data_config("absent/u.data", razin_source="download")
-    cfg["arora2019"]["figures"]["f"]["sweeps"] = [{"task": "completion"}]
-    check_local_data(cfg, tmp_path)
+    assert movielens_file(config, tmp_path) == "ml/u.data"
+    # null path: the download rule's output for the source
+    assert movielens_file({"data": {"movielens": {"path": None, "source": "authors"}}}) == MOVIELENS_DOWNLOADS["authors"]
+    assert movielens_file({"data": {"movielens": {"path": None, "source": "grouplens"}}}) == \
+        MOVIELENS_DOWNLOADS["grouplens"]
+
+
+def test_shared_data_replaces_downloads_only(tmp_path: Path) -> None:
+    (tmp_path / "data" / "ml-100k").mkdir(parents=True)
+    (tmp_path / "data" / "ml-100k" / "u.data").write_text("1\t1\t5\t0\n")
+    (tmp_path / "razin2020_data").mkdir()
+    config = _data_config(None, razin_source="download", data_dir=None)
+    assert len(use_shared_data(config, tmp_path)) == 2
+    assert config["data"]["movielens"]["path"] == str(tmp_path / "data" / "ml-100k" / "u.data")
+    assert config["razin2020"]["data"] == {"source": "shared", "data_dir": str(tmp_path / "razin2020_data")}
+    # a local file, generated tensors, GroupLens, no directory and absent copies are left alone
+    kept = _data_config("mine/u.data", razin_source="generated", data_dir=None)
+    assert use_shared_data(kept, tmp_path) == [] and kept["data"]["movielens"]["path"] == "mine/u.data"
+    grouplens = _data_config(None, razin_source="download")
+    grouplens["data"]["movielens"]["source"] = "grouplens"
+    assert use_shared_data(grouplens, tmp_path) == [f"razin2020.data.source=shared, data_dir={tmp_path / 'razin2020_data'}"]
+    assert use_shared_data(_data_config(None, razin_source="download"), None) == []
+    assert use_shared_data(_data_config(None, razin_source="download"), tmp_path / "absent") == []

@@ -115,12 +115,24 @@ def test_local_movielens_file_needs_its_sha256(tmp_path: Path) -> None:
         check_local_data(config, tmp_path)
 
 
-def test_every_preset_gives_the_local_movielens_file_a_sha256() -> None:
+def test_every_preset_gives_movielens_a_sha256_and_names_no_team_copy() -> None:
     import yaml
 
-    for name in ("config.yaml", "test.yaml"):
-        movielens = yaml.safe_load((ROOT / "config" / name).read_text())["data"]["movielens"]
-        assert movielens["path"] and len(movielens["file_sha256"]) == 64, name
+    for name in ("config.yaml", "quick.yaml", "test.yaml"):
+        text = (ROOT / "config" / name).read_text()
+        movielens = yaml.safe_load(text)["data"]["movielens"]
+        assert "../shared/data" not in text and "../shared/razin2020" not in text, name
+        if name != "quick.yaml":  # quick is merged over config.yaml
+            assert len(movielens["file_sha256"]) == 64, name
+
+
+def test_converted_authors_file_needs_its_sha256(tmp_path: Path) -> None:
+    config = {"data": {"movielens": {"path": None, "source": "authors", "file_sha256": None}},
+              "arora2019": {"figures": {"arora2019_fig3": {"sweeps": [{"task": "movielens"}]}}}}
+    with pytest.raises(ConfigValidationError, match=r"data.movielens.file_sha256: not set, but the u.data converted"):
+        check_local_data(config, tmp_path)
+    config["data"]["movielens"]["source"] = "grouplens"  # checked as an archive
+    check_local_data(config, tmp_path)
 
 
 def test_slurm_cluster_test_is_opt_in(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -104,11 +104,12 @@ def test_team_test_copy_is_valid() -> None:
 
 def test_configured_sha256_matches_the_shared_movielens_copy() -> None:
     import yaml
-    from workflow_support import ROOT, movielens_present
+    from workflow_support import ROOT, movielens_present, shared_data_dir
 
     if not movielens_present():
-        pytest.skip("no ../shared copy of MovieLens here")
+        pytest.skip("no team copy of MovieLens here (IMPLICIT_REG_SHARED_DATA or ../shared)")
     movielens = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())["data"]["movielens"]
-    verify_sha256(ROOT / movielens["path"], movielens["file_sha256"], "data.movielens.file_sha256")
+    verify_sha256(shared_data_dir() / "data" / "ml-100k" / "u.data", movielens["file_sha256"],
+                  "data.movielens.file_sha256")
     verify_sha256(ROOT / "tests/data/u.data", yaml.safe_load((ROOT / "config" / "test.yaml").read_text())
                   ["data"]["movielens"]["file_sha256"], "data.movielens.file_sha256")

@@ -256,7 +256,7 @@ def test_schema_fills_defaults_and_rejects_unknown_keys():
 
     cfg = validate_config({}, load_schema(SCHEMA), "razin2020")
     assert cfg["dmf"]["max_iters"] == 5_000_000 and cfg["tc"]["lr"] == 0.01 and cfg["figures"] == {}
-    assert cfg["data"]["source"] == "shared"
+    assert cfg["data"]["source"] == "download" and cfg["data"]["data_dir"] is None
     with pytest.raises(ConfigValidationError, match="razin2020.dmf: unknown key"):
         validate_config({"dmf": {"max_iter": 3}}, load_schema(SCHEMA), "razin2020")
 

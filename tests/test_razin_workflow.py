@@ -12,8 +12,8 @@ import pytest
 from workflow_support import (
     ROOT,
     copy_repo,
-    paper_data_overrides,
-    razin2020_data_present,
+    environment_without_shared_data,
+    pipeline_uses_shared_data,
     run_snakemake,
 )
 
@@ -21,15 +21,8 @@ DATA = Path(os.environ.get("RAZIN2020_DATA", ROOT.parent / "shared" / "razin2020
 NO_ARCHIVE = "use_archive=False"
 
 
-def _snakemake(*args: str, cwd: Path = ROOT, timeout: int = 600) -> subprocess.CompletedProcess:
-    args_list = list(args)
-    overrides = paper_data_overrides(Path(cwd))
-    if overrides and "--configfile" in args_list:  # one --configfile option, several files
-        at = args_list.index("--configfile") + 2
-        args_list[at:at] = overrides[1:]
-    else:
-        args_list += overrides
-    return run_snakemake(*args_list, cwd=cwd, timeout=timeout)
+def _snakemake(*args: str, cwd: Path = ROOT, timeout: int = 600, env=None) -> subprocess.CompletedProcess:
+    return run_snakemake(*args, cwd=cwd, timeout=timeout, env=env)
 
 
 def _counts(out: subprocess.CompletedProcess) -> dict[str, int]:
@@ -47,15 +40,16 @@ def test_paper_preset_plans_every_razin_job():
     assert c["razin2020_tc_linear"] == 2 * (10 + 9)  # one rank estimate per distinct linear tensor
     assert c["razin2020_tc_ground_truth"] == 4
     assert c["razin2020_dataset"] == 10 and c["render_figure"] == 4
-    if razin2020_data_present():
-        assert "razin2020_download" not in c  # the default source is the shared copy
-    else:  # a clone without ../shared plans the download of every data set instead
+    if pipeline_uses_shared_data():
+        assert "razin2020_download" not in c  # $IMPLICIT_REG_SHARED_DATA: the team's copy
+    else:  # the default: the download of every data set
         assert c["razin2020_download"] == 10
 
 
 def test_download_source_is_planned():
     out = _snakemake("figures/razin2020_fig1.pdf", "-n", "--forceall", "--nolock", "--quiet", "rules",
-                     "--config", 'razin2020={"data": {"source": "download"}}', NO_ARCHIVE)
+                     "--config", 'razin2020={"data": {"source": "download"}}', NO_ARCHIVE,
+                     env=environment_without_shared_data())  # the variable would read the team's copy
     assert out.returncode == 0, out.stdout + out.stderr
     c = _counts(out)
     assert c["razin2020_download"] == 1 and c["razin2020_convert"] == 1
@@ -69,15 +63,16 @@ def test_download_convert_and_check(tmp_path: Path):
     target = "results/razin2020/data/completion_2x2_w_1_1_0.json"
     url = DATA.resolve().as_uri() + "/{kind}/{name}.pt"
     config = json.dumps({"data": {"source": "download", "download": {"url": url}}})
-    out = _snakemake(target, "--cores", "1", "--config", f"razin2020={config}", cwd=work)
+    user = environment_without_shared_data()  # the variable would read the team's copy
+    out = _snakemake(target, "--cores", "1", "--config", f"razin2020={config}", cwd=work, env=user)
     assert out.returncode == 0, (out.stdout + out.stderr)[-4000:]
     assert (work / target).read_bytes() == (DATA / "dmf" / "completion_2x2_w_1_1_0.json").read_bytes()
     # a wrong checksum stops the data job
     bad = json.dumps({"data": {"source": "download", "download": {"url": url, "dir": "resources/other"},
                                "datasets": {"completion_2x2_w_1_1_0": {"pt_sha256": "0" * 64}}}})
-    out = _snakemake(target, "--cores", "1", "--forceall", "--config", f"razin2020={bad}", cwd=work)
+    out = _snakemake(target, "--cores", "1", "--forceall", "--config", f"razin2020={bad}", cwd=work, env=user)
     assert out.returncode != 0
-    assert "does not match" in out.stdout + out.stderr
+    assert "differs from the expected 0000" in out.stdout + out.stderr
 
 
 def test_bad_dataset_reference_fails_before_any_job(tmp_path: Path):

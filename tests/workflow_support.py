@@ -1,21 +1,20 @@
 """Helpers shared by the workflow tests: a copy of the repository to run Snakemake in,
-and config overrides for planning the paper preset on a machine without ``../shared``.
+and where the team's data copies are.
 
-The paper preset reads the MovieLens file and the Razin & Cohen data sets from the
-team's shared copy. A clean clone elsewhere (CI) has no such copy; the pipeline then
-refuses the config up front (``check_local_data``), so the planning tests switch to
-the download sources, which plan the same figures.
+The default configuration names no local data: MovieLens and Razin & Cohen's data sets
+are fetched from the authors' repositories when a job reads them, and a build restored
+from the archive reads none. The development and CI machines keep copies of those
+files; ``$IMPLICIT_REG_SHARED_DATA`` (set by scripts/test.sh and .ci/run when
+``../shared`` exists) makes the pipeline read them instead of downloading.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
-
-import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent  # snakemake and snakefmt of the test interpreter
@@ -37,34 +36,35 @@ def copy_repo(dest: Path) -> Path:
     return dest
 
 
-def run_snakemake(*args: str, cwd: Path = ROOT, timeout: int = 600) -> subprocess.CompletedProcess:
+def run_snakemake(*args: str, cwd: Path = ROOT, timeout: int = 600,
+                  env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     """Run this interpreter's ``snakemake`` with ``args`` in ``cwd``, capturing its output."""
     return subprocess.run([str(BIN / "snakemake"), *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=timeout)
+                          timeout=timeout, env=env)
+
+
+#: Names the team's data directory (``data/ml-100k/u.data``, ``razin2020_data/``); see config.SHARED_DATA_ENV.
+SHARED_DATA_ENV = "IMPLICIT_REG_SHARED_DATA"
+
+
+def shared_data_dir(repo: Path = ROOT) -> Path:
+    """The team's data copies: ``$IMPLICIT_REG_SHARED_DATA``, else ``../shared`` beside the repository."""
+    return Path(os.environ.get(SHARED_DATA_ENV) or repo.parent / "shared")
 
 
 def razin2020_data_present(repo: Path = ROOT) -> bool:
-    return (repo.parent / "shared" / "razin2020_data").is_dir()
+    return (shared_data_dir(repo) / "razin2020_data").is_dir()
 
 
 def movielens_present(repo: Path = ROOT) -> bool:
-    return (repo.parent / "shared" / "data" / "ml-100k" / "u.data").is_file()
+    return (shared_data_dir(repo) / "data" / "ml-100k" / "u.data").is_file()
 
 
-def paper_data_overrides(repo: Path = ROOT) -> list[str]:
-    """Snakemake arguments that replace missing shared data by the download rules.
+def pipeline_uses_shared_data() -> bool:
+    """Whether the pipeline run by the tests reads the team's copies instead of downloading."""
+    return bool(os.environ.get(SHARED_DATA_ENV)) and razin2020_data_present()
 
-    A config file rather than ``--config`` (which reads ``null`` as a string); it is
-    merged on top of the Snakefile's config, and a test's own ``--config`` still wins.
-    """
-    values: dict = {}
-    if not movielens_present(repo):
-        values["data"] = {"movielens": {"path": None, "split": "seeded_permutation"}}
-    if not razin2020_data_present(repo):
-        values["razin2020"] = {"data": {"source": "download"}}
-    if not values:
-        return []
-    name = "-".join(sorted(values))
-    path = Path(tempfile.gettempdir()) / f"implicit-reg-paper-data-overrides-{name}.yaml"
-    path.write_text(yaml.safe_dump(values))
-    return ["--configfile", str(path)]
+
+def environment_without_shared_data() -> dict[str, str]:
+    """This process's environment as a user's: no team data directory."""
+    return {k: v for k, v in os.environ.items() if k != SHARED_DATA_ENV}

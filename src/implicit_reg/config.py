@@ -125,46 +125,135 @@ def _uses_movielens(config: dict[str, Any]) -> bool:
     )
 
 
-def check_local_data(config: dict[str, Any], root: str | Path = ".") -> None:
-    """Fail before any job runs when a configured local data file is missing.
+#: Environment variable naming the team's directory of data copies (``data/ml-100k/u.data``,
+#: ``razin2020_data/``): the development and CI machines set it, users need not.
+SHARED_DATA_ENV = "IMPLICIT_REG_SHARED_DATA"
+SHARED_MOVIELENS = "data/ml-100k/u.data"
+SHARED_RAZIN2020 = "razin2020_data"
+#: Where the download rules put u.data, by ``data.movielens.source``.
+MOVIELENS_DOWNLOADS = {"authors": "resources/ml-100k/authors/u.data",
+                       "grouplens": "resources/ml-100k/grouplens/u.data"}
 
-    Only data that the configured figures need are checked: the MovieLens file when a
-    sweep has ``task: movielens``, and ``razin2020.data_dir`` when the Razin & Cohen
-    figures read the authors' shared copy. The message names the key and the way out.
-    Relative paths are taken from ``root`` (Snakemake's working directory).
+
+def use_shared_data(config: dict[str, Any], shared_dir: str | Path | None) -> list[str]:
+    """Read the data sets that would be downloaded from the team's copies under ``shared_dir`` instead.
+
+    The default configuration names no local copy: MovieLens comes from the authors'
+    repository and Razin & Cohen's data sets from theirs, when a job reads them. On the
+    development and CI machines ``$IMPLICIT_REG_SHARED_DATA`` names the directory of
+    the team's copies, which hold the same bytes (checked by the same sha256), so the
+    provenance keys and every number are the same. A locally configured file, the
+    GroupLens source, generated tensors and copies absent from ``shared_dir`` are left
+    as they are.
+
+    Parameters
+    ----------
+    config
+        Validated configuration (defaults filled); changed in place.
+    shared_dir
+        The team's data directory, or ``None``/empty to change nothing.
+
+    Returns
+    -------
+    list of str
+        The keys set (for the log).
     """
-    root = Path(root)
+    if not shared_dir or not str(shared_dir).strip():
+        return []
+    shared = Path(shared_dir)
+    changed = []
+    movielens = config.get("data", {}).get("movielens", {})
+    if (not movielens.get("path") and movielens.get("source", "authors") == "authors"
+            and (shared / SHARED_MOVIELENS).is_file()):
+        movielens["path"] = str(shared / SHARED_MOVIELENS)
+        changed.append(f"data.movielens.path={movielens['path']}")
+    data = (config.get("razin2020") or {}).get("data", {})
+    if data.get("source") == "download" and (shared / SHARED_RAZIN2020).is_dir():
+        data["source"], data["data_dir"] = "shared", str(shared / SHARED_RAZIN2020)
+        changed.append(f"razin2020.data.source=shared, data_dir={data['data_dir']}")
+    return changed
+
+
+def check_local_data(config: dict[str, Any], root: str | Path = ".") -> None:
+    """Fail before any job runs when the data settings are incomplete, without reading any data file.
+
+    A data file is needed only by a job that reads it, so whether a configured file
+    exists is checked when such a job is planned (:func:`movielens_file`,
+    :func:`implicit_reg.core.data_files.require_local_file`), never here: a build
+    restored from the archive needs none. Here: a MovieLens u.data, local or converted
+    from the authors' file, needs its sha256 (when a sweep has ``task: movielens``), and
+    Razin & Cohen's ``source: shared`` needs a ``data_dir``.
+
+    Parameters
+    ----------
+    config
+        Validated configuration (defaults filled).
+    root
+        Unused; kept for callers that pass the working directory.
+
+    Raises
+    ------
+    ConfigValidationError
+        Naming the key and the way out.
+    """
     problems = []
     movielens = config.get("data", {}).get("movielens", {})
     movielens_path = movielens.get("path")
-    if movielens_path and _uses_movielens(config) and not (root / movielens_path).is_file():
-        problems.append(
-            f"data.movielens.path: file {movielens_path!r} does not exist; point it at u.data "
-            "or set it to null to download the GroupLens archive (checked by sha256)"
-        )
-    elif movielens_path and _uses_movielens(config) and not movielens.get("file_sha256"):
-        problems.append(
-            f"data.movielens.file_sha256: not set, but data.movielens.path names {movielens_path!r}; "
-            "every configured data file carries its sha256 (sha256sum prints it)"
-        )
+    if _uses_movielens(config) and not movielens.get("file_sha256"):
+        if movielens_path:
+            problems.append(
+                f"data.movielens.file_sha256: not set, but data.movielens.path names {movielens_path!r}; "
+                "every configured data file carries its sha256 (sha256sum prints it)"
+            )
+        elif movielens.get("source", "authors") == "authors":
+            problems.append(
+                "data.movielens.file_sha256: not set, but the u.data converted from the authors' file "
+                "is checked by it (the paper preset's config/config.yaml sets it)"
+            )
     razin = config.get("razin2020", {}) or {}
     data = razin.get("data", {}) or {}
-    if razin.get("figures") and data.get("source") == "shared":
-        data_dir = data.get("data_dir", "")
-        if not str(data_dir).strip():
-            # An empty path is the working directory, which exists: the data would be
-            # looked for in the wrong place and fail later, naming only a file.
-            problems.append(
-                "razin2020.data.data_dir: empty (source: shared); point it at the authors' data "
-                "(dmf/<name>.json, tc/<name>.npz) or set razin2020.data.source to download or generated"
-            )
-        elif not (root / data_dir).is_dir():
-            problems.append(
-                f"razin2020.data.data_dir: directory {data_dir!r} does not exist (source: shared); "
-                "point it at the authors' data or set razin2020.data.source to download or generated"
-            )
+    if razin.get("figures") and data.get("source") == "shared" and not str(data.get("data_dir") or "").strip():
+        # An empty path is the working directory, which exists: the data would be
+        # looked for in the wrong place and fail later, naming only a file.
+        problems.append(
+            "razin2020.data.data_dir: empty (source: shared); point it at the authors' data "
+            "(dmf/<name>.json, tc/<name>.npz) or set razin2020.data.source to download or generated"
+        )
     if problems:
         raise ConfigValidationError("invalid configuration:\n  " + "\n  ".join(problems))
+
+
+def movielens_file(config: dict[str, Any], root: str | Path = ".") -> str:
+    """The u.data a MovieLens split reads: the configured local file, else the download rule's output.
+
+    Called when a split job is planned, so a missing local file stops only a build that
+    reads it.
+
+    Parameters
+    ----------
+    config
+        Validated configuration.
+    root
+        The working directory relative paths start from.
+
+    Returns
+    -------
+    str
+        ``data.movielens.path`` when set, else ``MOVIELENS_DOWNLOADS[source]``.
+
+    Raises
+    ------
+    implicit_reg.core.data_files.DataFileError
+        One line naming ``data.movielens.path`` when the configured file does not exist.
+    """
+    from implicit_reg.core.data_files import require_local_file
+
+    movielens = config["data"]["movielens"]
+    path = movielens.get("path")
+    if not path:
+        return MOVIELENS_DOWNLOADS[movielens.get("source", "authors")]
+    return require_local_file(path, "data.movielens.path", "point it at u.data in the authors' order "
+                              "or set it to null to fetch that from the authors' repository", root)
 
 
 #: Every figure name starts with the paper it reproduces.

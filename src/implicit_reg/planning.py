@@ -16,6 +16,7 @@ their notebook directory).
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Protocol, runtime_checkable
@@ -24,10 +25,12 @@ from implicit_reg import estimate as job_estimate
 from implicit_reg.archive import ArchiveError, ResultStore, recompute_figures, resolve_archive
 from implicit_reg.config import (
     ConfigValidationError,
+    SHARED_DATA_ENV,
     check_local_data,
     defined_figures,
     load_schema,
     select_figures,
+    use_shared_data,
     validate_config,
 )
 
@@ -187,6 +190,7 @@ def validated_config(config: dict[str, Any], schemas: str | Path, root: str | Pa
     schemas = Path(schemas)
     validate_config(config, load_schema(schemas / "config.schema.yaml"))
     validate_config(config["razin2020"], load_schema(schemas / "razin2020.schema.yaml"), "razin2020")
+    use_shared_data(config, os.environ.get(SHARED_DATA_ENV))  # the team's copies instead of downloads
     check_local_data(config, root)
     return select_figures(config) if select else config
 

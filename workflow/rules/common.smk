@@ -7,6 +7,8 @@ from pathlib import Path
 from snakemake.logging import logger
 
 from implicit_reg import planning
+from implicit_reg.config import movielens_file
+from implicit_reg.core.data_files import require_local_file
 from implicit_reg.arora2019.convex import RUNTIME_MINUTES, memory_mb
 
 RESULTS = "results"
@@ -109,8 +111,8 @@ def observations_record(wildcards):
 
 
 def movielens_input(wildcards):
-    path = config["data"]["movielens"]["path"]
-    return path if path else "resources/ml-100k/u.data"
+    """The local u.data (which must exist now: a job reads it) or the download's output."""
+    return movielens_file(config)
 
 
 # ---------------------------------------------------------------- Arora et al.: training, convex
@@ -217,6 +219,11 @@ def figure_table_params(wildcards, fig=None):
 # ---------------------------------------------------------------- Razin & Cohen
 
 
+RZ_SHARED_ADVICE = (
+    "point it at the authors' exports or set razin2020.data.source to download"
+)
+
+
 def rz_download_url(wildcards):
     return RZ.download_url(wildcards.kind, wildcards.name)
 
@@ -226,7 +233,13 @@ def rz_pt_sha256(wildcards):
 
 
 def rz_dataset_input(wildcards):
-    return RZ.dataset_input(wildcards.name)
+    inputs = RZ.dataset_input(wildcards.name)
+    # A job reads it: it must exist now (a build restored from the archive reads none).
+    if config["razin2020"]["data"]["source"] == "shared":
+        require_local_file(
+            inputs["source"], "razin2020.data.data_dir", RZ_SHARED_ADVICE
+        )
+    return inputs
 
 
 def rz_dataset_params(wildcards):

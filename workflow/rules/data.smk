@@ -43,13 +43,36 @@ rule observations:
         "../scripts/make_observations.py"
 
 
-rule download_movielens:
+# MovieLens u.data when data.movielens.path is null: the authors' permuted order from
+# their repository (source authors) or GroupLens' own order (source grouplens).
+rule movielens_authors:
     output:
-        ratings="resources/ml-100k/u.data",
+        ratings="resources/ml-100k/authors/u.data",
     log:
-        "logs/download_movielens/ml-100k.log",
+        "logs/movielens_authors/ml-100k.log",
     benchmark:
-        "benchmarks/download_movielens/ml-100k.tsv"
+        "benchmarks/movielens_authors/ml-100k.tsv"
+    conda:
+        f"{ENVS}/compute.yaml"
+    threads: 1
+    resources:
+        mem_mb=500,
+        runtime=10,
+    params:
+        url=lookup(dpath="data/movielens/authors_url", within=config),
+        sha256=lookup(dpath="data/movielens/authors_sha256", within=config),
+        file_sha256=lookup(dpath="data/movielens/file_sha256", within=config),
+    script:
+        "../scripts/download_movielens.py"
+
+
+rule movielens_grouplens:
+    output:
+        ratings="resources/ml-100k/grouplens/u.data",
+    log:
+        "logs/movielens_grouplens/ml-100k.log",
+    benchmark:
+        "benchmarks/movielens_grouplens/ml-100k.tsv"
     conda:
         f"{ENVS}/compute.yaml"
     threads: 1
@@ -59,6 +82,7 @@ rule download_movielens:
     params:
         url=lookup(dpath="data/movielens/url", within=config),
         sha256=lookup(dpath="data/movielens/archive_sha256", within=config),
+        file_sha256=None,
     script:
         "../scripts/download_movielens.py"
 

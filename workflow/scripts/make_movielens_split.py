@@ -12,9 +12,9 @@ from implicit_reg.core.seeding import rng_for  # noqa: E402
 
 cfg = snakemake.params.movielens  # noqa: F821
 path = snakemake.input.ratings  # noqa: F821
-# A configured local file must carry its sha256; the downloaded one was checked as an archive
-# (file_sha256 then belongs to the local copy a preset may have switched off).
-if cfg.get("path"):
+# u.data in the authors' order, local or converted from their file, is the one file_sha256
+# names (the runs' provenance keys carry it); GroupLens' order was checked as an archive.
+if cfg.get("path") or cfg.get("source", "authors") == "authors":
     verify_sha256(path, cfg.get("file_sha256"), "data.movielens.file_sha256")
 ratings = matrix_data.read_movielens(path)
 matrix_data.check_movielens_shape(ratings, tuple(cfg["shape"]))

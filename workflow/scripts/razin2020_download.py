@@ -3,28 +3,22 @@
 params: url, sha256 (of the .pt file; required)  output: pt
 """
 
+import sys
+
 from _bootstrap import start
 
 log = start(snakemake)  # noqa: F821
 
-import os  # noqa: E402
-import urllib.request  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-from implicit_reg.core.hashing import sha256_file  # noqa: E402
+from implicit_reg.core.data_files import DataFileError, download_checked, write_atomic  # noqa: E402
 
 smk = snakemake  # noqa: F821
-url, expected = smk.params.url, smk.params.sha256
-if not expected:
-    raise ValueError(f"no pt_sha256 configured for {smk.output.pt}: refusing an unchecked download")
-out = Path(smk.output.pt)
-tmp = out.with_name(out.name + ".part")
-log.info("downloading %s", url)
-with urllib.request.urlopen(url, timeout=60) as resp, open(tmp, "wb") as fh:
-    fh.write(resp.read())
-got = sha256_file(tmp)
-if got != expected:
-    tmp.unlink(missing_ok=True)
-    raise ValueError(f"{url}: sha256 {got} does not match the configured {expected}")
-os.replace(tmp, out)
-log.info("wrote %s (sha256 %s)", out, got)
+log.info("downloading %s", smk.params.url)
+try:
+    payload = download_checked(smk.params.url, smk.params.sha256, 
+                               "razin2020.data.source: shared and data_dir to a local copy of the exports")
+except DataFileError as err:
+    log.error("%s", err)
+    print(f"error: {err}", file=sys.__stderr__)  # one line on the console, not only in the log
+    sys.exit(1)
+write_atomic(smk.output.pt, payload)
+log.info("wrote %s (sha256 %s)", smk.output.pt, smk.params.sha256)

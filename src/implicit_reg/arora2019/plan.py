@@ -22,13 +22,11 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Iterable
 
 from implicit_reg import archive
 from implicit_reg.arora2019 import convex
-from implicit_reg.core.hashing import sha256_file
 from implicit_reg.core.seeding import derive_seed
 
 TASKS = ("completion", "sensing", "movielens")
@@ -336,17 +334,20 @@ def data_identity(dataset: Dataset, config: dict[str, Any]) -> dict[str, Any]:
 
     Synthetic data sets are drawn by the pipeline: their identity is what seeds and
     sizes the draw (spec §1.1–1.2). MovieLens is read from a file: its identity is the
-    file's sha256 (computed when the file is there, else the download's checksum) and
-    the split settings.
+    declared sha256 of u.data (``file_sha256``, checked by the job that reads the file,
+    so no file is needed to plan), or for the GroupLens download the archive's checksum,
+    and the split settings. Where the file comes from is not part of it.
     """
     if dataset.task == "movielens":
         ml = dict(config["data"]["movielens"])
         path = ml.pop("path", None)
-        ml.pop("url", None)
+        source = ml.pop("source", "authors")
+        for where in ("url", "authors_url", "authors_sha256"):
+            ml.pop(where, None)
         ml.pop("alignment_total", None)  # a logging scale, in the run's payload
-        ml.pop("file_sha256", None)
-        if path and Path(path).is_file():
-            ml["file_sha256"] = _file_sha256_cached(str(path))
+        declared = ml.pop("file_sha256", None)
+        if path or source == "authors":
+            ml["file_sha256"] = declared
         return {"task": "movielens", "movielens": ml, "seed": int(config["seed"]),
                 "numerics": archive.numerics("matrix_data")}
     identity = {"task": dataset.task, "shape": list(dataset.shape), "rank": dataset.rank,
@@ -358,19 +359,6 @@ def data_identity(dataset: Dataset, config: dict[str, Any]) -> dict[str, Any]:
     if dataset.sampling != "without_replacement":
         identity["sampling"] = dataset.sampling
     return identity
-
-
-_SHA_CACHE: dict[str, tuple[float, int, str]] = {}
-
-
-def _file_sha256_cached(path: str) -> str:
-    st = Path(path).stat()
-    hit = _SHA_CACHE.get(path)
-    if hit and hit[:2] == (st.st_mtime, st.st_size):
-        return hit[2]
-    digest = sha256_file(path)
-    _SHA_CACHE[path] = (st.st_mtime, st.st_size, digest)
-    return digest
 
 
 def run_payload(run: Run, config: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
