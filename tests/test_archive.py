@@ -186,6 +186,8 @@ def test_retime_counts_earlier_attempts_of_old_entries(tmp_path: Path) -> None:
     _fake_job(results, "b1", {"r1": "k1", "r2": "k2"})
     runs_path = results / "runs" / "b1" / "runs.parquet"
     pd.read_parquet(runs_path).assign(wall_seconds=[300.0, 950.0]).to_parquet(runs_path, index=False)
+    record_path = runs_path.with_name("provenance.json")  # the job as if it had written these times
+    archive.write_job_record(record_path, archive.read_job_record(record_path))
     (bench / "train_factorization_batch").mkdir(parents=True)
     (bench / "train_factorization_batch" / "b1.tsv").write_text("s\tcpu_time\n400.0\t390.0\n")
     archive_admin.add_jobs(results, arch, benchmarks_dir=bench, log=lambda _: None)

@@ -1,7 +1,8 @@
 """The results archive: expensive job outputs kept by provenance key, restored per run.
 
 A *job* (a training batch, a convex solve, a Razin & Cohen run or CP-rank job) writes
-its tables and a *job record* ``provenance.json`` beside them. The record maps each
+its tables and a *job record* ``provenance.json`` beside them
+(:mod:`implicit_reg.job_records`, re-exported here). The record maps each
 result the job holds (a run of a training batch, or the job itself) to its
 *provenance key*:
 
@@ -22,7 +23,9 @@ job under ``entries/``. Entries are only ever added; the manifest lists each ent
 sha256, size, keys, numerics versions, package versions and commit, one entry per line
 so that its git history stays small. :class:`ResultStore` answers, for a key, where the
 result can be read: a finished local job, or a verified archive entry. An entry whose
-sha256 does not match is named in a warning and never used.
+sha256 does not match is named in a warning and never used; so is a finished local job
+whose table files no longer match the checksums of its record (its record and damaged
+files are set aside, so that Snakemake reruns the job).
 
 Entry files hold all tables of a job in one parquet file: the rows of every table
 stacked, a ``__table`` column naming the table, float64 columns stored as float32
@@ -40,7 +43,7 @@ import base64
 import json
 import math
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
@@ -51,16 +54,26 @@ import pyarrow.parquet as pq
 
 from implicit_reg.core.hashing import sha256_file, sha256_text
 from implicit_reg.core.numerics import NUMERICS_VERSIONS
+from implicit_reg.job_records import (  # noqa: F401  (re-exported: the archive's users read records through it)
+    RECORD,
+    JobRecord,
+    damaged_tables,
+    describe_damage,
+    find_job_records,
+    job_record,
+    read_job_record,
+    set_aside,
+    write_job_record,
+)
 
 __all__ = [
     "ArchiveError", "JobRecord", "ResultStore", "Source", "provenance_key", "numerics",
     "write_job_record", "read_job_record", "find_job_records", "write_entry", "read_entry",
     "entry_record", "read_table", "load_manifest", "entry_table_path", "resolve_archive",
-    "recompute_figures", "job_record", "ENTRY_SUFFIX",
+    "recompute_figures", "job_record", "ENTRY_SUFFIX", "damaged_tables", "describe_damage", "set_aside",
 ]
 
 MANIFEST = "manifest.json"
-RECORD = "provenance.json"
 ENTRY_SUFFIX = ".entry.parquet"
 FORMAT = "implicit-reg-archive/1"
 _TABLE_COLUMN = "__table"
@@ -123,65 +136,6 @@ def numerics(*engines: str) -> dict[str, int]:
         ``{engine: version}``.
     """
     return {e: NUMERICS_VERSIONS[e] for e in engines}
-
-
-# ---------------------------------------------------------------------------- job records
-
-
-@dataclass
-class JobRecord:
-    """What a finished job holds: its kind, name, keys and table files.
-
-    ``keys`` maps an *identity* (a run id for training batches, the job name for
-    single-result jobs) to its provenance key; ``tables`` maps a table name to a file
-    path relative to the record's directory. ``resumed_seconds`` and
-    ``resumed_cpu_seconds`` are the wall and CPU time that earlier, interrupted attempts
-    of a job contributed through its checkpoint: the scheduler's benchmark file times
-    only the last attempt.
-    """
-
-    kind: str
-    job: str
-    keys: dict[str, str]
-    tables: dict[str, str]
-    figures: list[str] = field(default_factory=list)
-    resumed_seconds: float = 0.0
-    resumed_cpu_seconds: float = 0.0
-
-    def to_json(self) -> dict[str, Any]:
-        data = {"kind": self.kind, "job": self.job, "keys": dict(sorted(self.keys.items())),
-                "tables": dict(sorted(self.tables.items())), "figures": sorted(self.figures)}
-        if self.resumed_seconds > 0:  # absent for a job that ran in one go, as records were before
-            data["resumed_seconds"] = round(float(self.resumed_seconds), 3)
-            data["resumed_cpu_seconds"] = round(float(self.resumed_cpu_seconds), 3)
-        return data
-
-
-def write_job_record(path: str | Path, record: JobRecord) -> None:
-    """Write a job record atomically; written last by a job, it marks the job as finished."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(record.to_json(), indent=1, sort_keys=True) + "\n")
-    os.replace(tmp, path)
-
-
-def read_job_record(path: str | Path) -> JobRecord:
-    """Read a job record written by :func:`write_job_record`."""
-    data = json.loads(Path(path).read_text())
-    return JobRecord(kind=data["kind"], job=data["job"], keys=dict(data["keys"]),
-                     tables=dict(data["tables"]), figures=list(data.get("figures", [])),
-                     resumed_seconds=float(data.get("resumed_seconds", 0.0)),
-                     # Records written before CPU time was carried: their wall time bounds it.
-                     resumed_cpu_seconds=float(data.get("resumed_cpu_seconds", data.get("resumed_seconds", 0.0))))
-
-
-def find_job_records(results_dir: str | Path) -> list[Path]:
-    """Every job record under ``results_dir`` (``**/provenance.json``), sorted."""
-    root = Path(results_dir)
-    if not root.is_dir():
-        return []
-    return sorted(p for p in root.rglob("*" + RECORD) if p.is_file())
 
 
 # ---------------------------------------------------------------------------- entry files
@@ -277,14 +231,44 @@ def read_table(path: str | Path, table: str):
 # ---------------------------------------------------------------------------- manifest
 
 
+#: what every manifest entry must hold (the lookup and the checks read them)
+ENTRY_FIELDS = ("job", "keys", "sha256")
+
+
+def _damaged_manifest(path: Path, what: str) -> ArchiveError:
+    return ArchiveError(f"{path} is damaged ({what}): restore it from git (git checkout HEAD -- {path}), then "
+                        f"check the entries with python -m implicit_reg.archive verify {path.parent}; "
+                        "or run without the archive (use_archive: false, scripts/reproduce.sh --no-archive)")
+
+
 def load_manifest(archive_dir: str | Path) -> dict[str, Any]:
-    """The archive's manifest (an empty one when the directory has none yet)."""
+    """The archive's manifest (an empty one when the directory has none yet).
+
+    Raises
+    ------
+    ArchiveError
+        One line naming the file and what to do, when it is not valid JSON, not of
+        this format, or has an entry without one of :data:`ENTRY_FIELDS`.
+    """
     path = Path(archive_dir) / MANIFEST
     if not path.exists():
         return {"format": FORMAT, "entries": {}}
-    data = json.loads(path.read_text())
+    try:
+        data = json.loads(path.read_text())
+    except UnicodeDecodeError:
+        raise _damaged_manifest(path, "not UTF-8 text") from None
+    except json.JSONDecodeError as err:
+        raise _damaged_manifest(path, f"invalid JSON at line {err.lineno} column {err.colno}: {err.msg}") from None
+    if not isinstance(data, dict) or not isinstance(data.get("entries"), dict):
+        raise _damaged_manifest(path, "no 'entries' mapping")
     if data.get("format") != FORMAT:
         raise ArchiveError(f"{path}: unknown archive format {data.get('format')!r} (expected {FORMAT})")
+    for name, entry in data["entries"].items():
+        missing = [f for f in ENTRY_FIELDS if not isinstance(entry, dict) or f not in entry]
+        if missing:
+            raise _damaged_manifest(path, f"entry {name} has no {', '.join(repr(f) for f in missing)}")
+        if not isinstance(entry["keys"], dict):
+            raise _damaged_manifest(path, f"entry {name}: 'keys' is not a mapping")
     return data
 
 
@@ -322,6 +306,7 @@ class ResultStore:
         self.archive_dir = Path(archive_dir) if archive_dir is not None else None
         self.warn = warn
         self._local: dict[str, Source] = {}
+        self._records: dict[str, tuple[Path, JobRecord]] = {}  # local job -> its record, until checked
         for path in find_job_records(self.results_dir):
             try:
                 record = read_job_record(path)
@@ -332,8 +317,10 @@ class ResultStore:
             if not all(Path(p).exists() for p in tables.values()):
                 continue
             src = Source("local", record.job, tables)
+            self._records[str(path)] = (path, record)
             for key in record.keys.values():
                 self._local[key] = src
+        self.damaged: list[str] = []  # local job records set aside, their jobs recomputed
         self._archive: dict[str, tuple[str, str]] = {}  # key -> (entry name, identity)
         self._identities: dict[str, set[str]] = {}  # identity -> archived keys
         self._entries: dict[str, dict[str, Any]] = {}
@@ -365,14 +352,41 @@ class ResultStore:
             self._verified[name] = ok
         return self._verified[name]
 
+    def _local_ok(self, key: str) -> Source | None:
+        """The finished local job holding ``key``, its tables checked once against its record.
+
+        A job with a damaged table is named in a warning, its record and damaged files
+        are set aside (:func:`set_aside`) and its results count as missing: the plan
+        computes them again, and Snakemake, seeing the files gone, reruns the job.
+        """
+        src = self._local.get(key)
+        if src is None:
+            return None
+        record_path = str(Path(next(iter(src.tables.values()))).parent / RECORD)
+        checked = self._records.pop(record_path, None)
+        if checked is not None:
+            path, record = checked
+            damaged = damaged_tables(path, record)
+            if damaged:
+                set_aside(path, damaged)
+                self.warn(f"job {record.job}: damaged result {describe_damage(damaged)}: its results are "
+                          f"recomputed (the record and damaged files are kept as <name>.damaged)")
+                self.damaged.append(str(path))
+                for k in record.keys.values():
+                    if self._local.get(k) is src:
+                        del self._local[k]
+                return None
+        return src
+
     def find(self, key: str, use_archive: bool = True, local_first: bool = True) -> Source | None:
         """Where the result with provenance ``key`` can be read, or None (compute it).
 
         ``local_first=False`` prefers a verified archive entry over a finished local job:
         jobs that Snakemake still matches (Razin & Cohen) would otherwise rerun when their
-        rule's code or params change, although no number does.
+        rule's code or params change, although no number does. A local job's tables are
+        checked against its record's checksums before it is first used.
         """
-        if local_first and key in self._local:
+        if local_first and self._local_ok(key) is not None:
             return self._local[key]
         if use_archive and key in self._archive:
             name, _ = self._archive[key]
@@ -381,7 +395,7 @@ class ResultStore:
                 entry = self._entries[name]
                 path = str(self.archive_dir / name)
                 return Source("archive", entry["job"], {t: path for t in ("*",)}, entry.get("commit", ""))
-        return self._local.get(key)
+        return self._local_ok(key)
 
     def is_stale(self, identity: str, key: str) -> bool:
         """True when the archive holds ``identity`` only under other keys (config, data or numerics changed)."""
@@ -464,13 +478,6 @@ def recompute_figures(config: Mapping[str, Any]) -> list[str]:
         raise ArchiveError(f"recompute: unknown figure(s) {unknown}; known: {sorted(figures)}")
     return wanted
 
-
-def job_record(provenance: Mapping[str, Any], tables: Mapping[str, str], resumed_seconds: float = 0.0,
-               resumed_cpu_seconds: float = 0.0) -> JobRecord:
-    """The record of a single-result job from its ``provenance`` params (kind, job, key, figures)."""
-    return JobRecord(kind=provenance["kind"], job=provenance["job"], keys={provenance["job"]: provenance["key"]},
-                     tables=dict(tables), figures=list(provenance.get("figures", [])),
-                     resumed_seconds=resumed_seconds, resumed_cpu_seconds=resumed_cpu_seconds)
 
 
 if __name__ == "__main__":  # pragma: no cover

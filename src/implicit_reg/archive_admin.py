@@ -21,6 +21,7 @@ import datetime as _dt
 import json
 import os
 import shutil
+import sys
 import tarfile
 import tempfile
 import urllib.request
@@ -36,6 +37,8 @@ from implicit_reg.archive import (
     MANIFEST,
     ArchiveError,
     JobRecord,
+    damaged_tables,
+    describe_damage,
     find_job_records,
     load_manifest,
     provenance_key,
@@ -90,7 +93,8 @@ def job_benchmark(benchmarks_dir: str | Path, record: JobRecord) -> dict[str, fl
     Returns
     -------
     dict of str to float
-        ``wall_seconds`` and ``cpu_seconds`` of the job's last benchmark row, or {}.
+        ``wall_seconds`` and ``cpu_seconds`` of the job's last benchmark row (and
+        ``max_rss_mb``, its peak resident memory, when measured), or {}.
     """
     job = record.job.replace("/instances/", "/")
     stems = [job.replace("/", "-"), job.replace("/linear", ""), job.split("/")[0]]
@@ -106,9 +110,14 @@ def job_benchmark(benchmarks_dir: str | Path, record: JobRecord) -> dict[str, fl
                 if len(lines) >= 2:
                     row = dict(zip(lines[0].split("\t"), lines[-1].split("\t")))
                     try:
-                        return {"wall_seconds": float(row["s"]), "cpu_seconds": float(row["cpu_time"])}
+                        times = {"wall_seconds": float(row["s"]), "cpu_seconds": float(row["cpu_time"])}
                     except (KeyError, ValueError):
                         return {}
+                    try:  # the measured peak, which checks implicit_reg.memory's estimates
+                        times["max_rss_mb"] = float(row["max_rss"])
+                    except (KeyError, ValueError):
+                        pass
+                    return times
     return {}
 
 
@@ -191,6 +200,11 @@ def add_jobs(results_dir: str | Path, archive_dir: str | Path, *, commit: str = 
             continue
         if only_keys is not None and not set(record.keys.values()) & only_keys:
             continue  # a job of another config (another preset in the same results/)
+        damaged = damaged_tables(record_path, record)
+        if damaged:
+            log(f"not archived: {record.kind} {record.job}: damaged result {describe_damage(damaged)} "
+                "(rerun the workflow to recompute it)")
+            continue
         tables = {}
         for name, rel in record.tables.items():
             tables[name] = pq.read_table(record_path.parent / rel)
@@ -415,8 +429,6 @@ def main(argv: list[str] | None = None) -> int:
     """
     import argparse
 
-    from implicit_reg.provenance import git_commit, package_versions
-
     parser = argparse.ArgumentParser(prog="python -m implicit_reg.archive", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     p_add = sub.add_parser("add", help="add every finished job under results/ that the archive lacks")
@@ -436,6 +448,16 @@ def main(argv: list[str] | None = None) -> int:
     p_pack.add_argument("archive")
     p_pack.add_argument("tarball")
     args = parser.parse_args(argv)
+    try:
+        return _run(args)
+    except ArchiveError as err:  # a damaged manifest: one line naming it, no traceback
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+
+
+def _run(args: Any) -> int:
+    from implicit_reg.provenance import git_commit, package_versions
+
     if args.command == "add":
         info = git_commit(".")
         commit = info["commit"] + (" (dirty)" if info.get("dirty") else "")
