@@ -44,7 +44,8 @@ def test_spread_adds_instances_and_keeps_the_figures_own_runs() -> None:
     assert len(spread.run_ids) == 8
     assert set(off.run_keys.items()) <= set(on.run_keys.items())
     labels = {tuple(v) for rid, v in spread.instance_labels.items() if rid in spread.run_ids}
-    assert labels == {(i, s) for i in range(4) for s in ("without_replacement", "with_replacement")}
+    assert labels == {(i, s, "protocol" if s == "without_replacement" else s)
+                      for i in range(4) for s in ("without_replacement", "with_replacement")}
     names = {d.name for d in spread.convex_datasets}
     assert "completion-r2-m200" in names and "completion-r2-i3-m200-wr" in names
     assert "completion-r2-i3" in on.ground_truths
@@ -90,11 +91,57 @@ def test_duplicate_entries_weigh_as_in_a_loss_over_the_drawn_list() -> None:
     np.testing.assert_allclose(grad.reshape(-1).numpy(), flat.grad.numpy(), rtol=1e-12, atol=1e-14)
 
 
+def test_fewer_distinct_draws_as_many_distinct_entries_as_replacement_gives() -> None:
+    assert matrix_data.expected_distinct(10_000, 2000) == 1813
+    assert matrix_data.expected_distinct(10_000, 5000) == 3935
+    idx = matrix_data.sampled_indices(100, 100, 2000, np.random.default_rng(0), "fewer_distinct")
+    assert len(idx) == len(np.unique(idx)) == 1813
+    # the protocol's draw is the one it always was
+    np.testing.assert_array_equal(
+        matrix_data.sampled_indices(100, 100, 2000, np.random.default_rng(3), "without_replacement"),
+        matrix_data.completion_indices(100, 100, 2000, np.random.default_rng(3)))
+    with pytest.raises(ValueError, match="sampling"):
+        matrix_data.sampled_indices(10, 10, 5, np.random.default_rng(0), "bootstrap")
+
+
+def test_convex_variant_solves_the_protocols_data_with_its_own_settings() -> None:
+    cfg = _config(2, {**SPREAD, "sampling": ["without_replacement", "fewer_distinct"]})
+    cfg["convex"]["variants"] = {"loose": {"solver_options": {"eps_abs": 1.0e-3, "eps_rel": 1.0e-3}}}
+    cfg["arora2019"]["figures"]["arora2019_n2"]["instance_convex_variants"] = ["loose"]
+    plan = build_plan(cfg)
+    spread = plan.figures["arora2019_n2"].instances
+    assert spread.convex_variants == ["loose"]
+    variant = [d for d in spread.convex_datasets if d.convex_variant]
+    assert sorted(d.name for d in variant) == sorted(f"completion-r2{i}-m200-loose" for i in ("", "-i1", "-i2"))
+    jobs = {j.dataset.name: j for j in plan.convex_jobs.values()}
+    for d in variant:  # same data as the protocol's, another solve
+        protocol = d.name.removesuffix("-loose")
+        assert jobs[d.name].key != jobs[protocol].key
+        assert d.observations_suffix == jobs[protocol].dataset.observations_suffix
+        assert spread.instance_labels[f"min_nuclear_norm:{d.name}"][2] == "loose"
+    assert {tuple(v)[2] for v in spread.instance_labels.values()} == {"protocol", "fewer_distinct", "loose"}
+    cfg["arora2019"]["figures"]["arora2019_n2"]["instance_convex_variants"] = ["tight"]
+    with pytest.raises(ConfigError, match="instance_convex_variants.*tight"):
+        build_plan(cfg)
+
+
+def test_variant_copies_give_a_convex_variant_the_protocols_other_rows() -> None:
+    df = pd.DataFrame({"method": ["deep_factorization", "min_nuclear_norm", "ground_truth", "min_nuclear_norm",
+                                  "deep_factorization"],
+                       "variant": ["protocol", "protocol", "protocol", "loose", "fewer_distinct"]})
+    out = tables.with_variant_copies(df, ["loose"])
+    assert sorted(out.loc[out["variant"] == "loose", "method"]) == [
+        "deep_factorization", "ground_truth", "min_nuclear_norm"]
+    assert len(out.loc[out["variant"] == "fewer_distinct"]) == 1
+    assert tables.with_variant_copies(df, []) is df
+
+
 def test_instance_columns_need_a_label_for_every_row() -> None:
     df = pd.DataFrame({"run_id": ["a", "b"], "x": [1.0, 2.0]})
     out = tables.with_instance_columns(df, {"a": [0, "without_replacement"], "b": [2, "with_replacement"]})
     assert list(out["instance"]) == [0, 2] and out["instance"].dtype == "int64"
     assert list(out["sampling"]) == ["without_replacement", "with_replacement"]
+    assert list(out["variant"]) == ["protocol", "with_replacement"]
     with pytest.raises(ValueError, match="without an instance label"):
         tables.with_instance_columns(df, {"a": [0, "without_replacement"]})
 
@@ -104,7 +151,9 @@ def test_paper_preset_spreads_the_instance_dependent_values() -> None:
     assert cfg["instances"] >= 10
     spread = build_plan(copy.deepcopy(cfg)).figures["arora2019_n2"].instances
     samplings = {tuple(v)[1] for v in spread.instance_labels.values()}
-    assert samplings == {"without_replacement", "with_replacement"}
+    assert samplings == {"without_replacement", "with_replacement", "fewer_distinct"}
+    assert {tuple(v)[2] for v in spread.instance_labels.values()} == {
+        "protocol", "with_replacement", "fewer_distinct", "scs2_accuracy"}
     for preset in ("quick.yaml", "test.yaml"):
         quick = validate_config(yaml.safe_load((ROOT / "config" / preset).read_text()), SCHEMA)
         assert quick["instances"] == 0

@@ -6,7 +6,8 @@ from pathlib import Path
 
 from snakemake.logging import logger
 
-from implicit_reg import planning
+from implicit_reg import memory, planning
+from implicit_reg.arora2019 import plan as arora_plan
 from implicit_reg.config import movielens_file
 from implicit_reg.core.data_files import require_local_file
 from implicit_reg.arora2019.convex import RUNTIME_MINUTES, memory_mb
@@ -27,6 +28,14 @@ for line in PREP.log_lines:
     logger.info(line)
 PLAN = PREP.plans["arora2019"]
 RZ = PREP.plans["razin2020"]
+# A job that needs more memory than any machine it may get is refused now, not after
+# it has died allocating (implicit_reg.memory: estimates from the sizes).
+_MEM_LIMIT, _MEM_SOURCE = memory.job_limit_mb(config)
+_MEM_REFUSAL = memory.refusal(
+    memory.oversized_jobs(PLAN, _MEM_LIMIT, config["dtype"]), _MEM_LIMIT, _MEM_SOURCE
+)
+if _MEM_REFUSAL:
+    raise WorkflowError(_MEM_REFUSAL)
 
 
 onstart:
@@ -107,7 +116,33 @@ def ground_truth_record(wildcards):
 
 
 def observations_record(wildcards):
-    return PLAN.datasets[f"{wildcards.ground_truth}-m{wildcards.n_obs}"].record()
+    # Data sets that differ only in their convex_variant share one observation file.
+    return next(
+        d.record()
+        for _, d in sorted(PLAN.datasets.items())
+        if d.ground_truth_name == wildcards.ground_truth
+        and d.observations_suffix == wildcards.n_obs
+    )
+
+
+def ground_truth_mem_mb(wildcards):
+    """Estimated peak memory of drawing a ground truth and its singular values."""
+    return memory.ground_truth_mb(PLAN.ground_truths[wildcards.ground_truth])
+
+
+def observations_mem_mb(wildcards):
+    """Estimated peak memory of drawing a data set's observations."""
+    return max(
+        memory.observations_mb(d)
+        for d in PLAN.datasets.values()
+        if d.ground_truth_name == wildcards.ground_truth
+        and d.observations_suffix == wildcards.n_obs
+    )
+
+
+def batch_mem_mb(wildcards):
+    """Estimated peak memory of a training batch (data, factors and buffers of its runs)."""
+    return memory.batch_mb(PLAN.batches[wildcards.batch], config["dtype"])
 
 
 def movielens_input(wildcards):
@@ -148,6 +183,11 @@ def convex_job(wildcards):
         "key": job.key,
         "figures": PLAN.convex_job_figures(wildcards.job),
     }
+
+
+def convex_section(wildcards):
+    """The convex config of a solve (its data set's convex_variant applied)."""
+    return arora_plan.convex_section(PLAN.convex_jobs[wildcards.job].dataset, config)
 
 
 def convex_mem_mb(wildcards):
@@ -213,6 +253,7 @@ def figure_table_params(wildcards, fig=None):
         "sources": fig.sources,
         "convex_sources": fig.convex_sources,
         "ground_truth_datasets": [d.record() for d in fig.ground_truth_datasets],
+        "convex_variants": fig.convex_variants,
     }
 
 

@@ -22,7 +22,7 @@ rule min_nuclear_norm:
         mem_mb=convex_mem_mb,
         runtime=convex_runtime,
     params:
-        convex=config["convex"],
+        convex=convex_section,
         job=convex_job,
     script:
         "../scripts/solve_min_nuclear_norm.py"

@@ -38,6 +38,7 @@ runs, trajectories = tables.figure_tables(
 if plan["instance_labels"]:
     runs = tables.with_instance_columns(runs, plan["instance_labels"])
     trajectories = tables.with_instance_columns(trajectories, plan["instance_labels"])
+    runs = tables.with_variant_copies(runs, plan.get("convex_variants", []))
 log.info("%s: %d rows (%s), %d trajectory rows", plan["figure"], len(runs), runs["status"].value_counts().to_dict(), len(trajectories))
 table_io.write_parquet(runs, smk.output.runs, PROVENANCE)
 table_io.write_parquet(trajectories, smk.output.trajectories, PROVENANCE)

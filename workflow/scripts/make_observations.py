@@ -15,8 +15,7 @@ ground_truth = np.load(snakemake.input.ground_truth)["ground_truth"]  # noqa: F8
 task, n_obs = dataset["task"], int(dataset["n_obs"])
 rng = rng_for(snakemake.params.seed, *observations_seed_keys(dataset))  # noqa: F821
 if task == "completion":
-    arrays = matrix_data.completion_arrays(ground_truth, n_obs, rng,
-                                           replacement=dataset["sampling"] == "with_replacement")
+    arrays = matrix_data.completion_arrays(ground_truth, n_obs, rng, sampling=dataset["sampling"])
 else:
     arrays = matrix_data.sensing_arrays(ground_truth, n_obs, rng)
 rms = matrix_data.check_label_rms(arrays["labels"])

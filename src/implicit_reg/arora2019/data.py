@@ -88,6 +88,43 @@ def completion_indices(
     )
 
 
+def expected_distinct(n_entries: int, n_draws: int) -> int:
+    """How many distinct entries ``n_draws`` uniform draws with replacement give, in expectation.
+
+    ``N (1 − (1 − 1/N)^m)``, rounded: 1,813 of N = 10,000 for m = 2,000 and 3,935 for
+    m = 5,000.
+    """
+    return int(round(n_entries * (1.0 - (1.0 - 1.0 / n_entries) ** n_draws)))
+
+
+def sampled_indices(n_rows: int, n_cols: int, n_obs: int, rng: np.random.Generator, sampling: str) -> np.ndarray:
+    """Observed flat indices drawn by one of the sampling schemes of the instance spread.
+
+    Parameters
+    ----------
+    n_rows, n_cols, n_obs, rng
+        As in :func:`completion_indices`.
+    sampling : str
+        ``without_replacement`` (the documented protocol, spec §1.2): m distinct entries;
+        ``with_replacement``: m draws, duplicates kept; ``fewer_distinct``: the
+        :func:`expected_distinct` number of distinct entries that m draws with
+        replacement give, each once, so that the effect of fewer distinct entries is
+        measured apart from the weighting of duplicates.
+
+    Returns
+    -------
+    numpy.ndarray
+        Sorted int64 flat indices.
+    """
+    if sampling == "without_replacement":
+        return completion_indices(n_rows, n_cols, n_obs, rng)
+    if sampling == "with_replacement":
+        return completion_indices(n_rows, n_cols, n_obs, rng, replacement=True)
+    if sampling == "fewer_distinct":
+        return completion_indices(n_rows, n_cols, expected_distinct(n_rows * n_cols, n_obs), rng)
+    raise ValueError(f"unknown sampling {sampling!r}")
+
+
 def sensing_matrices(
     n_rows: int, n_cols: int, n_obs: int, rng: np.random.Generator
 ) -> np.ndarray:
@@ -267,7 +304,8 @@ def split_ratings(
 
 
 def completion_arrays(
-    ground_truth: np.ndarray, n_obs: int, rng: np.random.Generator, replacement: bool = False
+    ground_truth: np.ndarray, n_obs: int, rng: np.random.Generator, replacement: bool = False,
+    sampling: str | None = None,
 ) -> dict[str, np.ndarray]:
     """Observation file contents for matrix completion: flat indices and labels (spec §1.2).
 
@@ -281,6 +319,8 @@ def completion_arrays(
         The data set's stream.
     replacement : bool
         Draw the entries with replacement (see :func:`completion_indices`).
+    sampling : str, optional
+        A scheme of :func:`sampled_indices`; overrides ``replacement``.
 
     Returns
     -------
@@ -288,7 +328,9 @@ def completion_arrays(
         ``indices`` (sorted flat indices) and ``labels`` (``W*`` at them, float32).
     """
     rows, cols = ground_truth.shape
-    indices = completion_indices(rows, cols, n_obs, rng, replacement)
+    if sampling is None:
+        sampling = "with_replacement" if replacement else "without_replacement"
+    indices = sampled_indices(rows, cols, n_obs, rng, sampling)
     labels = ground_truth.reshape(-1)[indices].astype(np.float32)
     return {"indices": indices, "labels": labels}
 

@@ -40,6 +40,10 @@ class ConfigError(ValueError):
     """A configuration value that cannot be used; the message names the key."""
 
 
+#: How observed entries can be drawn, and the suffix each gives the observation file.
+SAMPLING_SUFFIXES = {"without_replacement": "", "with_replacement": "-wr", "fewer_distinct": "-fd"}
+
+
 @dataclass(frozen=True)
 class Dataset:
     """One set of observations (and its ground truth)."""
@@ -54,20 +58,32 @@ class Dataset:
     #: 0 is the figure's own instance; 1..K are further seeded draws of ground truth,
     #: observations and initializations (the instance spread, config ``instances``).
     instance: int = 0
-    #: how observed entries are drawn: ``without_replacement`` (spec §1.2) or
-    #: ``with_replacement`` (duplicates kept and weighted, as a sampler with replacement).
+    #: how observed entries are drawn: ``without_replacement`` (spec §1.2),
+    #: ``with_replacement`` (duplicates kept and weighted, as a sampler with replacement)
+    #: or ``fewer_distinct`` (as many distinct entries as m draws with replacement give).
     sampling: str = "without_replacement"
+    #: a named ``convex.variants`` entry: the minimum-nuclear-norm solve of these data
+    #: with that entry's solver settings (the data, and so every run's key, unchanged)
+    convex_variant: str = ""
 
     @property
     def name(self) -> str:
         if self.task == "movielens":
             return f"movielens-m{self.n_obs}"
-        return f"{self.ground_truth_name}-m{self.observations_suffix}"
+        variant = f"-{self.convex_variant}" if self.convex_variant else ""
+        return f"{self.ground_truth_name}-m{self.observations_suffix}{variant}"
+
+    @property
+    def variant(self) -> str:
+        """Its name in instance-spread tables: ``protocol`` for the documented protocol."""
+        if self.convex_variant:
+            return self.convex_variant
+        return "protocol" if self.sampling == "without_replacement" else self.sampling
 
     @property
     def observations_suffix(self) -> str:
-        """``<n_obs>``, or ``<n_obs>-wr`` for entries drawn with replacement."""
-        return f"{self.n_obs}-wr" if self.sampling == "with_replacement" else str(self.n_obs)
+        """``<n_obs>``, ``<n_obs>-wr`` (with replacement) or ``<n_obs>-fd`` (fewer distinct)."""
+        return str(self.n_obs) + SAMPLING_SUFFIXES[self.sampling]
 
     @property
     def ground_truth_name(self) -> str:
@@ -81,7 +97,8 @@ class Dataset:
         """JSON form passed to data, convex and table jobs."""
         return {"name": self.name, "task": self.task, "rank": self.rank, "n_obs": self.n_obs,
                 "size": self.shape[0], "ground_truth_name": self.ground_truth_name,
-                "instance": self.instance, "sampling": self.sampling}
+                "instance": self.instance, "sampling": self.sampling,
+                "convex_variant": self.convex_variant}
 
 
 def ground_truth_seed_keys(record: dict[str, Any]) -> tuple:
@@ -229,8 +246,10 @@ class FigurePlan:
     convex_sources: list[dict[str, Any]] = field(default_factory=list)
     #: the instance spread of this figure (its ``instance_sweeps`` on instances 0..K), if any
     instances: "FigurePlan | None" = None
-    #: run id (or baseline row id) -> [instance, sampling], for instance-spread tables
+    #: run id (or baseline row id) -> [instance, sampling, variant], for instance-spread tables
     instance_labels: dict[str, list] = field(default_factory=dict)
+    #: convex variants of an instance spread: each also gets the protocol's other rows
+    convex_variants: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -382,10 +401,25 @@ def run_payload(run: Run, config: dict[str, Any], data: dict[str, Any]) -> dict[
     }
 
 
+def convex_section(dataset: Dataset, config: dict[str, Any]) -> dict[str, Any]:
+    """The ``convex`` config of a data set's solve: its ``convex_variant`` applied over the section.
+
+    A variant's ``solver_options`` replace the section's (a solver's accuracy settings are
+    one set); its ``epsilon``, if given, replaces ε.
+    """
+    section = {k: v for k, v in config["convex"].items() if k != "variants"}
+    if dataset.convex_variant:
+        variant = config["convex"].get("variants", {}).get(dataset.convex_variant)
+        if variant is None:
+            raise ConfigError(f"convex.variants: no variant named {dataset.convex_variant!r}")
+        section.update({k: v for k, v in variant.items() if k != "description"})
+    return section
+
+
 def convex_payload(dataset: Dataset, config: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
     """Everything that determines a minimum-nuclear-norm solution (sensing and completion solve different programs)."""
     return {"kind": "arora2019.min_nuclear_norm", "data": data,
-            "convex": convex.task_settings(dataset.task, config["convex"]),
+            "convex": convex.task_settings(dataset.task, convex_section(dataset, config)),
             "numerics": archive.numerics(convex.numerics_engine(dataset.task))}
 
 
@@ -430,10 +464,12 @@ def build_plan(
             spread_runs = list(_expand_instances(fig["instance_sweeps"], f"{where}.instance_sweeps", size,
                                                  config, base_seed, n_instances))
             spread = _figure_plan(fig_name, fig, spread_runs)
-            spread.instance_labels = {r.run_id: [r.dataset.instance, r.dataset.sampling] for r in spread_runs}
+            spread.instance_labels = {r.run_id: [r.dataset.instance, r.dataset.sampling, r.dataset.variant]
+                                      for r in spread_runs}
             for d in sorted({r.dataset for r in spread_runs}, key=lambda d: d.name):  # params: no hash order
-                spread.instance_labels[f"min_nuclear_norm:{d.name}"] = [d.instance, d.sampling]
-                spread.instance_labels[f"ground_truth:{d.name}"] = [d.instance, d.sampling]
+                spread.instance_labels[f"min_nuclear_norm:{d.name}"] = [d.instance, d.sampling, d.variant]
+                spread.instance_labels[f"ground_truth:{d.name}"] = [d.instance, d.sampling, d.variant]
+            _add_convex_variants(spread, fig, config, f"{where}.instance_convex_variants")
             figures[fig_name].instances = spread
             plans.append((spread, spread_runs))
     datasets: dict[str, Dataset] = {}
@@ -444,6 +480,9 @@ def build_plan(
             if fig_plan.name not in figures_of_run.setdefault(run.run_id, []):
                 figures_of_run[run.run_id].append(fig_plan.name)
     identities = {name: data_identity(d, config) for name, d in datasets.items()}
+    for fig_plan, _ in plans:  # a convex variant's data set is its protocol's: same identity
+        for d in fig_plan.convex_datasets:
+            identities.setdefault(d.name, data_identity(d, config))
     run_keys = {rid: archive.provenance_key(run_payload(run, config, identities[run.dataset.name]))
                 for rid, run in runs_by_id.items()}
     counts = {"runs": len(runs_by_id), "archive": 0, "local": 0, "train": 0, "stale": 0}
@@ -506,6 +545,28 @@ def build_plan(
             fig_plan.convex_sources.append(convex_sources[d.name])
     return Plan(datasets=datasets, batches=batches, figures=figures, convex_jobs=convex_jobs,
                 run_keys=run_keys, counts=counts, results_dir=results_dir)
+
+
+def _add_convex_variants(spread: FigurePlan, fig: dict[str, Any], config: dict[str, Any], where: str) -> None:
+    """Solve the spread's protocol data sets again under each ``instance_convex_variants`` entry.
+
+    Each variant is a named ``convex.variants`` entry; its rows are labelled by its name,
+    and the spread table gives it the protocol's other rows (``FigurePlan.convex_variants``).
+    """
+    names = list(fig.get("instance_convex_variants", []))
+    known = config["convex"].get("variants", {})
+    for v in names:
+        if v not in known:
+            raise ConfigError(f"{where}: {v!r} is not in convex.variants ({', '.join(sorted(known)) or 'none'})")
+    if not names or not spread.convex_datasets:
+        return
+    protocol = [d for d in spread.convex_datasets if d.variant == "protocol"]
+    for v in names:
+        for d in protocol:
+            vd = replace(d, convex_variant=v)
+            spread.convex_datasets.append(vd)
+            spread.instance_labels[f"min_nuclear_norm:{vd.name}"] = [d.instance, d.sampling, v]
+    spread.convex_variants = names
 
 
 def _figure_plan(name: str, fig: dict[str, Any], runs: list[Run]) -> FigurePlan:

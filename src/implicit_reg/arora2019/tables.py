@@ -245,19 +245,21 @@ def figure_tables(
 
 
 def with_instance_columns(df: pd.DataFrame, labels: dict[str, list]) -> pd.DataFrame:
-    """Add ``instance`` (int, 0 = the figure's own) and ``sampling`` columns from run-id labels.
+    """Add ``instance`` (int, 0 = the figure's own), ``sampling`` and ``variant`` columns from run-id labels.
 
     Parameters
     ----------
     df : DataFrame
         A runs or trajectories table with ``run_id``.
     labels : dict
-        run id -> [instance, sampling], as the plan gives for instance-spread tables.
+        run id -> [instance, sampling, variant], as the plan gives for instance-spread
+        tables (``variant`` is ``protocol`` for the documented protocol; labels without
+        it give ``protocol`` for ``without_replacement`` and the sampling otherwise).
 
     Returns
     -------
     DataFrame
-        A copy with the two columns; raises if a row has no label.
+        A copy with the three columns; raises if a row has no label.
     """
     missing = sorted(set(df["run_id"]) - set(labels))
     if missing:
@@ -265,4 +267,34 @@ def with_instance_columns(df: pd.DataFrame, labels: dict[str, list]) -> pd.DataF
     out = df.copy()
     out["instance"] = out["run_id"].map(lambda r: int(labels[r][0])).astype("int64")
     out["sampling"] = out["run_id"].map(lambda r: str(labels[r][1]))
+    out["variant"] = out["run_id"].map(lambda r: str(labels[r][2]) if len(labels[r]) > 2 else
+                                       ("protocol" if labels[r][1] == "without_replacement" else str(labels[r][1])))
     return out
+
+
+def with_variant_copies(df: pd.DataFrame, variants: list[str]) -> pd.DataFrame:
+    """Give each convex variant the protocol's other rows, so that every variant is a whole row.
+
+    A convex variant re-solves the minimum-nuclear-norm problem of the protocol's data
+    (:func:`implicit_reg.arora2019.plan.convex_section`); its trained runs and ground
+    truths are the protocol's. Appending them under the variant's name lets a reader
+    compare all quantities of one variant at once.
+
+    Parameters
+    ----------
+    df : DataFrame
+        An instance-spread table (:func:`with_instance_columns`).
+    variants : list of str
+        The convex variants' names.
+
+    Returns
+    -------
+    DataFrame
+        ``df`` followed by, per variant, the protocol rows other than ``min_nuclear_norm``.
+    """
+    if not variants:
+        return df
+    protocol = df.loc[(df["variant"] == "protocol") & (df["method"] != "min_nuclear_norm")]
+    copies = [protocol.assign(variant=str(v)) for v in variants]
+    return pd.concat([df, *copies], ignore_index=True)
+
