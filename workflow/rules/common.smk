@@ -49,10 +49,10 @@ onstart:
 
 wildcard_constraints:
     batch=r"[A-Za-z0-9.\-]+",
-    dataset=r"(completion|sensing)(-n\d+)?-r\d+(-i\d+)?-m\d+(-wr)?|movielens-m\d+",
+    dataset=r"(completion|sensing)(-n\d+)?-r\d+(-i\d+)?-m\d+(-wr|-fd)?(-[a-z0-9_]+)?|movielens-m\d+",
     ground_truth=r"(completion|sensing)(-n\d+)?-r\d+(-i\d+)?",
     figure=r"[A-Za-z0-9_]+",
-    n_obs=r"\d+(-wr)?",
+    n_obs=r"\d+(-wr|-fd)?",
 
 
 # ---------------------------------------------------------------- figures (both papers)
