@@ -113,13 +113,16 @@ def fingerprint(work: Path) -> dict[str, Any]:
 
 #: The scorecard's result columns: what the pipeline computed for a published value.
 SCORECARD_RESULTS = ("published", "reproduced", "n_rows", "within", "status", "instances", "published_percentile")
+#: Judgments, not computed numbers: they follow the tolerance rule (issue 25 replaced the
+#: hand-set tolerances and pass/fail by the reading rule and four verdicts), so they are not compared.
+SCORECARD_JUDGMENTS = ("within", "status")
 
 
 def scorecard_rows(df: pd.DataFrame) -> dict[str, list]:
     """The scorecard's results by published id (published values added later are new ids)."""
-    cols = [c for c in SCORECARD_RESULTS if c in df.columns]
-    return {str(r["id"]): [None if pd.isna(r[c]) else (float(r[c]) if isinstance(r[c], (int, float)) else str(r[c]))
-                           for c in cols] for _, r in df.iterrows()}
+    return {str(r["id"]): [None if c not in df.columns or pd.isna(r[c])
+                           else (float(r[c]) if isinstance(r[c], (int, float)) else str(r[c]))
+                           for c in SCORECARD_RESULTS] for _, r in df.iterrows()}
 
 
 def renamed(reference: dict[str, Any]) -> dict[str, Any]:
@@ -163,7 +166,9 @@ def compare(work: Path, rtol: float = 1e-3) -> list[str]:
     if missing:
         problems.append(f"scorecard: published values missing: {missing}")
     for pid in sorted(set(reference["scorecard"]) & set(current["scorecard"])):
-        ref, cur = reference["scorecard"][pid], current["scorecard"][pid]
+        keep = [i for i, c in enumerate(SCORECARD_RESULTS) if c not in SCORECARD_JUDGMENTS]
+        ref = [reference["scorecard"][pid][i] for i in keep]
+        cur = [current["scorecard"][pid][i] for i in keep]
         same = all((a == b) or (not exact and isinstance(a, float) and isinstance(b, float)
                                and np.isclose(a, b, rtol=rtol)) for a, b in zip(ref, cur))
         if not same or len(ref) != len(cur):

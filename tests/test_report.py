@@ -25,7 +25,7 @@ PUBLISHED = textwrap.dedent(
       reduce: median
       published: 0.819
       source: blog
-      tolerance: {rel: 0.05}
+      reading: {kind: printed, text: "0.819"}
       description: "Depth-1 squared error, n_obs = 2000 (‖W−W*‖²/‖W*‖²)"
     - id: razin_rank
       paper: razin2020
@@ -34,7 +34,7 @@ PUBLISHED = textwrap.dedent(
       reduce: median
       published: 1
       source: plot
-      tolerance: {range: [1, 2]}
+      reading: {kind: linear_axis, plot: razin_fig2_o3_rank}
       description: CP rank
     """
 )
@@ -47,11 +47,15 @@ def fragments(tmp_path_factory):
     if not SNAKEMAKE.exists():
         pytest.skip("snakemake not installed in this environment")
     (tmp_path / "published.yaml").write_text(PUBLISHED, encoding="utf-8")
+    (tmp_path / "readings.yaml").write_text(
+        "accuracy_px: 2\nplots:\n  razin_fig2_o3_rank: {scale: linear, px_per_unit: 30}\n", encoding="utf-8")
     runs = tmp_path / "results" / "arora2019_fig1" / "runs.parquet"
     runs.parent.mkdir(parents=True)
     pd.DataFrame({"depth": [1, 2], "recon_error_sq": [0.82, 1e-3]}).to_parquet(runs, index=False)
-    # four instances of depth 1 around the published 0.819: it sits at the 75th percentile
-    pd.DataFrame({"depth": [1] * 4, "instance": [0, 1, 2, 3], "recon_error_sq": [0.80, 0.81, 0.815, 0.83]}).to_parquet(
+    # ours (0.82) is outside the printed 0.819's half unit (0.0005); among 10 instances of the
+    # protocol the published value lies above 0.80..0.817 (8) and below 0.82, 0.83: percentile 80
+    values = [0.82, 0.80, 0.805, 0.81, 0.812, 0.814, 0.815, 0.816, 0.817, 0.83]
+    pd.DataFrame({"depth": [1] * 10, "instance": range(10), "recon_error_sq": values}).to_parquet(
         runs.with_name("instances.parquet"), index=False)
     script = REPO / "workflow" / "scripts" / "report_fragments.py"
     (tmp_path / "Snakefile").write_text(
@@ -62,6 +66,7 @@ def fragments(tmp_path_factory):
             rule report_fragments:
                 input:
                     published="published.yaml",
+                    readings="readings.yaml",
                     runs=["results/arora2019_fig1/runs.parquet"],
                     instances=["results/arora2019_fig1/instances.parquet"],
                 output:
@@ -96,14 +101,19 @@ def test_report_fragments_adapter(fragments):
     prov = (fragments / "paper" / "generated" / "provenance.tex").read_text()
     assert r"\ProvCommit" in prov and r"\ProvVersions" in prov
     table = (fragments / "paper" / "generated" / "published_table.tex").read_text()
-    assert "1 of 2 published values within tolerance at test scale" in table and r"\textit{missing}" in table
+    assert ("Of 2 published values at test scale: 0 agree, 1 within the instance spread, 0 disagree (explained),"
+            " 0 disagree (unexplained); 1 not computed at test scale.") in table and r"\textit{missing}" in table
     assert r"\begin{longtable}" in table
     csv = pd.read_csv(fragments / "paper" / "generated" / "published_vs_reproduced.csv")
-    assert list(csv["status"]) == ["pass", "missing"]
-    assert list(csv["scale"]) == ["test", "test"] and list(csv["instances"]) == [4, 0]
-    assert csv["published_percentile"].iloc[0] == pytest.approx(75.0) and pd.isna(csv["published_percentile"].iloc[1])
+    assert list(csv["verdict"]) == ["within_spread", "missing"]
+    assert "published at percentile 80 of 10 protocol instances" in csv["evidence"].iloc[0]
+    assert list(csv["scale"]) == ["test", "test"] and list(csv["instances"]) == [10, 0]
+    assert csv["published_percentile"].iloc[0] == pytest.approx(80.0) and pd.isna(csv["published_percentile"].iloc[1])
     numbers = (fragments / "paper" / "generated" / "numbers.tex").read_text()
     assert r"\renewcommand{\ReportPreset}{test}" in numbers
+    # the title page's summary and Section 4 give the count of each of the four verdicts
+    assert r"\renewcommand{\ReportSummary}{Of 2 published values at test scale: 0 agree, 1 within" in numbers
+    assert r"\renewcommand{\ScorecardText}{Of 2 published values at test scale: 0 agree, 1 within" in numbers
     assert r"\figurenotedef{arora2019_fig1}" in numbers and r"\figurenotedef{razin2020_fig2}" in numbers
     # the figures the selection leaves out are named on the title page and above the scorecard
     left_out = r"This build leaves out 1 figure of the preset: arora2019\_fig4 (not in the figures selection)."
@@ -134,7 +144,7 @@ def test_report_skeleton_builds(fragments, tmp_path):
         text = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True).stdout
         assert "Published versus reproduced" in text
         assert "Built from the test preset" in text
-        assert "within tolerance at test scale" in text
+        assert "within the instance spread" in text and "Four verdicts" in text
         assert "Convolutional arithmetic circuit" in text
         assert "--configfile" in text  # no en-dash ligature in \texttt
 

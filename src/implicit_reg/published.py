@@ -27,15 +27,22 @@ The YAML file is either a list of entries or a mapping with the key
                                          #   half_rise_iteration
       published: 1.2e-4                  # the published number (float)
       source: paper                      # paper|nb|blog|plot|code
-      tolerance: {factor: 3}             # exactly one of:
-                                         #   {factor: F}  published/F <= x <= published*F
-                                         #                (log-scale quantities, F >= 1)
-                                         #   {abs: A}     |x - published| <= A
-                                         #   {rel: R}     |x - published| <= R*|published|
-                                         #   {range: [lo, hi]}  lo <= x <= hi
+      reading: {kind: log_axis, plot: nb_n2_error}   # how the number was obtained:
+                                         #   {kind: printed, text: "210.15"}
+                                         #   {kind: log_axis|linear_axis|approx_text, plot: ID}
+                                         #   (ID: a plot of config/readings.yaml)
+      tolerance_exception:               # optional, only with a written reason:
+        tolerance: {factor: 3}           #   {factor: F} | {abs: A} | {rel: R} | {range: [lo, hi]}
+        reason: "why the reading rule does not fit this value"
       description: "Depth-3 reconstruction error, 2000 observations"
       instance_dependent: false          # optional: the value depends on the random
                                          #   instance (ground truth, observations, seeds)
+
+The tolerance is not written in the file: :func:`implicit_reg.published_tolerance.rule_tolerance`
+derives it from ``reading`` (printed digits: half a unit of the last digit; a
+plot: its measured digitization accuracy). A hand-set ``tolerance`` key is
+rejected; ``tolerance_exception`` replaces the rule's tolerance and the report
+lists it with its reason.
 
 Matching rules for ``where``: booleans match exactly; numbers are compared
 numerically (``math.isclose`` with ``rel_tol=1e-9``, so integers and exact
@@ -54,12 +61,13 @@ half of that last value, the midpoint of a sigmoidal jump of a singular value
 Instance spread
 ---------------
 For the figures in ``instance_figures`` :func:`evaluate` also places each
-published value among the entry's values on further seeded instances
-(columns ``instances``, ``published_percentile``, ``percentile_by_sampling``);
-:mod:`implicit_reg.published_spread` describes those tables and computes this.
+published value among the entry's values on further seeded instances of the
+documented protocol and of named protocol variants
+(:mod:`implicit_reg.published_spread`), and gives each value one verdict of
+:mod:`implicit_reg.published_verdict`.
 
 Evaluation never fails because a result is absent: a missing table, a
-missing column or an empty selection gives ``status == "missing"`` and
+missing column or an empty selection gives ``verdict == "missing"`` and
 ``within is None`` with an explanation in ``note``.
 """
 
@@ -68,7 +76,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -78,6 +86,17 @@ import yaml
 
 from implicit_reg.core.latex_text import format_number, latex_escape
 from implicit_reg.core.metrics_numpy import half_rise_step
+from implicit_reg.published_tolerance import (
+    Reading,
+    Readings,
+    ReadingsError,
+    Tolerance,
+    ToleranceException,
+    load_readings,
+    parse_reading,
+    parse_tolerance,
+    rule_tolerance,
+)
 
 __all__ = [
     "PAPERS",
@@ -85,7 +104,9 @@ __all__ = [
     "SOURCES",
     "PublishedSpecError",
     "PublishedValue",
+    "Reading",
     "Tolerance",
+    "ToleranceException",
     "evaluate",
     "evaluate_file",
     "format_number",
@@ -104,8 +125,8 @@ TOLERANCE_KINDS = ("factor", "abs", "rel", "range")
 DEFAULT_TABLE = "runs.parquet"
 WHERE_REL_TOL = 1e-9
 
-_REQUIRED = ("id", "paper", "figure", "metric", "reduce", "published", "source", "tolerance", "description")
-_OPTIONAL = ("table", "where", "instance_dependent")
+_REQUIRED = ("id", "paper", "figure", "metric", "reduce", "published", "source", "reading", "description")
+_OPTIONAL = ("table", "where", "instance_dependent", "tolerance_exception")
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
 
@@ -116,20 +137,23 @@ RESULT_COLUMNS = [
     "figure",
     "description",
     "source",
+    "reading",
     "metric",
     "reduce",
     "published",
     "reproduced",
     "n_rows",
     "tolerance",
+    "exception",
     "within",
-    "status",
+    "verdict",
+    "evidence",
     "note",
     "instance_dependent",
     "scale",
     "instances",
     "published_percentile",
-    "percentile_by_sampling",
+    "percentile_by_variant",
 ]
 
 
@@ -141,53 +165,6 @@ class PublishedSpecError(ValueError):
 # data model
 # --------------------------------------------------------------------------
 @dataclass(frozen=True)
-class Tolerance:
-    """How close a reproduced value ``x`` must be to the published value ``p``."""
-
-    kind: str  # factor | abs | rel | range
-    value: float | tuple[float, float]
-
-    def check(self, published: float, reproduced: float) -> bool:
-        x, p = float(reproduced), float(published)
-        if self.kind == "factor":
-            f = float(self.value)  # type: ignore[arg-type]
-            if p == 0.0:
-                return x == 0.0
-            if x == 0.0 or (x > 0) != (p > 0):
-                return False
-            ratio = x / p  # > 0
-            # tiny slack so that x == p*F exactly still counts as within
-            return ratio <= f * (1 + 1e-12) and ratio >= (1 / f) * (1 - 1e-12)
-        if self.kind == "abs":
-            return abs(x - p) <= float(self.value) * (1 + 1e-12)  # type: ignore[arg-type]
-        if self.kind == "rel":
-            return abs(x - p) <= float(self.value) * abs(p) * (1 + 1e-12)  # type: ignore[arg-type]
-        if self.kind == "range":
-            lo, hi = self.value  # type: ignore[misc]
-            return lo <= x <= hi
-        raise ValueError(f"unknown tolerance kind {self.kind!r}")
-
-    def text(self) -> str:
-        """Plain ASCII description, e.g. ``factor 3``, ``abs 0.05``."""
-        if self.kind == "range":
-            lo, hi = self.value  # type: ignore[misc]
-            return f"range [{_g(lo)}, {_g(hi)}]"
-        if self.kind == "rel":
-            return f"rel {_g(100 * float(self.value))}%"  # type: ignore[arg-type]
-        return f"{self.kind} {_g(float(self.value))}"  # type: ignore[arg-type]
-
-    def latex(self) -> str:
-        if self.kind == "factor":
-            return rf"${{\times}}/{{\div}}\,{format_number(self.value, math_mode=False)}$"
-        if self.kind == "abs":
-            return rf"$\pm\,{format_number(self.value, math_mode=False)}$"
-        if self.kind == "rel":
-            return rf"$\pm\,{_g(100 * float(self.value))}\%$"  # type: ignore[arg-type]
-        lo, hi = self.value  # type: ignore[misc]
-        return rf"$[{format_number(lo, math_mode=False)},\,{format_number(hi, math_mode=False)}]$"
-
-
-@dataclass(frozen=True)
 class PublishedValue:
     """One validated entry of ``config/published.yaml``."""
 
@@ -198,18 +175,20 @@ class PublishedValue:
     reduce: str
     published: float
     source: str
-    tolerance: Tolerance
+    reading: Reading
     description: str
     table: str = DEFAULT_TABLE
     where: Mapping[str, Any] = field(default_factory=dict)
     instance_dependent: bool = False
+    tolerance_exception: ToleranceException | None = None
+    #: The tolerance in force (the rule's, or the exception's); ``None`` until
+    #: resolved against ``config/readings.yaml`` (:func:`resolve_tolerances`).
+    tolerance: Tolerance | None = None
+    #: What the reading rule gives, also for an entry with an exception.
+    rule: Tolerance | None = None
 
     def table_path(self, results_dir: str | Path) -> Path:
         return Path(results_dir) / self.figure / self.table
-
-
-def _g(x: float) -> str:
-    return f"{x:.6g}"
 
 
 # --------------------------------------------------------------------------
@@ -234,6 +213,9 @@ def _entry(raw: Any, index: int, origin: str) -> PublishedValue:
     def err(key: str, msg: str) -> PublishedSpecError:
         return PublishedSpecError(f"{label}: key {key!r}: {msg}")
 
+    if "tolerance" in raw:
+        raise err("tolerance", "a tolerance is not set by hand: it follows from 'reading' (docs/scorecard.md);"
+                  " an exception needs tolerance_exception: {tolerance: ..., reason: ...}")
     unknown = sorted(set(raw) - set(_REQUIRED) - set(_OPTIONAL), key=str)
     if unknown:
         raise err(str(unknown[0]), f"unknown key (allowed: {', '.join(_REQUIRED + _OPTIONAL)})")
@@ -289,7 +271,16 @@ def _entry(raw: Any, index: int, origin: str) -> PublishedValue:
     source = raw["source"]
     if source not in SOURCES:
         raise err("source", f"must be one of {', '.join(SOURCES)} (got {source!r})")
-    tolerance = _tolerance(raw["tolerance"], err)
+    reading = parse_reading(raw["reading"], float(published), err)
+    exception = None
+    if raw.get("tolerance_exception") is not None:
+        exc = raw["tolerance_exception"]
+        if not isinstance(exc, Mapping) or set(exc) != {"tolerance", "reason"}:
+            raise err("tolerance_exception", "must be {tolerance: {...}, reason: \"...\"}")
+        if not isinstance(exc["reason"], str) or len(exc["reason"].strip()) < 10:
+            raise err("tolerance_exception", "needs a written reason (a sentence)")
+        exception = ToleranceException(parse_tolerance(exc["tolerance"], err, "tolerance_exception"),
+                                       exc["reason"].strip())
     description = raw["description"]
     if not isinstance(description, str) or not description.strip():
         raise err("description", "must be a non-empty string")
@@ -307,43 +298,10 @@ def _entry(raw: Any, index: int, origin: str) -> PublishedValue:
         reduce=reduce,
         published=float(published),
         source=source,
-        tolerance=tolerance,
+        reading=reading,
+        tolerance_exception=exception,
         description=description.strip(),
     )
-
-
-def _num(x: Any) -> float | None:
-    if isinstance(x, str):
-        try:
-            x = float(x)
-        except ValueError:
-            return None
-    if not _is_number(x) or not math.isfinite(x):
-        return None
-    return float(x)
-
-
-def _tolerance(raw: Any, err) -> Tolerance:
-    if not isinstance(raw, Mapping) or len(raw) != 1:
-        raise err("tolerance", "must be a mapping with exactly one of factor, abs, rel, range, e.g. {factor: 3}")
-    ((kind, val),) = raw.items()
-    if kind not in TOLERANCE_KINDS:
-        raise err("tolerance", f"unknown kind {kind!r} (allowed: {', '.join(TOLERANCE_KINDS)})")
-    if kind == "range":
-        if not isinstance(val, (list, tuple)) or len(val) != 2:
-            raise err("tolerance", f"range must be [lo, hi] (got {val!r})")
-        lo, hi = _num(val[0]), _num(val[1])
-        if lo is None or hi is None or lo > hi:
-            raise err("tolerance", f"range must be two finite numbers with lo <= hi (got {val!r})")
-        return Tolerance("range", (lo, hi))
-    v = _num(val)
-    if v is None:
-        raise err("tolerance", f"{kind} must be a finite number (got {val!r})")
-    if kind == "factor" and v < 1:
-        raise err("tolerance", f"factor must be >= 1 (got {v!r})")
-    if v < 0:
-        raise err("tolerance", f"{kind} must be >= 0 (got {v!r})")
-    return Tolerance(kind, v)
 
 
 def parse_entries(data: Any, origin: str = "<published>") -> list[PublishedValue]:
@@ -368,15 +326,62 @@ def parse_entries(data: Any, origin: str = "<published>") -> list[PublishedValue
     return entries
 
 
-def load_published(path: str | Path) -> list[PublishedValue]:
-    """Read and validate a published-values YAML file (see the module docstring)."""
+def resolve_tolerances(entries: Sequence[PublishedValue], readings: Readings | None) -> list[PublishedValue]:
+    """The entries with ``rule`` (the reading rule's tolerance) and ``tolerance`` (in force) set.
+
+    Raises
+    ------
+    PublishedSpecError
+        An entry whose reading cannot be turned into a tolerance (a plot missing
+        from ``readings``, an axis of the wrong scale, ...), naming the entry.
+    """
+    out = []
+    for e in entries:
+        try:
+            rule = rule_tolerance(e.reading, e.metric, e.published, readings)
+        except ReadingsError as exc:
+            raise PublishedSpecError(f"entry {e.id!r}: key 'reading': {exc}") from None
+        tolerance = e.tolerance_exception.tolerance if e.tolerance_exception else rule
+        out.append(replace(e, rule=rule, tolerance=tolerance))
+    return out
+
+
+def default_readings_path(published_path: str | Path) -> Path:
+    """``readings.yaml`` beside the published-values file (``config/readings.yaml``)."""
+    return Path(published_path).with_name("readings.yaml")
+
+
+def load_published(path: str | Path, readings: str | Path | Readings | None = None,
+                   resolve: bool = True) -> list[PublishedValue]:
+    """Read and validate a published-values YAML file (see the module docstring).
+
+    Parameters
+    ----------
+    path
+        The YAML file.
+    readings
+        The digitization accuracies (a :class:`Readings` or the path of
+        ``readings.yaml``); default :func:`default_readings_path`.
+    resolve
+        Derive each entry's tolerance (:func:`resolve_tolerances`). ``False`` leaves
+        ``tolerance`` unset, for readers that only draw the published values.
+    """
     path = Path(path)
     with path.open(encoding="utf-8") as fh:
         try:
             data = yaml.safe_load(fh)
         except yaml.YAMLError as exc:
             raise PublishedSpecError(f"{path}: not valid YAML: {exc}") from exc
-    return parse_entries(data, origin=str(path))
+    entries = parse_entries(data, origin=str(path))
+    if not resolve:
+        return entries
+    if not isinstance(readings, Readings):
+        readings_path = Path(readings) if readings is not None else default_readings_path(path)
+        needs_plots = any(e.reading.kind != "printed" for e in entries)
+        if not readings_path.is_file() and needs_plots:
+            raise PublishedSpecError(f"{path}: the plot readings need {readings_path} (not found)")
+        readings = load_readings(readings_path) if readings_path.is_file() else None
+    return resolve_tolerances(entries, readings)
 
 
 # --------------------------------------------------------------------------
@@ -485,80 +490,17 @@ def _evaluate_one(e: PublishedValue, table: pd.DataFrame | str, path: Path) -> t
     reproduced = _reduce(sel, e.reduce, table.loc[mask, "iteration"] if "iteration" in table.columns else None)
     if math.isnan(reproduced):
         return reproduced, n_rows, None, f"{e.metric} is missing (NaN) in all {n_rows} matched rows"
+    if e.tolerance is None:
+        raise ValueError(f"entry {e.id!r}: tolerance not resolved (load_published(..., resolve=True))")
     return reproduced, n_rows, bool(e.tolerance.check(e.published, reproduced)), ""
 
 
-def evaluate(
-    entries: Sequence[PublishedValue],
-    results_dir: str | Path,
-    scale: str = "paper",
-    instance_figures: Sequence[str] = (),
-) -> pd.DataFrame:
-    """Evaluate every entry against ``results_dir/<figure>/<table>``.
+def evaluate(entries: Sequence[PublishedValue], results_dir: str | Path, **kwargs: Any) -> pd.DataFrame:
+    """Evaluate every entry and give it its verdict: :func:`implicit_reg.published_verdict.evaluate`."""
+    # Imported here: the verdict builds on this module's row filter, reducers and tables.
+    from implicit_reg.published_verdict import evaluate as evaluate_verdicts
 
-    Parameters
-    ----------
-    entries
-        Validated entries (:func:`load_published`).
-    results_dir
-        Directory holding ``<figure>/<table>``.
-    scale
-        The preset that produced the result tables (the ``scale`` column).
-    instance_figures
-        Figures whose instance-spread tables are read (see
-        :mod:`implicit_reg.published_spread`).
-
-    Returns
-    -------
-    pandas.DataFrame
-        One row per entry with the columns ``RESULT_COLUMNS``: ``reproduced``
-        (NaN if unavailable), ``n_rows`` (rows matched by ``where``),
-        ``tolerance`` (text), ``within`` (True/False, or None when nothing could
-        be computed), ``status`` (``pass``, ``fail`` or ``missing``), ``note``
-        (why it is missing), ``scale``, ``instances`` (0 without a spread
-        table), ``published_percentile`` (NaN without one) and
-        ``percentile_by_sampling`` (text, empty without a sampling column).
-    """
-    # Imported here: published_spread builds on this module's row filter and reducers.
-    from implicit_reg.published_spread import instance_spread, instance_table_name
-
-    results_dir = Path(results_dir)
-    spread_figures = set(instance_figures)
-    cache: dict[Path, pd.DataFrame | str] = {}
-    rows = []
-    for e in entries:
-        path = e.table_path(results_dir)
-        reproduced, n_rows, within, note = _evaluate_one(e, _read_table(path, cache), path)
-        instances, percentile, by_sampling = 0, math.nan, ""
-        if e.figure in spread_figures:
-            spread_path = results_dir / e.figure / instance_table_name(e.table)
-            instances, percentile, by_sampling = instance_spread(e, _read_table(spread_path, cache))
-        rows.append(
-            {
-                "id": e.id,
-                "paper": e.paper,
-                "figure": e.figure,
-                "description": e.description,
-                "source": e.source,
-                "metric": e.metric,
-                "reduce": e.reduce,
-                "published": e.published,
-                "reproduced": reproduced,
-                "n_rows": n_rows,
-                "tolerance": e.tolerance.text(),
-                "within": within,
-                "status": "missing" if within is None else ("pass" if within else "fail"),
-                "note": note,
-                "instance_dependent": e.instance_dependent,
-                "scale": scale,
-                "instances": instances,
-                "published_percentile": percentile,
-                "percentile_by_sampling": by_sampling,
-            }
-        )
-    df = pd.DataFrame(rows, columns=RESULT_COLUMNS)
-    df["within"] = df["within"].astype(object)
-    return df
+    return evaluate_verdicts(entries, results_dir, **kwargs)
 
 
 def evaluate_file(published_yaml: str | Path, results_dir: str | Path, **kwargs: Any) -> pd.DataFrame:

@@ -69,7 +69,7 @@ def published_points(published_path: str | Path | None, figure: str, metric: str
         return pd.DataFrame(columns=cols)
     rows = [
         (e.id, e.metric, e.published, e.description, e.table, dict(e.where))
-        for e in load_published(published_path)
+        for e in load_published(published_path, resolve=False)
         if e.figure == figure and (metric is None or e.metric == metric)
     ]
     return pd.DataFrame(rows, columns=cols)

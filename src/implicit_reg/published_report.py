@@ -4,14 +4,19 @@ Everything here renders an :func:`implicit_reg.published.evaluate` frame (and
 the run tables' status counts) as LaTeX, so that no number about results is
 typed by hand into ``paper/sections/``:
 
-* :func:`summary_text` -- "N of M published values within tolerance at <preset> scale";
-* :func:`to_latex_table` -- the scorecard as a ``longtable`` (breaks across pages);
-* :func:`figure_note` -- the short paragraph printed beside each figure: the
-  paper's key numbers next to ours and, where they differ, the reason, derived
-  from the numbers and the ``instance_dependent`` field of the published entry;
+* :func:`summary_text` -- the count of each verdict (title page and scorecard);
+* :func:`scorecard_text` -- Section 4's generated paragraph: the counts, what each
+  verdict means and every tolerance exception with its reason;
+* :func:`to_latex_table` -- the scorecard as a ``longtable`` (breaks across pages),
+  each value's verdict and, for every value that does not simply agree, its evidence;
+* :func:`figure_note` -- the paragraph printed beside each figure: the counts of
+  its verdicts and every disagreement with its evidence (never dropped for length);
 * :func:`numbers_tex` -- the file of macros (``\\ReportPreset``,
-  ``\\ReportSummary``, ``\\resultdef{id}{field}{value}``,
+  ``\\ReportSummary``, ``\\ScorecardText``, ``\\resultdef{id}{field}{value}``,
   ``\\figurenotedef{figure}{text}``) that ``paper/report.tex`` reads.
+
+All of them read the same verdict column (:mod:`implicit_reg.published_verdict`),
+so the title page, Section 4, the notes and the table cannot disagree.
 """
 
 from __future__ import annotations
@@ -24,13 +29,16 @@ from typing import Any
 import pandas as pd
 
 from implicit_reg.core.latex_text import format_number, latex_escape
-from implicit_reg.published import PAPER_TITLES, PAPERS, Tolerance
+from implicit_reg.published import PAPER_TITLES, PAPERS
+from implicit_reg.published_tolerance import Tolerance
+from implicit_reg.published_verdict import MISSING, VERDICT_LABELS, VERDICTS
 
 __all__ = [
     "NOTE_MAX_CHARS",
     "figure_note",
     "numbers_tex",
     "plain_length",
+    "scorecard_text",
     "short_quantity",
     "summary_text",
     "to_latex_table",
@@ -40,7 +48,7 @@ PAPER_SCALE = "paper"
 # A figure note must fit in six lines of \small text at the report's text width
 # (about 105 characters a line); the budget leaves room for line-break slack.
 NOTE_MAX_CHARS = 560
-SCORECARD_COLUMNS = 10
+SCORECARD_COLUMNS = 9
 
 
 def plain_length(latex: str) -> int:
@@ -54,9 +62,32 @@ def _scale_phrase(scale: str) -> str:
     return f"at {latex_escape(scale)} scale"
 
 
+def verdict_counts(df: pd.DataFrame) -> dict[str, int]:
+    """How many values have each verdict (the four classes, then ``missing``)."""
+    counts = df["verdict"].value_counts() if len(df) else pd.Series(dtype=int)
+    return {v: int(counts.get(v, 0)) for v in (*VERDICTS, MISSING)}
+
+
+def counts_phrase(df: pd.DataFrame) -> str:
+    """``3 agree, 2 within the instance spread, 1 disagrees (explained), 0 disagree (unexplained)``."""
+    c = verdict_counts(df)
+
+    def verb(n: int, one: str, many: str) -> str:
+        return one if n == 1 else many
+
+    return (f"{c['agrees']} {verb(c['agrees'], 'agrees', 'agree')},"
+            f" {c['within_spread']} within the instance spread,"
+            f" {c['disagrees_explained']} {verb(c['disagrees_explained'], 'disagrees', 'disagree')} (explained),"
+            f" {c['disagrees_unexplained']} {verb(c['disagrees_unexplained'], 'disagrees', 'disagree')}"
+            " (unexplained)")
+
+
 def summary_text(df: pd.DataFrame, scale: str = PAPER_SCALE,
                  omitted_figures: Sequence[str] | Mapping[str, str] = ()) -> str:
-    """The scorecard's summary line, e.g. ``12 of 40 published values within tolerance at test scale``.
+    """The scorecard's summary line: the count of each verdict.
+
+    E.g. ``Of 40 published values at test scale: 12 agree, 3 within the instance
+    spread, 1 disagrees (explained), 2 disagree (unexplained); 22 not computed.``
 
     Parameters
     ----------
@@ -83,22 +114,36 @@ def summary_text(df: pd.DataFrame, scale: str = PAPER_SCALE,
                    f" of the preset: {names}.")
     if n == 0:
         return "No published values are listed." + omitted
-    passed = int((df["status"] == "pass").sum())
-    failed = int((df["status"] == "fail").sum())
-    missing = int((df["status"] == "missing").sum())
-    text = f"{passed} of {n} published value{'s' if n != 1 else ''} within tolerance {_scale_phrase(scale)}"
-    extra = []
-    if failed:
-        extra.append(f"{failed} outside")
+    missing = verdict_counts(df)[MISSING]
+    text = f"Of {n} published value{'s' if n != 1 else ''} {_scale_phrase(scale)}: {counts_phrase(df)}"
     if missing:
-        extra.append(f"{missing} not computed {_scale_phrase(scale)}")
-    if extra:
-        text += " (" + ", ".join(extra) + ")"
+        text += (f"; {missing} not computed"
+                 + (" (an error at paper scale: every published value has a verdict there)"
+                    if scale == PAPER_SCALE else f" {_scale_phrase(scale)}"))
     text += "."
     if scale != PAPER_SCALE:
         text += (f" The {latex_escape(scale)} preset runs reduced sizes, so its values are not expected"
                  " to match the published ones; only a paper-scale build tests the papers.")
     return text + omitted
+
+
+def scorecard_text(df: pd.DataFrame, scale: str = PAPER_SCALE) -> str:
+    """Section 4's generated paragraph: the verdict counts and every tolerance exception with its reason."""
+    if len(df) == 0:
+        return "No published values are listed."
+    out = [f"{summary_text(df, scale)}"]
+    exceptions = df.loc[df["exception"].fillna("").astype(str) != ""]
+    if exceptions.empty:
+        out.append(" Every tolerance is the reading rule's: no entry carries an exception.")
+    else:
+        n = len(exceptions)
+        out.append(f" {n} tolerance{'s' if n != 1 else ''} {'are' if n != 1 else 'is'} set against the"
+                   " reading rule, each with its reason:\\begin{itemize}\\setlength{\\itemsep}{0pt}")
+        for _, r in exceptions.iterrows():
+            out.append(f"\\item \\texttt{{{latex_escape(r['id'])}}} ({_tolerance_latex(r['tolerance'])}):"
+                       f" {latex_escape(r['exception'])}")
+        out.append("\\end{itemize}")
+    return "".join(out)
 
 
 def _tolerance_latex(text: Any) -> str:
@@ -116,8 +161,28 @@ def _tolerance_latex(text: Any) -> str:
     return latex_escape(text)
 
 
-def _match_cell(status: str) -> str:
-    return {"pass": "yes", "fail": r"\textbf{no}", "missing": r"\textit{missing}"}.get(status, latex_escape(status))
+_VERDICT_CELLS = {
+    "agrees": "agrees",
+    "within_spread": "spread",
+    "disagrees_explained": r"\textbf{expl.}",
+    "disagrees_unexplained": r"\textbf{unexpl.}",
+    MISSING: r"\textit{missing}",
+}
+_READING_CELLS = {"printed": "printed", "log_axis": "log axis", "linear_axis": "lin.\\ axis", "approx_text": r"$\approx$"}
+
+
+def _verdict_cell(verdict: str) -> str:
+    return _VERDICT_CELLS.get(verdict, latex_escape(verdict))
+
+
+def _reading_cell(reading: Any) -> str:
+    """Short kind of a :meth:`Reading.label` (``printed 210.15``, ``log axis of nb_n2_error``, ...)."""
+    text = str(reading)
+    for prefix, kind in (("printed", "printed"), ("log axis", "log_axis"), ("linear axis", "linear_axis"),
+                         ("'≈'", "approx_text")):
+        if text.startswith(prefix):
+            return _READING_CELLS[kind]
+    return latex_escape(text)
 
 
 def _percentile_cell(value: Any) -> str:
@@ -137,17 +202,19 @@ def to_latex_table(df: pd.DataFrame) -> str:
     """Render an evaluation frame as one ``longtable`` that breaks across pages.
 
     Rows are grouped by paper and figure (group rows instead of a figure
-    column, to leave the width to the quantity). Columns: quantity, source,
-    published, reproduced, matched rows, tolerance, match, scale (the preset),
-    number of instances and the published value's percentile among them.
+    column, to leave the width to the quantity). Columns: quantity, reading
+    (printed, log axis, linear axis, ≈), published, reproduced, matched rows,
+    tolerance, verdict, number of protocol instances and the published value's
+    percentile among them. Below every value that does not simply agree, and every
+    value with a tolerance exception, a full-width line gives the evidence.
     Requires ``booktabs`` and ``longtable``.
     """
     if len(df) == 0:
         return "\\emph{No published values are listed.}\n"
-    head = ("Quantity & Src & Published & Ours & $n$ & Tolerance & Match & Scale & Inst. & Pctl. \\\\\n")
+    head = ("Quantity & Reading & Published & Ours & $n$ & Tolerance & Verdict & Inst. & Pctl. \\\\\n")
     out = [
         "{\\footnotesize\\setlength{\\tabcolsep}{3pt}\n",
-        "\\begin{longtable}{@{}p{0.28\\linewidth} l r r r l l l r r@{}}\n",
+        "\\begin{longtable}{@{}p{0.30\\linewidth} l r r r l l r r@{}}\n",
         "\\toprule\n", head, "\\midrule\n\\endfirsthead\n",
         "\\toprule\n", head, "\\midrule\n\\endhead\n",
         f"\\midrule\n\\multicolumn{{{SCORECARD_COLUMNS}}}{{r}}{{\\emph{{continued on the next page}}}} \\\\\n\\endfoot\n",
@@ -163,19 +230,28 @@ def to_latex_table(df: pd.DataFrame) -> str:
         if r["figure"] != figure:
             figure = r["figure"]
             out.append(f"\\multicolumn{{{SCORECARD_COLUMNS}}}{{@{{}}l}}{{\\texttt{{{latex_escape(figure)}}}}} \\\\\n")
+        exception = str(r.get("exception") or "") if not pd.isna(r.get("exception")) else ""
         cells = [
             "\\raggedright " + latex_escape(r["description"]),
-            latex_escape(r["source"]),
+            _reading_cell(r.get("reading", "")),
             format_number(r["published"]),
             format_number(r["reproduced"]),
             str(int(r["n_rows"])),
-            _tolerance_latex(r["tolerance"]),
-            _match_cell(r["status"]),
-            latex_escape(r.get("scale", "")),
+            _tolerance_latex(r["tolerance"]) + ("$^{*}$" if exception else ""),
+            _verdict_cell(r["verdict"]),
             _instances_cell(r.get("instances", 0)),
             _percentile_cell(r.get("published_percentile", math.nan)),
         ]
         out.append(" & ".join(cells) + " \\\\\n")
+        if r["verdict"] != "agrees" or exception:
+            evidence = str(r.get("evidence") or "")
+            if r["verdict"] == MISSING and str(r.get("note") or ""):
+                evidence = str(r["note"])
+            evidence = latex_escape(evidence)
+            if exception:
+                evidence += f"; $^{{*}}$tolerance exception: {latex_escape(exception)}"
+            out.append(f"\\multicolumn{{{SCORECARD_COLUMNS}}}{{@{{\\hspace{{1em}}}}p{{0.95\\linewidth}}@{{}}}}"
+                       f"{{\\scriptsize\\raggedright {evidence}}} \\\\[1pt]\n")
     out.append("\\end{longtable}}\n")
     return "".join(out)
 
@@ -201,34 +277,28 @@ def _ratio_phrase(published: float, reproduced: float) -> str:
     return "ours differs"
 
 
-def _sampling_phrase(by_sampling: str) -> str:
-    """Which sampling protocol the published value fits best, from ``name: pct (K); ...``."""
-    found = re.findall(r"([A-Za-z_]+): (\d+) \((\d+)\)", by_sampling or "")
-    if len(found) < 2:
-        return ""
-    parts = ", ".join(f"{latex_escape(name.replace('_', ' '))} {pct}" for name, pct, _ in found)
-    best = min(found, key=lambda t: abs(int(t[1]) - 50))[0]
-    return f" (percentiles by sampling: {parts}; it fits {latex_escape(best.replace('_', ' '))} best)"
+def _variant_percentiles(text: str) -> list[tuple[str, float, int]]:
+    """``[(variant, percentile, K), ...]`` from a ``percentile_by_variant`` cell."""
+    return [(name, float(pct), int(k)) for name, pct, k in
+            re.findall(r"([A-Za-z0-9_]+): ([\d.]+) \((\d+)\)", str(text or ""))]
 
 
-def _reason(row: Mapping[str, Any], scale: str) -> str:
-    """Why a value is outside its tolerance, from the numbers and the entry's fields."""
-    if scale != PAPER_SCALE:
-        return f"expected {_scale_phrase(scale)}, whose sizes are not the paper's"
-    k = int(row.get("instances") or 0)
-    pct = row.get("published_percentile", math.nan)
-    if k and not pd.isna(pct):
-        inside = 0 < float(pct) < 100
-        verdict = ("inside their spread: another instance, not a disagreement" if inside
-                   else "outside all of them: a disagreement")
-        return (f"the published value lies at percentile {float(pct):.0f} of our {k} instances, {verdict}"
-                + _sampling_phrase(str(row.get("percentile_by_sampling") or "")))
-    if row.get("instance_dependent"):
-        reason = "the value depends on the random instance, which the authors did not publish"
-        if re.search(r"error|mse", str(row.get("metric", ""))):  # only an error says how hard an instance is
-            reason += f": our instance is {'easier' if row['reproduced'] < row['published'] else 'harder'}"
-        return reason
-    return "not explained by the random instance"
+def _pct(x: float) -> str:
+    return f"{x:.1f}".removesuffix(".0")
+
+
+def _disagreement_reason(row: Mapping[str, Any]) -> str:
+    """Why a value disagrees, in a few words, from its spread columns (the full evidence is in Section 4)."""
+    found = _variant_percentiles(row.get("percentile_by_variant", ""))
+    if not found:
+        return "no instance spread was run"
+    parts = ", ".join(f"{latex_escape(name.replace('_', ' '))} {_pct(pct)}" for name, pct, _ in found)
+    k = found[0][2]
+    if row["verdict"] == "disagrees_explained":
+        m = re.search(r"variant (\S+) reproduces it", str(row.get("evidence", "")))
+        name = m.group(1) if m else "a variant"
+        return f"explained by the variant {latex_escape(name.replace('_', ' '))}; percentiles of {k} instances: {parts}"
+    return f"percentiles of {k} instances: {parts}"
 
 
 def _comparison(row: Mapping[str, Any]) -> str:
@@ -256,8 +326,9 @@ def figure_note(
         Status counts of the figure's runs table (e.g. ``{"converged": 10}``),
         each status named when the paper quotes no number for the figure.
     max_items, max_chars
-        At most ``max_items`` comparisons, and items are dropped until the
-        paragraph's printed length is at most ``max_chars``.
+        Values within the spread or in agreement are added, at most ``max_items``, while
+        the paragraph's printed length stays at most ``max_chars``. Disagreements are
+        never dropped: every one is listed, whatever the length.
     extra
         A generated sentence the note always keeps (e.g. what runs stopped at their
         step cap had reached, :func:`implicit_reg.arora2019.dynamics.cap_sentence`).
@@ -265,10 +336,11 @@ def figure_note(
     Returns
     -------
     str
-        LaTeX text: the count within tolerance, the key comparisons (values
-        outside first, each with its reason), and what was not computed.
+        LaTeX text: the count of each verdict, every disagreement with its reason, some
+        of the other comparisons, and what was not computed.
     """
     lead = f"\\textbf{{Paper vs.\\ ours}} (\\emph{{{latex_escape(scale)}}} preset): "
+    tail_extra = " " + extra if extra else ""
     if rows.empty:
         runs = ""
         if run_counts:
@@ -278,24 +350,28 @@ def figure_note(
             by_status = sorted(run_counts.items(), key=lambda kv: (-kv[1], kv[0]))
             runs = (f" {total} results by status: "
                     + ", ".join(f"{int(n)} {latex_escape(str(s))}" for s, n in by_status) + ".")
-        return lead + "the papers quote no number for this figure." + runs + (" " + extra if extra else "")
-    computed = rows.loc[rows["status"] != "missing"]
-    head = (f"{int((rows['status'] == 'pass').sum())} of {len(rows)} published values within tolerance"
-            f" {_scale_phrase(scale)}.")
-    missing = len(rows) - len(computed)
+        return lead + "the papers quote no number for this figure." + runs + tail_extra
+    n = len(rows)
+    head = f"of {n} published value{'s' if n != 1 else ''} {_scale_phrase(scale)}, {counts_phrase(rows)}."
+    missing = int((rows["verdict"] == MISSING).sum())
     tail = f" {missing} not computed {_scale_phrase(scale)}." if missing else ""
-    fails = computed.loc[computed["status"] == "fail"]
-    passes = computed.loc[computed["status"] == "pass"]
-    items = [
-        f"{_comparison(r)} ({_ratio_phrase(r['published'], r['reproduced'])}: {_reason(r, scale)})."
-        for _, r in fails.iterrows()
-    ] + [f"{_comparison(r)}." for _, r in passes.iterrows()]
-    items = items[:max_items]
-    while True:
-        text = lead + head + "".join(" " + s for s in items) + tail + (" " + extra if extra else "")
-        if plain_length(text) <= max_chars or not items:
-            return text
-        items.pop()
+    disagree = rows.loc[rows["verdict"].isin(["disagrees_unexplained", "disagrees_explained"])]
+    must = [f"{_comparison(r)} ({_ratio_phrase(r['published'], r['reproduced'])}; {_disagreement_reason(r)})."
+            for _, r in disagree.sort_values("verdict", ascending=False).iterrows()]
+    if must:
+        must[0] = "Disagreements: " + must[0]
+    spread = rows.loc[rows["verdict"] == "within_spread"]
+    agree = rows.loc[rows["verdict"] == "agrees"]
+    optional = [f"{_comparison(r)} (within the spread: percentile {_pct(float(r['published_percentile']))}"
+                f" of {int(r['instances'])} instances)." for _, r in spread.iterrows()]
+    optional += [f"{_comparison(r)} (agrees)." for _, r in agree.iterrows()]
+    chosen: list[str] = []
+    for item in optional[:max_items]:
+        text = lead + head + "".join(" " + x for x in must + chosen + [item]) + tail + tail_extra
+        if plain_length(text) > max_chars:
+            break
+        chosen.append(item)
+    return lead + head + "".join(" " + x for x in must + chosen) + tail + tail_extra
 
 
 def _def(kind: str, key: str, field: str | None, value: str) -> str:
@@ -314,8 +390,9 @@ def numbers_tex(
 ) -> str:
     """The generated macro file ``paper/generated/numbers.tex``.
 
-    Defines ``\\ReportPreset``, ``\\ReportSummary``, for every published entry
-    ``\\resultdef{<id>}{published|reproduced|status|percentile}{...}`` and for
+    Defines ``\\ReportPreset``, ``\\ReportSummary`` (the count of each verdict),
+    ``\\ScorecardText`` (Section 4's paragraph: :func:`scorecard_text`), for every published entry
+    ``\\resultdef{<id>}{published|reproduced|verdict|percentile}{...}`` and for
     every figure ``\\figurenotedef{<figure>}{<paragraph>}``; ``report.tex``
     provides ``\\result{id}{field}`` and ``\\figurenote{figure}`` to read them.
     ``extra_notes`` adds a generated sentence to a figure's note (figure -> text);
@@ -325,11 +402,12 @@ def numbers_tex(
     extra_notes = extra_notes or {}
     out = ["% generated by workflow/scripts/report_fragments.py -- do not edit\n",
            f"\\renewcommand{{\\ReportPreset}}{{{latex_escape(scale)}}}\n",
-           f"\\renewcommand{{\\ReportSummary}}{{{summary_text(df, scale, omitted_figures)}}}\n"]
+           f"\\renewcommand{{\\ReportSummary}}{{{summary_text(df, scale, omitted_figures)}}}\n",
+           f"\\renewcommand{{\\ScorecardText}}{{{scorecard_text(df, scale)}}}\n"]
     for _, r in df.iterrows():
         out.append(_def("resultdef", r["id"], "published", format_number(r["published"])))
         out.append(_def("resultdef", r["id"], "reproduced", format_number(r["reproduced"])))
-        out.append(_def("resultdef", r["id"], "status", latex_escape(r["status"])))
+        out.append(_def("resultdef", r["id"], "verdict", latex_escape(VERDICT_LABELS.get(r["verdict"], r["verdict"]))))
         out.append(_def("resultdef", r["id"], "percentile", _percentile_cell(r.get("published_percentile"))))
     for fig in figures:
         rows = df.loc[df["figure"] == fig]

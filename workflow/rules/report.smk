@@ -20,7 +20,7 @@ INSTANCE_FIGURES |= set(RZ.spread_figures()) | set(RZ.tc_spread_figures())
 INSTANCE_TABLES = sorted(
     {
         f"results/{e.figure}/{instance_table_name(e.table)}"
-        for e in load_published(Path(workflow.basedir) / "config" / "published.yaml")
+        for e in load_published(Path(workflow.basedir) / "config" / "published.yaml", resolve=False)
         if e.figure in INSTANCE_FIGURES
     }
 )
@@ -29,6 +29,7 @@ INSTANCE_TABLES = sorted(
 rule report_fragments:
     input:
         published="config/published.yaml",
+        readings="config/readings.yaml",
         runs=all_runs_tables(),
         instances=INSTANCE_TABLES,
     output:

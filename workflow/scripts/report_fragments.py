@@ -1,6 +1,7 @@
 """Adapter: write the report's generated LaTeX fragments.
 
-input:  published (config/published.yaml), runs (result tables; declared so
+input:  published (config/published.yaml), readings (config/readings.yaml: the
+        digitization accuracy each plot reading's tolerance follows from), runs (result tables; declared so
         that the fragments are rebuilt when results change), instances
         (optional: the instance-spread tables of params.instance_figures)
 params: results_dir, config (the whole Snakemake config, hashed for provenance;
@@ -68,14 +69,13 @@ log.info("provenance: %s; preset %s", prov, scale)
 _write(smk.output.provenance, provenance_tex(prov))
 
 results_dir = Path(smk.params.results_dir)
-entries = load_published(smk.input.published)
+entries = load_published(smk.input.published, readings=smk.input.readings)
 df = evaluate(entries, results_dir, scale=scale, instance_figures=list(smk.params.instance_figures))
-for status, count in df["status"].value_counts().items():
-    log.info("published values %s: %d", status, count)
+for verdict, count in df["verdict"].value_counts().items():
+    log.info("published values %s: %d", verdict, count)
 for row in df.itertuples():
-    log.info("%-40s %-8s published=%-12.4g reproduced=%-12.4g n=%d instances=%d pct=%.0f %s",
-             row.id, row.status, row.published, row.reproduced, row.n_rows, row.instances,
-             row.published_percentile, row.note)
+    log.info("%-40s %-22s published=%-12.4g reproduced=%-12.4g n=%d %s %s",
+             row.id, row.verdict, row.published, row.reproduced, row.n_rows, row.evidence, row.note)
 
 omitted = smk.params.omitted_figures  # figure -> why this build leaves it out
 _write(smk.output.published_table, HEADER + summary_text(df, scale, omitted) + "\n\n" + to_latex_table(df))
