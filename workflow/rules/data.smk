@@ -12,7 +12,7 @@ rule ground_truth:
         f"{ENVS}/compute.yaml"
     threads: 1
     resources:
-        mem_mb=500,
+        mem_mb=ground_truth_mem_mb,
         runtime=5,
     params:
         dataset=ground_truth_record,
@@ -34,7 +34,7 @@ rule observations:
         f"{ENVS}/compute.yaml"
     threads: 1
     resources:
-        mem_mb=2000,
+        mem_mb=observations_mem_mb,
         runtime=5,
     params:
         dataset=observations_record,

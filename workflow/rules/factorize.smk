@@ -22,7 +22,7 @@ rule train_factorization_batch:
         f"{ENVS}/compute.yaml"
     threads: 1
     resources:
-        mem_mb=4000,
+        mem_mb=batch_mem_mb,
         runtime=720,
         gpu=0,
     params:
