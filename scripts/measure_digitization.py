@@ -179,9 +179,10 @@ def find_frames(ink: np.ndarray, min_len: int = 100, slack: int = 3, tick_px: in
     """Axes frames: a top and a bottom spine of the same extent, joined by a left spine.
 
     The right spine can be hidden under a legend (Razin & Cohen's depth-2 panel), so the
-    right edge is taken where the top spine ends. A left spine's dark run can continue past
-    a corner into a tick mark, and the bottom spine's into the tick at 0, so run ends are
-    matched within ``tick_px + slack``. Sorted in reading order (top to bottom, left to right).
+    right edge is taken where the top spine ends. A spine's dark run can continue past a
+    corner into a tick mark (a y tick at the top or bottom limit, an x tick at the left), so
+    run ends are matched within ``tick_px + slack``. Sorted in reading order (top to bottom,
+    then left to right).
     """
     h, w = ink.shape
     vert = _group({x: _runs(ink[:, x], min_len) for x in range(w)})
@@ -193,7 +194,7 @@ def find_frames(ink: np.ndarray, min_len: int = 100, slack: int = 3, tick_px: in
             if by <= ty + min_len or abs(te - be) > slack or abs(ts - bs) > reach:
                 continue
             lefts = [(vx, vt) for vx, vt, vs, ve in vert
-                     if abs(vx - (ts + (tt - 1) / 2)) <= slack and vs <= ty + slack and ve >= by - slack
+                     if ts - slack <= vx - (tt - 1) / 2 <= ts + reach and vs <= ty + slack and ve >= by - slack
                      and vs >= ty - reach and ve <= by + reach + 1]
             if not lefts:
                 continue
@@ -304,22 +305,22 @@ PLOTS: list[PlotSpec] = [
 #: the axis end; the values below are in steps.
 FIG3 = f"{NB} 'Figure 3'"
 PLOTS += [
-    PlotSpec("nb_fig3_syn_d1_sv", "nb_fig3.png", (0,), "y", "linear", FIG3,
+    PlotSpec("nb_fig3_synthetic_depth1_sv", "nb_fig3.png", (0,), "y", "linear", FIG3,
              tick_values=(12, 10, 8, 6, 4, 2, 0)),
-    PlotSpec("nb_fig3_syn_d2_sv", "nb_fig3.png", (1,), "y", "linear", FIG3,
+    PlotSpec("nb_fig3_synthetic_depth2_sv", "nb_fig3.png", (1,), "y", "linear", FIG3,
              tick_values=(40, 30, 20, 10, 0)),
-    PlotSpec("nb_fig3_syn_d3_sv", "nb_fig3.png", (2,), "y", "linear", FIG3,
+    PlotSpec("nb_fig3_synthetic_depth3_sv", "nb_fig3.png", (2,), "y", "linear", FIG3,
              tick_values=(50, 40, 30, 20, 10, 0)),
-    PlotSpec("nb_fig3_syn_d3_steps", "nb_fig3.png", (2,), "x", "linear", FIG3,
+    PlotSpec("nb_fig3_synthetic_depth3_steps", "nb_fig3.png", (2,), "x", "linear", FIG3,
              (0.0, 2.0e4), "ax.set_xlim(0, 20000)", tick_values=(0, 5e3, 1e4, 1.5e4, 2e4),
              accuracy_px=3, why="a jump is read where a steep 1.5-px curve crosses its mid-level: ±3 px along x"),
-    PlotSpec("nb_fig3_ml_d1_sv", "nb_fig3.png", (4,), "y", "linear", FIG3,
+    PlotSpec("nb_fig3_movielens_depth1_sv", "nb_fig3.png", (4,), "y", "linear", FIG3,
              tick_values=(70, 60, 50, 40, 30, 20, 10, 0)),
-    PlotSpec("nb_fig3_ml_d2_sv", "nb_fig3.png", (5,), "y", "linear", FIG3,
+    PlotSpec("nb_fig3_movielens_depth2_sv", "nb_fig3.png", (5,), "y", "linear", FIG3,
              tick_values=(3500, 3000, 2500, 2000, 1500, 1000, 500, 0)),
-    PlotSpec("nb_fig3_ml_d3_sv", "nb_fig3.png", (6,), "y", "linear", FIG3,
+    PlotSpec("nb_fig3_movielens_depth3_sv", "nb_fig3.png", (6,), "y", "linear", FIG3,
              tick_values=(4000, 3500, 3000, 2500, 2000, 1500, 1000, 500, 0)),
-    PlotSpec("nb_fig3_ml_d3_steps", "nb_fig3.png", (6,), "x", "linear", FIG3,
+    PlotSpec("nb_fig3_movielens_depth3_steps", "nb_fig3.png", (6,), "x", "linear", FIG3,
              (0.0, 5.0e4), "ax.set_xlim(0, 50000)", tick_values=(0, 1e4, 2e4, 3e4, 4e4, 5e4),
              accuracy_px=3, why="a jump is read where a steep 1.5-px curve crosses its mid-level: ±3 px along x"),
 ]
@@ -327,26 +328,26 @@ PLOTS += [
 #: Razin & Cohen's panels (example_plots/, 250 dpi): no plotting code sets the read axis'
 #: limits, so the scale comes from the tick labels read off the image.
 PLOTS += [
-    PlotSpec("rz_fig1_d2_entry", "rz_dmf_orig_d2.png", (0,), "y", "linear",
+    PlotSpec("razin_fig1_d2", "rz_dmf_orig_d2.png", (0,), "y", "linear",
              f"{RZ} example_plots/dmf_orig_d2.png", tick_values=(6, 4, 2, 0)),
-    PlotSpec("rz_fig1_d2_hidden", "rz_dmf_orig_d2.png", (0,), "y", "linear",
+    PlotSpec("razin_fig1_d2_hidden", "rz_dmf_orig_d2.png", (0,), "y", "linear",
              f"{RZ} example_plots/dmf_orig_d2.png", tick_values=(6, 4, 2, 0), accuracy_px=17,
              why="the lr 6e-3 (b) run's markers (v) are partly hidden under the lr 3e-3 (b) run's (D): half a 35-px (10 pt at 250 dpi) marker"),
-    PlotSpec("rz_fig1_d3_entry", "rz_dmf_orig_d3.png", (0,), "y", "linear",
+    PlotSpec("razin_fig1_d3", "rz_dmf_orig_d3.png", (0,), "y", "linear",
              f"{RZ} example_plots/dmf_orig_d3.png", tick_values=(60, 40, 20, 0)),
-    PlotSpec("rz_fig1_d4_entry", "rz_dmf_orig_d4.png", (0,), "y", "linear",
+    PlotSpec("razin_fig1_d4", "rz_dmf_orig_d4.png", (0,), "y", "linear",
              f"{RZ} example_plots/dmf_orig_d4.png", tick_values=(60, 40, 20, 0)),
-    PlotSpec("rz_fig1_d34_hidden", "rz_dmf_orig_d3.png", (0,), "y", "linear",
+    PlotSpec("razin_fig1_d34_hidden", "rz_dmf_orig_d3.png", (0,), "y", "linear",
              f"{RZ} example_plots/dmf_orig_d3.png and dmf_orig_d4.png (same geometry)",
              tick_values=(60, 40, 20, 0), accuracy_px=17,
              why="values over all runs include markers hidden under the (b) run's marker: half a 35-px (10 pt at 250 dpi) marker"),
-    PlotSpec("rz_fig2_o3_error", "rz_tc_r1_order3.png", (0,), "y", "log",
+    PlotSpec("razin_fig2_o3_error", "rz_tc_r1_order3.png", (0,), "y", "log",
              f"{RZ} example_plots/tc_r1_order3.png (left)", tick_values=(1e-1, 1e-3, 1e-5)),
-    PlotSpec("rz_fig2_o3_rank", "rz_tc_r1_order3.png", (1,), "y", "linear",
+    PlotSpec("razin_fig2_o3_rank", "rz_tc_r1_order3.png", (1,), "y", "linear",
              f"{RZ} example_plots/tc_r1_order3.png (right)", tick_values=(15, 10, 5, 0)),
-    PlotSpec("rz_fig2_o4_error", "rz_tc_r1_order4.png", (0,), "y", "log",
+    PlotSpec("razin_fig2_o4_error", "rz_tc_r1_order4.png", (0,), "y", "log",
              f"{RZ} example_plots/tc_r1_order4.png (left)", tick_values=(1e1, 1e-1, 1e-3, 1e-5)),
-    PlotSpec("rz_fig2_o4_rank", "rz_tc_r1_order4.png", (1,), "y", "linear",
+    PlotSpec("razin_fig2_o4_rank", "rz_tc_r1_order4.png", (1,), "y", "linear",
              f"{RZ} example_plots/tc_r1_order4.png (right)", tick_values=(50, 40, 30, 20, 10, 0)),
 ]
 
