@@ -304,7 +304,10 @@ def test_plan_data_sources():
     cfg = section()
     plan = rp.RazinPlan(cfg, 0)
     assert plan.dataset_input("completion_2x2_w_1_1_0") == {
-        "source": "../shared/razin2020_data/dmf/completion_2x2_w_1_1_0.json"}
+        "source": "resources/razin2020/dmf/completion_2x2_w_1_1_0.json"}  # the default: download
+    cfg["data"].update(source="shared", data_dir="team/razin2020_data")
+    assert rp.RazinPlan(cfg, 0).dataset_input("completion_2x2_w_1_1_0") == {
+        "source": "team/razin2020_data/dmf/completion_2x2_w_1_1_0.json"}
     assert plan.download_url("tc", "x").endswith("/c20e02c/data/tc/x.pt")
     cfg["data"]["source"] = "generated"
     assert rp.RazinPlan(cfg, 0).dataset_input("completion_2x2_w_1_1_0") == {}
