@@ -52,8 +52,9 @@ usage:
       (`scripts/reproduce.sh --recompute all`), the paper scale takes about {cpu_h:.1f}
       CPU-hours ({wall_h:.1f} h on 2 cores, bench/results.json); `--configfile config/quick.yaml`
       draws every figure in minutes and `--configfile config/test.yaml` in about three. The
-      authors' data are read from the paths data.movielens.path and razin2020.data_dir
-      (see config/README.md); set them, or switch to the download sources, before a first run.
+      archive needs no data file; a job that reads the authors' data fetches them from their
+      repositories at pinned commits (checked by sha256), or reads local copies named by
+      data.movielens.path and razin2020.data.data_dir (see config/README.md).
     flags: ""
   software-stack-deployment:
     conda: true
