@@ -192,8 +192,9 @@ def test_razin_tensor_spread_varies_only_the_init_on_the_fixed_observed_set() ->
     plan = _razin(2)
     assert plan.tc_spread_figures() == ["razin2020_fig2"]
     name = "tensor_rank_1_fro_1_order_3_dim_8"
-    items = {d["variant"]: d for d in plan.tc_spread_items("razin2020_fig2")}
-    assert items["protocol"]["observed"] == "fixed" and items["protocol"]["instances"] == 50
+    items = plan.tc_spread_items("razin2020_fig2")
+    n50 = next(d for d in items if d["variant"] == "protocol" and 50 in d["n_obs"])
+    assert n50["observed"] == "fixed" and n50["instances"] == 50
     own, first, second = (plan.tc_spec("razin2020_fig2", name, 50, instance=i, variant="protocol") for i in range(3))
     assert not any("permutation_seed" in s for s in (own, first, second))
     assert [r["init_std"] for r in own["runs"]] == [1.0e-2] * 5 + [1.0e-3] * 5
@@ -202,9 +203,13 @@ def test_razin_tensor_spread_varies_only_the_init_on_the_fixed_observed_set() ->
     seeds = [r["seed"] for s in (own, first, second) for r in s["runs"]]
     assert len(set(seeds)) == len(seeds)
     assert all("/instances/protocol/i1/" in r["run_id"] for r in first["runs"])
-    # 51 protocol jobs and 3 redrawn ones (K = 2), each with its own key
+    # at n = 50 51 protocol jobs and 3 redrawn ones (K = 2); at larger n K + 1 each; every key its own
     jobs = plan.tc_spread_jobs("razin2020_fig2")
-    assert sum(j["variant"] == "protocol" for j in jobs) == 51 and sum(j["variant"] == "redrawn_observed" for j in jobs) == 3
+    at50 = [j for j in jobs if j["n_obs"] == 50]
+    assert sum(j["variant"] == "protocol" for j in at50) == 51
+    assert sum(j["variant"] == "redrawn_observed" for j in at50) == 3
+    assert sum(j["n_obs"] == 200 for j in jobs) == 3
+    assert plan.tc_spec("razin2020_fig2", name, 200, instance=1, variant="protocol")["runs"][0]["init_std"] == 1e-2
     keys = {plan.job_provenance("tc_spread", figure="razin2020_fig2", name=j["name"], n_obs=j["n_obs"],
                                 depth=j["instance"], variant=j["variant"])["key"] for j in jobs}
     assert len(keys) == len(jobs)
@@ -225,6 +230,14 @@ def test_razin_tensor_redrawn_spread_draws_other_observed_sets() -> None:
     prov = plan.job_provenance("tc_spread", figure="razin2020_fig2", name=name, n_obs=50, depth=1,
                                variant="redrawn_observed")
     assert prov["job"] == f"razin2020_fig2/instances/{name}/n50/i1"
+
+
+def test_razin_tensor_spread_refuses_one_n_twice_in_a_variant() -> None:
+    plan = _razin(2)
+    fig = plan.figures["razin2020_fig2"]
+    fig["instance_datasets"] = [*fig["instance_datasets"], {"name": "tensor_rank_1_fro_1_order_3_dim_8",
+                                                           "n_obs": [50, 100]}]
+    assert any("n = 50 is in two items" in p for p in plan.problems())
 
 
 def test_with_permutation_checks_its_argument() -> None:

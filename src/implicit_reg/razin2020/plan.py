@@ -82,6 +82,13 @@ class RazinPlan(RazinProvenance):
                     out.append(f"{figure}: data set {name!r} is not in razin2020.data.datasets")
                 elif entry["kind"] != kind:
                     out.append(f"{figure}: data set {name!r} is a {entry['kind']}, not a {kind}")
+            if kind == "tensor":
+                spreads = [(d["name"], d.get("variant") or d.get("observed", "fixed"), int(n))
+                           for d in fig.get("instance_datasets", []) for n in d["n_obs"]]
+                twice = sorted({s for s in spreads if spreads.count(s) > 1})
+                if twice:
+                    out.append(f"{figure}.instance_datasets: {twice[0][0]} at n = {twice[0][2]} is in two "
+                               "items of one variant")
             if kind == "matrix":
                 depths = [p["depth"] for p in fig["panels"]]
                 if len(set(depths)) != len(depths):
@@ -193,9 +200,10 @@ class RazinPlan(RazinProvenance):
                                                          or fig["init_stds"])]})
         return out
 
-    def _spread_item(self, figure: str, name: str, variant: str | None) -> dict[str, Any]:
+    def _spread_item(self, figure: str, name: str, variant: str | None, n_obs: int | None = None) -> dict[str, Any]:
         items = [d for d in self.tc_spread_items(figure)
-                 if d["name"] == name and (variant is None or d["variant"] == variant)]
+                 if d["name"] == name and (variant is None or d["variant"] == variant)
+                 and (n_obs is None or int(n_obs) in d["n_obs"])]
         if not items:
             raise KeyError(f"{figure}: no instance spread of {name!r} named {variant!r}")
         return items[0]
@@ -215,7 +223,7 @@ class RazinPlan(RazinProvenance):
         fig, n = self.figures[figure], int(n_obs)
         spread = instance is not None
         i = int(instance) if spread else 0
-        item = self._spread_item(figure, name, variant) if spread else None
+        item = self._spread_item(figure, name, variant, n) if spread else None
         fixed = spread and item["observed"] == "fixed"
         init_stds = item["init_stds"] if spread else fig["init_stds"]
         if not spread:
