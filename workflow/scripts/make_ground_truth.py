@@ -7,7 +7,7 @@ log = start(snakemake)  # noqa: F821
 import numpy as np  # noqa: E402
 
 from implicit_reg.arora2019.data import low_rank_ground_truth  # noqa: E402
-from implicit_reg.arora2019.plan import ground_truth_seed_keys  # noqa: E402
+from implicit_reg.arora2019.plan_items import ground_truth_seed_keys  # noqa: E402
 from implicit_reg.core.seeding import rng_for  # noqa: E402
 
 dataset = snakemake.params.dataset  # noqa: F821

@@ -7,7 +7,7 @@ log = start(snakemake)  # noqa: F821
 import numpy as np  # noqa: E402
 
 from implicit_reg.arora2019 import data as matrix_data  # noqa: E402
-from implicit_reg.arora2019.plan import observations_seed_keys  # noqa: E402
+from implicit_reg.arora2019.plan_items import observations_seed_keys  # noqa: E402
 from implicit_reg.core.seeding import rng_for  # noqa: E402
 
 dataset = snakemake.params.dataset  # noqa: F821
