@@ -309,7 +309,7 @@ def parse_entries(data: Any, origin: str = "<published>") -> list[PublishedValue
     if data is None:
         return []
     if isinstance(data, Mapping):
-        extra = set(data) - {"entries"}
+        extra = set(data) - {"entries", "rows"}  # rows: implicit_reg.published_rows
         if extra:
             raise PublishedSpecError(f"{origin}: top-level mapping may only contain 'entries' (found {sorted(map(str, extra))})")
         data = data.get("entries") or []
