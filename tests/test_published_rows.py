@@ -72,3 +72,17 @@ def test_the_repo_rows_name_the_n2_quantities():
     data = yaml.safe_load((ROOT / "config" / "published.yaml").read_text(encoding="utf-8"))
     assert len(data["entries"]) == 148
     assert np.all([isinstance(r.description, str) and r.description for r in rows.values()])
+
+
+def test_an_informative_variant_never_explains_a_value():
+    from implicit_reg.published import load_informative_variants
+    from implicit_reg.published_spread import Spread
+    from implicit_reg.published_tolerance import Tolerance
+    from implicit_reg.published_verdict import decide
+
+    spread = Spread(statistics={"protocol": np.linspace(1.0, 2.0, 11), "redrawn_observed": np.linspace(0.0, 0.3, 11)})
+    tol = Tolerance("factor", 1.07)
+    assert decide(0.13, 1.4, tol, spread).verdict == "disagrees_explained"
+    v = decide(0.13, 1.4, tol, spread, informative={"redrawn_observed": "not the protocol"})
+    assert v.verdict == "disagrees_unexplained" and "not an explanation: not the protocol" in v.evidence
+    assert "redrawn_observed" in load_informative_variants(ROOT / "config" / "published.yaml")

@@ -309,7 +309,8 @@ def parse_entries(data: Any, origin: str = "<published>") -> list[PublishedValue
     if data is None:
         return []
     if isinstance(data, Mapping):
-        extra = set(data) - {"entries", "rows"}  # rows: implicit_reg.published_rows
+        # rows: implicit_reg.published_rows; informative_variants: load_informative_variants
+        extra = set(data) - {"entries", "rows", "informative_variants"}
         if extra:
             raise PublishedSpecError(f"{origin}: top-level mapping may only contain 'entries' (found {sorted(map(str, extra))})")
         data = data.get("entries") or []
@@ -382,6 +383,23 @@ def load_published(path: str | Path, readings: str | Path | Readings | None = No
             raise PublishedSpecError(f"{path}: the plot readings need {readings_path} (not found)")
         readings = load_readings(readings_path) if readings_path.is_file() else None
     return resolve_tolerances(entries, readings)
+
+
+def load_informative_variants(path: str | Path) -> dict[str, str]:
+    """The file's ``informative_variants``: spread variants that cannot explain a value.
+
+    A variant contradicted by what is known of the authors' protocol (e.g. a redrawn
+    observed set where their stored permutation fixes it) is still measured and
+    reported, but a verdict never calls a value explained by it. Each name maps to the
+    reason, which the evidence quotes.
+    """
+    path = Path(path)
+    with path.open(encoding="utf-8") as fh:
+        data = yaml.safe_load(fh)
+    raw = data.get("informative_variants", {}) if isinstance(data, Mapping) else {}
+    if not isinstance(raw, Mapping) or not all(isinstance(v, str) and v.strip() for v in raw.values()):
+        raise PublishedSpecError(f"{path}: informative_variants must map each variant name to its reason")
+    return {str(k): str(v).strip() for k, v in raw.items()}
 
 
 # --------------------------------------------------------------------------

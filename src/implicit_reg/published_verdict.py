@@ -35,7 +35,7 @@ our runs do not reach".
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -163,7 +163,8 @@ def _pair_probability(cdf: np.ndarray, p: np.ndarray, i: int, j: int, k: int, r:
 
 
 def decide(published: float, reproduced: float, tolerance: Tolerance, spread: Spread | None = None,
-           reduce: str = "", min_instances: int = MIN_INSTANCES) -> Verdict:
+           reduce: str = "", min_instances: int = MIN_INSTANCES,
+           informative: Mapping[str, str] | None = None) -> Verdict:
     """The verdict of one published value (module docstring) with its evidence.
 
     Parameters
@@ -178,8 +179,12 @@ def decide(published: float, reproduced: float, tolerance: Tolerance, spread: Sp
         The entry's reducer; ``median`` adds the single-run evidence.
     min_instances
         Fewest instance statistics of a variant that count.
+    informative
+        Variants that are measured but cannot explain a value (name -> why): they are
+        reported among what was tried, never as an explanation.
     """
     spread = spread or Spread()
+    informative = informative or {}
     k = spread.count(PROTOCOL)
     protocol = spread.statistics.get(PROTOCOL, np.empty(0))
     pct = percentile_of(published, protocol, tolerance) if k else math.nan
@@ -199,9 +204,9 @@ def decide(published: float, reproduced: float, tolerance: Tolerance, spread: Sp
         text = (f"{head}; published at percentile {pct_text(pct)} of {k} protocol instances"
                 f" (their 5-95 % range [{_g(q5)}, {_g(q95)}])")
         return Verdict("within_spread", text + runs, False, k, pct, variants_text)
-    tried = _tried(published, spread, tolerance, min_instances)
+    tried = _tried(published, spread, tolerance, min_instances, informative)
     for variant, stats in sorted(spread.statistics.items()):
-        if variant == PROTOCOL or len(stats) < min_instances:
+        if variant == PROTOCOL or variant in informative or len(stats) < min_instances:
             continue
         v_pct = percentile_of(published, stats, tolerance)
         if band_lo <= v_pct <= band_hi:
@@ -211,14 +216,18 @@ def decide(published: float, reproduced: float, tolerance: Tolerance, spread: Sp
     return Verdict("disagrees_unexplained", f"{head}; {tried}" + runs, False, k, pct, variants_text)
 
 
-def _tried(published: float, spread: Spread, tolerance: Tolerance, min_instances: int) -> str:
+def _tried(published: float, spread: Spread, tolerance: Tolerance, min_instances: int,
+           informative: Mapping[str, str] | None = None) -> str:
     """What the spread ruled out: each variant's percentile and count, or that none was run."""
     if not spread.statistics:
         return "no instance spread was run"
+    informative = informative or {}
     parts = []
     for variant in sorted(spread.statistics, key=lambda v: (v != PROTOCOL, v)):
         stats = spread.statistics[variant]
         note = "" if len(stats) >= min_instances else f", fewer than {min_instances}: not counted"
+        if variant in informative:
+            note += f", not an explanation: {informative[variant]}"
         parts.append(f"{variant} percentile {pct_text(percentile_of(published, stats, tolerance))}"
                      f" of {len(stats)}{note}")
     return "tried: " + ", ".join(parts)
@@ -243,6 +252,7 @@ def evaluate(
     scale: str = "paper",
     instance_figures: Sequence[str] = (),
     min_instances: int = MIN_INSTANCES,
+    informative: Mapping[str, str] | None = None,
 ) -> pd.DataFrame:
     """Evaluate every entry against ``results_dir/<figure>/<table>`` and give it its verdict.
 
@@ -258,6 +268,9 @@ def evaluate(
         Figures whose instance-spread tables are read (:mod:`implicit_reg.published_spread`).
     min_instances
         Fewest instance statistics of a variant that count for a verdict.
+    informative
+        Variants that cannot explain a value, with the reason
+        (:func:`implicit_reg.published.load_informative_variants`).
 
     Returns
     -------
@@ -283,7 +296,7 @@ def evaluate(
             spread_path = results_dir / e.figure / instance_table_name(e.table)
             spread = instance_spread(e, _read_table(spread_path, cache))
         assert e.tolerance is not None  # _evaluate_one raised otherwise
-        v = decide(e.published, reproduced, e.tolerance, spread, e.reduce, min_instances)
+        v = decide(e.published, reproduced, e.tolerance, spread, e.reduce, min_instances, informative)
         rows.append({
             "id": e.id, "paper": e.paper, "figure": e.figure, "description": e.description,
             "source": e.source, "reading": e.reading.label(), "metric": e.metric, "reduce": e.reduce,
