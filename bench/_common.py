@@ -67,6 +67,23 @@ def write_json(entries: list[dict], path: str | Path) -> None:
     Path(path).write_text(json.dumps(entries, indent=1) + "\n")
 
 
+def load_config(path: Path | None = None) -> dict:
+    """A preset (default ``config/config.yaml``), validated with defaults filled (both schemas, as the Snakefile does)."""
+    import yaml
+
+    return validated(yaml.safe_load((path or ROOT / "config" / "config.yaml").read_text()))
+
+
+def validated(config: dict) -> dict:
+    """``config`` validated in place, with defaults filled (the razin2020 section by its own schema)."""
+    from implicit_reg.config import load_schema, validate_config
+
+    schemas = ROOT / "workflow" / "schemas"
+    validate_config(config, load_schema(schemas / "config.schema.yaml"))
+    validate_config(config["razin2020"], load_schema(schemas / "razin2020.schema.yaml"), "razin2020")
+    return config
+
+
 def load_module_from(path: str | Path, name: str):
     """Import a module from a file (e.g. an older deep_factorization.py) under its own name."""
     import importlib.util
@@ -219,6 +236,18 @@ def loop_participant(lock: Lockstep, name: str, fn: Callable[[], object]) -> Cal
 def paired(times: dict[str, list[float]], num: str, den: str, scale: float = 1.0) -> list[float]:
     """Per-round ratios scale·times[num]/times[den]."""
     return [scale * a / b for a, b in zip(times[num], times[den])]
+
+
+def stepping(lock: Lockstep, name: str, trainer):
+    """A participant that ticks once per engine step (the step size is computed once per step)."""
+    original = trainer._step_size
+
+    def hooked(grads, step):
+        lock.tick(name)
+        return original(grads, step)
+
+    trainer._step_size = hooked
+    return trainer.run
 
 
 class _StepsDone(Exception):

@@ -58,6 +58,7 @@ from _common import (
     median,
     print_entries,
     quartiles,
+    stepping,
     write_json,
 )
 
@@ -266,8 +267,6 @@ def mixed_depths(rounds: int, batch: int = 24, depths=(2, 3, 4)) -> list[dict]:
     residual is element-wise, so mixing shares only the per-step bookkeeping. This measures
     whether that is worth changing the completion batching (it is not, see bench/README.md).
     """
-    from bench_sensing import stepping
-
     _, _, problem = completion_problem()
     lock = Lockstep(rounds)
     init = {d: [initial_factors((N_SIZE, N_SIZE), d, "gaussian", INIT_SCALE, np.random.default_rng(s))

@@ -68,15 +68,13 @@ from pathlib import Path
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-import yaml  # noqa: E402
-from _common import ROOT, entry, print_entries, run_engine_steps, write_json
+from _common import ROOT, entry, load_config, print_entries, run_engine_steps, validated, write_json  # noqa: F401 - re-exported
 
 from implicit_reg.arora2019 import data as matrix_data  # noqa: E402
 from implicit_reg.arora2019.initialization import initial_factors  # noqa: E402
 from implicit_reg.arora2019.plan import build_plan  # noqa: E402
 from implicit_reg.arora2019.schedule import Schedule  # noqa: E402
 from implicit_reg.arora2019.trainer import BatchTrainer  # noqa: E402
-from implicit_reg.config import load_schema, validate_config  # noqa: E402
 from implicit_reg.estimate import CONVEX_SECONDS  # noqa: E402  (the pipeline's convex-solve costs)
 from implicit_reg.razin2020.plan import RazinPlan  # noqa: E402
 
@@ -108,19 +106,6 @@ SPREAD = " (instance spread)"  # suffix of the instance spread's pseudo-figures
 
 
 # ------------------------------------------------------------------- inputs
-def load_config(path: Path = ROOT / "config" / "config.yaml") -> dict:
-    """A preset, validated with defaults filled (both schemas, as the Snakefile does)."""
-    return validated(yaml.safe_load(path.read_text()))
-
-
-def validated(config: dict) -> dict:
-    """``config`` validated in place, with defaults filled (the razin2020 section by its own schema)."""
-    schemas = ROOT / "workflow" / "schemas"
-    validate_config(config, load_schema(schemas / "config.schema.yaml"))
-    validate_config(config["razin2020"], load_schema(schemas / "razin2020.schema.yaml"), "razin2020")
-    return config
-
-
 def read_benchmarks(run_dir: Path) -> dict[str, dict[str, float]]:
     """``rule/wildcards`` -> {s, cpu_time} of every Snakemake benchmark file."""
     out = {}

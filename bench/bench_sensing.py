@@ -34,7 +34,7 @@ import dataclasses
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-from _common import Lockstep, entry, loop_participant, median, print_entries, write_json
+from _common import Lockstep, entry, load_config, loop_participant, median, print_entries, stepping, write_json
 from bench_deep_factorization import GroupRMSprop  # noqa: E402
 
 from implicit_reg.arora2019 import data as matrix_data  # noqa: E402
@@ -94,8 +94,6 @@ def with_backend(problem: Problem, backend: str) -> Problem:
 
 def paper_row(m: int) -> list:
     """The runs of the paper-scale shared-operator batch of rank-5 sensing at m (all depths, inits, lrs, seeds)."""
-    from bench_pipeline import load_config
-
     from implicit_reg.arora2019.plan import build_plan
 
     plan = build_plan(load_config())
@@ -108,18 +106,6 @@ def row_trainer(problem: Problem, runs: list) -> BatchTrainer:
     init = [initial_factors((N_SIZE, N_SIZE), r.depth, r.init, r.init_scale, np.random.default_rng(r.init_seed))
             for r in runs]
     return _trainer(problem, init, [r.lr for r in runs])
-
-
-def stepping(lock: Lockstep, name: str, trainer: BatchTrainer):
-    """A participant that ticks once per engine step (the step size is computed once per step)."""
-    original = trainer._step_size
-
-    def hooked(grads, step):
-        lock.tick(name)
-        return original(grads, step)
-
-    trainer._step_size = hooked
-    return trainer.run
 
 
 def square_products(lock: Lockstep, g: torch.Generator) -> None:
