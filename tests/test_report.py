@@ -40,6 +40,13 @@ PUBLISHED = textwrap.dedent(
 )
 
 
+#: a figure of the configuration that no hand-written section shows (a generated section)
+EXTRA_FIGURE = {"arora2019": {"figures": {"arora2019_extra": {
+    "notebook": "arora2019_error_vs_observations", "title": "An extra figure",
+    "sweeps": [{"task": "completion", "rank": 3, "n_obs": [150], "depth": 2, "init": "gaussian",
+                "init_scale": 1.0e-2, "lr": 1.0e-2, "optimizer": "grouprmsprop", "seeds": 1}]}}}}
+
+
 @pytest.fixture(scope="module")
 def fragments(tmp_path_factory):
     """Run the report_fragments adapter through Snakemake on a synthetic results dir (once)."""
@@ -61,6 +68,16 @@ def fragments(tmp_path_factory):
     (tmp_path / "Snakefile").write_text(
         textwrap.dedent(
             f"""\
+            import yaml
+            from pathlib import Path
+            from implicit_reg.config import merge_config
+            from implicit_reg.planning import validated_config
+            # the test preset with one more figure that no hand-written section shows
+            repo = Path({str(REPO)!r})
+            cfg = yaml.safe_load((repo / "config" / "config.yaml").read_text())
+            merge_config(cfg, yaml.safe_load((repo / "config" / "test.yaml").read_text()))
+            merge_config(cfg, {EXTRA_FIGURE!r})
+            config.update(validated_config(cfg, repo / "workflow" / "schemas", root=repo))
             config["seed"] = 1
             config["preset"] = "test"
             rule report_fragments:
@@ -69,17 +86,22 @@ def fragments(tmp_path_factory):
                     readings="readings.yaml",
                     runs=["results/arora2019_fig1/runs.parquet"],
                     instances=["results/arora2019_fig1/instances.parquet"],
+                    sections=[str(p) for p in sorted((repo / "paper" / "sections").glob("*.tex"))],
                 output:
                     provenance="paper/generated/provenance.tex",
                     published_table="paper/generated/published_table.tex",
                     numbers="paper/generated/numbers.tex",
+                    setup="paper/generated/setup.tex",
+                    figure_sections="paper/generated/figure_sections.tex",
                     published_csv="paper/generated/published_vs_reproduced.csv",
                 params:
                     results_dir="results",
                     config=config,
-                    figures=["arora2019_fig1", "razin2020_fig2"],
+                    figures=["arora2019_fig1", "razin2020_fig2", "arora2019_extra"],
                     omitted_figures=dict(arora2019_fig4="not in the figures selection"),
                     instance_figures=["arora2019_fig1"],
+                    notebooks=dict(arora2019_fig1="workflow/notebooks/arora2019_error_vs_observations.py",
+                                   arora2019_extra="elsewhere/extra_notebook.py"),
                 log:
                     "logs/report_fragments.log",
                 threads: 1
@@ -119,6 +141,14 @@ def test_report_fragments_adapter(fragments):
     left_out = r"This build leaves out 1 figure of the preset: arora2019\_fig4 (not in the figures selection)."
     assert left_out in numbers and left_out in table
     assert "table not found" in (fragments / "logs" / "report_fragments.log").read_text()
+    # the setup is the configuration's (the test preset's 20 x 20), the notebook's path the rule's
+    setup = (fragments / "paper" / "generated" / "setup.tex").read_text()
+    assert r"\settingdef{arora.shape}{$20\times20$}" in setup and "100\\times100" not in setup
+    assert r"\figuresourcedef{arora2019_extra}{\detokenize{elsewhere/extra_notebook.py}}" in setup
+    assert r"\figuresetupdef{arora2019_extra}{Runs: completion, $20\times20$, rank $3$" in setup
+    sections = (fragments / "paper" / "generated" / "figure_sections.tex").read_text()
+    assert r"\subsection{An extra figure}" in sections and r"\includefigure{arora2019_extra}" in sections
+    assert "arora2019_fig1}" not in sections  # it has a hand-written section
 
 
 @pytest.mark.skipif(shutil.which("latexmk") is None, reason="latexmk not installed")
@@ -147,6 +177,9 @@ def test_report_skeleton_builds(fragments, tmp_path):
         assert "within the instance spread" in text and "Four verdicts" in text
         assert "Convolutional arithmetic circuit" in text
         assert "--configfile" in text  # no en-dash ligature in \texttt
+        assert "this build’s n is 20" in text.replace("\n", " ")
+        assert "Further figures of this configuration" in text and "An extra figure" in text
+        assert "elsewhere/extra_notebook.py" in text
 
 
 def test_sections_state_no_measurement_and_every_figure_has_a_generated_note():

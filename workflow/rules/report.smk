@@ -1,10 +1,14 @@
-# The LaTeX report: generated fragments are declared inputs of the PDF.
+# The LaTeX report: generated fragments are declared inputs of the PDF. The setup of the
+# build (setup.tex) is written from the config, and every figure of the config that no
+# hand-written section shows gets a generated section (figure_sections.tex).
 # `snakemake --report` shows the figures (figures.smk, razin2020.smk), the scorecard
 # and the provenance, introduced by workflow/report/workflow.rst.
 
 
 report: "../report/workflow.rst"
 
+
+from types import SimpleNamespace  # noqa: E402
 
 from implicit_reg.published import load_published  # noqa: E402
 from implicit_reg.published_spread import instance_table_name  # noqa: E402
@@ -20,7 +24,9 @@ INSTANCE_FIGURES |= set(RZ.spread_figures()) | set(RZ.tc_spread_figures())
 INSTANCE_TABLES = sorted(
     {
         f"results/{e.figure}/{instance_table_name(e.table)}"
-        for e in load_published(Path(workflow.basedir) / "config" / "published.yaml", resolve=False)
+        for e in load_published(
+            Path(workflow.basedir) / "config" / "published.yaml", resolve=False
+        )
         if e.figure in INSTANCE_FIGURES
     }
 )
@@ -32,6 +38,8 @@ rule report_fragments:
         readings="config/readings.yaml",
         runs=all_runs_tables(),
         instances=INSTANCE_TABLES,
+        # the figures they show; the others get a generated section
+        sections=report_sections(),
     output:
         provenance=report(
             "paper/generated/provenance.tex",
@@ -41,6 +49,8 @@ rule report_fragments:
         ),
         published_table="paper/generated/published_table.tex",
         numbers="paper/generated/numbers.tex",
+        setup="paper/generated/setup.tex",
+        figure_sections="paper/generated/figure_sections.tex",
         published_csv=report(
             "paper/generated/published_vs_reproduced.csv",
             caption="../report/scorecard.rst",
@@ -62,7 +72,12 @@ rule report_fragments:
         config=config,
         figures=all_figure_names(),
         omitted_figures=PREP.omitted_figures,
-        instance_figures=INSTANCE_FIGURES,
+        instance_figures=sorted(INSTANCE_FIGURES),
+        # the notebook that draws each figure, as the render rule reads it
+        notebooks={
+            f: render_inputs(SimpleNamespace(figure=f))["notebook"]
+            for f in all_figure_names()
+        },
     script:
         "../scripts/report_fragments.py"
 
@@ -75,6 +90,8 @@ rule report_pdf:
         provenance="paper/generated/provenance.tex",
         published_table="paper/generated/published_table.tex",
         numbers="paper/generated/numbers.tex",
+        setup="paper/generated/setup.tex",
+        figure_sections="paper/generated/figure_sections.tex",
     output:
         # update(): Snakemake backs the previous PDF up and puts it back when the build
         # fails (missing latexmk, a LaTeX error) instead of deleting it.
