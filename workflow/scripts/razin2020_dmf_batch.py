@@ -14,13 +14,12 @@ log = start(snakemake, serves=snakemake.params.provenance["figures"])  # noqa: F
 
 from pathlib import Path  # noqa: E402
 
-import numpy as np  # noqa: E402
-
 from implicit_reg import archive  # noqa: E402
 from implicit_reg.core import checkpoint as ckpt_io  # noqa: E402
 from implicit_reg.core import table_io  # noqa: E402
 from implicit_reg.core.progress import AttemptClock, progress_text  # noqa: E402
 from implicit_reg.razin2020.jobs import job_fingerprint  # noqa: E402
+from implicit_reg.razin2020 import runners  # noqa: E402
 from implicit_reg.razin2020 import tables as rt  # noqa: E402
 from implicit_reg.razin2020 import two_by_two as tt  # noqa: E402
 from implicit_reg.razin2020 import two_by_two_problem as tp  # noqa: E402
@@ -29,18 +28,14 @@ smk = snakemake  # noqa: F821
 PROVENANCE = table_provenance(smk, "two_by_two")
 spec = smk.params.spec
 problems = {Path(p).stem: tp.load_completion_problem(p) for p in smk.input.problems}
-dtype = {"float32": np.float32, "float64": np.float64}[spec["dtype"]]
-configs = [tp.DMFRunConfig(r["depth"], r["lr"], r["init_product_std"], r["init"], r["det_sign"], r["seed"])
-           for r in spec["runs"]]
 ckpt, key = Path(smk.params.checkpoint), job_fingerprint(spec, smk.input.problems)
 resumed = ckpt_io.load_checkpoint(ckpt, key)
 if resumed:
     batch = tt.restore_state(resumed["state"])
     log.info("resumed from %s at iterations %s", ckpt, batch.iteration.tolist())
 else:
-    batch = tt.init_batch([problems[r["dataset"]] for r in spec["runs"]], configs, dtype,
-                          spec["log_every"], spec["tol"], spec["patience"], spec["max_iters"])
-log.info("%s depth %d: %d runs, backend %s, numba %s", spec["figure"], spec["depth"], len(configs),
+    batch = runners.new_dmf_batch(problems, spec)
+log.info("%s depth %d: %d runs, backend %s, numba %s", spec["figure"], spec["depth"], len(spec["runs"]),
          spec["backend"], tt.HAVE_NUMBA)
 clock = AttemptClock.from_checkpoint(resumed)  # the earlier attempts' time goes on
 
@@ -52,13 +47,7 @@ def on_checkpoint(b):
              progress_text(done, spec["max_iters"], clock.wall()))
 
 
-tt.run_batch(batch, spec["checkpoint_every"], on_checkpoint, spec["backend"])
-wall = clock.wall()
-results = tt.run_results(batch)
-observed = {name: [float(v) for v in p.values] for name, p in problems.items()}
-runs, traj = rt.dmf_tables(spec["figure"], spec["runs"], observed, [r.history for r in results],
-                           [r.status for r in results], [r.final_iteration for r in results],
-                           [r.final_product for r in results], spec, wall)
+runs, traj = runners.run_dmf_job(problems, spec, batch, on_checkpoint, clock.wall)
 if smk.params.get("trajectory") == "markers":
     traj = rt.marker_trajectories(traj)
 table_io.write_parquet(runs, smk.output.runs, PROVENANCE)
@@ -71,5 +60,5 @@ archive.write_job_record(smk.output.record, archive.job_record(
 for r in runs.itertuples():
     log.info("%s: %s after %d iterations, |P11| at loss<1e-4: %.3f, c_fit %.3f", r.run_id, r.status,
              r.iterations, r.abs_unobserved_at_cut, r.c_fit)
-log.info("batch wall time %.1f s", wall)
+log.info("batch wall time %.1f s", runs["wall_seconds"].iloc[0])
 ckpt_io.clear_checkpoint(ckpt)

@@ -18,14 +18,14 @@ from implicit_reg.core import checkpoint as ckpt_io  # noqa: E402
 from implicit_reg.core import table_io  # noqa: E402
 from implicit_reg.core.progress import AttemptClock, progress_text  # noqa: E402
 from implicit_reg.razin2020 import jobs  # noqa: E402
-from implicit_reg.razin2020 import tables as rt  # noqa: E402
+from implicit_reg.razin2020 import runners  # noqa: E402
 from implicit_reg.razin2020 import tensor_completion as tc  # noqa: E402
 from implicit_reg.razin2020 import tensor_data as td  # noqa: E402
 
 smk = snakemake  # noqa: F821
 PROVENANCE = table_provenance(smk, "tensor_completion", "cp_rank")
 spec = smk.params.spec
-s, runs, n = spec["tc"], spec["runs"], int(spec["n_obs"])
+s, n = spec["tc"], int(spec["n_obs"])
 data = jobs.instance_data(td.load_tensor_data(smk.input.data), spec)
 if spec.get("permutation_seed") is not None:
     log.info("instance %d: observed entries from a seeded permutation", spec["instance"])
@@ -35,8 +35,8 @@ if resumed:
     batch = tc.CPCompletionBatch.from_state(resumed["state"], device=s["device"])
     log.info("resumed from %s at iterations %s", ckpt, batch.iteration.tolist())
 else:
-    batch = jobs.new_tc_batch(data, spec)
-log.info("%s n=%d: %d runs, R=%d components", spec["dataset"]["name"], n, len(runs), batch.num_components)
+    batch = runners.new_tc_batch(data, spec)
+log.info("%s n=%d: %d runs, R=%d components", spec["dataset"]["name"], n, len(spec["runs"]), batch.num_components)
 clock = AttemptClock.from_checkpoint(resumed)  # the earlier attempts' time goes on
 
 
@@ -47,14 +47,7 @@ def on_checkpoint(b):
              progress_text(done, s["max_iters"], clock.wall()))
 
 
-batch.run(s["checkpoint_every"], on_checkpoint)
-wall = clock.wall()
-results, tensors = batch.results(), batch.model_tensors()
-ranks, rank_seconds, rep_of = jobs.model_cp_ranks(tensors, runs, spec["cp_rank"])
-rows = jobs.tc_run_records(spec, results, batch.num_components, ranks, rank_seconds, rep_of, wall)
-table = rt.tc_rows(spec["figure"], spec["dataset"], n, "tf", rows)
-traj = rt.tc_trajectories(spec["figure"], spec["dataset"]["name"], n, [r["run_id"] for r in runs],
-                          [res.history for res in results])
+table, traj = runners.run_tc_job(data, spec, batch, on_checkpoint, clock.wall)
 table_io.write_parquet(table, smk.output.runs, PROVENANCE)
 table_io.write_parquet(traj, smk.output.trajectories, PROVENANCE)
 # Written last: the record marks the job as finished and keys it for the archive.
@@ -65,5 +58,6 @@ archive.write_job_record(smk.output.record, archive.job_record(
 for r in table.itertuples():
     log.info("%s: %s, %d iterations, error %.3g, rank %d (%.1f s)", r.run_id, r.status, r.iterations,
              r.recon_error, r.cp_rank, r.rank_seconds)
-log.info("training wall time %.1f s; %d distinct model tensors", wall, len(ranks))
+log.info("training wall time %.1f s; %d distinct CP-rank estimates", table["wall_seconds"].iloc[0],
+         int((table["rank_seconds"] > 0).sum()))
 ckpt_io.clear_checkpoint(ckpt)

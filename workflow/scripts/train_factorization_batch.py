@@ -10,11 +10,9 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from implicit_reg import archive  # noqa: E402
-from implicit_reg.arora2019 import tables  # noqa: E402
-from implicit_reg.arora2019.initialization import initial_factors  # noqa: E402
+from implicit_reg.arora2019 import batch_job  # noqa: E402
 from implicit_reg.arora2019.observations import build_problem  # noqa: E402
-from implicit_reg.arora2019.schedule import Schedule  # noqa: E402
-from implicit_reg.arora2019.trainer import BatchTrainer, pick_device  # noqa: E402
+from implicit_reg.arora2019.trainer import pick_device  # noqa: E402
 from implicit_reg.core import checkpoint as ckpt_io  # noqa: E402
 from implicit_reg.core import table_io  # noqa: E402
 
@@ -30,29 +28,9 @@ observations = dict(np.load(smk.input.observations))
 ground_truth = np.load(smk.input.ground_truth)["ground_truth"] if "ground_truth" in smk.input.keys() else None
 problem = build_problem(spec["task"], observations, ground_truth, device, dtype, smk.params.alignment_total,
                         engine["sampled_gradient_max_fraction"])
-shape = tuple(spec["shape"]) if ground_truth is not None else problem.shape
-# A shared-operator batch (sensing: depth 0 in the spec) mixes depths; each run has its own.
-depths = [int(r.get("depth", spec["depth"])) for r in spec["runs"]]
-initial = [
-    initial_factors(problem.shape, d, r["init"], r["init_scale"], np.random.default_rng(r["init_seed"]))
-    for d, r in zip(depths, spec["runs"])
-]
-sched = spec["schedule"]
-schedule = Schedule(
-    optimizer=sched["optimizer"],
-    max_iters=sched["max_iters"],
-    log_every=sched["log_every"],
-    train_loss_tol=sched["train_loss_tol"],
-    rmsprop_alpha=rms["alpha"],
-    rmsprop_eps=rms["eps"],
-    n_singular_values=sched["n_singular_values"],
-    log_alignment=sched["log_alignment"],
-    divergence_loss=engine["divergence_loss"],
-    sync_every=engine["sync_every"],
-    checkpoint_seconds=engine["checkpoint_seconds"],
-)
+depths = batch_job.run_depths(spec)
 log.info("batch %s: %d runs, depths %s, %s on %s, %s gradients", spec["batch"], len(spec["runs"]),
-         {d: depths.count(d) for d in sorted(set(depths))}, schedule.optimizer, device,
+         {d: depths.count(d) for d in sorted(set(depths))}, spec["schedule"]["optimizer"], device,
          "sampled" if getattr(problem.train, "sampled", False) else "dense")
 log.info("serves figures: %s", ", ".join(spec["figures"]))
 checkpoint = Path(smk.params.checkpoint)
@@ -62,12 +40,8 @@ numbers_engine = {k: v for k, v in engine.items() if k != "checkpoint_seconds"}
 fingerprint = ckpt_io.fingerprint({"spec": spec, "engine": numbers_engine, "group_rmsprop": rms,
                                    "alignment_total": smk.params.alignment_total,
                                    "data": ckpt_io.file_digests(smk.input[k] for k in smk.input.keys())})
-trainer = BatchTrainer(problem, initial, [r["lr"] for r in spec["runs"]], schedule, device, dtype, checkpoint,
-                       fingerprint)
-result = trainer.run()
-runs = tables.batch_runs_table(spec, result.final, result.status)
-runs["depth"] = np.asarray(depths, dtype=runs["depth"].dtype)
-trajectories = tables.batch_trajectories_table(spec, result.trajectories, runs)
+batch = batch_job.train_batch(problem, spec, engine, rms, device, dtype, checkpoint, fingerprint)
+runs, trajectories, result = batch.runs, batch.trajectories, batch.result
 table_io.write_parquet(runs, smk.output.runs, PROVENANCE)
 table_io.write_parquet(trajectories, smk.output.trajectories, PROVENANCE)
 np.savez(smk.output.products, run_id=runs["run_id"].to_numpy(dtype=str), products=result.final_products)
