@@ -232,6 +232,31 @@ def test_razin_tensor_redrawn_spread_draws_other_observed_sets() -> None:
     assert prov["job"] == f"razin2020_fig2/instances/{name}/n50/i1"
 
 
+def test_razin_linear_rank_spread_reestimates_the_same_tensor_with_other_als_seeds() -> None:
+    from implicit_reg.razin2020 import spread_tables
+    from implicit_reg.razin2020 import tables as rt
+
+    plan = _razin(2)
+    name = "tensor_rank_1_fro_1_order_3_dim_8"
+    jobs = plan.linear_spread_jobs("razin2020_fig2")
+    assert len(jobs) == 10 * 3 and {j["instance"] for j in jobs} == {0, 1, 2}
+    own, other = plan.reference_spec(name, 50), plan.reference_spec(name, 50, instance=1)
+    assert "instance" not in own and other["instance"] == 1 and own["rank_seed"] != other["rank_seed"]
+    # instance 0 is the figure's own job (same key, same path); the others are jobs of their own
+    prov0 = plan.job_provenance("tc_reference", name=name, n_obs=50, depth=0)
+    assert prov0["key"] == plan.job_provenance("tc_reference", name=name, n_obs=50)["key"]
+    assert plan.job_provenance("tc_reference", name=name, n_obs=50, depth=1)["job"] == f"{name}/linear-n50/i1"
+    assert plan.linear_spread_path(name, 50, 0).endswith(f"{name}/linear-n50.parquet")
+    inputs = plan.tc_spread_inputs("razin2020_fig2")
+    assert len(inputs["linear"]) == len(plan.linear_spread_instances("razin2020_fig2")) == 30
+    row = pd.DataFrame([{c: None for c in rt.TC_RUN_COLUMNS} | {"run_id": f"linear/{name}/n50", "method": "linear",
+                                                              "n_obs": 50, "cp_rank": 12}])
+    runs = spread_tables.spread_runs([], [], [row, row.assign(cp_rank=11)], [0, 1])
+    assert list(runs["instance"]) == [0, 1] and set(runs["variant"]) == {"protocol"}
+    with pytest.raises(ValueError, match="linear rows"):
+        spread_tables.spread_runs([], [], [row], [0, 1])
+
+
 def test_razin_tensor_spread_refuses_one_n_twice_in_a_variant() -> None:
     plan = _razin(2)
     fig = plan.figures["razin2020_fig2"]

@@ -7,7 +7,7 @@ from pathlib import Path
 from snakemake.logging import logger
 
 from implicit_reg import memory, planning
-from implicit_reg.arora2019 import plan as arora_plan
+from implicit_reg.arora2019 import batching, plan as arora_plan
 from implicit_reg.config import movielens_file
 from implicit_reg.core.data_files import require_local_file
 from implicit_reg.arora2019.convex import RUNTIME_MINUTES, memory_mb
@@ -143,6 +143,12 @@ def observations_mem_mb(wildcards):
 def batch_mem_mb(wildcards):
     """Estimated peak memory of a training batch (data, factors and buffers of its runs)."""
     return memory.batch_mb(PLAN.batches[wildcards.batch], config["dtype"])
+
+
+def batch_threads(wildcards):
+    """engine.threads for a single run on a large matrix (MovieLens), else 1 (implicit_reg.arora2019.batching)."""
+    batch = PLAN.batches[wildcards.batch]
+    return batching.job_threads(len(batch.runs), batch.dataset.shape, config["engine"]["threads"])
 
 
 def movielens_input(wildcards):
@@ -335,6 +341,24 @@ def rz_reference_provenance(wildcards):
     return RZ.job_provenance(
         "tc_reference", name=wildcards.name, n_obs=wildcards.get("n_obs")
     )
+
+
+def rz_linear_spread_spec(wildcards):
+    return RZ.reference_spec(wildcards.name, wildcards.n_obs, instance=wildcards.instance)
+
+
+def rz_linear_spread_provenance(wildcards):
+    # The spread's job key carries the instance index in "depth".
+    return RZ.job_provenance(
+        "tc_reference",
+        name=wildcards.name,
+        n_obs=wildcards.n_obs,
+        depth=wildcards.instance,
+    )
+
+
+def rz_linear_spread_instances(wildcards):
+    return RZ.linear_spread_instances(wildcards.figure)
 
 
 def rz_ground_truth_rank(wildcards):

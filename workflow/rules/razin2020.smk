@@ -250,6 +250,35 @@ rule razin2020_tc_linear:
         "../scripts/razin2020_tc_reference.py"
 
 
+# The linear baseline's rank-seed spread: the same linear tensor, other ALS seeds.
+rule razin2020_tc_linear_spread:
+    input:
+        data="results/razin2020/data/{name}.npz",
+        ground_truth=rz_ground_truth_rank,
+    output:
+        row="results/razin2020/tc_reference/{name}/linear-n{n_obs}-i{instance}.parquet",
+        record="results/razin2020/tc_reference/{name}/linear-n{n_obs}-i{instance}.provenance.json",
+    log:
+        "logs/razin2020_tc_linear_spread/{name}-n{n_obs}-i{instance}.log",
+    benchmark:
+        "benchmarks/razin2020_tc_linear_spread/{name}-n{n_obs}-i{instance}.tsv"
+    wildcard_constraints:
+        name=RZ_NAME,
+        n_obs=r"\d+",
+        instance=r"[1-9]\d*",
+    conda:
+        f"{ENVS}/compute.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=120,
+    params:
+        spec=rz_linear_spread_spec,
+        provenance=rz_linear_spread_provenance,
+    script:
+        "../scripts/razin2020_tc_reference.py"
+
+
 rule razin2020_tc_train:
     input:
         data="results/razin2020/data/{name}.npz",
@@ -330,6 +359,7 @@ rule razin2020_tc_spread_tables:
         runtime=10,
     params:
         variants=rz_tc_spread_variants,
+        linear_instances=rz_linear_spread_instances,
     script:
         "../scripts/razin2020_tc_spread_tables.py"
 

@@ -13,8 +13,11 @@ from implicit_reg.razin2020 import tables as rt  # noqa: E402
 smk = snakemake  # noqa: F821
 PROVENANCE = table_provenance(smk, "tensor_completion", "cp_rank")
 # Archived jobs may predate the column convention: upgrade_columns renames their columns.
+linear_paths = list(getattr(smk.input, "linear", []))
 runs = spread_tables.spread_runs([rt.upgrade_columns(archive.read_table(p, "runs")) for p in smk.input.runs],
-                                 list(smk.params.variants))
+                                 list(smk.params.variants),
+                                 [rt.upgrade_columns(archive.read_table(p, "row")) for p in linear_paths],
+                                 list(smk.params.linear_instances))
 summary = spread_tables.spread_summary(runs)
 table_io.write_parquet(runs, smk.output.runs, PROVENANCE)
 table_io.write_parquet(summary, smk.output.summary, PROVENANCE)

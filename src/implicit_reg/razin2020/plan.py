@@ -252,9 +252,10 @@ class RazinPlan(RazinProvenance):
         return spec
 
     def tc_spread_figures(self) -> list[str]:
-        """Tensor figures with an instance spread (``instance_datasets`` with K > 0)."""
+        """Tensor figures with an instance spread (``instance_datasets`` or ``instance_linear`` with K > 0)."""
         return sorted(n for n in self.figure_names()
-                      if any(d["instances"] for d in self.tc_spread_items(n)))
+                      if any(d["instances"] for d in self.tc_spread_items(n))
+                      or any(j["instance"] for j in self.linear_spread_jobs(n)))
 
     def tc_spread_jobs(self, figure: str) -> list[dict[str, Any]]:
         """Every job of a tensor figure's spreads: ``name``, ``n_obs``, ``variant``, ``instance``."""
@@ -271,21 +272,51 @@ class RazinPlan(RazinProvenance):
             args = dict(figure=figure, name=j["name"], n_obs=j["n_obs"], depth=j["instance"], variant=j["variant"])
             runs.append(self.sourced(f"{local}/runs.parquet", "tc_spread", **args))
             traj.append(self.sourced(f"{local}/trajectories.parquet", "tc_spread", **args))
-        return {"runs": runs, "trajectories": traj}
+        linear = [self.sourced(self.linear_spread_path(j["name"], j["n_obs"], j["instance"]), "tc_reference",
+                               name=j["name"], n_obs=j["n_obs"], depth=j["instance"])
+                  for j in self.linear_spread_jobs(figure)]
+        return {"runs": runs, "trajectories": traj, "linear": linear}
+
+    def linear_spread_instances(self, figure: str) -> list[int]:
+        """The instance of each linear input of :meth:`tc_spread_inputs`, in its order."""
+        return [j["instance"] for j in self.linear_spread_jobs(figure)]
 
     def tc_spread_variants(self, figure: str) -> list[str]:
         """The spread (variant) name of each job of :meth:`tc_spread_inputs`, in its order."""
         return [j["variant"] for j in self.tc_spread_jobs(figure)]
 
-    def reference_spec(self, name: str, n_obs: int | str | None = None) -> dict[str, Any]:
-        """CP-rank job of the linear tensor at ``n_obs`` or, with None, of the ground truth."""
+    def reference_spec(self, name: str, n_obs: int | str | None = None, instance: int | str = 0) -> dict[str, Any]:
+        """CP-rank job of the linear tensor at ``n_obs`` or, with None, of the ground truth.
+
+        With ``instance`` i > 0, the same tensor's rank estimated with another ALS seed
+        (the estimate is stochastic, spec §9.9): the linear baseline's instance spread.
+        """
         from implicit_reg.core.seeding import derive_seed
 
-        n = -1 if n_obs is None else int(n_obs)
+        n, i = (-1 if n_obs is None else int(n_obs)), int(instance)
         what = "linear" if n > 0 else "ground_truth"
-        return {"dataset": {"name": name, **self.datasets[name]}, "n_obs": n,
-                "rank_seed": derive_seed(self.seed, "razin2020", "cp_rank", name, what, n),
+        tags = (("instance", i),) if i else ()
+        spec = {"dataset": {"name": name, **self.datasets[name]}, "n_obs": n,
+                "rank_seed": derive_seed(self.seed, "razin2020", "cp_rank", name, what, n, *tags),
                 "cp_rank": dict(self.cfg["cp_rank"])}
+        if i:
+            spec["instance"] = i
+        return spec
+
+    def linear_spread_jobs(self, figure: str) -> list[dict[str, Any]]:
+        """The linear baseline's rank-seed spread (``instance_linear``): ``name``, ``n_obs``, ``instance``.
+
+        Instance 0 is the figure's own estimate (the same job); instances 1..K re-estimate
+        the same linear tensor with further ALS seeds.
+        """
+        return [{"name": d["name"], "n_obs": int(n), "instance": i}
+                for d in self.figures[figure].get("instance_linear", [])
+                for n in d["n_obs"] for i in range(int(d.get("instances", self.instances)) + 1)]
+
+    def linear_spread_path(self, name: str, n_obs: int | str, instance: int | str) -> str:
+        """Where a linear-rank job of the spread writes (instance 0: the figure's own job)."""
+        suffix = f"-i{int(instance)}" if int(instance) else ""
+        return f"{self.results}/razin2020/tc_reference/{name}/linear-n{int(n_obs)}{suffix}.parquet"
 
     def tc_table_inputs(self, figure: str) -> dict[str, list[str]]:
         train_runs, train_traj, linear, truth = [], [], [], []
@@ -336,6 +367,9 @@ class RazinPlan(RazinProvenance):
         jobs += [self._plan_job("razin2020_tc_spread_train", "tc_spread", figure=figure, name=j["name"],
                                 n_obs=j["n_obs"], depth=j["instance"], variant=j["variant"])
                  for j in self.tc_spread_jobs(figure)]
+        jobs += [self._plan_job("razin2020_tc_linear_spread", "tc_reference", name=j["name"], n_obs=j["n_obs"],
+                                depth=j["instance"])
+                 for j in self.linear_spread_jobs(figure) if j["instance"]]
         return jobs
 
     def _plan_job(self, rule: str, kind: str, **args: Any) -> RazinJob:

@@ -79,10 +79,11 @@ class RazinProvenance:
             fixed = spec.get("observed") == "fixed"
             where = f"{self._spread_item(figure, name, variant)['variant']}/" if fixed else ""
             datasets, job = [name], f"{figure}/instances/{where}{name}/n{int(n_obs)}/i{int(depth)}"
-        elif kind == "tc_reference":
-            spec = self.reference_spec(name, n_obs)
+        elif kind == "tc_reference":  # depth: the instance of a linear-rank spread (0: the figure's)
+            spec = self.reference_spec(name, n_obs, instance=depth or 0)
             datasets = [name]
             job = f"{name}/ground_truth" if n_obs is None else f"{name}/linear-n{int(n_obs)}"
+            job += f"/i{int(depth)}" if depth else ""
         else:
             raise KeyError(f"unknown Razin & Cohen job kind {kind!r}")
         payload = {"kind": _KINDS[kind], "spec": _strip(spec),
@@ -197,4 +198,6 @@ class RazinProvenance:
             keys |= {self.job_provenance("tc_spread", figure=figure, name=j["name"], n_obs=j["n_obs"],
                                          depth=j["instance"], variant=j["variant"])["key"]
                      for j in self.tc_spread_jobs(figure)}
+            keys |= {self.job_provenance("tc_reference", name=j["name"], n_obs=j["n_obs"], depth=j["instance"])["key"]
+                     for j in self.linear_spread_jobs(figure)}
         return keys

@@ -21,7 +21,8 @@ from implicit_reg.razin2020.tables import TC_RUN_COLUMNS, sort_tc, tc_summary
 __all__ = ["spread_runs", "spread_summary"]
 
 
-def spread_runs(parts: Sequence[pd.DataFrame], variants: Sequence[str] | None = None) -> pd.DataFrame:
+def spread_runs(parts: Sequence[pd.DataFrame], variants: Sequence[str] | None = None,
+                linear: Sequence[pd.DataFrame] = (), linear_instances: Sequence[int] = ()) -> pd.DataFrame:
     """The runs of a tensor figure's instance spreads, with ``instance`` and ``variant``.
 
     Run ids of a spread read ``<figure>/instances/[<variant>/]i<k>/...``.
@@ -32,6 +33,9 @@ def spread_runs(parts: Sequence[pd.DataFrame], variants: Sequence[str] | None = 
         The runs tables of the spreads' jobs.
     variants : sequence of str, optional
         The variant name of each part (same order); default ``protocol`` for all.
+    linear, linear_instances : sequences
+        The linear baseline's rows of its rank-seed spread and the instance of each
+        (the protocol: the same linear tensor, its rank estimated with another ALS seed).
 
     Returns
     -------
@@ -43,12 +47,16 @@ def spread_runs(parts: Sequence[pd.DataFrame], variants: Sequence[str] | None = 
         variants = ["protocol"] * len(parts)
     if len(variants) != len(parts):
         raise ValueError(f"{len(parts)} runs tables but {len(variants)} variant names")
+    if len(linear) != len(linear_instances):
+        raise ValueError(f"{len(linear)} linear rows but {len(linear_instances)} instances")
     tagged = []
     for part, variant in zip(parts, variants):
         runs = part[TC_RUN_COLUMNS].copy()
         runs["instance"] = runs["run_id"].str.extract(r"/i(\d+)/", expand=False).astype("int64")
         runs["variant"] = str(variant)
         tagged.append(runs)
+    for row, instance in zip(linear, linear_instances):
+        tagged.append(row[TC_RUN_COLUMNS].assign(instance=int(instance), variant="protocol"))
     runs = pd.concat(tagged, ignore_index=True)
     return pd.concat([sort_tc(g) for _, g in runs.groupby("variant", sort=True)], ignore_index=True)
 
