@@ -106,6 +106,49 @@ def test_test_preset_builds_pdf_with_every_figure(test_preset_run: Path) -> None
     assert "Published versus reproduced" in text
 
 
+@pytest.mark.parametrize("hash_seed", ["1", "2"])
+def test_a_complete_build_is_at_rest_whatever_the_hash_seed(test_preset_run: Path, hash_seed: str) -> None:
+    """Plain `snakemake -n` after the build plans nothing: no rule's params, inputs or tables follow
+    Python's hash order (the build ran under the interpreter's own, random, seed)."""
+    import os
+
+    env = {**os.environ, "PYTHONHASHSEED": hash_seed}
+    proc = subprocess.run([str(BIN / "snakemake"), "-n", "--cores", "all", "--configfile", "config/test.yaml"],
+                          cwd=test_preset_run, env=env, capture_output=True, text=True, timeout=600)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-3000:]
+    assert "Nothing to be done" in out and "Job stats" not in out, out[-3000:]
+
+
+def test_jobs_stay_within_their_declared_memory(test_preset_run: Path) -> None:
+    """Snakemake's benchmark files (max_rss) of the data and training jobs stay below the peak
+    implicit_reg.memory estimated for them, which the rules declare as mem_mb."""
+    from implicit_reg import memory
+    from implicit_reg.arora2019.plan import build_plan
+    from implicit_reg.config import load_schema, validate_config
+
+    cfg = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    test = yaml.safe_load((ROOT / "config" / "test.yaml").read_text())
+    from snakemake.utils import update_config
+
+    update_config(cfg, test)
+    plan = build_plan(validate_config(cfg, load_schema(ROOT / "workflow" / "schemas" / "config.schema.yaml")))
+    estimates = {f"ground_truth/{d.ground_truth_name}": memory.ground_truth_mb(d) for d in plan.datasets.values()}
+    estimates |= {f"observations/{d.ground_truth_name}-m{d.observations_suffix}": memory.observations_mb(d)
+                  for d in plan.datasets.values()}
+    estimates |= {f"train_factorization_batch/{name}": memory.batch_mb(b, cfg["dtype"])
+                  for name, b in plan.batches.items()}
+    checked = 0
+    for job, estimate in estimates.items():
+        path = test_preset_run / "benchmarks" / f"{job}.tsv"
+        if path.is_file():
+            header, *rows = path.read_text().splitlines()
+            peak = float(dict(zip(header.split("\t"), rows[-1].split("\t")))["max_rss"])
+            assert peak <= estimate, (job, peak, estimate)
+            checked += 1
+    assert checked >= 10, checked
+
+
 def _tables(work: Path) -> dict[str, object]:
     """Every table and array file the pipeline computed, by path (notebooks and figures aside)."""
     import numpy as np
