@@ -118,10 +118,12 @@ def test_mark_failed_runs_draws_every_failed_run() -> None:
     assert len(new) == 2
     assert sum(len(line.get_xdata()) for line in new) == 2
     for line in new:
-        assert line.get_markeredgecolor() == "red"
         assert line.get_markerfacecolor() == "none"
-    finite = next(line for line in new if line.get_marker() == "o")
+    # the capped run (in the mean) is an orange square, the diverged one a red triangle at the top
+    finite = next(line for line in new if line.get_marker() == "s")
+    assert finite.get_markeredgecolor() == "darkorange"
     assert finite.get_ydata()[0] == pytest.approx(2e-5)
+    assert next(line for line in new if line.get_marker() == "^").get_markeredgecolor() == "red"
     texts = [t.get_text() for t in ax.texts]
     assert any("1 diverged" in t and "1 hit cap" in t for t in texts)
 
@@ -276,8 +278,8 @@ def test_mark_failed_runs_pins_off_axis_values_to_the_edge() -> None:
     fig, ax = plt.subplots()
     assert P.mark_failed_runs(ax, df, "s", "v", ylim=(210.0, 223.0)) == 3
     by_marker = {line.get_marker(): line for line in ax.lines}
-    assert set(by_marker) == {"^", "v", "o"}
+    assert set(by_marker) == {"^", "v", "s"}  # capped runs: squares, triangles when pinned
     assert list(by_marker["^"].get_xdata()) == [1.0] and list(by_marker["^"].get_ydata()) == [0.96]
     assert list(by_marker["v"].get_xdata()) == [3.0] and list(by_marker["v"].get_ydata()) == [0.04]
-    assert list(by_marker["o"].get_ydata()) == [215.0]  # inside the limits: drawn at its value
+    assert list(by_marker["s"].get_ydata()) == [215.0]  # inside the limits: drawn at its value
     assert any("off the axis" in t.get_text() for t in ax.texts)

@@ -10,9 +10,10 @@ use these helpers so that every figure shares
 * mean ± *population* std over seeds (:func:`mean_std_by`, ``ddof=0`` as
   ``np.std`` in the authors' notebook);
 * explicit marking of runs that did not finish normally
-  (:func:`mark_failed_runs`, :func:`describe_failures`): a diverged run or one
-  that hit the iteration cap is drawn as a hollow red marker and counted in a
-  panel annotation, never silently dropped;
+  (:mod:`implicit_reg.run_status`, re-exported here): a diverged run is left out of
+  the mean and drawn as a hollow red marker, a run stopped at the iteration cap is
+  in the mean and drawn as a hollow orange square, both counted in a panel
+  annotation, never silently dropped or averaged in;
 * byte-stable saving (:func:`save_figure`): no wall-clock time in the PDF, the
   ``SOURCE_DATE_EPOCH`` convention honoured, a fixed SVG hash salt.
 
@@ -35,6 +36,23 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.transforms import blended_transform_factory
+
+# Re-exported: the notebooks use them as P.<name>.
+from implicit_reg.run_status import (  # noqa: F401
+    CAPPED_MARKER_STYLE,
+    CAPPED_STATUSES,
+    EXCLUDED_FROM_MEAN,
+    FAILED_MARKER_STYLE,
+    OK_STATUSES,
+    STATUS_LABELS,
+    capped_mask,
+    describe_failures,
+    failed_mask,
+    failed_runs_report,
+    mark_failed_runs,
+    mean_std_by,
+    status_counts,
+)
 
 # --------------------------------------------------------------------------
 # Style
@@ -84,29 +102,6 @@ _EXTRA_LR_STYLES: list[dict[str, str]] = [
 
 #: Line styles used to tell learning rates (or init scales) apart inside a colour.
 LINESTYLE_CYCLE: tuple[Any, ...] = ("-", "--", ":", "-.", (0, (5, 1)), (0, (3, 1, 1, 1, 1, 1)))
-
-#: Statuses of a run that finished normally (GD, CVXPY, ground-truth rows).
-OK_STATUSES: frozenset[str] = frozenset({"converged", "optimal", "exact"})
-
-#: Human wording of abnormal statuses in annotations and summaries.
-STATUS_LABELS: dict[str, str] = {
-    "diverged": "diverged",
-    "max_iters": "hit cap",
-    "optimal_inaccurate": "inaccurate",
-    "infeasible": "infeasible",
-    "solver_error": "solver error",
-}
-
-#: Marker of a run that did not finish normally.
-FAILED_MARKER_STYLE: dict[str, Any] = {
-    "marker": "o",
-    "markersize": 9,
-    "markerfacecolor": "none",
-    "markeredgecolor": "red",
-    "markeredgewidth": 1.5,
-    "linestyle": "none",
-}
-
 
 def apply_style(extra: Mapping[str, Any] | None = None) -> None:
     """Set the shared rcParams (:data:`STYLE_RC`), optionally with overrides.
@@ -200,158 +195,8 @@ def init_ratio_label(init_scale: float, reference: float) -> str:
 
 
 # --------------------------------------------------------------------------
-# Aggregation and status handling
+# Axis limits
 # --------------------------------------------------------------------------
-
-
-def failed_mask(df: pd.DataFrame, status_col: str = "status") -> pd.Series:
-    """Boolean mask of rows whose status is not a normal finish (:data:`OK_STATUSES`).
-
-    Rows without a status column are considered fine.
-    """
-    if status_col not in df.columns:
-        return pd.Series(False, index=df.index)
-    return ~df[status_col].astype("string").fillna("missing").isin(sorted(OK_STATUSES))
-
-
-def status_counts(df: pd.DataFrame, status_col: str = "status") -> dict[str, int]:
-    """Counts of abnormal statuses, e.g. ``{"diverged": 1, "max_iters": 2}`` (sorted keys)."""
-    bad = df.loc[failed_mask(df, status_col)]
-    if bad.empty:
-        return {}
-    counts = bad[status_col].astype("string").fillna("missing").value_counts()
-    return {str(k): int(counts[k]) for k in sorted(counts.index)}
-
-
-def describe_failures(counts: Mapping[str, int] | pd.DataFrame, status_col: str = "status") -> str:
-    """Human summary such as "1 diverged, 2 hit cap" ("" when all runs are fine)."""
-    if isinstance(counts, pd.DataFrame):
-        counts = status_counts(counts, status_col)
-    return ", ".join(f"{n} {STATUS_LABELS.get(s, s)}" for s, n in sorted(counts.items()) if n)
-
-
-def mean_std_by(
-    df: pd.DataFrame,
-    keys: Sequence[str] | str,
-    value: str,
-    *,
-    exclude_statuses: Iterable[str] = ("diverged",),
-    status_col: str = "status",
-) -> pd.DataFrame:
-    """Mean and population std (``ddof=0``, as ``np.std``) of ``value`` per group.
-
-    Values that are not finite, and values of runs whose status is in
-    ``exclude_statuses`` (diverged runs by default), do not enter the mean; they
-    are still counted. Returns one row per group (sorted by ``keys``) with the
-    key columns and
-
-    ``mean``, ``std``
-        over the used values (NaN when none is usable; std 0 for one value);
-    ``n``
-        number of values used;
-    ``n_runs``
-        number of rows in the group;
-    ``n_failed``
-        number of rows whose status is not a normal finish;
-    ``failures``
-        a summary such as "1 diverged" ("" when none).
-    """
-    keys = [keys] if isinstance(keys, str) else list(keys)
-    if value not in df.columns:
-        raise KeyError(f"column {value!r} not in table (columns: {list(df.columns)})")
-    exclude = set(exclude_statuses)
-    work = df.copy()
-    vals = pd.to_numeric(work[value], errors="coerce").astype(float)
-    usable = np.isfinite(vals.to_numpy())
-    if status_col in work.columns and exclude:
-        usable &= ~work[status_col].astype("string").isin(sorted(exclude)).fillna(False).to_numpy()
-    work["_v"] = vals.where(usable)
-    work["_failed"] = failed_mask(work, status_col).to_numpy()
-
-    rows = []
-    if keys:
-        groups = work.groupby(keys, sort=True, dropna=False)
-    else:
-        groups = [((), work)]
-    for key, grp in groups:
-        key = key if isinstance(key, tuple) else (key,)
-        v = grp["_v"].dropna().to_numpy(dtype=float)
-        row = dict(zip(keys, key))
-        row["mean"] = float(np.mean(v)) if v.size else float("nan")
-        row["std"] = float(np.std(v, ddof=0)) if v.size else float("nan")
-        row["n"] = int(v.size)
-        row["n_runs"] = len(grp)
-        row["n_failed"] = int(grp["_failed"].sum())
-        row["failures"] = describe_failures(grp, status_col)
-        rows.append(row)
-    out = pd.DataFrame(rows, columns=[*keys, "mean", "std", "n", "n_runs", "n_failed", "failures"])
-    return out.reset_index(drop=True)
-
-
-def mark_failed_runs(
-    ax: Axes,
-    df: pd.DataFrame,
-    x: str,
-    y: str,
-    *,
-    x_transform: Any = None,
-    status_col: str = "status",
-    annotate: bool = True,
-    label: str | None = None,
-    text_loc: tuple[float, float] = (0.98, 0.97),
-    ylim: Sequence[float] | None = None,
-) -> int:
-    """Draw every abnormal run of ``df`` on ``ax`` and return how many were drawn.
-
-    A run with a finite ``y`` is drawn at (x, y) as a hollow red circle
-    (:data:`FAILED_MARKER_STYLE`). A run whose ``y`` is NaN/inf (typical for a
-    diverged run) is drawn as a hollow red triangle pinned to the top of the
-    panel at its x. With ``annotate`` a text like "1 diverged, 2 hit cap" is
-    written in the panel corner ``text_loc`` (axes coordinates, right/top
-    aligned when the point is in the right/top half, else left/bottom aligned).
-    ``x_transform`` maps the x column (e.g. ``lambda s: 10 * s``). With ``ylim``,
-    a run whose value lies outside the limits is pinned to the panel edge it left
-    by (a triangle pointing that way), so one stalled run does not stretch the axis.
-    """
-    bad = df.loc[failed_mask(df, status_col)]
-    if bad.empty:
-        return 0
-    xs = pd.to_numeric(bad[x], errors="coerce").to_numpy(dtype=float)
-    if x_transform is not None:
-        xs = np.asarray(x_transform(xs), dtype=float)
-    ys = pd.to_numeric(bad[y], errors="coerce").to_numpy(dtype=float) if y in bad.columns else np.full(len(bad), np.nan)
-    finite = np.isfinite(ys)
-    inside = finite.copy()
-    trans = blended_transform_factory(ax.transData, ax.transAxes)
-    if ylim is not None:
-        above, below = finite & (ys > ylim[1]), finite & (ys < ylim[0])
-        inside &= ~above & ~below
-        for mask, y_axes, marker in ((above, 0.96, "^"), (below, 0.04, "v")):
-            if mask.any():
-                ax.plot(xs[mask], np.full(mask.sum(), y_axes), transform=trans, label=label, zorder=5,
-                        clip_on=False, **dict(FAILED_MARKER_STYLE, marker=marker))
-                label = None
-    if inside.any():
-        ax.plot(xs[inside], ys[inside], label=label, zorder=5, **FAILED_MARKER_STYLE)
-        label = None
-    if (~finite).any():
-        style = dict(FAILED_MARKER_STYLE, marker="^")
-        ax.plot(xs[~finite], np.full((~finite).sum(), 0.96), transform=trans, label=label, zorder=5,
-                clip_on=False, **style)
-    if annotate:
-        text = describe_failures(bad, status_col)
-        if (~finite).any():
-            text += "\n(▲: no value)"
-        if (finite & ~inside).any():
-            text += "\n(▲▼: off the axis)"
-        ha = "right" if text_loc[0] > 0.5 else "left"
-        va = "top" if text_loc[1] > 0.5 else "bottom"
-        if va == "top" and (~finite).any():  # keep the box below the row of ▲ markers
-            text_loc = (text_loc[0], min(text_loc[1], 0.90))
-        ax.text(*text_loc, text, transform=ax.transAxes, ha=ha, va=va, color="red", fontsize=8,
-                bbox={"boxstyle": "round,pad=0.2", "facecolor": "white", "edgecolor": "red", "alpha": 0.85},
-                zorder=6)
-    return int(len(bad))
 
 
 def auto_limits(
@@ -546,20 +391,6 @@ def pivot_mean_std(agg: pd.DataFrame, index: Sequence[str], columns: str, digits
         wide.index = pd.Index([fmt(v) for v in wide.index], name=wide.index.name)
     wide.columns = pd.Index([fmt(v) for v in wide.columns], name=wide.columns.name)
     return wide
-
-
-def failed_runs_report(df: pd.DataFrame, columns: Sequence[str] = (), status_col: str = "status") -> str:
-    """Text listing the runs that did not finish normally.
-
-    "Non-converged runs: none" when every run is fine; otherwise a header with
-    the counts ("Non-converged runs: 1 diverged, 2 hit cap") followed by the
-    ``columns`` of those runs.
-    """
-    bad = df.loc[failed_mask(df, status_col)]
-    if bad.empty:
-        return "Non-converged runs: none"
-    cols = [c for c in [*columns, status_col] if c in bad.columns]
-    return f"Non-converged runs: {describe_failures(bad, status_col)}\n" + bad[cols].to_string(index=False)
 
 
 def legend_entries(

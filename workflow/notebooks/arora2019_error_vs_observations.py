@@ -156,7 +156,7 @@ display(Image(filename=figure_png))  # the saved PNG (avoids rendering the figur
 # ## Plotted numbers
 # Mean ± population std of the final squared reconstruction error over seeds
 # (columns: series). A bracket lists runs that did not converge; diverged runs
-# do not enter the mean.
+# do not enter the mean, runs stopped at the iteration cap do.
 
 # %%
 print(f"task={task}, lr={P.format_sci(lr_used)}, base init scale={P.format_sci(base_init)}, runs={len(gd)}, "

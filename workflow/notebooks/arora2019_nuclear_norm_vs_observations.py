@@ -133,7 +133,8 @@ display(Image(filename=figure_png))  # the saved PNG (avoids rendering the figur
 # %% [markdown]
 # ## Plotted numbers
 # Mean ± population std over seeds (columns: number of observations). A
-# bracket lists runs that did not converge; diverged runs do not enter the mean.
+# bracket lists runs that did not converge; diverged runs do not enter the mean,
+# runs stopped at the iteration cap do.
 
 # %%
 print(f"task={task}, rank={rank}, runs={len(gd)}, "
