@@ -42,7 +42,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from implicit_reg.published import RESULT_COLUMNS, PublishedValue, _evaluate_one, _read_table
+from implicit_reg.published import DEFAULT_TABLE, RESULT_COLUMNS, PublishedValue, _evaluate_one, _read_table
 from implicit_reg.published_spread import (
     PROTOCOL,
     Spread,
@@ -296,7 +296,10 @@ def evaluate(
             spread_path = results_dir / e.figure / instance_table_name(e.table)
             spread = instance_spread(e, _read_table(spread_path, cache))
         assert e.tolerance is not None  # _evaluate_one raised otherwise
-        v = decide(e.published, reproduced, e.tolerance, spread, e.reduce, min_instances, informative)
+        # the single-run evidence speaks of runs: a median over another table's rows (e.g. the
+        # per-n medians of a summary table) is not a median of runs
+        runs_reduce = e.reduce if e.table == DEFAULT_TABLE else ""
+        v = decide(e.published, reproduced, e.tolerance, spread, runs_reduce, min_instances, informative)
         rows.append({
             "id": e.id, "paper": e.paper, "figure": e.figure, "description": e.description,
             "source": e.source, "reading": e.reading.label(), "metric": e.metric, "reduce": e.reduce,
