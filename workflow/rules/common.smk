@@ -10,6 +10,7 @@ from implicit_reg import memory, planning
 from implicit_reg.arora2019 import batching, plan as arora_plan
 from implicit_reg.config import movielens_file
 from implicit_reg.core.data_files import require_local_file
+from implicit_reg.notebooks import notebook_file
 from implicit_reg.arora2019.convex import RUNTIME_MINUTES, memory_mb
 
 RESULTS = "results"
@@ -76,7 +77,7 @@ def render_inputs(wildcards):
     planner = PREP.planner(wildcards.figure)
     notebook = planner.figure_notebook(wildcards.figure)
     return {
-        "notebook": f"{NOTEBOOKS}/{notebook}.py",
+        "notebook": notebook_file(notebook, NOTEBOOKS),
         **planner.figure_tables(wildcards.figure),
     }
 

@@ -20,7 +20,8 @@ rule train_factorization_batch:
         batch=batch_name_regex(),
     conda:
         f"{ENVS}/compute.yaml"
-    threads: 1
+    # engine.threads for one run on a large matrix (MovieLens); the numbers do not depend on it.
+    threads: batch_threads
     resources:
         mem_mb=batch_mem_mb,
         runtime=720,

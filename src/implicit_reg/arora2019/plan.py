@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Iterable
 
 from implicit_reg import archive
+from implicit_reg.arora2019 import batching
 from implicit_reg.arora2019.plan_items import (  # noqa: F401 - the plan's vocabulary, re-exported
     SAMPLING_SUFFIXES,
     SHARED_OPERATOR_TASKS,
@@ -244,7 +245,6 @@ def build_plan(
     size = int(section["matrix_size"])
     base_seed = int(config["seed"])
     recompute = set(recompute)
-    max_batch = int(config["engine"].get("max_batch_runs", 64))
     n_instances = int(config.get("instances", 0))
     figures: dict[str, FigurePlan] = {}
     runs_by_id: dict[str, Run] = {}
@@ -300,13 +300,12 @@ def build_plan(
             counts["stale"] += 1
         missing.setdefault(run.batch_key, []).append(run)
     batches: dict[str, Batch] = {}
-    for (dataset, depth, schedule), group in missing.items():
+    for group in missing.values():
         group.sort(key=lambda r: (r.depth, r.init, -r.init_scale, -r.lr, r.seed, r.run_id))
-        # Even chunks: a 96-run row in two jobs of 48 keeps both cores busy, where 64 + 32
-        # would leave one idle for a third of the time.
-        n_chunks = -(-len(group) // max_batch)
-        for c in range(n_chunks):
-            chunk = group[c * len(group) // n_chunks:(c + 1) * len(group) // n_chunks]
+    # Even chunks of at most max_batch_runs; with engine.cores, long groups split further.
+    jobs = batching.plan_jobs(missing, config["engine"], _estimated_run_costs, _group_description)
+    for (dataset, depth, schedule), chunks in jobs.items():
+        for chunk in chunks:
             batch = Batch(dataset, depth, schedule, chunk, {r.run_id: run_keys[r.run_id] for r in chunk})
             batch.figures = sorted({f for r in chunk for f in figures_of_run[r.run_id]})
             batches[batch.name] = batch
@@ -342,6 +341,21 @@ def build_plan(
             fig_plan.convex_sources.append(convex_sources[d.name])
     return Plan(datasets=datasets, batches=batches, figures=figures, convex_jobs=convex_jobs,
                 run_keys=run_keys, counts=counts, results_dir=results_dir)
+
+
+def _estimated_run_costs(key: tuple, runs: list[Run]) -> tuple[list[float], list[float]]:
+    """Each run's estimated iterations and CPU seconds per iteration in one batch of ``runs``."""
+    from implicit_reg import estimate  # it imports this module
+
+    batch = Batch(key[0], key[1], key[2], list(runs))
+    return ([estimate.run_iterations(batch, r.lr, r.init_scale, r.depth) for r in runs],
+            [estimate.run_iteration_seconds(batch, r.depth) for r in runs])
+
+
+def _group_description(key: tuple) -> tuple[str, str, bool, tuple[int, int]]:
+    """(task, optimizer, shared operator?, matrix shape) of a batch key, for :mod:`batching`."""
+    dataset, _, schedule = key
+    return dataset.task, schedule.optimizer, dataset.task in SHARED_OPERATOR_TASKS, tuple(dataset.shape)
 
 
 def _add_convex_variants(spread: FigurePlan, fig: dict[str, Any], config: dict[str, Any], where: str) -> None:

@@ -1,0 +1,150 @@
+"""implicit_reg.arora2019.batching: how groups of runs become training jobs for the cores a run has."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from implicit_reg.arora2019 import batching
+from implicit_reg.arora2019 import data as matrix_data
+from implicit_reg.arora2019.initialization import initial_factors
+from implicit_reg.arora2019.observations import build_problem
+from implicit_reg.arora2019.plan import build_plan
+from implicit_reg.arora2019.schedule import Schedule
+from implicit_reg.arora2019.trainer import BatchTrainer
+from implicit_reg.config import load_schema, validate_config
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_relative_cost_interpolates_in_log_size_and_is_flat_outside() -> None:
+    curve = {1: 4.0, 4: 2.0, 16: 1.0}
+    assert batching.relative_cost(curve, 1) == 4.0 and batching.relative_cost(curve, 16) == 1.0
+    assert batching.relative_cost(curve, 2) == pytest.approx(3.0)
+    assert batching.relative_cost(curve, 64) == 1.0
+
+
+def test_even_chunks_keep_the_workstation_split() -> None:
+    chunks = batching.even_chunks(list(range(96)), 2)
+    assert [len(c) for c in chunks] == [48, 48] and sum(chunks, []) == list(range(96))
+
+
+def test_chunks_by_iterations_put_long_runs_together_in_equal_groups() -> None:
+    runs = list("abcdefgh")
+    its = [10, 100, 11, 101, 12, 102, 13, 103]
+    groups = batching.chunks_by_iterations(runs, 2, its)
+    assert groups == [["a", "c", "e", "g"], ["b", "d", "f", "h"]]
+
+
+def test_group_seconds_integrates_over_the_shrinking_batch() -> None:
+    flat = {1: 1.0}
+    # Two runs at 1 s per iteration each: both for 10 iterations, then one for 20 more.
+    assert batching.group_seconds([10, 30], [1.0, 1.0], flat, 2) == pytest.approx(40.0)
+    shared = {1: 2.0, 2: 1.0}  # alone, a run costs twice as much per iteration
+    assert batching.group_seconds([10, 30], [1.0, 1.0], shared, 2) == pytest.approx(20 + 20 * 2)
+
+
+def test_no_cores_means_even_chunks_of_at_most_max_batch() -> None:
+    groups = {"g": list(range(70)), "h": list(range(5))}
+    jobs = batching.split_groups(groups, {}, {}, {}, max_batch=64)
+    assert [len(c) for c in jobs["g"]] == [35, 35] and jobs["h"] == [list(range(5))]
+
+
+def test_cores_split_a_long_group_down_to_the_limit_and_leave_short_ones() -> None:
+    its = {"long": [100.0] * 16, "short": [10.0] * 4}
+    secs = {"long": [1.0] * 16, "short": [1.0] * 4}
+    curves = {"long": batching.NO_SHARING, "short": batching.NO_SHARING}
+    groups = {"long": list(range(16)), "short": list(range(4))}
+    jobs = batching.split_groups(groups, its, secs, curves, max_batch=64, cores=4)
+    assert jobs["short"] == [list(range(4))]
+    # limit: (1600 + 40) / 4 = 410 s, so four jobs of four runs (400 s each)
+    assert [len(j) for j in jobs["long"]] == [4, 4, 4, 4]
+    assert sorted(sum(jobs["long"], [])) == list(range(16))
+    # never below the longest indivisible job
+    floor = batching.split_groups(groups, its, secs, curves, max_batch=64, cores=4, floor_seconds=1600)
+    assert [len(j) for j in floor["long"]] == [16]
+
+
+def test_a_split_that_only_multiplies_cpu_time_is_not_made() -> None:
+    # A step costs the same for 1 run as for 16 (the shared operator): splitting gains nothing.
+    flat_step = {1: 16.0, 16: 1.0}
+    its = {"row": [1000.0] * 16}
+    secs = {"row": [1.0] * 16}
+    jobs = batching.split_groups({"row": list(range(16))}, its, secs, {"row": flat_step}, max_batch=64, cores=64)
+    assert len(jobs["row"]) == 1
+
+
+def test_threads_only_for_one_run_on_a_large_matrix() -> None:
+    assert batching.job_threads(1, (943, 1682), 8) == 8
+    assert batching.job_threads(2, (943, 1682), 8) == 1
+    assert batching.job_threads(1, (100, 100), 8) == 1
+    assert batching.thread_speedup(1) == 1.0 and 1.0 < batching.thread_speedup(8) < 8.0
+
+
+def _config(name: str, **engine) -> dict:
+    config = yaml.safe_load((ROOT / "config" / name).read_text())
+    config.setdefault("engine", {}).update(engine)
+    return validate_config(config, load_schema(ROOT / "workflow" / "schemas" / "config.schema.yaml"))
+
+
+def test_cores_change_job_names_but_not_run_keys() -> None:
+    default = build_plan(_config("test.yaml"))
+    cluster = build_plan(_config("test.yaml", cores=100000))
+    assert cluster.run_keys == default.run_keys
+    runs = lambda plan: sorted(r.run_id for b in plan.batches.values() for r in b.runs)  # noqa: E731
+    assert runs(cluster) == runs(default)
+    assert len(cluster.batches) > len(default.batches)
+    for batch in cluster.batches.values():
+        assert len({(r.dataset, r.schedule) for r in batch.runs}) == 1
+
+
+def test_two_cores_plan_is_the_default_plan() -> None:
+    assert sorted(build_plan(_config("test.yaml", cores=2)).batches) == sorted(build_plan(_config("test.yaml")).batches)
+
+
+def _sensing(n: int, m: int):
+    rng = np.random.default_rng(1)
+    gt = matrix_data.low_rank_ground_truth(n, n, 2, rng)
+    return build_problem("sensing", matrix_data.sensing_arrays(gt, m, rng), gt, "cpu", torch.float32)
+
+
+def test_a_run_gives_the_same_numbers_in_any_group() -> None:
+    """Bit for bit: the engine trains each run on its own factors; a group only stacks them."""
+    problem = _sensing(20, 700)
+    depths = [2, 3, 4, 2, 3, 4, 3, 3]
+    init = [initial_factors(problem.shape, d, "gaussian", 1e-2, np.random.default_rng(s)) for s, d in enumerate(depths)]
+    lrs = [1e-2, 3e-3] * 4
+    sched = Schedule(max_iters=400, log_every=100, sync_every=50, train_loss_tol=1e-4)
+    whole = BatchTrainer(problem, init, lrs, sched, dtype=torch.float32).run()
+    for group in batching.chunks_by_iterations(list(range(8)), 2, [float(d) for d in depths]):
+        part = BatchTrainer(problem, [init[i] for i in group], [lrs[i] for i in group], sched,
+                            dtype=torch.float32).run()
+        np.testing.assert_array_equal(whole.final_products[group], part.final_products)
+        np.testing.assert_array_equal(whole.final["iterations"][group], part.final["iterations"])
+
+
+def test_threads_give_the_same_numbers() -> None:
+    """A MovieLens-sized run (943 × 1682, sampled gradient path) at 1 and 2 threads, bit for bit."""
+    rng = np.random.default_rng(1)
+    rows, cols = 943, 1682
+    idx = rng.choice(rows * cols, size=6_000, replace=False)
+    obs = {"shape": np.array([rows, cols]), "train_rows": idx[:5_000] // cols, "train_cols": idx[:5_000] % cols,
+           "train_values": rng.integers(1, 6, 5_000).astype(np.float32),
+           "test_rows": idx[5_000:] // cols, "test_cols": idx[5_000:] % cols,
+           "test_values": rng.integers(1, 6, 1_000).astype(np.float32)}
+    problem = build_problem("movielens", obs, None, sampled_max_fraction=0.05)
+    init = [initial_factors(problem.shape, 3, "identity", 1e-3, np.random.default_rng(0))]
+    sched = Schedule(optimizer="gd", max_iters=8, train_loss_tol=-1.0, log_every=4, checkpoint_seconds=0)
+    before = torch.get_num_threads()
+    out = {}
+    try:
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            out[threads] = BatchTrainer(problem, init, [0.1], sched).run().final_products
+    finally:
+        torch.set_num_threads(before)
+    np.testing.assert_array_equal(out[1], out[2])
