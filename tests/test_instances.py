@@ -312,3 +312,10 @@ def test_razin_keys_follow_the_data_not_where_they_come_from() -> None:
         plan = RazinPlan(validate_config(section, schema, "razin2020"), cfg["seed"])
         keys[source] = plan.job_provenance("dmf", figure="razin2020_fig1", depth=2)["key"]
     assert keys["shared"] == keys["download"] != keys["generated"]
+
+
+def test_top_level_instances_0_switches_every_razin_spread_off() -> None:
+    """A preset with instances: 0 (test, quick) runs no spread, whatever K an item sets."""
+    plan = _razin(0)
+    assert plan.tc_spread_figures() == [] and plan.tc_spread_jobs("razin2020_fig2") == []
+    assert plan.linear_spread_jobs("razin2020_fig2") == []

@@ -195,7 +195,8 @@ class RazinPlan(RazinProvenance):
             default_variant = "protocol" if observed == "fixed" else "redrawn_observed"
             out.append({"name": d["name"], "n_obs": [int(n) for n in d["n_obs"]], "observed": observed,
                         "variant": d.get("variant") or default_variant,
-                        "instances": int(d.get("instances", self.instances)),
+                        # instances: 0 (top level) switches every spread off, as a preset's switch
+                        "instances": int(d.get("instances", self.instances)) if self.instances else 0,
                         "init_stds": [float(s) for s in (d.get("init_stds") or fig.get("instance_init_stds")
                                                          or fig["init_stds"])]})
         return out
@@ -309,6 +310,8 @@ class RazinPlan(RazinProvenance):
         Instance 0 is the figure's own estimate (the same job); instances 1..K re-estimate
         the same linear tensor with further ALS seeds.
         """
+        if not self.instances:  # the top-level switch: no spread at all
+            return []
         return [{"name": d["name"], "n_obs": int(n), "instance": i}
                 for d in self.figures[figure].get("instance_linear", [])
                 for n in d["n_obs"] for i in range(int(d.get("instances", self.instances)) + 1)]
