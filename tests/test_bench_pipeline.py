@@ -45,12 +45,15 @@ def config() -> dict:
     for name in ("config.yaml", "test.yaml"):
         merge_config(cfg, yaml.safe_load((ROOT / "config" / name).read_text()))
     cfg["instances"] = 1
-    n1, n2 = (cfg["arora2019"]["figures"][f] for f in ("arora2019_n1", "arora2019_n2"))
-    n1.pop("instance_sweeps", None)  # the paper's own are at 2000 and 5000 observations
+    for fig in cfg["arora2019"]["figures"].values():  # the paper's own are at 2000 and 5000 observations
+        fig.pop("instance_sweeps", None)
+        fig.pop("instance_convex_variants", None)
+    n2 = cfg["arora2019"]["figures"]["arora2019_n2"]
     n2["instance_sweeps"] = [dict(n2["sweeps"][0], n_obs=200, depth=2, init_scale=1.0e-2, seeds=1)]
     figs = cfg["razin2020"]["figures"]
     figs["razin2020_fig1"]["instance_panels"] = [figs["razin2020_fig1"]["panels"][0]]
     figs["razin2020_fig2"]["instance_datasets"] = [{"name": FIG2_TENSOR, "n_obs": [100]}]
+    figs["razin2020_fig2"]["instance_linear"] = []
     return bp.validated(cfg)
 
 
