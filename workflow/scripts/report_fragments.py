@@ -30,7 +30,8 @@ import pandas as pd  # noqa: E402
 
 from implicit_reg.arora2019.dynamics import cap_note  # noqa: E402
 from implicit_reg.provenance import provenance, provenance_tex  # noqa: E402
-from implicit_reg.published import evaluate, load_published  # noqa: E402
+from implicit_reg.published import evaluate, load_informative_variants, load_published  # noqa: E402
+from implicit_reg.published_rows import load_rows, row_sentence, row_table  # noqa: E402
 from implicit_reg.published_report import numbers_tex, summary_text, to_latex_table  # noqa: E402
 from implicit_reg.report_figures import figure_sections_tex, handwritten_figures  # noqa: E402
 from implicit_reg.report_setup import setup_tex  # noqa: E402
@@ -77,7 +78,16 @@ _write(smk.output.provenance, provenance_tex(prov))
 
 results_dir = Path(smk.params.results_dir)
 entries = load_published(smk.input.published, readings=smk.input.readings)
-df = evaluate(entries, results_dir, scale=scale, instance_figures=list(smk.params.instance_figures))
+informative = load_informative_variants(smk.input.published)
+df = evaluate(entries, results_dir, scale=scale, instance_figures=list(smk.params.instance_figures),
+              informative=informative)
+# Rows that one explanation must reproduce together: which variant, if any, does.
+published_rows = load_rows(smk.input.published, entries)
+rows_df = row_table(published_rows, entries, results_dir)
+row_texts = {r.id: row_sentence(r, rows_df) for r in published_rows}
+by_id = {e.id: e for e in entries}
+for r in published_rows:
+    log.info("row %s: %s", r.id, row_texts[r.id])
 for verdict, count in df["verdict"].value_counts().items():
     log.info("published values %s: %d", verdict, count)
 for row in df.itertuples():
@@ -88,8 +98,12 @@ omitted = smk.params.omitted_figures  # figure -> why this build leaves it out
 _write(smk.output.published_table, HEADER + summary_text(df, scale, omitted) + "\n\n" + to_latex_table(df))
 figures = list(smk.params.figures)
 runs_tables = _runs_tables(results_dir, figures)
-_write(smk.output.numbers, numbers_tex(df, scale, figures, _run_counts(runs_tables),
-                                      _cap_notes(results_dir, runs_tables), omitted))
+extras = _cap_notes(results_dir, runs_tables)
+for r in published_rows:  # a row's sentence joins the note of its figure
+    fig = by_id[r.entries[0]].figure
+    extras[fig] = (extras.get(fig, "") + " " + row_texts[r.id]).strip()
+_write(smk.output.numbers, numbers_tex(df, scale, figures, _run_counts(runs_tables), extras, omitted)
+       + "\\newcommand{\\PublishedRowsText}{" + "\\par ".join(row_texts.values()) + "}\n")
 _write(smk.output.setup, setup_tex(config, dict(smk.params.notebooks)))
 handwritten = handwritten_figures(Path(p).read_text(encoding="utf-8") for p in smk.input.sections)
 generated = [f for f in figures if f not in handwritten]
