@@ -8,7 +8,7 @@ and what was already computed stays.
   unreadable: the conversion fails naming the file and the config key;
 - a failing figure notebook: the executed copy the message points to survives under logs/;
 - a missing ``latexmk``: the message points to scripts/setup.sh, the previous PDF stays;
-- a figure name without its paper prefix, an empty ``razin2020.data.data_dir``: refused
+- a figure name that is not an identifier, an empty ``razin2020.data.data_dir``: refused
   before any job, naming the key;
 - a diverging run: its batch finishes, the run is recorded as ``diverged``, and its figure
   is still drawn.
@@ -203,13 +203,15 @@ def test_missing_latexmk_points_to_setup_and_keeps_the_previous_pdf(work: Path, 
     assert (work / "figures/arora2019_diverging.pdf").exists()
 
 
-def test_figure_name_without_paper_prefix_is_refused_before_any_job(work: Path) -> None:
+def test_bad_figure_name_is_refused_before_any_job(work: Path) -> None:
     kept = _kept(work)
-    (work / "config" / "unprefixed.yaml").write_text(DIVERGING_FIGURE.replace("arora2019_diverging", "diverging"))
-    for options in (["config/unprefixed.yaml"], ["--config", "figures=[\"fig1\"]"]):
+    # a name needs no paper prefix (issue 27) but must be an identifier, and a selected one must exist
+    (work / "config" / "badname.yaml").write_text(DIVERGING_FIGURE.replace("arora2019_diverging", "diverging-1"))
+    for options, says in ((["config/badname.yaml"], "figure name"),
+                          (["--config", "figures=[\"fig1\"]"], "no figure 'fig1'")):
         out = _snakemake(work, "-n", *options)
         text = out.stdout + out.stderr
-        assert out.returncode != 0 and "paper prefix" in text and "Job stats" not in text, text[-3000:]
+        assert out.returncode != 0 and says in text and "Job stats" not in text, text[-3000:]
     assert kept.exists()
 
 

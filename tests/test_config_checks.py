@@ -1,4 +1,4 @@
-"""Config checks of issue 15: figure selection, paper prefixes, YAML syntax, configured data files."""
+"""Config checks of issue 15: figure selection, figure names (issue 27: no paper prefix needed), YAML syntax, configured data files."""
 
 from __future__ import annotations
 
@@ -43,9 +43,19 @@ def test_selection_prunes_both_papers() -> None:
     assert list(config["razin2020"]["figures"]) == ["razin2020_fig2"]
 
 
-def test_selected_figure_without_prefix_says_so() -> None:
-    with pytest.raises(ConfigValidationError, match=r"figures\[1\]: 'fig3' has no paper prefix; .*arora2019_ or razin2020_"):
-        select_figures(_two_papers(["arora2019_fig1", "fig3"]))
+def test_figure_names_need_no_paper_prefix() -> None:
+    config = _two_papers(["erank_vs_measurements", "razin2020_fig2"])
+    config["arora2019"]["figures"]["erank_vs_measurements"] = {"notebook": "analysis/erank.py"}
+    config = select_figures(config)
+    assert list(config["arora2019"]["figures"]) == ["erank_vs_measurements"]
+    assert list(config["razin2020"]["figures"]) == ["razin2020_fig2"]
+
+
+def test_a_name_in_both_papers_is_refused() -> None:
+    config = _two_papers()
+    config["razin2020"]["figures"]["arora2019_fig1"] = {}
+    with pytest.raises(ConfigValidationError, match=r"'arora2019_fig1' is defined in both"):
+        select_figures(config)
 
 
 def test_unknown_selected_figure_lists_the_defined_ones() -> None:
@@ -53,15 +63,22 @@ def test_unknown_selected_figure_lists_the_defined_ones() -> None:
         select_figures(_two_papers(["arora2019_fig9"]))
 
 
-def test_schema_refuses_names_without_paper_prefix() -> None:
+def test_schema_takes_any_identifier_as_figure_name_and_notebook_paths() -> None:
     sweep = {"task": "completion", "rank": 2, "n_obs": 10, "depth": 2, "init": "gaussian", "init_scale": 0.1,
              "lr": 0.1, "optimizer": "gd", "seeds": 1}
-    config = {"arora2019": {"figures": {"fig1": {"notebook": "arora2019_dynamics", "sweeps": [sweep]}}}}
+    good = {"arora2019": {"figures": {"erank": {"notebook": "analysis/erank_figure.py", "sweeps": [sweep]},
+                                      "arora2019_fig1": {"notebook": "arora2019_dynamics", "sweeps": [sweep]}}},
+            "figures": ["erank"]}
+    validate_config(good, SCHEMA)
+    bad = {"arora2019": {"figures": {"my-fig": {"notebook": "arora2019_dynamics", "sweeps": [sweep]}}}}
     with pytest.raises(ConfigValidationError) as err:
-        validate_config(config, SCHEMA)
-    assert "arora2019.figures: 'fig1'" in str(err.value) and "paper prefix" in str(err.value)
-    with pytest.raises(ConfigValidationError, match=r"figures\[0\]: 'fig1'.*paper prefix"):
-        validate_config({"arora2019": {}, "figures": ["fig1"]}, SCHEMA)
+        validate_config(bad, SCHEMA)
+    assert "arora2019.figures: 'my-fig'" in str(err.value) and "figure name" in str(err.value)
+    with pytest.raises(ConfigValidationError, match=r"figures\[0\]: '1fig'"):
+        validate_config({"arora2019": {}, "figures": ["1fig"]}, SCHEMA)
+    with pytest.raises(ConfigValidationError, match=r"notebook"):
+        validate_config({"arora2019": {"figures": {"f": {"notebook": "analysis/erank.ipynb", "sweeps": [sweep]}}}},
+                        SCHEMA)
 
 
 @pytest.mark.parametrize(

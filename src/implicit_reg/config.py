@@ -256,12 +256,11 @@ def movielens_file(config: dict[str, Any], root: str | Path = ".") -> str:
                               "or set it to null to fetch that from the authors' repository", root)
 
 
-#: Every figure name starts with the paper it reproduces.
-PAPER_PREFIXES = ("arora2019_", "razin2020_")
-
-
 def defined_figures(config: dict[str, Any]) -> list[str]:
     """Every figure the configuration defines, Arora et al.'s then Razin & Cohen's (before any selection).
+
+    A figure belongs to the paper whose section defines it; its name need not carry the
+    paper's prefix (the papers' own figures do: ``arora2019_fig1``).
 
     Parameters
     ----------
@@ -296,20 +295,23 @@ def select_figures(config: dict[str, Any]) -> dict[str, Any]:
     Raises
     ------
     ConfigValidationError
-        Naming ``figures[i]`` for a name without a paper prefix or one that no
-        section of the configuration defines (the defined names are listed).
+        Naming ``figures[i]`` for a name that no section of the configuration defines
+        (the defined names are listed), or a name defined in both papers' sections.
     """
+    defined = defined_figures(config)
+    twice = sorted({name for name in defined if defined.count(name) > 1})
+    if twice:
+        # a figure's name is its files' and its target's: one figure per name
+        raise ConfigValidationError("invalid configuration:\n  " + "\n  ".join(
+            f"figure {name!r} is defined in both arora2019.figures and razin2020.figures; rename one"
+            for name in twice))
     wanted = config.get("figures")
     if wanted is None:
         return config
     sections = {paper: (config.get(paper) or {}).get("figures") or {} for paper in ("arora2019", "razin2020")}
-    defined = defined_figures(config)
     problems = []
     for i, name in enumerate(wanted):
-        if not name.startswith(PAPER_PREFIXES):
-            problems.append(f"figures[{i}]: {name!r} has no paper prefix; figure names start with "
-                            f"{' or '.join(PAPER_PREFIXES)}")
-        elif name not in defined:
+        if name not in defined:
             problems.append(f"figures[{i}]: no figure {name!r} in the configuration (defined: {', '.join(defined)})")
     if problems:
         raise ConfigValidationError("invalid configuration:\n  " + "\n  ".join(problems))

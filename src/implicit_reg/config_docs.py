@@ -32,11 +32,28 @@ _HEADER = """\
 <!-- Generated from workflow/schemas/*.schema.yaml by
      `PYTHONPATH=src .venv/bin/python -m implicit_reg.config_docs --write`; do not edit. -->
 
-The workflow reads `config/config.yaml` (the papers' settings) unless another file is
-given: `--configfile config/quick.yaml` (every figure, reduced grids) or
-`--configfile config/test.yaml` (tiny, used by the tests). A preset file only needs the
-keys it changes; everything else takes the defaults below. Every key is checked against
-the schema before any job runs, and an unknown key (usually a typo) is an error naming it.
+The workflow always reads `config/config.yaml` (the papers' settings, named by the
+Snakefile's `configfile:`), then each `--configfile` in the order given, e.g.
+`--configfile config/quick.yaml` (every figure, reduced grids) or `--configfile
+config/test.yaml` (tiny, used by the tests). Every key is checked against the schema
+before any job runs, and an unknown key (usually a typo) is an error naming it.
+
+How a file given with `--configfile` (an *overlay*) combines with what came before,
+as Snakemake merges config files:
+
+- a mapping merges key by key: an overlay that sets `arora2019.matrix_size` keeps
+  every other key of `arora2019`, and a figure it names is added to, or merged into,
+  the figures already there;
+- anything else replaces the value whole, **lists included**: an overlay's `sweeps:`
+  of a figure is that figure's whole list of sweeps, and `n_obs: [100]` replaces the
+  grid. To change one key of every sweep of a figure without restating them, set the
+  figure's `sweep_overrides` (e.g. `sweep_overrides: {depth: [2, 3, 4, 5], rank: 3}`);
+- a key that no file sets takes the default in the table below.
+
+So the defaults below are what is left when `config/config.yaml` does not set a key;
+most keys that matter are set there, at paper scale. An overlay of two lines over the
+default config inherits the paper-scale figures: to start from a small preset, give it
+first, `--configfile config/test.yaml my.yaml` (docs/adding-a-figure.md).
 
 `config/published.yaml` is not a workflow config: it lists the numbers quoted in the
 papers, which the report compares with the reproduced ones.

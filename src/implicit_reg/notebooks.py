@@ -1,4 +1,10 @@
-"""Execute jupytext percent-format notebooks with papermill."""
+"""Figure notebooks: where a figure's notebook is, and executing it with papermill.
+
+A figure's config names its notebook either by stem (``arora2019_error_vs_init``: the
+file ``workflow/notebooks/<stem>.py``) or by a path ending in ``.py`` relative to the
+repository (``analysis/my_figure.py``), so a new figure's notebook may live anywhere
+(:func:`notebook_file`). Notebooks are jupytext percent-format files.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +19,39 @@ import jupytext
 import nbformat
 import papermill
 from traitlets.config import Config
+
+
+#: Where a notebook named by its stem lives.
+NOTEBOOK_DIR = "workflow/notebooks"
+
+
+def notebook_file(notebook: str, notebook_dir: str = NOTEBOOK_DIR) -> str:
+    """The file of a figure's notebook as its config names it.
+
+    Parameters
+    ----------
+    notebook
+        A stem (letters, digits, ``_``): ``<notebook_dir>/<stem>.py``; or a path ending
+        in ``.py``, relative to the repository (or absolute), used as it is.
+    notebook_dir
+        The directory of notebooks named by stem.
+
+    Returns
+    -------
+    str
+        The notebook's path.
+
+    Raises
+    ------
+    ValueError
+        For a name that is neither a stem nor a ``.py`` path.
+    """
+    if notebook.endswith(".py"):
+        return notebook
+    if not notebook or not all(c.isalnum() or c == "_" for c in notebook):
+        raise ValueError(f"notebook {notebook!r}: give a stem (letters, digits, _) of {notebook_dir}/<stem>.py "
+                         "or a path ending in .py")
+    return f"{notebook_dir}/{notebook}.py"
 
 
 class NotebookFailed(RuntimeError):

@@ -10,8 +10,8 @@ to be computed for it. :func:`build_plans` is the one entry point the rules call
 validation, the result store, the plans and their log lines).
 
 Paths are the workflow's business: the planners compose their result paths from the
-``results_dir`` passed in, and name notebooks by their stem (the rules put them in
-their notebook directory).
+``results_dir`` passed in, and name notebooks as the config does, by stem or path
+(:func:`implicit_reg.notebooks.notebook_file` gives the file).
 """
 
 from __future__ import annotations
@@ -59,7 +59,8 @@ class FigurePlanner(Protocol):
         """The figures this configuration draws, sorted."""
 
     def figure_notebook(self, figure: str) -> str:
-        """Stem of the notebook that draws ``figure`` (``workflow/notebooks/<stem>.py``)."""
+        """The notebook that draws ``figure`` as its config names it: a stem
+        (``workflow/notebooks/<stem>.py``) or a ``.py`` path (:func:`implicit_reg.notebooks.notebook_file`)."""
 
     def figure_tables(self, figure: str) -> dict[str, str]:
         """The result tables the figure's notebook reads, by name (``runs``, ``trajectories``, ...)."""
@@ -162,6 +163,32 @@ class Prepared:
         return job_estimate.summary(jobs, self.plans["arora2019"], self.plans["razin2020"])
 
 
+def apply_sweep_overrides(config: dict[str, Any]) -> list[str]:
+    """Merge each Arora et al. figure's ``sweep_overrides`` into every one of its ``sweeps``.
+
+    An overlay config replaces lists whole, so changing one key of a figure's sweeps
+    would mean restating them; ``sweep_overrides: {depth: [2, 3, 4, 5]}`` changes that
+    key in every sweep of the figure instead (its ``instance_sweeps`` are left alone).
+
+    Parameters
+    ----------
+    config
+        The validated configuration; modified in place (the key is removed).
+
+    Returns
+    -------
+    list of str
+        The figures whose sweeps changed.
+    """
+    changed = []
+    for name, fig in ((config.get("arora2019") or {}).get("figures") or {}).items():
+        overrides = fig.pop("sweep_overrides", None)
+        if overrides:
+            fig["sweeps"] = [{**sweep, **overrides} for sweep in fig["sweeps"]]
+            changed.append(name)
+    return changed
+
+
 def validated_config(config: dict[str, Any], schemas: str | Path, root: str | Path = ".",
                      select: bool = True) -> dict[str, Any]:
     """Validate ``config`` against both schemas (defaults filled in place), check local data, select figures.
@@ -188,7 +215,10 @@ def validated_config(config: dict[str, Any], schemas: str | Path, root: str | Pa
         Naming the offending key.
     """
     schemas = Path(schemas)
-    validate_config(config, load_schema(schemas / "config.schema.yaml"))
+    schema = load_schema(schemas / "config.schema.yaml")
+    validate_config(config, schema)
+    if apply_sweep_overrides(config):
+        validate_config(config, schema)  # the overridden sweeps, as the plan will read them
     validate_config(config["razin2020"], load_schema(schemas / "razin2020.schema.yaml"), "razin2020")
     use_shared_data(config, os.environ.get(SHARED_DATA_ENV))  # the team's copies instead of downloads
     check_local_data(config, root)

@@ -227,6 +227,11 @@ def instance_plan(wildcards):
     return PLAN.figures[wildcards.figure].instances
 
 
+def arora_figure_regex():
+    """Arora et al.'s figures, whatever their names (a new figure needs no prefix)."""
+    return "|".join(re.escape(n) for n in PLAN.figure_names()) or "(?!)"
+
+
 def instance_figure_regex():
     names = [n for n, f in PLAN.figures.items() if f.instances is not None]
     return "|".join(names) or "(?!)"

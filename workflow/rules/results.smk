@@ -12,7 +12,7 @@ rule collect_figure_results:
     benchmark:
         "benchmarks/collect_figure_results/{figure}.tsv"
     wildcard_constraints:
-        figure=r"arora2019_\w+",
+        figure=arora_figure_regex(),
     conda:
         f"{ENVS}/compute.yaml"
     threads: 1
