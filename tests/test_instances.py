@@ -120,6 +120,7 @@ def test_convex_variant_solves_the_protocols_data_with_its_own_settings() -> Non
         assert d.observations_suffix == jobs[protocol].dataset.observations_suffix
         assert spread.instance_labels[f"min_nuclear_norm:{d.name}"][2] == "loose"
     assert {tuple(v)[2] for v in spread.instance_labels.values()} == {"protocol", "fewer_distinct", "loose"}
+    assert not any(d.convex_variant for d in spread.ground_truth_datasets)  # one ground truth per data set
     cfg["arora2019"]["figures"]["arora2019_n2"]["instance_convex_variants"] = ["tight"]
     with pytest.raises(ConfigError, match="instance_convex_variants.*tight"):
         build_plan(cfg)

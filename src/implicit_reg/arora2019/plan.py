@@ -372,6 +372,8 @@ def _add_convex_variants(spread: FigurePlan, fig: dict[str, Any], config: dict[s
     if not names or not spread.convex_datasets:
         return
     protocol = [d for d in spread.convex_datasets if d.variant == "protocol"]
+    # a new list: convex_datasets may be the very list of ground_truth_datasets
+    spread.convex_datasets = list(spread.convex_datasets)
     for v in names:
         for d in protocol:
             vd = replace(d, convex_variant=v)
