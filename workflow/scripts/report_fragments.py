@@ -31,6 +31,7 @@ import pandas as pd  # noqa: E402
 from implicit_reg.arora2019.dynamics import cap_note  # noqa: E402
 from implicit_reg.provenance import provenance, provenance_tex  # noqa: E402
 from implicit_reg.published import evaluate, load_informative_variants, load_published  # noqa: E402
+from implicit_reg.core.latex_text import latex_escape  # noqa: E402
 from implicit_reg.published_rows import load_rows, row_sentence, row_table  # noqa: E402
 from implicit_reg.published_report import numbers_tex, summary_text, to_latex_table  # noqa: E402
 from implicit_reg.report_figures import figure_sections_tex, handwritten_figures  # noqa: E402
@@ -99,9 +100,13 @@ _write(smk.output.published_table, HEADER + summary_text(df, scale, omitted) + "
 figures = list(smk.params.figures)
 runs_tables = _runs_tables(results_dir, figures)
 extras = _cap_notes(results_dir, runs_tables)
-for r in published_rows:  # a row's sentence joins the note of its figure
+for r in published_rows:  # the figure's note points to its rows, which Section 4 states in full
     fig = by_id[r.entries[0]].figure
-    extras[fig] = (extras.get(fig, "") + " " + row_texts[r.id]).strip()
+    whole = sorted(rows_df.loc[rows_df["row"] == r.id].groupby("variant")["inside"].all().loc[lambda x: x].index)
+    verdict = (f"variant {', '.join(w.replace('_', ' ') for w in whole)} reproduces all {len(r.entries)} at once"
+               if whole else f"no variant reproduces all {len(r.entries)} at once")
+    extras[fig] = (extras.get(fig, "") + f" Row {latex_escape(r.id)} ({len(r.entries)} values judged together,"
+                   f" Section~\\ref{{sec:published}}): {verdict}.").strip()
 _write(smk.output.numbers, numbers_tex(df, scale, figures, _run_counts(runs_tables), extras, omitted)
        + "\\newcommand{\\PublishedRowsText}{" + "\\par ".join(row_texts.values()) + "}\n")
 _write(smk.output.setup, setup_tex(config, dict(smk.params.notebooks)))
