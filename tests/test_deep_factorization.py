@@ -396,7 +396,11 @@ def test_device_bookkeeping_path_equals_host_path(optimizer: str) -> None:
     device = trainer.run()
     assert device.status == host.status
     np.testing.assert_array_equal(device.final["iterations"], host.final["iterations"])
-    np.testing.assert_allclose(device.final_products, host.final_products, rtol=1e-5, atol=1e-8)
+    # The two paths round the GroupRMSprop step size in another order: float32 rounding (1.2e-7
+    # relative) accumulated over 600 steps, on the scale of the product, not of each entry (an
+    # entry near zero differed by 1.1e-7, 4e-5 of itself, on an Intel Xeon).
+    scale = float(np.max(np.abs(host.final_products)))
+    np.testing.assert_allclose(device.final_products, host.final_products, rtol=1e-5, atol=1e-5 * scale)
 
 
 def test_sampled_path_refuses_mixed_depths() -> None:

@@ -304,7 +304,7 @@ def fit_deep_factorization(
     groups = [runs] if task == "sensing" else [[r for r in runs if r["depth"] == d]
                                                for d in sorted({r["depth"] for r in runs})]
     torch_dtype = {"float32": torch.float32, "float64": torch.float64}[dtype]
-    from implicit_reg.arora2019.trainer import pick_device
+    from implicit_reg.core.devices import pick_device
 
     dev = pick_device(device)
     problem = build_problem(task, arrays, w, dev, torch_dtype, None,

@@ -12,7 +12,7 @@ import torch  # noqa: E402
 from implicit_reg import archive  # noqa: E402
 from implicit_reg.arora2019 import batch_job  # noqa: E402
 from implicit_reg.arora2019.observations import build_problem  # noqa: E402
-from implicit_reg.arora2019.trainer import pick_device  # noqa: E402
+from implicit_reg.core.devices import pick_device  # noqa: E402
 from implicit_reg.core import checkpoint as ckpt_io  # noqa: E402
 from implicit_reg.core import table_io  # noqa: E402
 

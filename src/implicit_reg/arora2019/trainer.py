@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +34,7 @@ from implicit_reg.arora2019.observations import Problem
 from implicit_reg.arora2019.schedule import Schedule
 from implicit_reg.core import checkpoint as ckpt
 from implicit_reg.core import metrics
+from implicit_reg.core.devices import pick_device  # noqa: F401 - re-exported (scripts, api)
 from implicit_reg.core.progress import AttemptClock, progress_text
 
 log = logging.getLogger(__name__)
@@ -571,33 +571,3 @@ class BatchTrainer:
         self._last_step = payload["last_step"].to(dev)
         torch.set_rng_state(payload["torch_rng"])
         log.info("resumed from checkpoint %s at iteration %d", self.checkpoint_path, st.iteration)
-
-
-def pick_device(requested: str = "auto") -> torch.device:
-    """``cuda`` when asked for or available (``auto``), else CPU, saying so in the log.
-
-    The scheduler restricts visible GPUs through ``CUDA_VISIBLE_DEVICES``; torch
-    honours it, so device 0 is always the one this job was given.
-
-    Parameters
-    ----------
-    requested : str
-        ``auto``, ``cpu`` or ``cuda``.
-
-    Returns
-    -------
-    torch.device
-        ``cuda:0`` or ``cpu``.
-    """
-    if requested == "cpu":
-        return torch.device("cpu")
-    if torch.cuda.is_available():
-        return torch.device("cuda:0")
-    if requested == "cuda":
-        log.warning("CUDA requested but not available: falling back to CPU")
-    else:
-        log.info(
-            "no GPU visible (CUDA_VISIBLE_DEVICES=%s): running on CPU",
-            os.environ.get("CUDA_VISIBLE_DEVICES", "unset"),
-        )
-    return torch.device("cpu")
