@@ -92,17 +92,22 @@ def _case(job: str, p: dict) -> None:
 def measure(job: str, p: dict) -> float:
     """Peak RSS (MB) of one case, run in a fresh interpreter."""
     env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
-    code = ("import json, resource, sys; sys.path.insert(0, 'bench'); from bench_memory import _case; "
-            f"_case({job!r}, json.loads({json.dumps(json.dumps(p))})); "
-            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)")
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, check=True)
+    # this very program, asked for one case: a fresh interpreter whose peak is that case's
+    out = subprocess.run([sys.executable, __file__, "--case", job, json.dumps(p)], cwd=ROOT, env=env,
+                         capture_output=True, text=True, check=True)
     return float(out.stdout.strip().splitlines()[-1])
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="only the small cases")
+    parser.add_argument("--case", nargs=2, metavar=("JOB", "PARAMS_JSON"),
+                        help="run one case and print its peak RSS in MB (what measure() runs)")
     args = parser.parse_args()
+    if args.case:
+        _case(args.case[0], json.loads(args.case[1]))
+        print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+        return
     rows = []
     for i, (job, p) in enumerate(CASES):
         if args.quick and i not in QUICK:

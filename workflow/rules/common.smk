@@ -149,7 +149,9 @@ def batch_mem_mb(wildcards):
 def batch_threads(wildcards):
     """engine.threads for a single run on a large matrix (MovieLens), else 1 (implicit_reg.arora2019.batching)."""
     batch = PLAN.batches[wildcards.batch]
-    return batching.job_threads(len(batch.runs), batch.dataset.shape, config["engine"]["threads"])
+    return batching.job_threads(
+        len(batch.runs), batch.dataset.shape, config["engine"]["threads"]
+    )
 
 
 def movielens_input(wildcards):
@@ -350,7 +352,9 @@ def rz_reference_provenance(wildcards):
 
 
 def rz_linear_spread_spec(wildcards):
-    return RZ.reference_spec(wildcards.name, wildcards.n_obs, instance=wildcards.instance)
+    return RZ.reference_spec(
+        wildcards.name, wildcards.n_obs, instance=wildcards.instance
+    )
 
 
 def rz_linear_spread_provenance(wildcards):
