@@ -27,12 +27,18 @@ SECTIONS = sorted((REPO / "paper" / "sections").glob("*.tex"))
 
 
 def _config(*overlays: str | dict) -> dict:
-    """config.yaml with each overlay merged over it (a file under config/ or a mapping), validated."""
+    """config.yaml with each overlay merged over it (a file under config/ or a mapping), validated.
+
+    As a user's clone has it: without the team data that IMPLICIT_REG_SHARED_DATA points the
+    development and CI machines at (it switches the data sources to the local copies).
+    """
     cfg = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
     for overlay in overlays:
         extra = yaml.safe_load((REPO / "config" / overlay).read_text()) if isinstance(overlay, str) else overlay
         merge_config(cfg, copy.deepcopy(extra))
-    return validated_config(cfg, REPO / "workflow" / "schemas", root=REPO)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.delenv("IMPLICIT_REG_SHARED_DATA", raising=False)
+        return validated_config(cfg, REPO / "workflow" / "schemas", root=REPO)
 
 
 @pytest.fixture(scope="module")
