@@ -275,28 +275,31 @@ ERR_LIM = (1e-7, 0.15)
 #: (N1's two learning rates; depths 3 and 4 and the ground-truth line in N2/NA2), the centre
 #: of a hidden marker is known only to half a marker width: matplotlib's 6 pt markers are
 #: 6 px wide at the notebook's 72 dpi, so ±3 px.
+LR_OVERLAP = "the lr 1e-3 (o) and lr 3e-4 (^) markers lie on each other: half of a 6-px marker, ±3 px"
+DEPTH_OVERLAP = "the depth-3 (o) and depth-4 (^) markers lie on each other: half of a 6-px marker, ±3 px"
+DEPTH_GT_OVERLAP = "the depth-3 (o) and depth-4 (^) markers lie on each other and on the 3-px gt line: half of a 6-px marker, ±3 px"
 
 PLOTS: list[PlotSpec] = [
     PlotSpec("nb_n1_error", "nb_fig1.png", (0, 1, 2, 3, 4, 5), "y", "log", f"{NB} 'Figure 1'",
-             ERR_LIM, "ax.set_ylim(1e-7, 0.15)", accuracy_px=3, why="the lr 1e-3 (o) and lr 3e-4 (^) markers lie on each other: half of a 6-px marker, ±3 px"),
+             ERR_LIM, "ax.set_ylim(1e-7, 0.15)", accuracy_px=3, why=LR_OVERLAP),
     PlotSpec("nb_n2_error", "nb_fig2.png", (0, 3), "y", "log", f"{NB} 'Figure 2'",
-             ERR_LIM, "ax.set_ylim(1e-7, 0.15)", accuracy_px=3, why="the depth-3 (o) and depth-4 (^) markers lie on each other: half of a 6-px marker, ±3 px"),
+             ERR_LIM, "ax.set_ylim(1e-7, 0.15)", accuracy_px=3, why=DEPTH_OVERLAP),
     PlotSpec("nb_n2_nuclear", "nb_fig2.png", (1, 4), "y", "linear", f"{NB} 'Figure 2'",
              (210.0, 223.0), "ax.set_ylim(210, 223)", accuracy_px=3,
-             why="the depth-3 (o) and depth-4 (^) markers lie on each other and on the 3-px gt line: half of a 6-px marker, ±3 px"),
+             why=DEPTH_GT_OVERLAP),
     PlotSpec("nb_n2_erank", "nb_fig2.png", (2, 5), "y", "linear", f"{NB} 'Figure 2'",
              (4.0, 11.0), "ax.set_ylim(4, 11)", accuracy_px=3,
-             why="the depth-3 (o) and depth-4 (^) markers lie on each other and on the 3-px gt line: half of a 6-px marker, ±3 px"),
+             why=DEPTH_GT_OVERLAP),
     PlotSpec("nb_na1_error", "nb_appfig1.png", (0, 1, 2, 3, 4, 5), "y", "log", f"{NB} 'Appendix Figure 1'",
-             ERR_LIM, "ax.set_ylim(1e-7, 0.15)", accuracy_px=3, why="the lr 1e-3 (o) and lr 3e-4 (^) markers lie on each other: half of a 6-px marker, ±3 px"),
+             ERR_LIM, "ax.set_ylim(1e-7, 0.15)", accuracy_px=3, why=LR_OVERLAP),
     PlotSpec("nb_na2_error", "nb_appfig2.png", (0, 3), "y", "log", f"{NB} 'Appendix Figure 2'",
-             ERR_LIM, "ax.set_ylim(1e-7, 0.15)", accuracy_px=3, why="the depth-3 (o) and depth-4 (^) markers lie on each other: half of a 6-px marker, ±3 px"),
+             ERR_LIM, "ax.set_ylim(1e-7, 0.15)", accuracy_px=3, why=DEPTH_OVERLAP),
     PlotSpec("nb_na2_nuclear", "nb_appfig2.png", (1, 4), "y", "linear", f"{NB} 'Appendix Figure 2'",
              (220.0, 228.0), "ax.set_ylim(220, 228)", accuracy_px=3,
-             why="the depth-3 (o) and depth-4 (^) markers lie on each other and on the 3-px gt line: half of a 6-px marker, ±3 px"),
+             why=DEPTH_GT_OVERLAP),
     PlotSpec("nb_na2_erank", "nb_appfig2.png", (2, 5), "y", "linear", f"{NB} 'Appendix Figure 2'",
              (4.0, 10.0), "ax.set_ylim(4, 10)", accuracy_px=3,
-             why="the depth-3 (o) and depth-4 (^) markers lie on each other and on the 3-px gt line: half of a 6-px marker, ±3 px"),
+             why=DEPTH_GT_OVERLAP),
 ]
 
 #: Figure 3 (notebook cell "Figure 3") sets no y-limits and only some x-limits, so the

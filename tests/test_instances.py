@@ -139,12 +139,13 @@ def test_variant_copies_give_a_convex_variant_the_protocols_other_rows() -> None
 
 def test_instance_columns_need_a_label_for_every_row() -> None:
     df = pd.DataFrame({"run_id": ["a", "b"], "x": [1.0, 2.0]})
-    out = tables.with_instance_columns(df, {"a": [0, "without_replacement"], "b": [2, "with_replacement"]})
+    out = tables.with_instance_columns(df, {"a": [0, "without_replacement", "protocol"],
+                                            "b": [2, "with_replacement", "with_replacement"]})
     assert list(out["instance"]) == [0, 2] and out["instance"].dtype == "int64"
     assert list(out["sampling"]) == ["without_replacement", "with_replacement"]
     assert list(out["variant"]) == ["protocol", "with_replacement"]
     with pytest.raises(ValueError, match="without an instance label"):
-        tables.with_instance_columns(df, {"a": [0, "without_replacement"]})
+        tables.with_instance_columns(df, {"a": [0, "without_replacement", "protocol"]})
 
 
 def test_paper_preset_spreads_the_instance_dependent_values() -> None:

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from implicit_reg.published import PublishedSpecError, load_published, parse_entries, resolve_tolerances
-from implicit_reg.published_rows import load_rows, parse_rows, row_sentence, row_table
+from implicit_reg.published_rows import load_rows, parse_rows, reproducing_variants, row_sentence, row_table
 from implicit_reg.published_tolerance import parse_readings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -48,6 +48,7 @@ def test_a_variant_reproduces_a_row_only_when_every_value_is_inside(tmp_path):
     assert inside == {"protocol": False, "a": True, "b": False}
     assert list(table["variant"].unique()) == ["protocol", "a", "b"]
     assert (table["instances"] == 11).all()
+    assert reproducing_variants(row, table) == ["a"]
     text = row_sentence(row, table)
     assert "variant \\texttt{a} reproduces all of them" in text
     assert "\\texttt{b}: 1 of 2 inside, outside: v1 0.1 at percentile 100" in text

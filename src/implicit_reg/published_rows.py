@@ -36,7 +36,8 @@ from implicit_reg.published import PublishedSpecError, PublishedValue, _read_tab
 from implicit_reg.published_spread import PROTOCOL, instance_spread, instance_table_name, percentile_of
 from implicit_reg.published_verdict import MIN_INSTANCES, SPREAD_BAND
 
-__all__ = ["ROW_COLUMNS", "PublishedRow", "load_rows", "parse_rows", "row_sentence", "row_table"]
+__all__ = ["ROW_COLUMNS", "PublishedRow", "load_rows", "parse_rows", "reproducing_variants", "row_sentence",
+           "row_table"]
 
 #: Columns of :func:`row_table`: one line per (row, variant, entry).
 ROW_COLUMNS = ["row", "variant", "entry", "published", "instances", "median", "percentile", "inside"]
@@ -131,6 +132,12 @@ def row_table(rows: Sequence[PublishedRow], entries: Sequence[PublishedValue],
     return pd.DataFrame(out, columns=ROW_COLUMNS)
 
 
+def reproducing_variants(row: PublishedRow, table: pd.DataFrame) -> list[str]:
+    """The variants that put every value of ``row`` inside their spread (:func:`row_table`'s order)."""
+    mine = table.loc[table["row"] == row.id]
+    return [str(v) for v, g in mine.groupby("variant", sort=False) if bool(g["inside"].all())]
+
+
 def _g(x: float) -> str:
     return f"{x:.3g}"
 
@@ -145,7 +152,7 @@ def row_sentence(row: PublishedRow, table: pd.DataFrame) -> str:
     head = f"\\textbf{{{latex_escape(row.description)}}} ({len(row.entries)} values at once): "
     if mine.empty:
         return head + "no instance spread holds these values."
-    whole = [v for v, g in mine.groupby("variant", sort=False) if bool(g["inside"].all())]
+    whole = reproducing_variants(row, table)
     if whole:
         head += ("variant" + ("s " if len(whole) > 1 else " ")
                  + ", ".join(f"\\texttt{{{latex_escape(v)}}}" for v in whole)

@@ -32,7 +32,7 @@ from implicit_reg.arora2019.dynamics import cap_note  # noqa: E402
 from implicit_reg.provenance import provenance, provenance_tex  # noqa: E402
 from implicit_reg.published import evaluate, load_informative_variants, load_published  # noqa: E402
 from implicit_reg.core.latex_text import latex_escape  # noqa: E402
-from implicit_reg.published_rows import load_rows, row_sentence, row_table  # noqa: E402
+from implicit_reg.published_rows import load_rows, reproducing_variants, row_sentence, row_table  # noqa: E402
 from implicit_reg.published_report import numbers_tex, summary_text, to_latex_table  # noqa: E402
 from implicit_reg.report_figures import figure_sections_tex, handwritten_figures  # noqa: E402
 from implicit_reg.report_setup import setup_tex  # noqa: E402
@@ -102,7 +102,7 @@ runs_tables = _runs_tables(results_dir, figures)
 extras = _cap_notes(results_dir, runs_tables)
 for r in published_rows:  # the figure's note points to its rows, which Section 4 states in full
     fig = by_id[r.entries[0]].figure
-    whole = sorted(rows_df.loc[rows_df["row"] == r.id].groupby("variant")["inside"].all().loc[lambda x: x].index)
+    whole = reproducing_variants(r, rows_df)
     verdict = (f"variant {', '.join(w.replace('_', ' ') for w in whole)} reproduces all {len(r.entries)} at once"
                if whole else f"no variant reproduces all {len(r.entries)} at once")
     extras[fig] = (extras.get(fig, "") + f" Row {latex_escape(r.id)} ({len(r.entries)} values judged together,"

@@ -304,8 +304,7 @@ def split_ratings(
 
 
 def completion_arrays(
-    ground_truth: np.ndarray, n_obs: int, rng: np.random.Generator, replacement: bool = False,
-    sampling: str | None = None,
+    ground_truth: np.ndarray, n_obs: int, rng: np.random.Generator, sampling: str = "without_replacement",
 ) -> dict[str, np.ndarray]:
     """Observation file contents for matrix completion: flat indices and labels (spec §1.2).
 
@@ -317,10 +316,8 @@ def completion_arrays(
         m, the number of observed entries.
     rng : numpy.random.Generator
         The data set's stream.
-    replacement : bool
-        Draw the entries with replacement (see :func:`completion_indices`).
-    sampling : str, optional
-        A scheme of :func:`sampled_indices`; overrides ``replacement``.
+    sampling : str
+        How the entries are drawn (:func:`sampled_indices`); the protocol's is without replacement.
 
     Returns
     -------
@@ -328,8 +325,6 @@ def completion_arrays(
         ``indices`` (sorted flat indices) and ``labels`` (``W*`` at them, float32).
     """
     rows, cols = ground_truth.shape
-    if sampling is None:
-        sampling = "with_replacement" if replacement else "without_replacement"
     indices = sampled_indices(rows, cols, n_obs, rng, sampling)
     labels = ground_truth.reshape(-1)[indices].astype(np.float32)
     return {"indices": indices, "labels": labels}

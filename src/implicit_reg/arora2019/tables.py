@@ -253,8 +253,7 @@ def with_instance_columns(df: pd.DataFrame, labels: dict[str, list]) -> pd.DataF
         A runs or trajectories table with ``run_id``.
     labels : dict
         run id -> [instance, sampling, variant], as the plan gives for instance-spread
-        tables (``variant`` is ``protocol`` for the documented protocol; labels without
-        it give ``protocol`` for ``without_replacement`` and the sampling otherwise).
+        tables (``variant`` is ``protocol`` for the documented protocol).
 
     Returns
     -------
@@ -267,8 +266,7 @@ def with_instance_columns(df: pd.DataFrame, labels: dict[str, list]) -> pd.DataF
     out = df.copy()
     out["instance"] = out["run_id"].map(lambda r: int(labels[r][0])).astype("int64")
     out["sampling"] = out["run_id"].map(lambda r: str(labels[r][1]))
-    out["variant"] = out["run_id"].map(lambda r: str(labels[r][2]) if len(labels[r]) > 2 else
-                                       ("protocol" if labels[r][1] == "without_replacement" else str(labels[r][1])))
+    out["variant"] = out["run_id"].map(lambda r: str(labels[r][2]))
     return out
 
 

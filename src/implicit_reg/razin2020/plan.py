@@ -83,8 +83,7 @@ class RazinPlan(RazinProvenance):
                 elif entry["kind"] != kind:
                     out.append(f"{figure}: data set {name!r} is a {entry['kind']}, not a {kind}")
             if kind == "tensor":
-                spreads = [(d["name"], d.get("variant") or d.get("observed", "fixed"), int(n))
-                           for d in fig.get("instance_datasets", []) for n in d["n_obs"]]
+                spreads = [(d["name"], d["variant"], n) for d in self.tc_spread_items(figure) for n in d["n_obs"]]
                 twice = sorted({s for s in spreads if spreads.count(s) > 1})
                 if twice:
                     out.append(f"{figure}.instance_datasets: {twice[0][0]} at n = {twice[0][2]} is in two "

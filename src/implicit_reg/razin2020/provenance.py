@@ -77,7 +77,7 @@ class RazinProvenance:
             spec = self.tc_spec(figure, name, n_obs, instance=depth, variant=variant)
             # the redrawn spread keeps the job names its archived entries have
             fixed = spec.get("observed") == "fixed"
-            where = f"{self._spread_item(figure, name, variant)['variant']}/" if fixed else ""
+            where = f"{self._spread_item(figure, name, variant, n_obs)['variant']}/" if fixed else ""
             datasets, job = [name], f"{figure}/instances/{where}{name}/n{int(n_obs)}/i{int(depth)}"
         elif kind == "tc_reference":  # depth: the instance of a linear-rank spread (0: the figure's)
             spec = self.reference_spec(name, n_obs, instance=depth or 0)
