@@ -76,7 +76,7 @@ def load_config(path: Path | None = None) -> dict:
 
 def validated(config: dict) -> dict:
     """``config`` validated in place, with defaults filled (the razin2020 section by its own schema)."""
-    from implicit_reg.config import load_schema, validate_config
+    from implicit_reg.pipeline.config import load_schema, validate_config
 
     schemas = ROOT / "workflow" / "schemas"
     validate_config(config, load_schema(schemas / "config.schema.yaml"))

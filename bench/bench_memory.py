@@ -1,4 +1,4 @@
-"""Peak memory of the pipeline's jobs at several sizes, to check ``implicit_reg.memory``.
+"""Peak memory of the pipeline's jobs at several sizes, to check ``implicit_reg.pipeline.memory``.
 
 Each case runs in a fresh interpreter (peak RSS only grows within a process) and does
 what the job's adapter does: draw a ground truth (and its SVD), draw observations, or

@@ -75,7 +75,7 @@ from implicit_reg.arora2019.initialization import initial_factors  # noqa: E402
 from implicit_reg.arora2019.plan import build_plan  # noqa: E402
 from implicit_reg.arora2019.schedule import Schedule  # noqa: E402
 from implicit_reg.arora2019.trainer import BatchTrainer  # noqa: E402
-from implicit_reg.estimate import CONVEX_SECONDS  # noqa: E402  (the pipeline's convex-solve costs)
+from implicit_reg.pipeline.estimate import CONVEX_SECONDS  # noqa: E402  (the pipeline's convex-solve costs)
 from implicit_reg.razin2020.plan import RazinPlan  # noqa: E402
 
 # ------------------------------------------------------------- spec [timing] tables
@@ -200,7 +200,7 @@ def read_archive_iterations(manifest: Path) -> tuple[dict[str, int], list[dict]]
     A run the archive holds was run to its end at paper scale, so its iteration count is a
     measurement; runs of another plan help the nearest-m estimates as finished runs do.
     """
-    from implicit_reg.archive import read_entry
+    from implicit_reg.results.archive import read_entry
 
     by_id: dict[str, int] = {}
     rows: list[dict] = []

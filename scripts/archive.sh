@@ -12,6 +12,6 @@ ARCHIVE="${1:-archive/paper}"
 shift || true
 # Only the jobs that the preset's config needs: results/ may hold other presets' jobs.
 # Further arguments are config files merged over config/config.yaml (e.g. config/quick.yaml).
-.venv/bin/python -m implicit_reg.archive add "$ARCHIVE" \
+.venv/bin/python -m implicit_reg.pipeline.archive_command add "$ARCHIVE" \
   --results results --configfile config/config.yaml "$@"
-.venv/bin/python -m implicit_reg.archive list "$ARCHIVE" | tail -n 1
+.venv/bin/python -m implicit_reg.pipeline.archive_command list "$ARCHIVE" | tail -n 1

@@ -62,7 +62,7 @@ fi
 echo "[reproduce] SOURCE_DATE_EPOCH=$SOURCE_DATE_EPOCH OMP_NUM_THREADS=$OMP_NUM_THREADS"
 
 # Snakemake reports a broken config file without naming the file or the line; this does.
-.venv/bin/python -m implicit_reg.config "$@"
+.venv/bin/python -m implicit_reg.pipeline.config "$@"
 
 # Archive options become config values (archive.path / archive.url / recompute / restored_only).
 args=()

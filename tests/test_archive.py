@@ -16,9 +16,10 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from implicit_reg import archive, archive_admin
+from implicit_reg.results import archive, archive_admin
+from implicit_reg.pipeline import archive_command, planning
 from implicit_reg.arora2019.plan import build_plan
-from implicit_reg.config import load_schema, validate_config
+from implicit_reg.pipeline.config import load_schema, validate_config
 from implicit_reg.core import numerics
 from implicit_reg.core.hashing import sha256_file
 
@@ -313,24 +314,24 @@ def test_archive_from_a_file_url_is_checked(tmp_path: Path) -> None:
 def test_command_line_add_list_verify(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     results, arch = tmp_path / "results", tmp_path / "paper"
     _fake_job(results, "b1", {"r1": "k1", "r2": "k2"})
-    assert archive_admin.main(["add", str(arch), "--results", str(results)]) == 0
-    assert archive_admin.main(["verify", str(arch)]) == 0
-    assert archive_admin.main(["list", str(arch)]) == 0
+    assert archive_command.main(["add", str(arch), "--results", str(results)]) == 0
+    assert archive_command.main(["verify", str(arch)]) == 0
+    assert archive_command.main(["list", str(arch)]) == 0
     out = capsys.readouterr().out
     assert "1 entries added" in out and "OK" in out and "2 results" in out
     json.loads((arch / "manifest.json").read_text())  # valid JSON
 
 
 def test_module_command_line_is_the_administration_one(tmp_path: Path) -> None:
-    """``python -m implicit_reg.archive`` (what scripts/archive.sh and the README run) reaches archive_admin.main."""
+    """``python -m implicit_reg.pipeline.archive_command`` (what scripts/archive.sh and the README run) reaches archive_command.main."""
     results, arch = tmp_path / "results", tmp_path / "paper"
     _fake_job(results, "b1", {"r1": "k1"})
     archive_admin.add_jobs(results, arch, log=lambda _: None)
-    proc = subprocess.run([sys.executable, "-m", "implicit_reg.archive", "verify", str(arch)],
+    proc = subprocess.run([sys.executable, "-m", "implicit_reg.pipeline.archive_command", "verify", str(arch)],
                           capture_output=True, text=True)
     assert proc.returncode == 0 and f"{arch}: OK" in proc.stdout, proc.stderr
     (arch / next(iter(archive.load_manifest(arch)["entries"]))).write_bytes(b"damaged")
-    proc = subprocess.run([sys.executable, "-m", "implicit_reg.archive", "verify", str(arch)],
+    proc = subprocess.run([sys.executable, "-m", "implicit_reg.pipeline.archive_command", "verify", str(arch)],
                           capture_output=True, text=True)
     assert proc.returncode == 1 and "1 bad entries" in proc.stdout
 
@@ -344,8 +345,8 @@ def test_only_the_jobs_a_config_needs_are_added(tmp_path: Path) -> None:
 
 
 def test_config_keys_cover_both_papers_and_differ_between_presets() -> None:
-    paper = archive_admin.config_keys([str(ROOT / "config" / "config.yaml")], root=ROOT)
-    test = archive_admin.config_keys([str(ROOT / "config" / "test.yaml")], root=ROOT)
+    paper = planning.config_keys([str(ROOT / "config" / "config.yaml")], root=ROOT)
+    test = planning.config_keys([str(ROOT / "config" / "test.yaml")], root=ROOT)
     plan_keys = set(build_plan(_config()).run_keys.values())
     assert plan_keys <= test and len(test) > len(plan_keys)  # Razin & Cohen jobs and solves too
     assert not paper & test

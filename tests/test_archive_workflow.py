@@ -49,7 +49,7 @@ def _job_counts(proc: subprocess.CompletedProcess) -> dict[str, int]:
 
 
 def _archive_add(work: Path) -> None:
-    proc = subprocess.run([sys.executable, "-m", "implicit_reg.archive", "add", "archive/test"], cwd=work,
+    proc = subprocess.run([sys.executable, "-m", "implicit_reg.pipeline.archive_command", "add", "archive/test"], cwd=work,
                           capture_output=True, text=True, env={"PYTHONPATH": str(work / "src"), "PATH": "/usr/bin:/bin"})
     assert proc.returncode == 0, proc.stderr
 

@@ -16,7 +16,7 @@ from implicit_reg.arora2019.observations import build_problem
 from implicit_reg.arora2019.plan import build_plan
 from implicit_reg.arora2019.schedule import Schedule
 from implicit_reg.arora2019.trainer import BatchTrainer
-from implicit_reg.config import load_schema, validate_config
+from implicit_reg.pipeline.config import load_schema, validate_config
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from implicit_reg.config import merge_config
+from implicit_reg.pipeline.config import merge_config
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -38,14 +38,14 @@ def test_catalog_file_declares_conda_and_report() -> None:
 
 
 def test_catalog_cost_comes_from_the_benchmark_results() -> None:
-    """The catalog's CPU-hours are bench/results.json's (python -m implicit_reg.catalog --write)."""
+    """The catalog's CPU-hours are bench/results.json's (python -m implicit_reg.pipeline.catalog --write)."""
     import json
 
-    from implicit_reg import catalog
+    from implicit_reg.pipeline import catalog
 
     results = json.loads((ROOT / "bench" / "results.json").read_text())
     text = (ROOT / catalog.CATALOG).read_text()
-    assert text == catalog.render(results), "regenerate: python -m implicit_reg.catalog --write"
+    assert text == catalog.render(results), "regenerate: python -m implicit_reg.pipeline.catalog --write"
     cpu_h, wall_h = catalog.paper_cost(results)
     assert f"{cpu_h:.1f}\n      CPU-hours ({wall_h:.1f} h on 2 cores" in text
     changed = [dict(r, value=r["value"] * 2) if r["name"].startswith("pipeline total") else r for r in results]

@@ -10,7 +10,7 @@ import yaml
 
 from implicit_reg.arora2019.plan import ConfigError, build_plan
 from implicit_reg.core.data_files import DataFileError
-from implicit_reg.config import (
+from implicit_reg.pipeline.config import (
     ConfigValidationError,
     MOVIELENS_DOWNLOADS,
     check_local_data,

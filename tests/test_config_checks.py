@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from implicit_reg.config import (
+from implicit_reg.pipeline.config import (
     ConfigValidationError,
     YamlSyntaxError,
     check_local_data,
@@ -108,7 +108,7 @@ def test_syntax_check_command_names_the_broken_preset(tmp_path: Path) -> None:
     """What scripts/reproduce.sh runs before Snakemake (which would not name the file)."""
     bad = tmp_path / "bad.yaml"
     bad.write_text("seed: 7\n  engine: 1\n")
-    out = subprocess.run([sys.executable, "-m", "implicit_reg.config", "--configfile", "config/test.yaml", str(bad)],
+    out = subprocess.run([sys.executable, "-m", "implicit_reg.pipeline.config", "--configfile", "config/test.yaml", str(bad)],
                          cwd=ROOT, capture_output=True, text=True, env={"PYTHONPATH": str(ROOT / "src")})
     assert out.returncode != 0 and f"{bad}:2:" in out.stderr
 

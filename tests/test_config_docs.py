@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from implicit_reg.config_docs import (
+from implicit_reg.pipeline.config_docs import (
     README,
     SCHEMAS,
     readme_text,
@@ -73,7 +73,7 @@ def test_every_schema_key_has_a_description(path: str, prefix: str) -> None:
 def test_config_readme_is_in_sync_with_the_schemas() -> None:
     expected = readme_text(REPO)
     assert (REPO / README).read_text(encoding="utf-8") == expected, (
-        "config/README.md is out of date: PYTHONPATH=src .venv/bin/python -m implicit_reg.config_docs --write"
+        "config/README.md is out of date: PYTHONPATH=src .venv/bin/python -m implicit_reg.pipeline.config_docs --write"
     )
     # every key of every preset file is documented
     for preset in ("config.yaml", "quick.yaml", "test.yaml"):

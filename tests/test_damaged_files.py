@@ -18,7 +18,8 @@ import pandas as pd
 import pytest
 from workflow_support import copy_repo, run_snakemake
 
-from implicit_reg import archive, archive_admin, planning
+from implicit_reg.results import archive, archive_admin
+from implicit_reg.pipeline import planning
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -65,7 +66,7 @@ def test_a_damaged_manifest_is_one_line_naming_the_file(tmp_path: Path, damage: 
         archive.ResultStore(tmp_path / "results", arch)
     message = str(err.value)
     assert "\n" not in message and str(path) in message and "is damaged" in message
-    assert "git checkout HEAD --" in message and "implicit_reg.archive verify" in message
+    assert "git checkout HEAD --" in message and "implicit_reg.pipeline.archive_command verify" in message
     if damage == "no_sha256":
         assert "'sha256'" in message
 
@@ -74,7 +75,7 @@ def test_the_command_line_names_a_damaged_manifest_without_a_traceback(tmp_path:
     arch = _archive(tmp_path)
     (arch / "manifest.json").write_text('{"format": "implicit-reg-archive/1", "entr')
     for command in ("verify", "list"):
-        proc = subprocess.run([sys.executable, "-m", "implicit_reg.archive", command, str(arch)],
+        proc = subprocess.run([sys.executable, "-m", "implicit_reg.pipeline.archive_command", command, str(arch)],
                               capture_output=True, text=True)
         assert proc.returncode == 2
         assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1

@@ -1,4 +1,4 @@
-"""implicit_reg.estimate: the CPU-time estimate printed before a run starts."""
+"""implicit_reg.pipeline.estimate: the CPU-time estimate printed before a run starts."""
 
 from __future__ import annotations
 
@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from implicit_reg import estimate
+from implicit_reg.pipeline import estimate
+from implicit_reg.arora2019 import costs
 from implicit_reg.arora2019.plan import build_plan
-from implicit_reg.config import (
+from implicit_reg.pipeline.config import (
     load_schema,
     merge_config,
     select_figures,
@@ -61,13 +62,13 @@ def test_cost_grows_with_depth_size_and_iterations() -> None:
     plan = build_plan(config)
     batches = list(plan.batches.values())
     by_depth = {b.depth: b for b in batches if b.dataset.task == "completion" and b.schedule.optimizer == "gd"}
-    assert estimate.run_iteration_seconds(by_depth[1]) < estimate.run_iteration_seconds(by_depth[3])
+    assert costs.run_iteration_seconds(by_depth[1]) < costs.run_iteration_seconds(by_depth[3])
     big = copy.deepcopy(by_depth[3])
     object.__setattr__(big, "dataset", type(big.dataset)(big.dataset.task, big.dataset.rank, big.dataset.n_obs,
                                                           (100, 100), big.dataset.default_size))
-    assert estimate.run_iteration_seconds(big) > 10 * estimate.run_iteration_seconds(by_depth[3])
+    assert costs.run_iteration_seconds(big) > 10 * costs.run_iteration_seconds(by_depth[3])
     b = by_depth[3]
-    assert estimate.run_iterations(b, 0.1, 1e-3) <= b.schedule.max_iters
+    assert costs.run_iterations(b, 0.1, 1e-3) <= b.schedule.max_iters
 
 
 def test_summary_counts_jobs_and_says_it_is_an_estimate() -> None:

@@ -20,7 +20,7 @@ from implicit_reg.arora2019.plan import (
     ground_truth_seed_keys,
     observations_seed_keys,
 )
-from implicit_reg.config import load_schema, validate_config
+from implicit_reg.pipeline.config import load_schema, validate_config
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = load_schema(ROOT / "workflow" / "schemas" / "config.schema.yaml")

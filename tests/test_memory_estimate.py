@@ -1,4 +1,4 @@
-"""Peak-memory estimates (implicit_reg.memory): they bound the measured peaks, and a config
+"""Peak-memory estimates (implicit_reg.pipeline.memory): they bound the measured peaks, and a config
 whose job cannot fit is refused before any job starts."""
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ import pytest
 import yaml
 from workflow_support import run_snakemake
 
-from implicit_reg import memory
+from implicit_reg.pipeline import memory
 from implicit_reg.arora2019.plan import Dataset, build_plan
-from implicit_reg.config import load_schema, validate_config
+from implicit_reg.pipeline.config import load_schema, validate_config
 
 ROOT = Path(__file__).resolve().parents[1]
 MEASURED = json.loads((ROOT / "bench" / "memory.json").read_text())["cases"]

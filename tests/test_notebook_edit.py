@@ -10,8 +10,8 @@ import jupytext
 import nbformat
 import pytest
 
-from implicit_reg import notebook_edit as ne
-from implicit_reg.notebooks import notebook_file
+from implicit_reg.figures import notebook_edit as ne
+from implicit_reg.figures.notebooks import notebook_file
 
 ROOT = Path(__file__).resolve().parents[1]
 RECIPE = ROOT / "docs" / "adding-a-figure.md"
@@ -110,8 +110,8 @@ def test_recipe_overlay_plans_a_new_figure_without_prefix_and_with_a_notebook_pa
 
 
 def test_sweep_overrides_change_one_key_of_every_sweep(root: Path):
-    from implicit_reg.config import ConfigValidationError
-    from implicit_reg.planning import validated_config
+    from implicit_reg.pipeline.config import ConfigValidationError
+    from implicit_reg.pipeline.planning import validated_config
 
     block = re.findall(r"```yaml\n(.*?)```", RECIPE.read_text(encoding="utf-8"), re.S)[1]
     (root / "fig1.yaml").write_text(block)

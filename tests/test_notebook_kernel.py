@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from implicit_reg.notebooks import execute_notebook, ipc_kernel_config
+from implicit_reg.figures.notebooks import execute_notebook, ipc_kernel_config
 
 NOTEBOOK = """# %% tags=["parameters"]
 x = 1

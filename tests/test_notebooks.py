@@ -290,7 +290,7 @@ def test_norms_vs_init_reduced_single_seed(tmp_path: Path) -> None:
 
 
 def test_failing_notebook_names_itself_and_the_error(tmp_path: Path) -> None:
-    from implicit_reg.notebooks import NotebookFailed, execute_notebook
+    from implicit_reg.figures.notebooks import NotebookFailed, execute_notebook
 
     source = tmp_path / "broken_figure.py"
     source.write_text(
@@ -305,7 +305,7 @@ def test_failing_notebook_names_itself_and_the_error(tmp_path: Path) -> None:
 
 
 def _published_count(figure: str, metric: str | None = None) -> int:
-    from implicit_reg.published import load_published
+    from implicit_reg.scorecard.published import load_published
 
     return sum(e.figure == figure and (metric is None or e.metric == metric)
                for e in load_published(REPO / "config" / "published.yaml"))
@@ -332,7 +332,7 @@ def test_published_values_drawn_on_the_figure(tmp_path: Path, notebook: str, fig
 
 def test_failed_notebook_copy_survives_where_the_message_points(tmp_path: Path) -> None:
     """Snakemake deletes a failed job's outputs; the copy the message names is outside them."""
-    from implicit_reg.notebooks import NotebookFailed, execute_notebook
+    from implicit_reg.figures.notebooks import NotebookFailed, execute_notebook
 
     source = tmp_path / "broken_figure.py"
     source.write_text('# %% tags=["parameters"]\nfail = True\n\n# %%\nif fail:\n    raise ValueError("broken")\n')

@@ -1,4 +1,4 @@
-"""Tests for implicit_reg.pdf_pages (page fill and mostly-blank pages) and of the built report."""
+"""Tests for implicit_reg.report.pdf_pages (page fill and mostly-blank pages) and of the built report."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import pytest  # noqa: E402
 from matplotlib.backends.backend_pdf import PdfPages  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from implicit_reg.pdf_pages import (  # noqa: E402
+from implicit_reg.report.pdf_pages import (  # noqa: E402
     ink_fill,
     page_fills,
     page_texts,

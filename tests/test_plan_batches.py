@@ -7,7 +7,7 @@ from pathlib import Path
 import yaml
 
 from implicit_reg.arora2019.plan import SHARED_OPERATOR_TASKS, build_plan
-from implicit_reg.config import load_schema, validate_config
+from implicit_reg.pipeline.config import load_schema, validate_config
 
 ROOT = Path(__file__).resolve().parents[1]
 

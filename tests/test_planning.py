@@ -1,4 +1,4 @@
-"""implicit_reg.planning: one planner interface for both papers, and the workflow's start."""
+"""implicit_reg.pipeline.planning: one planner interface for both papers, and the workflow's start."""
 
 from __future__ import annotations
 
@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 import yaml
 
-from implicit_reg import planning
-from implicit_reg.archive import ResultStore
+from implicit_reg.pipeline import planning
+from implicit_reg.results.archive import ResultStore
 from implicit_reg.arora2019.plan import Plan
-from implicit_reg.config import merge_config
+from implicit_reg.pipeline.config import merge_config
 from implicit_reg.razin2020 import jobs
 from implicit_reg.razin2020.plan import RazinPlan
 
@@ -162,7 +162,7 @@ def test_finished_razin_jobs_are_not_to_run(tmp_path: Path) -> None:
     out.mkdir(parents=True)
     for table in ("runs", "trajectories"):
         (out / f"{table}.parquet").write_bytes(b"")
-    from implicit_reg import archive
+    from implicit_reg.results import archive
 
     figure, depth = job.job.split("/depth")
     prov = razin.job_provenance("dmf", figure=figure, depth=int(depth))
@@ -262,7 +262,7 @@ def test_figure_notebook_import_applies_the_style() -> None:
     import matplotlib as mpl
     import pandas as pd
 
-    from implicit_reg import figure_notebook, plotting
+    from implicit_reg.figures import notebook_prelude as figure_notebook, plotting
 
     mpl.rcParams.update(mpl.rcParamsDefault)
     pd.reset_option("display.max_columns")
@@ -276,7 +276,7 @@ def test_figure_notebook_import_applies_the_style() -> None:
 def test_notebook_preamble_is_one_import() -> None:
     for path in sorted((ROOT / "workflow" / "notebooks").glob("*.py")):
         text = path.read_text()
-        assert text.count("from implicit_reg.figure_notebook import ") == 1, path.name
+        assert text.count("from implicit_reg.figures.notebook_prelude import ") == 1, path.name
         assert "sys.path" not in text and "apply_style()" not in text, path.name
 
 

@@ -1,4 +1,4 @@
-"""Unit tests of the shared plot helpers (``implicit_reg.plotting``)."""
+"""Unit tests of the shared plot helpers (``implicit_reg.figures.plotting``)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
-from implicit_reg import plotting as P  # noqa: E402
+from implicit_reg.figures import plotting as P  # noqa: E402
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 

@@ -1,4 +1,4 @@
-"""Tests for implicit_reg.provenance."""
+"""Tests for implicit_reg.results.provenance."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from implicit_reg.provenance import (
+from implicit_reg.results.provenance import (
     PACKAGES,
     config_hash,
     git_commit,

@@ -1,4 +1,4 @@
-"""Tests for implicit_reg.published, published_spread and published_report (synthetic parquet tables in tmp_path)."""
+"""Tests for implicit_reg.scorecard.published, published_spread and published_report (synthetic parquet tables in tmp_path)."""
 
 from __future__ import annotations
 
@@ -12,18 +12,18 @@ import pandas as pd
 import pytest
 import yaml
 
-from implicit_reg.published import (
+from implicit_reg.scorecard.published import (
     PublishedSpecError,
     Tolerance,
-    evaluate,
     format_number,
     latex_escape,
     load_published,
     resolve_tolerances,
 )
-from implicit_reg.published import parse_entries as parse_raw
-from implicit_reg.published_tolerance import PlotAccuracy, Readings
-from implicit_reg.published_report import (
+from implicit_reg.scorecard.published import parse_entries as parse_raw
+from implicit_reg.scorecard.verdict import evaluate
+from implicit_reg.scorecard.tolerance import PlotAccuracy, Readings
+from implicit_reg.scorecard.text import (
     NOTE_MAX_CHARS,
     figure_note,
     numbers_tex,
@@ -32,7 +32,7 @@ from implicit_reg.published_report import (
     summary_text,
     to_latex_table,
 )
-from implicit_reg.published_spread import (
+from implicit_reg.scorecard.spread import (
     instance_table_name,
     instance_values,
     percentile_of,

@@ -1,4 +1,4 @@
-"""Tests for implicit_reg.published_markers (published values drawn on figures)."""
+"""Tests for implicit_reg.figures.markers (published values drawn on figures)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import yaml  # noqa: E402
 
-from implicit_reg import published_markers as PM  # noqa: E402
+from implicit_reg.figures import markers as PM  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 

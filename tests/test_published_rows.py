@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from implicit_reg.published import PublishedSpecError, load_published, parse_entries, resolve_tolerances
-from implicit_reg.published_rows import load_rows, parse_rows, reproducing_variants, row_sentence, row_table
-from implicit_reg.published_tolerance import parse_readings
+from implicit_reg.scorecard.published import PublishedSpecError, load_published, parse_entries, resolve_tolerances
+from implicit_reg.scorecard.rows import load_rows, parse_rows, reproducing_variants, row_sentence, row_table
+from implicit_reg.scorecard.tolerance import parse_readings
 
 ROOT = Path(__file__).resolve().parents[1]
 READINGS = parse_readings({"accuracy_px": 2, "plots": {"lin": {"scale": "linear", "px_per_unit": 20},
@@ -76,10 +76,10 @@ def test_the_repo_rows_name_the_n2_quantities():
 
 
 def test_an_informative_variant_never_explains_a_value():
-    from implicit_reg.published import load_informative_variants
-    from implicit_reg.published_spread import Spread
-    from implicit_reg.published_tolerance import Tolerance
-    from implicit_reg.published_verdict import decide
+    from implicit_reg.scorecard.published import load_informative_variants
+    from implicit_reg.scorecard.spread import Spread
+    from implicit_reg.scorecard.tolerance import Tolerance
+    from implicit_reg.scorecard.verdict import decide
 
     spread = Spread(statistics={"protocol": np.linspace(1.0, 2.0, 11), "redrawn_observed": np.linspace(0.0, 0.3, 11)})
     tol = Tolerance("factor", 1.07)

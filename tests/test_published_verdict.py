@@ -1,4 +1,4 @@
-"""The reading rule (implicit_reg.published_tolerance) and the four verdicts (implicit_reg.published_verdict)."""
+"""The reading rule (implicit_reg.scorecard.tolerance) and the four verdicts (implicit_reg.scorecard.verdict)."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from implicit_reg.published import PublishedSpecError, load_published, parse_entries, resolve_tolerances
-from implicit_reg.published_spread import Spread, instance_spread, percentile_of
-from implicit_reg.published_tolerance import (
+from implicit_reg.scorecard.published import PublishedSpecError, load_published, parse_entries, resolve_tolerances
+from implicit_reg.scorecard.spread import Spread, instance_spread, percentile_of
+from implicit_reg.scorecard.tolerance import (
     COMPUTATIONAL_FLOORS,
     PlotAccuracy,
     Reading,
@@ -24,7 +24,7 @@ from implicit_reg.published_tolerance import (
     printed_half_unit,
     rule_tolerance,
 )
-from implicit_reg.published_verdict import decide, median_of_r_probability
+from implicit_reg.scorecard.verdict import decide, median_of_r_probability
 
 REPO = Path(__file__).resolve().parents[1]
 READINGS = Readings({
@@ -115,7 +115,7 @@ def _repo_readings() -> Path:
 def test_every_repo_tolerance_is_the_rules_unless_it_carries_a_reason():
     """config/published.yaml + config/readings.yaml: each entry's tolerance is what its reading gives."""
     readings_path = _repo_readings()
-    from implicit_reg.published_tolerance import load_readings
+    from implicit_reg.scorecard.tolerance import load_readings
 
     readings = load_readings(readings_path)
     raw = yaml.safe_load((REPO / "config" / "published.yaml").read_text(encoding="utf-8"))["entries"]

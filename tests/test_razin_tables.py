@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from implicit_reg.core.hashing import sha256_file
-from implicit_reg.config import load_schema, validate_config
+from implicit_reg.pipeline.config import load_schema, validate_config
 from implicit_reg.core import metrics_numpy as mnp
 from implicit_reg.razin2020 import data_exports as dx
 from implicit_reg.razin2020 import loss_markers as lm
@@ -252,7 +252,7 @@ def test_sort_tc_puts_ground_truth_and_linear_first():
 
 
 def test_schema_fills_defaults_and_rejects_unknown_keys():
-    from implicit_reg.config import ConfigValidationError
+    from implicit_reg.pipeline.config import ConfigValidationError
 
     cfg = validate_config({}, load_schema(SCHEMA), "razin2020")
     assert cfg["dmf"]["max_iters"] == 5_000_000 and cfg["tc"]["lr"] == 0.01 and cfg["figures"] == {}

@@ -70,8 +70,8 @@ def fragments(tmp_path_factory):
             f"""\
             import yaml
             from pathlib import Path
-            from implicit_reg.config import merge_config
-            from implicit_reg.planning import validated_config
+            from implicit_reg.pipeline.config import merge_config
+            from implicit_reg.pipeline.planning import validated_config
             # the test preset with one more figure that no hand-written section shows
             repo = Path({str(REPO)!r})
             cfg = yaml.safe_load((repo / "config" / "config.yaml").read_text())

@@ -1,5 +1,5 @@
-"""The report's setup statements come from the configuration (implicit_reg.report_setup,
-report_phrases) and every configured figure gets a section (implicit_reg.report_figures)."""
+"""The report's setup statements come from the configuration (implicit_reg.report.setup_text,
+report_phrases) and every configured figure gets a section (implicit_reg.report.figure_sections)."""
 
 from __future__ import annotations
 
@@ -11,16 +11,16 @@ import pandas as pd
 import pytest
 import yaml
 
-from implicit_reg.config import merge_config
-from implicit_reg.planning import validated_config
-from implicit_reg.report_figures import (
+from implicit_reg.pipeline.config import merge_config
+from implicit_reg.pipeline.planning import validated_config
+from implicit_reg.report.figure_sections import (
     default_caption,
     figure_sections_tex,
     handwritten_figures,
     run_count,
 )
-from implicit_reg.report_phrases import grid_phrase, tex_number, values_phrase
-from implicit_reg.report_setup import figure_setups, settings, setup_tex, spread_sizes
+from implicit_reg.report.phrases import grid_phrase, tex_number, values_phrase
+from implicit_reg.report.setup_text import figure_setups, settings, setup_tex, spread_sizes
 
 REPO = Path(__file__).resolve().parents[1]
 SECTIONS = sorted((REPO / "paper" / "sections").glob("*.tex"))

@@ -1,4 +1,4 @@
-"""Capped and diverged runs on the figures (implicit_reg.run_status): who is in the mean, how each is drawn."""
+"""Capped and diverged runs on the figures (implicit_reg.figures.run_status): who is in the mean, how each is drawn."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from implicit_reg import plotting as P  # noqa: E402
-from implicit_reg import run_status as RS  # noqa: E402
+from implicit_reg.figures import plotting as P  # noqa: E402
+from implicit_reg.figures import run_status as RS  # noqa: E402
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "workflow" / "notebooks"
 

@@ -13,7 +13,7 @@ import pytest
 from implicit_reg.arora2019 import tables
 from implicit_reg.core import table_io  # noqa: E402
 from implicit_reg.core.numerics import NUMERICS_VERSIONS
-from implicit_reg.provenance import config_hash, table_provenance
+from implicit_reg.results.provenance import config_hash, table_provenance
 from implicit_reg.razin2020 import tables as rt
 
 REPO = Path(__file__).resolve().parents[1]

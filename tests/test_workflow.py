@@ -122,10 +122,10 @@ def test_a_complete_build_is_at_rest_whatever_the_hash_seed(test_preset_run: Pat
 
 def test_jobs_stay_within_their_declared_memory(test_preset_run: Path) -> None:
     """Snakemake's benchmark files (max_rss) of the data and training jobs stay below the peak
-    implicit_reg.memory estimated for them, which the rules declare as mem_mb."""
-    from implicit_reg import memory
+    implicit_reg.pipeline.memory estimated for them, which the rules declare as mem_mb."""
+    from implicit_reg.pipeline import memory
     from implicit_reg.arora2019.plan import build_plan
-    from implicit_reg.config import load_schema, validate_config
+    from implicit_reg.pipeline.config import load_schema, validate_config
 
     cfg = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
     test = yaml.safe_load((ROOT / "config" / "test.yaml").read_text())

@@ -37,7 +37,7 @@ n_half_crossing = 5  # report when each of the top singular values crosses half 
 dpi = 150
 
 # %%
-from implicit_reg.figure_notebook import Image, P, PM, display, mpl, np, pd, plt
+from implicit_reg.figures.notebook_prelude import Image, P, PM, display, mpl, np, pd, plt
 
 # %%
 #: Published values per depth (spec §2.3, §3), read from config/published.yaml: the

@@ -30,7 +30,7 @@ figsize = [15, 4.6]  # for two rows; the height scales with the number of rows
 dpi = 150
 
 # %%
-from implicit_reg.figure_notebook import Image, P, PM, Path, display, np, pd, plt
+from implicit_reg.figures.notebook_prelude import Image, P, PM, Path, display, np, pd, plt
 
 # %%
 runs = pd.read_parquet(runs_path)
@@ -51,7 +51,7 @@ lrs = sorted((float(x) for x in gd["lr"].unique()), reverse=True)
 keys = ["n_obs", "depth", "lr", "init_scale"]
 # Means over every run with a final value: runs stopped at the iteration cap are in the
 # mean (as in the paper) and drawn as orange squares; diverged runs are left out and drawn
-# in red (pinned to the panel edge when off the axis). implicit_reg.run_status.
+# in red (pinned to the panel edge when off the axis). implicit_reg.figures.run_status.
 agg = P.mean_std_by(gd, keys, "recon_error_sq")
 published = PM.published_points(published_path, Path(runs_path).parent.name, "recon_error_sq")
 n_published = 0

@@ -35,7 +35,7 @@ figsize = [15, 4.2]
 dpi = 150
 
 # %%
-from implicit_reg.figure_notebook import Image, P, PM, Path, display, np, pd, plt
+from implicit_reg.figures.notebook_prelude import Image, P, PM, Path, display, np, pd, plt
 
 # %%
 if y_scale not in ("linear", "log"):

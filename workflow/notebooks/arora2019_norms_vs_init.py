@@ -35,7 +35,7 @@ figsize = [16.5, 5.5]  # for two rows; the height scales with the number of rows
 dpi = 150
 
 # %%
-from implicit_reg.figure_notebook import Image, P, PM, Path, display, np, pd, plt
+from implicit_reg.figures.notebook_prelude import Image, P, PM, Path, display, np, pd, plt
 
 # %%
 runs = pd.read_parquet(runs_path)
@@ -66,7 +66,7 @@ metrics = [  # column, label, log axis, default limits
 keys = ["n_obs", "depth", "init_scale"]
 # Means over every run with a final value: runs stopped at the iteration cap are in the
 # mean (as in the paper) and drawn as orange squares; diverged runs are left out and drawn
-# in red (pinned to the panel edge when off the axis). implicit_reg.run_status.
+# in red (pinned to the panel edge when off the axis). implicit_reg.figures.run_status.
 aggs = {col: P.mean_std_by(gd, keys, col) for col, *_ in metrics}
 published = PM.published_points(published_path, Path(runs_path).parent.name)
 n_published = 0

@@ -33,7 +33,7 @@ figsize = None  # [width, height]; None: 4.2 per depth column + legend, 9 high
 dpi = 150
 
 # %%
-from implicit_reg.figure_notebook import Image, Line2D, P, display, np, pd, plt
+from implicit_reg.figures.notebook_prelude import Image, Line2D, P, display, np, pd, plt
 
 # %%
 runs = pd.read_parquet(runs_path)

@@ -51,7 +51,7 @@ tasks = None  # tasks to check; None takes every task present
 dpi = 150
 
 # %%
-from implicit_reg.figure_notebook import Image, Line2D, P, display, mpl, np, pd, plt
+from implicit_reg.figures.notebook_prelude import Image, Line2D, P, display, mpl, np, pd, plt
 
 # %%
 runs_all = pd.read_parquet(runs_path)

@@ -30,7 +30,7 @@ row_size = [6.4, 2.95]  # inches per row (the authors' pairs are 5.63 x 2.95)
 dpi = 250
 
 # %%
-from implicit_reg.figure_notebook import Image, P, PM, display, np, pd, plt
+from implicit_reg.figures.notebook_prelude import Image, P, PM, display, np, pd, plt
 
 # %%
 from implicit_reg.razin2020.tables import upgrade_columns  # noqa: E402

@@ -41,7 +41,7 @@ panel_size = [3.1, 3.4]  # inches per panel, as the authors' figures
 dpi = 250
 
 # %%
-from implicit_reg.figure_notebook import Image, Line2D, LineCollection, P, PM, display, mpl, np, pd, plt
+from implicit_reg.figures.notebook_prelude import Image, Line2D, LineCollection, P, PM, display, mpl, np, pd, plt
 from implicit_reg.razin2020 import tables as rt
 
 # %%

@@ -14,7 +14,7 @@
 # runs table (`y`) against another (`x`): one line per depth, the mean over seeds with
 # population-std error bars (ddof = 0, as the papers), one panel per ground-truth rank.
 # Diverged runs are left out of the mean and drawn in red; runs stopped at the iteration
-# cap are in the mean and drawn as orange squares (implicit_reg.run_status).
+# cap are in the mean and drawn as orange squares (implicit_reg.figures.run_status).
 
 # %% tags=["parameters"]
 # Every figure notebook receives these from the render rule (papermill parameters):
@@ -35,7 +35,7 @@ figsize = [5.0, 3.8]  # size of one panel
 dpi = 150
 
 # %%
-from implicit_reg.figure_notebook import Image, P, PM, Path, display, np, pd, plt
+from implicit_reg.figures.notebook_prelude import Image, P, PM, Path, display, np, pd, plt
 
 # %%
 runs = pd.read_parquet(runs_path)

@@ -1,4 +1,4 @@
-# The plans of both papers (implicit_reg.planning) and the rules' input functions.
+# The plans of both papers (implicit_reg.pipeline.planning) and the rules' input functions.
 import json
 import re
 import sys
@@ -6,11 +6,11 @@ from pathlib import Path
 
 from snakemake.logging import logger
 
-from implicit_reg import memory, planning
+from implicit_reg.pipeline import memory, planning
 from implicit_reg.arora2019 import batching, plan as arora_plan
-from implicit_reg.config import movielens_file
+from implicit_reg.pipeline.config import movielens_file
 from implicit_reg.core.data_files import require_local_file
-from implicit_reg.notebooks import notebook_file
+from implicit_reg.figures.notebooks import notebook_file
 from implicit_reg.arora2019.convex import RUNTIME_MINUTES, memory_mb
 
 RESULTS = "results"
@@ -30,7 +30,7 @@ for line in PREP.log_lines:
 PLAN = PREP.plans["arora2019"]
 RZ = PREP.plans["razin2020"]
 # A job that needs more memory than any machine it may get is refused now, not after
-# it has died allocating (implicit_reg.memory: estimates from the sizes).
+# it has died allocating (implicit_reg.pipeline.memory: estimates from the sizes).
 _MEM_LIMIT, _MEM_SOURCE = memory.job_limit_mb(config)
 _MEM_REFUSAL = memory.refusal(
     memory.oversized_jobs(PLAN, _MEM_LIMIT, config["dtype"]), _MEM_LIMIT, _MEM_SOURCE

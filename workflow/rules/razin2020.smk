@@ -4,7 +4,7 @@
 # the linear baseline and of the ground truth once per distinct tensor).
 # Spec: ../shared/spec/razin2020.md. Config: config["razin2020"] (own schema).
 # Job specs, seeds and paths: implicit_reg.razin2020.plan.RazinPlan (RZ, built with
-# Arora et al.'s plan by implicit_reg.planning in common.smk, which also holds the
+# Arora et al.'s plan by implicit_reg.pipeline.planning in common.smk, which also holds the
 # rz_* input functions). The figures are rendered by render_figure (figures.smk).
 RZ_DL_DIR = config["razin2020"]["data"]["download"]["dir"]
 RZ_NAME = r"[A-Za-z0-9_\-]+"

@@ -10,8 +10,8 @@ report: "../report/workflow.rst"
 
 from types import SimpleNamespace  # noqa: E402
 
-from implicit_reg.published import load_published  # noqa: E402
-from implicit_reg.published_spread import instance_table_name  # noqa: E402
+from implicit_reg.scorecard.published import load_published  # noqa: E402
+from implicit_reg.scorecard.spread import instance_table_name  # noqa: E402
 
 # Figures whose instance-spread tables the scorecard reads: config
 # report.instance_figures (default none). Each published entry of such a figure

@@ -68,6 +68,6 @@ def c_stdout_to_log():
 
 def table_provenance(snakemake, *engines: str) -> dict[str, Any]:
     """Provenance of the job's tables: this repository's commit, the config hash, ``engines``' numerics versions."""
-    from implicit_reg.provenance import table_provenance as provenance
+    from implicit_reg.results.provenance import table_provenance as provenance
 
     return provenance(REPO, snakemake.config, engines)

@@ -8,7 +8,7 @@ from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from implicit_reg import archive  # noqa: E402
+from implicit_reg.results import archive  # noqa: E402
 from implicit_reg.arora2019 import tables  # noqa: E402
 from implicit_reg.core import table_io  # noqa: E402
 

@@ -13,7 +13,7 @@ log = start(snakemake)  # noqa: F821
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-from implicit_reg import archive  # noqa: E402
+from implicit_reg.results import archive  # noqa: E402
 from implicit_reg.core import table_io  # noqa: E402
 from implicit_reg.razin2020 import data_exports as dx  # noqa: E402
 from implicit_reg.razin2020 import tables as rt  # noqa: E402

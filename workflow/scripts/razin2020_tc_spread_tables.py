@@ -5,7 +5,7 @@ from _bootstrap import start, table_provenance
 log = start(snakemake)  # noqa: F821
 
 
-from implicit_reg import archive  # noqa: E402
+from implicit_reg.results import archive  # noqa: E402
 from implicit_reg.core import table_io  # noqa: E402
 from implicit_reg.razin2020 import spread_tables  # noqa: E402
 from implicit_reg.razin2020 import tables as rt  # noqa: E402

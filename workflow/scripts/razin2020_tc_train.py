@@ -13,7 +13,7 @@ log = start(snakemake, serves=snakemake.params.provenance["figures"])  # noqa: F
 
 from pathlib import Path  # noqa: E402
 
-from implicit_reg import archive  # noqa: E402
+from implicit_reg.results import archive  # noqa: E402
 from implicit_reg.core import checkpoint as ckpt_io  # noqa: E402
 from implicit_reg.core import table_io  # noqa: E402
 from implicit_reg.core.progress import AttemptClock, progress_text  # noqa: E402

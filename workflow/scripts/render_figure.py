@@ -13,7 +13,7 @@ log = start(snakemake)  # noqa: F821
 import json  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-from implicit_reg.notebooks import execute_notebook  # noqa: E402
+from implicit_reg.figures.notebooks import execute_notebook  # noqa: E402
 
 smk = snakemake  # noqa: F821
 parameters = {f"{k}_path": str(v) for k, v in smk.input.items() if k != "notebook"}

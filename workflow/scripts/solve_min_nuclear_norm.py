@@ -6,7 +6,7 @@ log = start(snakemake, serves=snakemake.params.job["figures"])  # noqa: F821
 
 import numpy as np  # noqa: E402
 
-from implicit_reg import archive  # noqa: E402
+from implicit_reg.results import archive  # noqa: E402
 from implicit_reg.arora2019 import convex, tables  # noqa: E402
 from implicit_reg.core import table_io  # noqa: E402
 

@@ -9,7 +9,7 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from implicit_reg import archive  # noqa: E402
+from implicit_reg.results import archive  # noqa: E402
 from implicit_reg.arora2019 import batch_job  # noqa: E402
 from implicit_reg.arora2019.observations import build_problem  # noqa: E402
 from implicit_reg.core.devices import pick_device  # noqa: E402

@@ -41,7 +41,7 @@ K = TypeVar("K", bound=Hashable)
 #: groups pay 3-15 times more per run. Interpolated in log B.
 SHARED_OPERATOR_COST: dict[int, float] = {1: 15.6, 2: 10.2, 4: 5.36, 8: 3.02, 12: 2.25, 24: 1.40, 48: 1.0}
 #: Per-run cost of a completion group of B runs over the cost in a group of 24
-#: (``estimate.COMPLETION_PER_RUN`` at depth 3, n = 100: 306.6 µs alone, 236.6 µs at B = 24).
+#: (``costs.COMPLETION_PER_RUN`` at depth 3, n = 100: 306.6 µs alone, 236.6 µs at B = 24).
 COMPLETION_COST: dict[int, float] = {1: 1.30, 24: 1.0}
 #: Plain gradient descent batches (the dynamics figures) are charged per run: no sharing assumed.
 NO_SHARING: dict[int, float] = {1: 1.0}

@@ -5,7 +5,7 @@ observations, depth, initialization, learning rate and seeds). The plan
 expands them into runs, deduplicates runs that several figures share, and gives
 each run its provenance key (:func:`run_payload`): the parameters, data identity
 and numerics versions that determine its numbers. A run whose key a
-:class:`~implicit_reg.archive.ResultStore` already holds (a finished local job or an
+:class:`~implicit_reg.results.archive.ResultStore` already holds (a finished local job or an
 archive entry) is read from there; only the *missing* runs are grouped into
 *batches*, one per data set, depth and schedule (at most ``engine.max_batch_runs``
 runs each): one batch is one training job that trains its runs as one stacked
@@ -20,15 +20,16 @@ than entries, say) raise :class:`ConfigError` naming the offending key.
 from __future__ import annotations
 
 import itertools
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, Iterable
 
-from implicit_reg import archive
-from implicit_reg.arora2019 import batching
+from implicit_reg.results import archive
+from implicit_reg.arora2019 import batching, costs
 from implicit_reg.arora2019.plan_items import (  # noqa: F401 - the plan's vocabulary, re-exported
     SAMPLING_SUFFIXES,
     SHARED_OPERATOR_TASKS,
     TASKS,
+    Batch,
     ConfigError,
     Dataset,
     Run,
@@ -41,53 +42,6 @@ from implicit_reg.arora2019.plan_items import (  # noqa: F401 - the plan's vocab
     observations_seed_keys,
     run_payload,
 )
-
-
-@dataclass
-class Batch:
-    """Runs trained together in one job."""
-
-    dataset: Dataset
-    #: 0: the runs' own depths (a shared-operator batch, ordered by depth).
-    depth: int
-    schedule: ScheduleSpec
-    runs: list[Run] = field(default_factory=list)
-    #: provenance key of each run, by run id
-    keys: dict[str, str] = field(default_factory=dict)
-    #: the figures whose tables read this batch
-    figures: list[str] = field(default_factory=list)
-
-    @property
-    def name(self) -> str:
-        digest = _short_hash(sorted(self.keys[r.run_id] for r in self.runs))[:8]
-        depth = f"-d{self.depth}" if self.depth else ""
-        return f"{self.dataset.name}{depth}-{self.schedule.optimizer}-{digest}"
-
-    def spec(self) -> dict[str, Any]:
-        """JSON-serialisable description passed to the training job."""
-        return {
-            "batch": self.name,
-            "figures": sorted(self.figures),
-            "task": self.dataset.task,
-            "rank": self.dataset.rank,
-            "n_obs": self.dataset.n_obs,
-            "shape": list(self.dataset.shape),
-            "depth": self.depth,
-            "schedule": asdict(self.schedule),
-            "runs": [
-                {
-                    "run_id": r.run_id,
-                    "init": r.init,
-                    "init_scale": r.init_scale,
-                    "lr": r.lr,
-                    "seed": r.seed,
-                    "init_seed": r.init_seed,
-                    "provenance_key": self.keys[r.run_id],
-                    "depth": r.depth,
-                }
-                for r in self.runs
-            ],
-        }
 
 
 @dataclass
@@ -133,7 +87,7 @@ class FigurePlan:
 class Plan:
     """All datasets, batches to train, convex solves and figures of a configuration.
 
-    Implements :class:`implicit_reg.planning.FigurePlanner` (the interface the workflow
+    Implements :class:`implicit_reg.pipeline.planning.FigurePlanner` (the interface the workflow
     uses for both papers); ``figures`` holds the full :class:`FigurePlan` of each figure.
     """
 
@@ -149,7 +103,7 @@ class Plan:
     results_dir: str = "results"
     paper: str = "arora2019"
 
-    # ---- the planner interface (implicit_reg.planning.FigurePlanner) ----
+    # ---- the planner interface (implicit_reg.pipeline.planning.FigurePlanner) ----
 
     def figure_names(self) -> list[str]:
         """The figures of this configuration, sorted."""
@@ -345,11 +299,9 @@ def build_plan(
 
 def _estimated_run_costs(key: tuple, runs: list[Run]) -> tuple[list[float], list[float]]:
     """Each run's estimated iterations and CPU seconds per iteration in one batch of ``runs``."""
-    from implicit_reg import estimate  # it imports this module
-
     batch = Batch(key[0], key[1], key[2], list(runs))
-    return ([estimate.run_iterations(batch, r.lr, r.init_scale, r.depth) for r in runs],
-            [estimate.run_iteration_seconds(batch, r.depth) for r in runs])
+    return ([costs.run_iterations(batch, r.lr, r.init_scale, r.depth) for r in runs],
+            [costs.run_iteration_seconds(batch, r.depth) for r in runs])
 
 
 def _group_description(key: tuple) -> tuple[str, str, bool, tuple[int, int]]:

@@ -1,7 +1,8 @@
 """What a run and a data set of Arora et al. are, and what determines their numbers.
 
 :class:`Dataset` (a ground truth and its observations, or MovieLens), :class:`Run` (one
-gradient-descent run on a data set) and :class:`ScheduleSpec`; the seed keys of their
+gradient-descent run on a data set), :class:`ScheduleSpec` and :class:`Batch` (runs trained
+in one job); the seed keys of their
 random draws; and the payloads hashed into provenance keys: :func:`data_identity`,
 :func:`run_payload` and :func:`convex_payload` (with :func:`convex_section`, a
 solve's convex settings). :mod:`implicit_reg.arora2019.plan` groups runs into jobs.
@@ -11,10 +12,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from implicit_reg import archive
+from implicit_reg.results import archive
 from implicit_reg.arora2019 import convex
 from implicit_reg.core.seeding import derive_seed
 
@@ -233,3 +234,50 @@ def convex_payload(dataset: Dataset, config: dict[str, Any], data: dict[str, Any
     return {"kind": "arora2019.min_nuclear_norm", "data": data,
             "convex": convex.task_settings(dataset.task, convex_section(dataset, config)),
             "numerics": archive.numerics(convex.numerics_engine(dataset.task))}
+
+
+@dataclass
+class Batch:
+    """Runs trained together in one job."""
+
+    dataset: Dataset
+    #: 0: the runs' own depths (a shared-operator batch, ordered by depth).
+    depth: int
+    schedule: ScheduleSpec
+    runs: list[Run] = field(default_factory=list)
+    #: provenance key of each run, by run id
+    keys: dict[str, str] = field(default_factory=dict)
+    #: the figures whose tables read this batch
+    figures: list[str] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        digest = _short_hash(sorted(self.keys[r.run_id] for r in self.runs))[:8]
+        depth = f"-d{self.depth}" if self.depth else ""
+        return f"{self.dataset.name}{depth}-{self.schedule.optimizer}-{digest}"
+
+    def spec(self) -> dict[str, Any]:
+        """JSON-serialisable description passed to the training job."""
+        return {
+            "batch": self.name,
+            "figures": sorted(self.figures),
+            "task": self.dataset.task,
+            "rank": self.dataset.rank,
+            "n_obs": self.dataset.n_obs,
+            "shape": list(self.dataset.shape),
+            "depth": self.depth,
+            "schedule": asdict(self.schedule),
+            "runs": [
+                {
+                    "run_id": r.run_id,
+                    "init": r.init,
+                    "init_scale": r.init_scale,
+                    "lr": r.lr,
+                    "seed": r.seed,
+                    "init_seed": r.init_seed,
+                    "provenance_key": self.keys[r.run_id],
+                    "depth": r.depth,
+                }
+                for r in self.runs
+            ],
+        }

@@ -119,7 +119,7 @@ def write_parquet(df: pd.DataFrame, path: str | Path, provenance: Mapping[str, A
         leaves nothing half-written.
     provenance : mapping
         ``commit``, ``config_hash`` and ``numerics_version`` as returned by
-        :func:`implicit_reg.provenance.table_provenance`.
+        :func:`implicit_reg.results.provenance.table_provenance`.
 
     Raises
     ------

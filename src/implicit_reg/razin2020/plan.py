@@ -1,6 +1,6 @@
 """Job plan of the Razin & Cohen (2020) figures: job specs, seeds and file paths.
 
-:class:`RazinPlan` implements :class:`implicit_reg.planning.FigurePlanner`, the planner
+:class:`RazinPlan` implements :class:`implicit_reg.pipeline.planning.FigurePlanner`, the planner
 interface the workflow uses for both papers; its paths are under the ``results_dir``
 the workflow passes in.
 """
@@ -336,7 +336,7 @@ class RazinPlan(RazinProvenance):
         """The ground truth's CP-rank row (its own job's output or an archive entry)."""
         return self.sourced(f"{self.results}/razin2020/tc_reference/{name}/ground_truth.parquet", "tc_reference", name=name)
 
-    # ---- the planner interface (implicit_reg.planning.FigurePlanner) ----
+    # ---- the planner interface (implicit_reg.pipeline.planning.FigurePlanner) ----
 
     def figure_notebook(self, figure: str) -> str:
         """Stem of the notebook that draws ``figure``."""

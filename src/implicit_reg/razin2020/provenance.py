@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
-from implicit_reg import archive
+from implicit_reg.results import archive
 
 #: spec entries that do not change a job's numbers
 _NOT_NUMERICS = ("checkpoint_every", "backend", "device")

@@ -7,7 +7,7 @@ initialization seeds (spec §2.2, §9.7: "repetitions differ only in the GD
 initialization"); a variant such as ``redrawn_observed`` also redraws the observed
 set per instance. The report compares a published median of 5 runs with the
 distribution, over instances, of the same median of 5 runs
-(:mod:`implicit_reg.published_spread`).
+(:mod:`implicit_reg.scorecard.spread`).
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ The policy, the same for every figure of both papers:
 * minimum-nuclear-norm rows whose solver did not report ``optimal`` are drawn like
   diverged runs.
 
-:mod:`implicit_reg.plotting` re-exports everything here (``P.mean_std_by`` in the
+:mod:`implicit_reg.figures.plotting` re-exports everything here (``P.mean_std_by`` in the
 notebooks).
 """
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import pandas as pd
 
-from implicit_reg.published import load_published
+from implicit_reg.scorecard.published import load_published
 
 __all__ = [
     "default_published_path",
@@ -41,7 +41,7 @@ PUBLISHED_STYLE: dict[str, Any] = {
 
 def default_published_path() -> Path:
     """The repository's ``config/published.yaml`` (for notebooks run by hand, outside the workflow)."""
-    return Path(__file__).resolve().parents[2] / "config" / "published.yaml"
+    return Path(__file__).resolve().parents[3] / "config" / "published.yaml"
 
 
 def published_points(published_path: str | Path | None, figure: str, metric: str | None = None) -> pd.DataFrame:

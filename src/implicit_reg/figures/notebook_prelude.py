@@ -2,9 +2,9 @@
 
 A notebook's first code cell is one explicit import of the names it uses, e.g.::
 
-    from implicit_reg.figure_notebook import Image, P, PM, Path, display, np, pd, plt
+    from implicit_reg.figures.notebook_prelude import Image, P, PM, Path, display, np, pd, plt
 
-Importing this module applies the shared figure style (:func:`implicit_reg.plotting.apply_style`,
+Importing this module applies the shared figure style (:func:`implicit_reg.figures.plotting.apply_style`,
 the rcParams every figure is drawn with) and wide pandas display options for the
 tables the notebooks print. The package is imported as installed (``scripts/setup.sh``
 installs it editable), so notebooks need no import-path code.
@@ -22,8 +22,8 @@ from IPython.display import Image, display
 from matplotlib.collections import LineCollection
 from matplotlib.lines import Line2D
 
-from implicit_reg import plotting as P
-from implicit_reg import published_markers as PM
+from implicit_reg.figures import plotting as P
+from implicit_reg.figures import markers as PM
 
 __all__ = ["Image", "Line2D", "LineCollection", "P", "PM", "Path", "display", "mpl", "np", "pd", "plt"]
 

@@ -11,7 +11,7 @@ validation, the result store, the plans and their log lines).
 
 Paths are the workflow's business: the planners compose their result paths from the
 ``results_dir`` passed in, and name notebooks as the config does, by stem or path
-(:func:`implicit_reg.notebooks.notebook_file` gives the file).
+(:func:`implicit_reg.figures.notebooks.notebook_file` gives the file).
 """
 
 from __future__ import annotations
@@ -21,14 +21,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Protocol, runtime_checkable
 
-from implicit_reg import estimate as job_estimate
-from implicit_reg.archive import ArchiveError, ResultStore, recompute_figures, resolve_archive
-from implicit_reg.config import (
+from implicit_reg.pipeline import estimate as job_estimate
+from implicit_reg.results.archive import ArchiveError, ResultStore, recompute_figures, resolve_archive
+from implicit_reg.pipeline.config import (
     ConfigValidationError,
     SHARED_DATA_ENV,
     check_local_data,
     defined_figures,
     load_schema,
+    merge_config,
     select_figures,
     use_shared_data,
     validate_config,
@@ -60,7 +61,7 @@ class FigurePlanner(Protocol):
 
     def figure_notebook(self, figure: str) -> str:
         """The notebook that draws ``figure`` as its config names it: a stem
-        (``workflow/notebooks/<stem>.py``) or a ``.py`` path (:func:`implicit_reg.notebooks.notebook_file`)."""
+        (``workflow/notebooks/<stem>.py``) or a ``.py`` path (:func:`implicit_reg.figures.notebooks.notebook_file`)."""
 
     def figure_tables(self, figure: str) -> dict[str, str]:
         """The result tables the figure's notebook reads, by name (``runs``, ``trajectories``, ...)."""
@@ -90,7 +91,7 @@ def build_plans(
     ----------
     config
         The configuration after schema validation (defaults filled) and
-        :func:`~implicit_reg.config.select_figures`.
+        :func:`~implicit_reg.pipeline.config.select_figures`.
     store
         Finished results by provenance key (local jobs and the archive); results it
         holds are read, not computed again. None plans every job.
@@ -289,3 +290,39 @@ def prepare(
     if restored:
         lines.append(restored)
     return Prepared(store, plans, lines, omitted)
+
+
+def config_keys(configfiles: list[str], root: str | Path = ".") -> set[str]:
+    """Every provenance key a config needs: Arora runs and solves, Razin & Cohen jobs.
+
+    The files are merged in order over ``config/config.yaml``, as Snakemake does.
+
+    Parameters
+    ----------
+    configfiles : list of str
+        Config files (e.g. ``config/test.yaml``).
+    root : path
+        The repository (holding ``config/`` and ``workflow/schemas/``).
+
+    Returns
+    -------
+    set of str
+        Provenance keys of every Arora run and convex solve and every Razin & Cohen job.
+    """
+    import yaml
+
+    from implicit_reg.arora2019.plan import build_plan
+    from implicit_reg.razin2020.plan import RazinPlan
+
+    root = Path(root)
+    config: dict[str, Any] = yaml.safe_load((root / "config" / "config.yaml").read_text())
+    for f in configfiles:
+        merge_config(config, yaml.safe_load(Path(f).read_text()) or {})
+    schemas = root / "workflow" / "schemas"
+    config = select_figures(validate_config(config, load_schema(schemas / "config.schema.yaml")))
+    config["razin2020"] = validate_config(config["razin2020"], load_schema(schemas / "razin2020.schema.yaml"),
+                                          "razin2020")
+    plan = build_plan(config)
+    keys = set(plan.run_keys.values()) | {job.key for job in plan.convex_jobs.values()}
+    razin = RazinPlan(config["razin2020"], config["seed"], config.get("instances", 0))
+    return keys | razin.all_job_keys()

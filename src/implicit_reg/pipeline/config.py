@@ -330,7 +330,7 @@ def check_yaml_syntax(path: str | Path) -> dict[str, Any]:
 
     Snakemake reports a broken config file as "not valid JSON or YAML" without the file
     or the line; this check runs first (``scripts/reproduce.sh``, ``python -m
-    implicit_reg.config FILE...``).
+    implicit_reg.pipeline.config FILE...``).
 
     Parameters
     ----------

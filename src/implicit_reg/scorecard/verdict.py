@@ -2,8 +2,8 @@
 
 :func:`decide` classifies a published value ``p`` and our main value ``x``
 (instance 0 of the documented protocol) with the entry's tolerance ``T``
-(:mod:`implicit_reg.published_tolerance`) and its instance spread ``S``
-(:mod:`implicit_reg.published_spread`):
+(:mod:`implicit_reg.scorecard.tolerance`) and its instance spread ``S``
+(:mod:`implicit_reg.scorecard.spread`):
 
 ``agrees``
     ``x`` is within ``T`` of ``p``.
@@ -38,12 +38,20 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from implicit_reg.published import DEFAULT_TABLE, RESULT_COLUMNS, PublishedValue, _evaluate_one, _read_table
-from implicit_reg.published_spread import (
+from implicit_reg.scorecard.published import (
+    DEFAULT_TABLE,
+    RESULT_COLUMNS,
+    PublishedValue,
+    evaluate_entry,
+    load_published,
+    read_results_table,
+)
+from implicit_reg.scorecard.spread import (
     PROTOCOL,
     Spread,
     by_variant_text,
@@ -51,7 +59,7 @@ from implicit_reg.published_spread import (
     instance_table_name,
     percentile_of,
 )
-from implicit_reg.published_tolerance import Tolerance
+from implicit_reg.scorecard.tolerance import Tolerance
 
 __all__ = [
     "MIN_INSTANCES",
@@ -62,6 +70,7 @@ __all__ = [
     "Verdict",
     "decide",
     "evaluate",
+    "evaluate_file",
     "median_of_r_probability",
 ]
 
@@ -259,23 +268,23 @@ def evaluate(
     Parameters
     ----------
     entries
-        Entries with resolved tolerances (:func:`implicit_reg.published.load_published`).
+        Entries with resolved tolerances (:func:`implicit_reg.scorecard.published.load_published`).
     results_dir
         Directory holding ``<figure>/<table>``.
     scale
         The preset that produced the result tables (the ``scale`` column).
     instance_figures
-        Figures whose instance-spread tables are read (:mod:`implicit_reg.published_spread`).
+        Figures whose instance-spread tables are read (:mod:`implicit_reg.scorecard.spread`).
     min_instances
         Fewest instance statistics of a variant that count for a verdict.
     informative
         Variants that cannot explain a value, with the reason
-        (:func:`implicit_reg.published.load_informative_variants`).
+        (:func:`implicit_reg.scorecard.published.load_informative_variants`).
 
     Returns
     -------
     pandas.DataFrame
-        One row per entry with the columns :data:`~implicit_reg.published.RESULT_COLUMNS`:
+        One row per entry with the columns :data:`~implicit_reg.scorecard.published.RESULT_COLUMNS`:
         ``reading`` (how the value was read), ``reproduced`` (NaN if unavailable),
         ``n_rows`` (rows matched by ``where``), ``tolerance`` (text), ``exception``
         (the reason of a tolerance exception, else empty), ``within`` (True/False,
@@ -290,12 +299,12 @@ def evaluate(
     rows = []
     for e in entries:
         path = e.table_path(results_dir)
-        reproduced, n_rows, _, note = _evaluate_one(e, _read_table(path, cache), path)
+        reproduced, n_rows, _, note = evaluate_entry(e, read_results_table(path, cache), path)
         spread = Spread()
         if e.figure in spread_figures:
             spread_path = results_dir / e.figure / instance_table_name(e.table)
-            spread = instance_spread(e, _read_table(spread_path, cache))
-        assert e.tolerance is not None  # _evaluate_one raised otherwise
+            spread = instance_spread(e, read_results_table(spread_path, cache))
+        assert e.tolerance is not None  # evaluate_entry raised otherwise
         # the single-run evidence speaks of runs: a median over another table's rows (e.g. the
         # per-n medians of a summary table) is not a median of runs
         runs_reduce = e.reduce if e.table == DEFAULT_TABLE else ""
@@ -313,3 +322,8 @@ def evaluate(
     df = pd.DataFrame(rows, columns=RESULT_COLUMNS)
     df["within"] = df["within"].astype(object)
     return df
+
+
+def evaluate_file(published_yaml: str | Path, results_dir: str | Path, **kwargs: Any) -> pd.DataFrame:
+    """Convenience: :func:`~implicit_reg.scorecard.published.load_published` then :func:`evaluate` (keyword arguments passed on)."""
+    return evaluate(load_published(published_yaml), results_dir, **kwargs)

@@ -4,7 +4,7 @@ The schemas (``workflow/schemas/*.schema.yaml``) are the single source of truth 
 keys, types, defaults and descriptions; the README is rendered from them so the
 two cannot drift apart (``tests/test_config_docs.py`` checks it). Regenerate with::
 
-    PYTHONPATH=src .venv/bin/python -m implicit_reg.config_docs --write
+    PYTHONPATH=src .venv/bin/python -m implicit_reg.pipeline.config_docs --write
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Any, Iterator
 
 import yaml
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 #: (schema file, key prefix) in the order the README lists them.
 SCHEMAS = (
     ("workflow/schemas/config.schema.yaml", ""),
@@ -30,7 +30,7 @@ _HEADER = """\
 # Configuration
 
 <!-- Generated from workflow/schemas/*.schema.yaml by
-     `PYTHONPATH=src .venv/bin/python -m implicit_reg.config_docs --write`; do not edit. -->
+     `PYTHONPATH=src .venv/bin/python -m implicit_reg.pipeline.config_docs --write`; do not edit. -->
 
 The workflow always reads `config/config.yaml` (the papers' settings, named by the
 Snakefile's `configfile:`), then each `--configfile` in the order given, e.g.
@@ -200,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
         target.write_text(text, encoding="utf-8")
     elif args.check:
         if not target.is_file() or target.read_text(encoding="utf-8") != text:
-            print(f"{README} is out of date: run python -m implicit_reg.config_docs --write", file=sys.stderr)
+            print(f"{README} is out of date: run python -m implicit_reg.pipeline.config_docs --write", file=sys.stderr)
             return 1
     else:
         sys.stdout.write(text)

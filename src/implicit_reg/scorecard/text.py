@@ -1,6 +1,6 @@
 """The report's generated text: scorecard table, summary line, per-figure notes, macros.
 
-Everything here renders an :func:`implicit_reg.published.evaluate` frame (and
+Everything here renders an :func:`implicit_reg.scorecard.verdict.evaluate` frame (and
 the run tables' status counts) as LaTeX, so that no number about results is
 typed by hand into ``paper/sections/``:
 
@@ -15,7 +15,7 @@ typed by hand into ``paper/sections/``:
   ``\\ReportSummary``, ``\\ScorecardText``, ``\\resultdef{id}{field}{value}``,
   ``\\figurenotedef{figure}{text}``) that ``paper/report.tex`` reads.
 
-All of them read the same verdict column (:mod:`implicit_reg.published_verdict`),
+All of them read the same verdict column (:mod:`implicit_reg.scorecard.verdict`),
 so the title page, Section 4, the notes and the table cannot disagree.
 """
 
@@ -29,9 +29,9 @@ from typing import Any
 import pandas as pd
 
 from implicit_reg.core.latex_text import format_number, latex_escape
-from implicit_reg.published import PAPER_TITLES, PAPERS
-from implicit_reg.published_tolerance import Tolerance
-from implicit_reg.published_verdict import MISSING, VERDICT_LABELS, VERDICTS
+from implicit_reg.scorecard.published import PAPER_TITLES, PAPERS
+from implicit_reg.scorecard.tolerance import Tolerance
+from implicit_reg.scorecard.verdict import MISSING, VERDICT_LABELS, VERDICTS
 
 __all__ = [
     "NOTE_MAX_CHARS",
@@ -92,7 +92,7 @@ def summary_text(df: pd.DataFrame, scale: str = PAPER_SCALE,
     Parameters
     ----------
     df
-        An :func:`implicit_reg.published.evaluate` frame.
+        An :func:`implicit_reg.scorecard.verdict.evaluate` frame.
     scale
         The preset that produced the values; when it is not ``paper`` the line
         says that the sizes are not the paper's.

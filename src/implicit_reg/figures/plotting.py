@@ -10,7 +10,7 @@ use these helpers so that every figure shares
 * mean ± *population* std over seeds (:func:`mean_std_by`, ``ddof=0`` as
   ``np.std`` in the authors' notebook);
 * explicit marking of runs that did not finish normally
-  (:mod:`implicit_reg.run_status`, re-exported here): a diverged run is left out of
+  (:mod:`implicit_reg.figures.run_status`, re-exported here): a diverged run is left out of
   the mean and drawn as a hollow red marker, a run stopped at the iteration cap is
   in the mean and drawn as a hollow orange square, both counted in a panel
   annotation, never silently dropped or averaged in;
@@ -38,7 +38,7 @@ from matplotlib.figure import Figure
 from matplotlib.transforms import blended_transform_factory
 
 # Re-exported: the notebooks use them as P.<name>.
-from implicit_reg.run_status import (  # noqa: F401
+from implicit_reg.figures.run_status import (  # noqa: F401
     CAPPED_MARKER_STYLE,
     CAPPED_STATUSES,
     EXCLUDED_FROM_MEAN,
@@ -257,14 +257,14 @@ def pdf_metadata() -> dict[str, Any]:
     otherwise, so two saves of the same figure are byte-identical either way.
     """
     return {
-        "Creator": "implicit_reg.plotting",
+        "Creator": "implicit_reg.figures.plotting",
         "CreationDate": _source_date(),
     }
 
 
 def png_metadata() -> dict[str, Any]:
     """PNG metadata without time stamps."""
-    return {"Software": "implicit_reg.plotting (matplotlib " + mpl.__version__ + ")"}
+    return {"Software": "implicit_reg.figures.plotting (matplotlib " + mpl.__version__ + ")"}
 
 
 def save_figure(
@@ -286,7 +286,7 @@ def save_figure(
     if png_path is not None:
         targets.append((Path(png_path), {"metadata": png_metadata(), "dpi": dpi}))
     if svg_path is not None:
-        targets.append((Path(svg_path), {"metadata": {"Date": None, "Creator": "implicit_reg.plotting"}}))
+        targets.append((Path(svg_path), {"metadata": {"Date": None, "Creator": "implicit_reg.figures.plotting"}}))
     with mpl.rc_context({"svg.hashsalt": SVG_HASHSALT}):
         for path, kwargs in targets:
             path.parent.mkdir(parents=True, exist_ok=True)

@@ -1,6 +1,6 @@
 """Whether one protocol variant reproduces several published values of a row at once.
 
-A verdict (:mod:`implicit_reg.published_verdict`) judges one value at a time, and a
+A verdict (:mod:`implicit_reg.scorecard.verdict`) judges one value at a time, and a
 variant that explains one value of a row may leave another of the same row far off. The
 notebook's N2 row at 2000 observations, for instance, has four quantities that an
 explanation must reproduce together: the minimum-nuclear-norm error and nuclear norm, and
@@ -13,10 +13,10 @@ the depth-2 errors and nuclear norms. ``config/published.yaml`` names such rows:
 
 For each row and each variant of the instance spread, :func:`row_table` places every
 published value of the row among that variant's instance statistics (the percentile of
-:func:`~implicit_reg.published_spread.percentile_of`, ties within the reading tolerance)
+:func:`~implicit_reg.scorecard.spread.percentile_of`, ties within the reading tolerance)
 and says whether all of them lie in the 5-95 % band
-(:data:`~implicit_reg.published_verdict.SPREAD_BAND`) with at least
-:data:`~implicit_reg.published_verdict.MIN_INSTANCES` instances;
+(:data:`~implicit_reg.scorecard.verdict.SPREAD_BAND`) with at least
+:data:`~implicit_reg.scorecard.verdict.MIN_INSTANCES` instances;
 :func:`row_sentence` states it for the report.
 """
 
@@ -32,9 +32,9 @@ import pandas as pd
 import yaml
 
 from implicit_reg.core.latex_text import latex_escape
-from implicit_reg.published import PublishedSpecError, PublishedValue, _read_table
-from implicit_reg.published_spread import PROTOCOL, instance_spread, instance_table_name, percentile_of
-from implicit_reg.published_verdict import MIN_INSTANCES, SPREAD_BAND
+from implicit_reg.scorecard.published import PublishedSpecError, PublishedValue, read_results_table
+from implicit_reg.scorecard.spread import PROTOCOL, instance_spread, instance_table_name, percentile_of
+from implicit_reg.scorecard.verdict import MIN_INSTANCES, SPREAD_BAND
 
 __all__ = ["ROW_COLUMNS", "PublishedRow", "load_rows", "parse_rows", "reproducing_variants", "row_sentence",
            "row_table"]
@@ -118,7 +118,7 @@ def row_table(rows: Sequence[PublishedRow], entries: Sequence[PublishedValue],
         spreads = {}
         for eid in row.entries:
             e = by_id[eid]
-            spreads[eid] = instance_spread(e, _read_table(
+            spreads[eid] = instance_spread(e, read_results_table(
                 Path(results_dir) / e.figure / instance_table_name(e.table), cache))
         variants = sorted({v for s in spreads.values() for v in s.statistics}, key=lambda v: (v != PROTOCOL, v))
         for variant in variants:

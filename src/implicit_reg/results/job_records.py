@@ -4,7 +4,7 @@ A job (a training batch, a convex solve, a Razin & Cohen run or CP-rank job) wri
 tables and, last, a *job record* ``provenance.json`` beside them: its kind, name, the
 figures it serves, the provenance key of each result it holds and the sha256 of each of
 its table files. The record marks the job as finished; :func:`damaged_tables` finds a
-table changed or truncated since. :mod:`implicit_reg.archive` re-exports these names.
+table changed or truncated since. :mod:`implicit_reg.results.archive` re-exports these names.
 """
 
 from __future__ import annotations

@@ -3,10 +3,11 @@
 ``config/published.yaml`` lists numbers reported by the two papers (or read off
 their plots, notebooks, blog posts or code).  Each entry says where the
 reproduced counterpart lives in the result tables and how close it has to be.
-:func:`load_published` reads and validates the file and :func:`evaluate` looks
-the numbers up in ``results/<figure>/<table>`` (and, through
-:mod:`implicit_reg.published_spread`, in the instance-spread tables);
-:mod:`implicit_reg.published_report` renders the comparison for the report.
+:func:`load_published` reads and validates the file and
+:func:`implicit_reg.scorecard.verdict.evaluate` looks the numbers up (with
+:func:`evaluate_entry` on each) in ``results/<figure>/<table>`` (and, through
+:mod:`implicit_reg.scorecard.spread`, in the instance-spread tables);
+:mod:`implicit_reg.scorecard.text` renders the comparison for the report.
 
 File format
 -----------
@@ -38,7 +39,7 @@ The YAML file is either a list of entries or a mapping with the key
       instance_dependent: false          # optional: the value depends on the random
                                          #   instance (ground truth, observations, seeds)
 
-The tolerance is not written in the file: :func:`implicit_reg.published_tolerance.rule_tolerance`
+The tolerance is not written in the file: :func:`implicit_reg.scorecard.tolerance.rule_tolerance`
 derives it from ``reading`` (printed digits: half a unit of the last digit; a
 plot: its measured digitization accuracy). A hand-set ``tolerance`` key is
 rejected; ``tolerance_exception`` replaces the rule's tolerance and the report
@@ -60,11 +61,11 @@ half of that last value, the midpoint of a sigmoidal jump of a singular value
 
 Instance spread
 ---------------
-For the figures in ``instance_figures`` :func:`evaluate` also places each
+For the figures in ``instance_figures`` the evaluation also places each
 published value among the entry's values on further seeded instances of the
 documented protocol and of named protocol variants
-(:mod:`implicit_reg.published_spread`), and gives each value one verdict of
-:mod:`implicit_reg.published_verdict`.
+(:mod:`implicit_reg.scorecard.spread`), and gives each value one verdict of
+:mod:`implicit_reg.scorecard.verdict`.
 
 Evaluation never fails because a result is absent: a missing table, a
 missing column or an empty selection gives ``verdict == "missing"`` and
@@ -86,7 +87,7 @@ import yaml
 
 from implicit_reg.core.latex_text import format_number, latex_escape
 from implicit_reg.core.metrics_numpy import half_rise_step
-from implicit_reg.published_tolerance import (
+from implicit_reg.scorecard.tolerance import (
     Reading,
     Readings,
     ReadingsError,
@@ -107,12 +108,14 @@ __all__ = [
     "Reading",
     "Tolerance",
     "ToleranceException",
-    "evaluate",
-    "evaluate_file",
+    "evaluate_entry",
     "format_number",
     "latex_escape",
     "load_published",
     "parse_entries",
+    "read_results_table",
+    "reduce_rows",
+    "select_rows",
 ]
 
 PAPERS = ("arora2019", "razin2020")
@@ -130,7 +133,7 @@ _OPTIONAL = ("table", "where", "instance_dependent", "tolerance_exception")
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
 
-# columns of the frame returned by evaluate()
+# columns of the frame returned by implicit_reg.scorecard.verdict.evaluate()
 RESULT_COLUMNS = [
     "id",
     "paper",
@@ -309,7 +312,7 @@ def parse_entries(data: Any, origin: str = "<published>") -> list[PublishedValue
     if data is None:
         return []
     if isinstance(data, Mapping):
-        # rows: implicit_reg.published_rows; informative_variants: load_informative_variants
+        # rows: implicit_reg.scorecard.rows; informative_variants: load_informative_variants
         extra = set(data) - {"entries", "rows", "informative_variants"}
         if extra:
             raise PublishedSpecError(f"{origin}: top-level mapping may only contain 'entries' (found {sorted(map(str, extra))})")
@@ -421,7 +424,7 @@ def _match_value(col: pd.Series, value: Any) -> pd.Series:
     return (col.notna() & (col.astype(str) == str(value))).astype(bool)
 
 
-def _select(df: pd.DataFrame, where: Mapping[str, Any]) -> pd.Series:
+def select_rows(df: pd.DataFrame, where: Mapping[str, Any]) -> pd.Series:
     mask = pd.Series(True, index=df.index)
     for colname, val in where.items():
         col = df[colname]
@@ -433,7 +436,7 @@ def _select(df: pd.DataFrame, where: Mapping[str, Any]) -> pd.Series:
     return mask
 
 
-def _reduce(values: pd.Series, how: str, iterations: pd.Series | None = None) -> float:
+def reduce_rows(values: pd.Series, how: str, iterations: pd.Series | None = None) -> float:
     """Reduce the matched values of an entry's metric to one number.
 
     Parameters
@@ -479,7 +482,7 @@ def _trajectory_reduce(values: pd.Series, iterations: pd.Series, how: str) -> fl
     return half_rise_step(series.index.to_numpy(), series.to_numpy())
 
 
-def _read_table(path: Path, cache: dict[Path, pd.DataFrame | str]) -> pd.DataFrame | str:
+def read_results_table(path: Path, cache: dict[Path, pd.DataFrame | str]) -> pd.DataFrame | str:
     """The parquet table at ``path``, or a note saying why it is unavailable (cached)."""
     if path not in cache:
         if not path.is_file():
@@ -492,7 +495,7 @@ def _read_table(path: Path, cache: dict[Path, pd.DataFrame | str]) -> pd.DataFra
     return cache[path]
 
 
-def _evaluate_one(e: PublishedValue, table: pd.DataFrame | str, path: Path) -> tuple[float, int, bool | None, str]:
+def evaluate_entry(e: PublishedValue, table: pd.DataFrame | str, path: Path) -> tuple[float, int, bool | None, str]:
     """(reproduced, n_rows, within, note) of one entry on one table."""
     if isinstance(table, str):
         return math.nan, 0, None, table
@@ -500,27 +503,14 @@ def _evaluate_one(e: PublishedValue, table: pd.DataFrame | str, path: Path) -> t
     absent = [c for c in needed if c not in table.columns]
     if absent:
         return math.nan, 0, None, f"column(s) not in {path.name}: {', '.join(absent)}"
-    mask = _select(table, e.where)
+    mask = select_rows(table, e.where)
     sel = table.loc[mask, e.metric]
     n_rows = int(len(sel))
     if n_rows == 0:
         return math.nan, 0, None, "no rows match 'where'"
-    reproduced = _reduce(sel, e.reduce, table.loc[mask, "iteration"] if "iteration" in table.columns else None)
+    reproduced = reduce_rows(sel, e.reduce, table.loc[mask, "iteration"] if "iteration" in table.columns else None)
     if math.isnan(reproduced):
         return reproduced, n_rows, None, f"{e.metric} is missing (NaN) in all {n_rows} matched rows"
     if e.tolerance is None:
         raise ValueError(f"entry {e.id!r}: tolerance not resolved (load_published(..., resolve=True))")
     return reproduced, n_rows, bool(e.tolerance.check(e.published, reproduced)), ""
-
-
-def evaluate(entries: Sequence[PublishedValue], results_dir: str | Path, **kwargs: Any) -> pd.DataFrame:
-    """Evaluate every entry and give it its verdict: :func:`implicit_reg.published_verdict.evaluate`."""
-    # Imported here: the verdict builds on this module's row filter, reducers and tables.
-    from implicit_reg.published_verdict import evaluate as evaluate_verdicts
-
-    return evaluate_verdicts(entries, results_dir, **kwargs)
-
-
-def evaluate_file(published_yaml: str | Path, results_dir: str | Path, **kwargs: Any) -> pd.DataFrame:
-    """Convenience: :func:`load_published` then :func:`evaluate` (keyword arguments passed on)."""
-    return evaluate(load_published(published_yaml), results_dir, **kwargs)

@@ -1,18 +1,13 @@
-"""Administration of a results archive: adding jobs, verifying, packing, downloading.
+"""Administration of a results archive: adding jobs, verifying, packing.
 
 The archive's format, its provenance keys and the lookup of results are in
-:mod:`implicit_reg.archive`; this module writes archives. :func:`add_jobs` stores every
+:mod:`implicit_reg.results.archive`; this module writes archives. :func:`add_jobs` stores every
 finished job of ``results/`` that the archive lacks (one entry file per job, named by
 the job and the hash of its keys, with the job's Snakemake benchmark times), and
 :func:`verify` checks every entry's sha256 against the manifest. An archive is published
 as a ``.tar.gz`` (:func:`pack_archive`) and read back from any URL with its sha256
-(:func:`fetch_archive`, called by :func:`implicit_reg.archive.resolve_archive`).
-
-Command line (``python -m implicit_reg.archive`` runs :func:`main`)::
-
-    python -m implicit_reg.archive add archive/paper [--results results] [--configfile ...]
-    python -m implicit_reg.archive {list,verify} archive/paper
-    python -m implicit_reg.archive pack archive/paper paper-archive.tar.gz
+(:func:`implicit_reg.results.archive.fetch_archive`). The command line is
+:mod:`implicit_reg.pipeline.archive_command`.
 """
 
 from __future__ import annotations
@@ -20,18 +15,14 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import os
-import shutil
-import sys
 import tarfile
-import tempfile
-import urllib.request
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from implicit_reg.archive import (
+from implicit_reg.results.archive import (
     ENTRY_SUFFIX,
     FORMAT,
     MANIFEST,
@@ -49,7 +40,7 @@ from implicit_reg.archive import (
 from implicit_reg.core.hashing import sha256_file
 from implicit_reg.core.numerics import NUMERICS_VERSIONS
 
-__all__ = ["add_jobs", "job_benchmark", "job_seconds", "retime_resumed", "fetch_archive", "pack_archive", "config_keys", "verify", "main"]
+__all__ = ["add_jobs", "job_benchmark", "job_seconds", "retime_resumed", "pack_archive", "verify"]
 
 # ---------------------------------------------------------------------------- adding jobs
 
@@ -113,7 +104,7 @@ def job_benchmark(benchmarks_dir: str | Path, record: JobRecord) -> dict[str, fl
                         times = {"wall_seconds": float(row["s"]), "cpu_seconds": float(row["cpu_time"])}
                     except (KeyError, ValueError):
                         return {}
-                    try:  # the measured peak, which checks implicit_reg.memory's estimates
+                    try:  # the measured peak, which checks implicit_reg.pipeline.memory's estimates
                         times["max_rss_mb"] = float(row["max_rss"])
                     except (KeyError, ValueError):
                         pass
@@ -277,55 +268,6 @@ def retime_resumed(archive_dir: str | Path, log: Callable[[str], None] = print) 
 # ---------------------------------------------------------------------------- publishing
 
 
-def fetch_archive(url: str, sha256: str, dest: str | Path) -> Path:
-    """Download a ``.tar.gz`` archive (any urllib URL, ``file://`` included), check it, unpack it.
-
-    Parameters
-    ----------
-    url : str
-        Where the tarball is (a release asset, a Zenodo record, a local ``file://``).
-    sha256 : str
-        Its expected sha256; a mismatch raises :class:`ArchiveError` and unpacks nothing.
-    dest : path
-        Directory to unpack into; the archive is the directory holding ``manifest.json``.
-
-    Returns
-    -------
-    Path
-        The archive directory.
-    """
-    dest = Path(dest)
-    stamp = dest / ".fetched-sha256"
-    if stamp.exists() and stamp.read_text().strip() == sha256:
-        return _archive_root(dest)
-    with tempfile.TemporaryDirectory() as tmp:
-        tarball = Path(tmp) / "archive.tar.gz"
-        try:
-            with urllib.request.urlopen(url) as response, open(tarball, "wb") as out:
-                shutil.copyfileobj(response, out)
-        except OSError as err:
-            raise ArchiveError(f"archive.url: cannot download {url}: {err}") from None
-        digest = sha256_file(tarball)
-        if digest != sha256:
-            raise ArchiveError(f"archive.sha256: {url} has sha256 {digest}, expected {sha256}")
-        if dest.exists():
-            shutil.rmtree(dest)
-        dest.mkdir(parents=True)
-        with tarfile.open(tarball, "r:gz") as tar:
-            tar.extractall(dest, filter="data")
-    stamp.write_text(sha256 + "\n")
-    return _archive_root(dest)
-
-
-def _archive_root(dest: Path) -> Path:
-    if (dest / MANIFEST).exists():
-        return dest
-    found = sorted(dest.rglob(MANIFEST))
-    if not found:
-        raise ArchiveError(f"archive.url: the downloaded archive in {dest} holds no {MANIFEST}")
-    return found[0].parent
-
-
 def pack_archive(archive_dir: str | Path, tarball: str | Path) -> str:
     """Pack an archive directory into a ``.tar.gz`` for publishing.
 
@@ -350,48 +292,6 @@ def pack_archive(archive_dir: str | Path, tarball: str | Path) -> str:
 # ---------------------------------------------------------------------------- command line
 
 
-def config_keys(configfiles: list[str], root: str | Path = ".") -> set[str]:
-    """Every provenance key a config needs: Arora runs and solves, Razin & Cohen jobs.
-
-    The files are merged in order over ``config/config.yaml``, as Snakemake does.
-
-    Parameters
-    ----------
-    configfiles : list of str
-        Config files (e.g. ``config/test.yaml``).
-    root : path
-        The repository (holding ``config/`` and ``workflow/schemas/``).
-
-    Returns
-    -------
-    set of str
-        Provenance keys of every Arora run and convex solve and every Razin & Cohen job.
-    """
-    import yaml
-
-    from implicit_reg.arora2019.plan import build_plan
-    from implicit_reg.config import (
-        load_schema,
-        merge_config,
-        select_figures,
-        validate_config,
-    )
-    from implicit_reg.razin2020.plan import RazinPlan
-
-    root = Path(root)
-    config: dict[str, Any] = yaml.safe_load((root / "config" / "config.yaml").read_text())
-    for f in configfiles:
-        merge_config(config, yaml.safe_load(Path(f).read_text()) or {})
-    schemas = root / "workflow" / "schemas"
-    config = select_figures(validate_config(config, load_schema(schemas / "config.schema.yaml")))
-    config["razin2020"] = validate_config(config["razin2020"], load_schema(schemas / "razin2020.schema.yaml"),
-                                          "razin2020")
-    plan = build_plan(config)
-    keys = set(plan.run_keys.values()) | {job.key for job in plan.convex_jobs.values()}
-    razin = RazinPlan(config["razin2020"], config["seed"], config.get("instances", 0))
-    return keys | razin.all_job_keys()
-
-
 def verify(archive_dir: str | Path) -> list[str]:
     """Names of the entries whose file is missing or whose sha256 differs from the manifest.
 
@@ -412,74 +312,3 @@ def verify(archive_dir: str | Path) -> list[str]:
         if not path.exists() or sha256_file(path) != entry["sha256"]:
             bad.append(name)
     return bad
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m implicit_reg.archive {add,verify,list,retime,pack} ...`` (see ``--help``).
-
-    Parameters
-    ----------
-    argv : list of str, optional
-        The arguments (default: the command line's).
-
-    Returns
-    -------
-    int
-        The exit status: 1 when ``verify`` finds bad entries, else 0.
-    """
-    import argparse
-
-    parser = argparse.ArgumentParser(prog="python -m implicit_reg.archive", description=__doc__.split("\n")[0])
-    sub = parser.add_subparsers(dest="command", required=True)
-    p_add = sub.add_parser("add", help="add every finished job under results/ that the archive lacks")
-    p_add.add_argument("archive", help="archive directory, e.g. archive/paper")
-    p_add.add_argument("--results", default="results", help="results directory (default: results)")
-    p_add.add_argument("--benchmarks", default="benchmarks", help="Snakemake benchmark files (job times)")
-    p_add.add_argument("--configfile", nargs="+", default=None,
-                       help="only jobs this config needs (files merged in order over config/config.yaml)")
-    p_verify = sub.add_parser("verify", help="check every entry's sha256 against the manifest")
-    p_verify.add_argument("archive")
-    p_list = sub.add_parser("list", help="entries, results and sizes")
-    p_list.add_argument("archive")
-    p_retime = sub.add_parser("retime", help="count resumed jobs' earlier attempts in entries archived before "
-                              "job records carried them (from the runs tables' wall_seconds)")
-    p_retime.add_argument("archive")
-    p_pack = sub.add_parser("pack", help="pack the archive into a .tar.gz and print its sha256")
-    p_pack.add_argument("archive")
-    p_pack.add_argument("tarball")
-    args = parser.parse_args(argv)
-    try:
-        return _run(args)
-    except ArchiveError as err:  # a damaged manifest: one line naming it, no traceback
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-
-
-def _run(args: Any) -> int:
-    from implicit_reg.provenance import git_commit, package_versions
-
-    if args.command == "add":
-        info = git_commit(".")
-        commit = info["commit"] + (" (dirty)" if info.get("dirty") else "")
-        wanted = config_keys(args.configfile) if args.configfile else None
-        added = add_jobs(args.results, args.archive, commit=commit, versions=package_versions(),
-                         benchmarks_dir=args.benchmarks, only_keys=wanted)
-        print(f"{len(added)} entries added to {args.archive}")
-    elif args.command == "verify":
-        bad = verify(args.archive)
-        for name in bad:
-            print(f"corrupt or missing: {Path(args.archive) / name}")
-        print(f"{args.archive}: {'OK' if not bad else f'{len(bad)} bad entries'}")
-        return 1 if bad else 0
-    elif args.command == "list":
-        entries = load_manifest(args.archive)["entries"]
-        total = 0
-        for name, e in sorted(entries.items()):
-            total += e["size"]
-            print(f"{e['size'] / 1e6:8.2f} MB  {len(e['keys']):4d} results  {e['kind']:32s} {e['job']}")
-        print(f"{len(entries)} entries, {sum(len(e['keys']) for e in entries.values())} results, {total / 1e6:.1f} MB")
-    elif args.command == "retime":
-        print(f"{len(retime_resumed(args.archive))} entries retimed in {args.archive}")
-    elif args.command == "pack":
-        print(pack_archive(args.archive, args.tarball))
-    return 0

@@ -4,7 +4,7 @@ A figure added to the configuration (by an overlay, with any notebook) is drawn 
 pipeline like every other; without a section of its own it would be built and then left out of
 the PDF. :func:`figure_sections_tex` writes ``paper/generated/figure_sections.tex``: one
 subsection per such figure, with the figure, its caption (the figure's ``caption`` key, else a
-sentence generated from its runs), where it comes from, its setup (:mod:`implicit_reg.report_setup`),
+sentence generated from its runs), where it comes from, its setup (:mod:`implicit_reg.report.setup_text`),
 its generated note and the scorecard rows of its published values.
 """
 
@@ -18,9 +18,9 @@ from typing import Any
 import pandas as pd
 
 from implicit_reg.core.latex_text import latex_escape
-from implicit_reg.published import PAPER_TITLES
-from implicit_reg.published_report import to_latex_table
-from implicit_reg.report_phrases import as_list, join_words, plural
+from implicit_reg.scorecard.published import PAPER_TITLES
+from implicit_reg.scorecard.text import to_latex_table
+from implicit_reg.report.phrases import as_list, join_words, plural
 
 __all__ = ["configured_figures", "default_caption", "figure_sections_tex", "handwritten_figures", "run_count"]
 
@@ -111,7 +111,7 @@ def figure_sections_tex(config: Mapping[str, Any], figures: Sequence[str], handw
     handwritten
         The figures a hand-written section shows (:func:`handwritten_figures`).
     df
-        The scorecard (:func:`implicit_reg.published.evaluate`); each generated section shows
+        The scorecard (:func:`implicit_reg.scorecard.verdict.evaluate`); each generated section shows
         its figure's rows.
 
     Returns

@@ -5,9 +5,9 @@ passing the figure's table paths as parameters. ``snakemake --edit-notebook`` ca
 open it: that works only for rules with a ``notebook:`` directive, and this rule uses a
 script so that one rule renders every figure. This module does the equivalent::
 
-    python -m implicit_reg.notebook_edit open <figure> [--configfile config/test.yaml ...]
+    python -m implicit_reg.figures.notebook_edit open <figure> [--configfile config/test.yaml ...]
     jupyter lab results/notebooks/<figure>.edit.ipynb       # iterate; inputs are loaded
-    python -m implicit_reg.notebook_edit save <figure>       # edits back into the .py
+    python -m implicit_reg.figures.notebook_edit save <figure>       # edits back into the .py
 
 ``open`` plans the configuration as the workflow does (``config/config.yaml`` with each
 ``--configfile`` merged over it, schema defaults filled), finds the figure's notebook and
@@ -33,8 +33,8 @@ import nbformat
 import yaml
 from papermill.parameterize import parameterize_notebook
 
-from implicit_reg.config import merge_config
-from implicit_reg.notebooks import notebook_file
+from implicit_reg.pipeline.config import merge_config
+from implicit_reg.figures.notebooks import notebook_file
 
 #: The workflow's base config (the Snakefile's ``configfile:``); ``--configfile`` files merge over it.
 BASE_CONFIG = "config/config.yaml"
@@ -60,7 +60,7 @@ def load_config(configfiles: list[str], root: Path) -> dict[str, Any]:
     """The workflow's configuration: :data:`BASE_CONFIG` with each file merged over it, in order.
 
     Mappings merge key by key; anything else, lists included, is replaced
-    (:func:`implicit_reg.config.merge_config`, Snakemake's rule).
+    (:func:`implicit_reg.pipeline.config.merge_config`, Snakemake's rule).
     """
     config: dict[str, Any] = {}
     for path in [BASE_CONFIG, *configfiles]:
@@ -77,7 +77,7 @@ def figure_inputs(figure: str, configfiles: list[str], root: Path) -> FigureInpu
     KeyError
         When the configuration has no figure of that name (the defined ones are named).
     """
-    from implicit_reg.planning import build_plans, validated_config
+    from implicit_reg.pipeline.planning import build_plans, validated_config
 
     config = validated_config(load_config(configfiles, root), root / "workflow" / "schemas", root, select=False)
     config["figures"] = None
@@ -132,7 +132,7 @@ def save_edits(figure: str, root: Path, force: bool = False) -> Path:
     """
     edited = edit_path(figure, root)
     if not edited.exists():
-        raise FileNotFoundError(f"{edited} does not exist: run `python -m implicit_reg.notebook_edit open {figure}`")
+        raise FileNotFoundError(f"{edited} does not exist: run `python -m implicit_reg.figures.notebook_edit open {figure}`")
     notebook = nbformat.read(edited, as_version=4)
     meta = notebook.metadata.pop(META_KEY, None)
     if not meta:
@@ -172,7 +172,7 @@ def _open(args: argparse.Namespace, root: Path) -> int:
         files = " ".join(["--configfile", *args.configfile] if args.configfile else [])
         print(f"build the tables first: snakemake --cores all {files} {' '.join(missing)}".replace("  ", " "))
     print(f"open it: jupyter lab {rel}   (or jupyter notebook; `pip install jupyterlab` if missing)")
-    print(f"then write your edits back: python -m implicit_reg.notebook_edit save {args.figure}")
+    print(f"then write your edits back: python -m implicit_reg.figures.notebook_edit save {args.figure}")
     return 0
 
 
@@ -185,7 +185,7 @@ def _save(args: argparse.Namespace, root: Path) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Command line: ``open <figure> [--configfile ...]`` or ``save <figure> [--force]``."""
-    parser = argparse.ArgumentParser(prog="python -m implicit_reg.notebook_edit", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m implicit_reg.figures.notebook_edit", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     opener = sub.add_parser("open", help="write results/notebooks/<figure>.edit.ipynb with the figure's inputs")
     opener.add_argument("figure")

@@ -2,7 +2,7 @@
 
 A *job* (a training batch, a convex solve, a Razin & Cohen run or CP-rank job) writes
 its tables and a *job record* ``provenance.json`` beside them
-(:mod:`implicit_reg.job_records`, re-exported here). The record maps each
+(:mod:`implicit_reg.results.job_records`, re-exported here). The record maps each
 result the job holds (a run of a training batch, or the job itself) to its
 *provenance key*:
 
@@ -32,9 +32,11 @@ stacked, a ``__table`` column naming the table, float64 columns stored as float3
 where that is exact, and each table's arrow schema in the file metadata, so that
 :func:`read_entry` gives back tables equal to the job's own files, bit for bit.
 
-Adding finished jobs, verifying, packing and downloading archives, and the command line
-``python -m implicit_reg.archive {add,list,verify,retime,pack}``, are in
-:mod:`implicit_reg.archive_admin`.
+An archive published as a ``.tar.gz`` is read back from any URL with its sha256
+(:func:`fetch_archive`, called by :func:`resolve_archive`). Adding finished jobs,
+verifying and packing archives are in :mod:`implicit_reg.results.archive_admin`; the command line
+``python -m implicit_reg.pipeline.archive_command {add,list,verify,retime,pack}`` in
+:mod:`implicit_reg.pipeline.archive_command`.
 """
 
 from __future__ import annotations
@@ -43,6 +45,10 @@ import base64
 import json
 import math
 import os
+import shutil
+import tarfile
+import tempfile
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
@@ -54,7 +60,7 @@ import pyarrow.parquet as pq
 
 from implicit_reg.core.hashing import sha256_file, sha256_text
 from implicit_reg.core.numerics import NUMERICS_VERSIONS
-from implicit_reg.job_records import (  # noqa: F401  (re-exported: the archive's users read records through it)
+from implicit_reg.results.job_records import (  # noqa: F401  (re-exported: the archive's users read records through it)
     RECORD,
     JobRecord,
     damaged_tables,
@@ -70,7 +76,7 @@ __all__ = [
     "ArchiveError", "JobRecord", "ResultStore", "Source", "provenance_key", "numerics",
     "write_job_record", "read_job_record", "find_job_records", "write_entry", "read_entry",
     "entry_record", "read_table", "load_manifest", "entry_table_path", "resolve_archive",
-    "recompute_figures", "job_record", "ENTRY_SUFFIX", "damaged_tables", "describe_damage", "set_aside",
+    "recompute_figures", "fetch_archive", "job_record", "ENTRY_SUFFIX", "damaged_tables", "describe_damage", "set_aside",
 ]
 
 MANIFEST = "manifest.json"
@@ -237,7 +243,7 @@ ENTRY_FIELDS = ("job", "keys", "sha256")
 
 def _damaged_manifest(path: Path, what: str) -> ArchiveError:
     return ArchiveError(f"{path} is damaged ({what}): restore it from git (git checkout HEAD -- {path}), then "
-                        f"check the entries with python -m implicit_reg.archive verify {path.parent}; "
+                        f"check the entries with python -m implicit_reg.pipeline.archive_command verify {path.parent}; "
                         "or run without the archive (use_archive: false, scripts/reproduce.sh --no-archive)")
 
 
@@ -449,9 +455,6 @@ def resolve_archive(config: Mapping[str, Any], resources: str | Path = "resource
         sha = section.get("sha256")
         if not sha:
             raise ArchiveError("archive.sha256: an archive URL needs the sha256 of its tarball")
-        # Imported here: the administration module builds on this one.
-        from implicit_reg.archive_admin import fetch_archive
-
         return fetch_archive(section["url"], sha, Path(resources) / sha[:16])
     if section.get("path"):
         path = Path(section["path"])
@@ -479,9 +482,50 @@ def recompute_figures(config: Mapping[str, Any]) -> list[str]:
     return wanted
 
 
+def fetch_archive(url: str, sha256: str, dest: str | Path) -> Path:
+    """Download a ``.tar.gz`` archive (any urllib URL, ``file://`` included), check it, unpack it.
 
-if __name__ == "__main__":  # pragma: no cover
-    # ``python -m implicit_reg.archive {add,list,verify,retime,pack}``: the command line lives in archive_admin.
-    from implicit_reg.archive_admin import main
+    Parameters
+    ----------
+    url : str
+        Where the tarball is (a release asset, a Zenodo record, a local ``file://``).
+    sha256 : str
+        Its expected sha256; a mismatch raises :class:`ArchiveError` and unpacks nothing.
+    dest : path
+        Directory to unpack into; the archive is the directory holding ``manifest.json``.
 
-    raise SystemExit(main())
+    Returns
+    -------
+    Path
+        The archive directory.
+    """
+    dest = Path(dest)
+    stamp = dest / ".fetched-sha256"
+    if stamp.exists() and stamp.read_text().strip() == sha256:
+        return _archive_root(dest)
+    with tempfile.TemporaryDirectory() as tmp:
+        tarball = Path(tmp) / "archive.tar.gz"
+        try:
+            with urllib.request.urlopen(url) as response, open(tarball, "wb") as out:
+                shutil.copyfileobj(response, out)
+        except OSError as err:
+            raise ArchiveError(f"archive.url: cannot download {url}: {err}") from None
+        digest = sha256_file(tarball)
+        if digest != sha256:
+            raise ArchiveError(f"archive.sha256: {url} has sha256 {digest}, expected {sha256}")
+        if dest.exists():
+            shutil.rmtree(dest)
+        dest.mkdir(parents=True)
+        with tarfile.open(tarball, "r:gz") as tar:
+            tar.extractall(dest, filter="data")
+    stamp.write_text(sha256 + "\n")
+    return _archive_root(dest)
+
+
+def _archive_root(dest: Path) -> Path:
+    if (dest / MANIFEST).exists():
+        return dest
+    found = sorted(dest.rglob(MANIFEST))
+    if not found:
+        raise ArchiveError(f"archive.url: the downloaded archive in {dest} holds no {MANIFEST}")
+    return found[0].parent

@@ -1,6 +1,6 @@
 """Configuration values as LaTeX phrases: numbers, grids and lists for the report's setup text.
 
-:mod:`implicit_reg.report_setup` writes every setup statement of the report (sizes, grids,
+:mod:`implicit_reg.report.setup_text` writes every setup statement of the report (sizes, grids,
 depths, inits, learning rates, seeds, caps, solvers) from the configuration; the helpers here
 turn one value or one list of values into running text, so that the same value reads the same
 wherever it is stated.

@@ -1,7 +1,7 @@
 """Instance spread of published values: where a published number lies among seeded instances.
 
 For a figure listed in ``instance_figures`` of
-:func:`implicit_reg.published.evaluate` the table ``instances.parquet``
+:func:`implicit_reg.scorecard.verdict.evaluate` the table ``instances.parquet``
 (for an entry on ``runs.parquet``; ``<stem>_instances.parquet`` for an entry on
 ``<stem>.parquet``) holds the same columns plus an integer ``instance`` (0 the
 main instance, 1..K further seeded instances) and a string ``variant``:
@@ -19,9 +19,9 @@ the K+1 statistics of a variant (mid-rank); statistics within the reading
 tolerance of the published value count as ties, so a value that agrees is never
 at percentile 0 or 100.
 
-Separate from :mod:`implicit_reg.published` (file format, evaluation of each
+Separate from :mod:`implicit_reg.scorecard.published` (file format, evaluation of each
 entry on its result table), which calls :func:`instance_spread`; the verdict
-built on it is :mod:`implicit_reg.published_verdict`.
+built on it is :mod:`implicit_reg.scorecard.verdict`.
 """
 
 from __future__ import annotations
@@ -33,8 +33,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from implicit_reg.published import DEFAULT_TABLE, TRAJECTORY_REDUCERS, PublishedValue, _reduce, _select
-from implicit_reg.published_tolerance import Tolerance
+from implicit_reg.scorecard.published import DEFAULT_TABLE, TRAJECTORY_REDUCERS, PublishedValue, reduce_rows, select_rows
+from implicit_reg.scorecard.tolerance import Tolerance
 
 __all__ = [
     "PROTOCOL",
@@ -76,7 +76,7 @@ def _matched(entry: PublishedValue, table: pd.DataFrame) -> pd.DataFrame | None:
     needed = ["instance", *entry.where, entry.metric]
     if any(c not in table.columns for c in needed):
         return None
-    sel = table.loc[_select(table, entry.where)].copy()
+    sel = table.loc[select_rows(table, entry.where)].copy()
     sel["_variant"] = variant_column(sel)
     return sel
 
@@ -96,7 +96,7 @@ def instance_values(entry: PublishedValue, table: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame(columns=cols)
     out = []
     for (variant, inst), group in sel.groupby(["_variant", sel["instance"].astype(int)], sort=True):
-        value = _reduce(group[entry.metric], entry.reduce,
+        value = reduce_rows(group[entry.metric], entry.reduce,
                         group["iteration"] if "iteration" in group.columns else None)
         if not math.isnan(value):
             out.append((str(variant), int(inst), value, int(len(group))))

@@ -190,4 +190,4 @@ def refusal(jobs: Iterable[tuple[str, int, str]], limit_mb: int, source: str) ->
     more = f" (and {len(jobs) - 1} more jobs)" if len(jobs) > 1 else ""
     return (f"{key}: job {job} needs an estimated {mb / 1000:.1f} GB at its peak, more than the "
             f"{limit_mb / 1000:.1f} GB of {source}{more}; reduce {key}, or set max_job_mem_mb to the "
-            "memory of the largest machine the jobs run on (implicit_reg.memory estimates)")
+            "memory of the largest machine the jobs run on (implicit_reg.pipeline.memory estimates)")

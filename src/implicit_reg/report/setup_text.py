@@ -27,7 +27,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from implicit_reg.core.latex_text import latex_escape
-from implicit_reg.report_phrases import (
+from implicit_reg.report.phrases import (
     as_list,
     count_word,
     grid_phrase,

@@ -1,0 +1,1 @@
+"""The report: setup statements written from the config, generated figure sections, page layout checks."""
