@@ -256,7 +256,7 @@ def test_save_figure_byte_identical_across_processes(tmp_path: Path) -> None:
     """Two fresh interpreters (different SVG salt/hash seeds) write identical files."""
     script = (
         "import sys, matplotlib; matplotlib.use('Agg'); import matplotlib.pyplot as plt;"
-        "from implicit_reg import plotting as P; P.apply_style();"
+        "from implicit_reg.figures import plotting as P; P.apply_style();"
         "fig, ax = plt.subplots(figsize=(3, 2)); ax.plot([1, 2], [3, 1], **P.depth_style(3));"
         "d = sys.argv[1]; P.save_figure(fig, d + '/f.pdf', d + '/f.png', svg_path=d + '/f.svg')"
     )

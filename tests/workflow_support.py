@@ -19,10 +19,18 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent  # snakemake and snakefmt of the test interpreter
 # Outputs, state and environments stay behind: a copy starts like a fresh clone.
-COPY_IGNORE = shutil.ignore_patterns(
-    ".venv", ".git", ".snakemake", "results", "logs", "benchmarks", "build", "generated",
-    "__pycache__", ".pytest_cache", "*.pdf", "*.png", "resources", "archive",
-)
+#: The pipeline's outputs and state: left out at the top of the copy only, since the
+#: package has subpackages of the same names (``implicit_reg.results``).
+_TOP_LEVEL_OUTPUTS = {".venv", ".git", ".snakemake", "results", "logs", "benchmarks", "resources", "archive"}
+_ANYWHERE = shutil.ignore_patterns("build", "generated", "__pycache__", ".pytest_cache", "*.pdf", "*.png")
+
+
+def COPY_IGNORE(directory: str, names: list[str]) -> set[str]:
+    """What :func:`copy_repo` leaves out of ``directory`` (``shutil.copytree``'s ``ignore``)."""
+    ignored = set(_ANYWHERE(directory, names))
+    if Path(directory).resolve() == ROOT:
+        ignored |= _TOP_LEVEL_OUTPUTS & set(names)
+    return ignored
 
 
 def copy_repo(dest: Path) -> Path:
