@@ -20,16 +20,23 @@ A run's numbers do not depend on the group it trains in (the engine trains each
 run on its own factors; its provenance key names no batch), so a split changes
 job names, never run keys: archived and finished runs are still found.
 
-Only a job of one run whose matrix is large (MovieLens, 943 × 1682) gets
-``engine.threads`` threads: batched small matrices gain more from the other
-cores running other jobs. Thread speed-ups follow Amdahl's law with the parallel
-fraction :data:`THREADS_PARALLEL_FRACTION`.
+Only a job of one run whose matrix is large (MovieLens, 943 × 1682; at least
+``engine.threads_min_entries`` entries) gets threads, and only as many of
+``engine.threads`` as bring it within the total over the cores: batched small
+matrices gain more from the other cores running other jobs, and a thread that
+cannot shorten the makespan only costs CPU time. Thread speed-ups follow Amdahl's
+law with the measured parallel fraction :data:`THREADS_PARALLEL_FRACTION`.
+
+Costs are CPU seconds per iteration of a run *alone* (a group of one); the planner
+takes them from the archive's measurements where it holds the run
+(:mod:`implicit_reg.arora2019.job_costs`), as ``bench/bench_makespan.py`` does.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Callable, Hashable, Mapping, Sequence, TypeVar
+from dataclasses import dataclass
+from typing import Callable, Generic, Hashable, Mapping, Sequence, TypeVar
 
 T = TypeVar("T")
 K = TypeVar("K", bound=Hashable)
@@ -45,14 +52,15 @@ SHARED_OPERATOR_COST: dict[int, float] = {1: 15.6, 2: 10.2, 4: 5.36, 8: 3.02, 12
 COMPLETION_COST: dict[int, float] = {1: 1.30, 24: 1.0}
 #: Plain gradient descent batches (the dynamics figures) are charged per run: no sharing assumed.
 NO_SHARING: dict[int, float] = {1: 1.0}
-#: Share of a MovieLens depth-3 step assumed to run in parallel on torch threads (Amdahl).
-#: NOT yet measured: ``bench/bench_batching.py`` measures the 2-thread speed-up, but on the
-#: shared 2-core machine (load average 8.8) 2 threads were slower than 1; replace this with
-#: its figure from a quiet machine. It only sets the planner's floor and the simulated time
-#: of a threaded job.
-THREADS_PARALLEL_FRACTION = 0.6
-#: A single-run job whose matrix has at least this many entries gets ``engine.threads`` threads
-#: (MovieLens: 943 × 1682 = 1.6 M; the synthetic matrices are 100 × 100).
+#: Share of a MovieLens depth-3 step that runs in parallel on torch threads (Amdahl), from the
+#: measured 2-thread speed-up of 1.795 (``bench/bench_batching.py``: a step of the sampled path,
+#: 943 × 1682, 132.6 ms at 1 thread, 74.2 ms at 2, medians of 7 rounds on this 2-core machine
+#: at load average 0.49; bench/results.json): 0.886, so 2.98x at 4 threads, 4.45x at 8, 5.90x at
+#: 16. The 943 × 1682 by 1682 × 1682 product alone scaled 1.96x at 2 threads.
+THREADS_PARALLEL_FRACTION = 0.886
+#: A single-run job whose matrix has at least this many entries may get threads (the default of
+#: ``engine.threads_min_entries``; MovieLens: 943 × 1682 = 1.6 M; the synthetic matrices are
+#: 100 × 100, whose steps are too short to share out).
 THREADS_MIN_ENTRIES = 250_000
 
 
@@ -106,7 +114,7 @@ def chunks_by_iterations(runs: Sequence[T], n_groups: int, iterations: Sequence[
 
 
 def group_seconds(iterations: Sequence[float], run_iteration_seconds: Sequence[float],
-                  curve: Mapping[int, float], whole: int) -> float:
+                  curve: Mapping[int, float], whole: int = 1) -> float:
     """Seconds of one job training runs of ``iterations``, runs leaving as they stop.
 
     ``run_iteration_seconds`` are the runs' costs per iteration in a group of ``whole`` runs;
@@ -126,9 +134,10 @@ def group_seconds(iterations: Sequence[float], run_iteration_seconds: Sequence[f
 
 def split_times(iterations: Sequence[float], run_iteration_seconds: Sequence[float],
                 curve: Mapping[int, float], n_groups: int) -> list[float]:
-    """Seconds of each job when the runs are cut into ``n_groups`` (:func:`chunks_by_iterations`)."""
+    """Seconds of each job when the runs, at ``run_iteration_seconds`` each alone, are cut into
+    ``n_groups`` (:func:`chunks_by_iterations`)."""
     n = len(iterations)
-    return [group_seconds([iterations[i] for i in g], [run_iteration_seconds[i] for i in g], curve, n)
+    return [group_seconds([iterations[i] for i in g], [run_iteration_seconds[i] for i in g], curve, 1)
             for g in chunks_by_iterations(list(range(n)), n_groups, iterations)]
 
 
@@ -137,10 +146,22 @@ def thread_speedup(threads: int, parallel_fraction: float = THREADS_PARALLEL_FRA
     return 1.0 / ((1.0 - parallel_fraction) + parallel_fraction / max(1, threads))
 
 
-def job_threads(n_runs: int, shape: Sequence[int], threads: int) -> int:
-    """Threads of a training job: ``threads`` for one run on a large matrix, else 1."""
+def job_threads(n_runs: int, shape: Sequence[int], threads: int, seconds: float = math.inf,
+                limit: float = 0.0, min_entries: int = THREADS_MIN_ENTRIES, min_seconds: float | None = None) -> int:
+    """Threads of a training job of ``n_runs`` runs taking ``seconds`` on one thread.
+
+    One run on a matrix of at least ``min_entries`` entries gets the fewest threads, up to
+    ``threads``, that bring it within ``limit`` (all ``threads`` if none does); within the
+    limit already it gets one, unless it is longer than ``min_seconds``, then all
+    ``threads``. Any other job gets one.
+    """
     entries = math.prod(int(s) for s in shape)
-    return max(1, int(threads)) if n_runs == 1 and entries >= THREADS_MIN_ENTRIES else 1
+    top = max(1, int(threads))
+    if n_runs != 1 or entries < min_entries:
+        return 1
+    if seconds <= limit:
+        return top if min_seconds is not None and seconds > min_seconds else 1
+    return next((t for t in range(1, top + 1) if seconds / thread_speedup(t) <= limit), top)
 
 
 def job_limit(total_seconds: float, cores: int, floor_seconds: float) -> float:
@@ -165,8 +186,7 @@ def split_groups(
     groups : mapping
         Key (data set, depth, schedule) -> the runs sharing it, in the planner's order.
     iterations, run_iteration_seconds : mapping
-        Key -> each run's iterations, and its seconds per iteration when the whole group
-        trains together.
+        Key -> each run's iterations, and its seconds per iteration alone (a group of one).
     curves : mapping
         Key -> per-run cost by group size (:data:`SHARED_OPERATOR_COST`, ...).
     max_batch : int
@@ -175,7 +195,7 @@ def split_groups(
         Job slots of the whole run (``engine.cores``); None: even chunks of at most
         ``max_batch`` (a workstation), no estimate used.
     floor_seconds : float
-        The longest job that cannot be split (a single run at its threads, a convex solve).
+        The longest job that cannot be split (a single run at its threads).
     extra_seconds : float
         Seconds of the other jobs (convex solves ...), counted in the total.
 
@@ -226,8 +246,7 @@ def longest_single_run(iterations: Mapping[K, Sequence[float]], run_iteration_se
     """Seconds of the longest run trained alone, at its threads' ``speedup``."""
     best = 0.0
     for key, its in iterations.items():
-        scale = relative_cost(curves[key], 1) / relative_cost(curves[key], len(its)) / speedup(key)
-        best = max([best] + [i * c * scale for i, c in zip(its, run_iteration_seconds[key])])
+        best = max([best] + [i * c / speedup(key) for i, c in zip(its, run_iteration_seconds[key])])
     return best
 
 
@@ -240,12 +259,20 @@ def cost_curve(task: str, optimizer: str, shared_operator: bool) -> Mapping[int,
     return NO_SHARING
 
 
+@dataclass
+class PlannedJob(Generic[T]):
+    """One training job: its runs and the threads it gets."""
+
+    runs: list[T]
+    threads: int = 1
+
+
 def plan_jobs(
     groups: Mapping[K, Sequence[T]],
     engine: Mapping[str, object],
     run_costs: Callable[[K, Sequence[T]], tuple[Sequence[float], Sequence[float]]],
     describe: Callable[[K], tuple[str, str, bool, Sequence[int]]],
-) -> dict[K, list[list[T]]]:
+) -> dict[K, list[PlannedJob[T]]]:
     """The training jobs of the planner's groups for the ``engine`` section of the config.
 
     Parameters
@@ -253,27 +280,49 @@ def plan_jobs(
     groups : mapping
         Key (data set, depth, schedule) -> the runs to train, in the planner's order.
     engine : mapping
-        ``max_batch_runs``, and ``cores`` / ``threads`` when the run has more cores.
+        ``max_batch_runs``, and ``cores`` / ``threads`` / ``threads_min_entries`` /
+        ``threads_min_seconds`` when the run has more cores.
     run_costs : callable
-        (key, runs) -> (each run's estimated iterations, its seconds per iteration when the
-        runs train together).
+        (key, runs) -> (each run's iterations, its CPU seconds per iteration alone).
     describe : callable
         key -> (task, optimizer, shared operator?, matrix shape).
 
     Returns
     -------
     dict
-        Key -> the runs of each job (see :func:`split_groups`).
+        Key -> its jobs (runs as :func:`split_groups` cuts them; threads by :func:`job_threads`
+        against the total over the cores).
     """
     max_batch = int(engine.get("max_batch_runs", 64))
     cores = engine.get("cores")
     if cores is None:
-        return split_groups(groups, {}, {}, {}, max_batch)
-    threads = int(engine.get("threads", 1))
+        return {key: [PlannedJob(c) for c in chunks]
+                for key, chunks in split_groups(groups, {}, {}, {}, max_batch).items()}
+    cores = int(cores)
+    threads = int(engine.get("threads") or 1)
+    min_entries = int(engine.get("threads_min_entries") or THREADS_MIN_ENTRIES)
+    min_seconds = engine.get("threads_min_seconds")
     info = {key: describe(key) for key in groups}
     curves = {key: cost_curve(*info[key][:3]) for key in groups}
     costs = {key: run_costs(key, runs) for key, runs in groups.items()}
     its = {key: list(c[0]) for key, c in costs.items()}
     secs = {key: list(c[1]) for key, c in costs.items()}
-    floor = longest_single_run(its, secs, curves, lambda key: thread_speedup(job_threads(1, info[key][3], threads)))
-    return split_groups(groups, its, secs, curves, max_batch, int(cores), floor)
+    total = sum(sum(split_times(its[key], secs[key], curves[key], -(-len(groups[key]) // max_batch)))
+                for key in groups)
+
+    def run_threads(key: K, seconds: float) -> int:
+        return job_threads(1, info[key][3], threads, seconds, total / cores, min_entries,
+                           None if min_seconds is None else float(min_seconds))
+
+    floor = max((i * c / thread_speedup(run_threads(key, i * c)) for key in groups
+                 for i, c in zip(its[key], secs[key])), default=0.0)
+    split = split_groups(groups, its, secs, curves, max_batch, cores, floor)
+    out: dict[K, list[PlannedJob[T]]] = {}
+    for key, chunks in split.items():
+        index = {id(r): i for i, r in enumerate(groups[key])}
+        out[key] = []
+        for chunk in chunks:
+            rows = [index[id(r)] for r in chunk]
+            seconds = group_seconds([its[key][i] for i in rows], [secs[key][i] for i in rows], curves[key])
+            out[key].append(PlannedJob(list(chunk), run_threads(key, seconds) if len(chunk) == 1 else 1))
+    return out
