@@ -78,17 +78,25 @@ def test_a_split_that_only_multiplies_cpu_time_is_not_made() -> None:
     assert len(jobs["row"]) == 1
 
 
-def test_threads_only_for_one_long_run_on_a_large_matrix() -> None:
+def test_threads_only_where_they_shorten_the_makespan() -> None:
+    """A long single run on a large matrix gets the fewest threads that bring it within the rest."""
     movielens, small = (943, 1682), (100, 100)
-    # 2 h alone against a limit of 1 h: the fewest threads that get there (1.79x at 2 threads)
-    assert batching.job_threads(1, movielens, 8, seconds=7200, limit=3600) == 3
-    assert batching.job_threads(1, movielens, 8, seconds=7200, limit=4100) == 2
-    assert batching.job_threads(1, movielens, 8, seconds=7200, limit=100) == 8  # none gets there: all
-    assert batching.job_threads(1, movielens, 8, seconds=3000, limit=3600) == 1  # within already
-    assert batching.job_threads(1, movielens, 8, seconds=3000, limit=3600, min_seconds=0) == 8
-    assert batching.job_threads(2, movielens, 8, seconds=7200, limit=3600) == 1
-    assert batching.job_threads(1, small, 8, seconds=7200, limit=3600) == 1
-    assert batching.job_threads(1, small, 8, seconds=7200, limit=3600, min_entries=1000) == 3
+    groups = {"ml": ["ml-d3"], "rows": list(range(64))}
+    its, secs = {"ml": [7200.0], "rows": [3600.0] * 64}, {"ml": [1.0], "rows": [1.0] * 64}
+    shapes = {"ml": movielens, "rows": small}
+    def plan(cores, threads=8, **engine):
+        return batching.plan_jobs(groups, {"cores": cores, "threads": threads, **engine},
+                                  lambda key, runs: (its[key], secs[key]),
+                                  lambda key: ("completion", "gd", False, shapes[key]))
+    # 64 runs of 1 h on 64 cores: 2 h alone is the makespan; 3 threads get it within 1.1 h (2.19x)
+    assert [j.threads for j in plan(64)["ml"]] == [3]
+    assert [len(j.runs) for j in plan(64)["rows"]] == [1] * 64
+    # on 2 cores the CPU time decides: no thread, no split
+    assert [j.threads for j in plan(2)["ml"]] == [1] and [len(j.runs) for j in plan(2)["rows"]] == [32, 32]
+    assert [j.threads for j in plan(2, threads_min_seconds=0)["ml"]] == [8]
+    shapes["ml"] = small
+    assert [j.threads for j in plan(64)["ml"]] == [1]
+    assert [j.threads for j in plan(64, threads_min_entries=1000)["ml"]] == [3]
 
 
 def test_thread_speedup_is_the_measured_one() -> None:

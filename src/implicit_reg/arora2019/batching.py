@@ -123,11 +123,11 @@ def group_seconds(iterations: Sequence[float], run_iteration_seconds: Sequence[f
     """
     order = sorted(range(len(iterations)), key=lambda i: iterations[i])
     ref = relative_cost(curve, whole)
+    active_seconds = sum(run_iteration_seconds)
     total, done = 0.0, 0.0
     for k, i in enumerate(order):
-        active = order[k:]
-        total += (iterations[i] - done) * sum(run_iteration_seconds[j] for j in active) \
-            * relative_cost(curve, len(active)) / ref
+        total += (iterations[i] - done) * active_seconds * relative_cost(curve, len(order) - k) / ref
+        active_seconds -= run_iteration_seconds[i]
         done = iterations[i]
     return total
 
@@ -146,27 +146,60 @@ def thread_speedup(threads: int, parallel_fraction: float = THREADS_PARALLEL_FRA
     return 1.0 / ((1.0 - parallel_fraction) + parallel_fraction / max(1, threads))
 
 
-def job_threads(n_runs: int, shape: Sequence[int], threads: int, seconds: float = math.inf,
-                limit: float = 0.0, min_entries: int = THREADS_MIN_ENTRIES, min_seconds: float | None = None) -> int:
-    """Threads of a training job of ``n_runs`` runs taking ``seconds`` on one thread.
+#: One way to run a group of runs: (jobs, threads of a one-run job, longest job seconds, CPU seconds).
+Option = tuple[int, int, float, float]
 
-    One run on a matrix of at least ``min_entries`` entries gets the fewest threads, up to
-    ``threads``, that bring it within ``limit`` (all ``threads`` if none does); within the
-    limit already it gets one, unless it is longer than ``min_seconds``, then all
-    ``threads``. Any other job gets one.
+
+def split_options(iterations: Sequence[float], run_iteration_seconds: Sequence[float], curve: Mapping[int, float],
+                  first: int, floor_seconds: float = 0.0) -> list[Option]:
+    """The ways to cut a group into ``first`` jobs or more (:func:`split_times`), fewest jobs first.
+
+    Cuts stop where the longest job is within ``floor_seconds`` (no makespan gets below the
+    longest indivisible job, so more jobs would only add CPU time) or at one run per job.
     """
-    entries = math.prod(int(s) for s in shape)
+    out: list[Option] = []
+    for k in range(first, len(iterations) + 1):
+        times = split_times(iterations, run_iteration_seconds, curve, k)
+        out.append((k, 1, max(times), sum(times)))
+        if max(times) <= floor_seconds:
+            break
+    return out
+
+
+def thread_options(seconds: float, threads: int, min_seconds: float | None = None) -> list[Option]:
+    """The ways to run one run of ``seconds`` (one thread) on 1 to ``threads`` threads, fewest first.
+
+    Its CPU time is the threads it holds for as long as it runs. Longer than ``min_seconds``:
+    only all ``threads``.
+    """
     top = max(1, int(threads))
-    if n_runs != 1 or entries < min_entries:
-        return 1
-    if seconds <= limit:
-        return top if min_seconds is not None and seconds > min_seconds else 1
-    return next((t for t in range(1, top + 1) if seconds / thread_speedup(t) <= limit), top)
+    counts = [top] if min_seconds is not None and seconds > min_seconds else range(1, top + 1)
+    return [(1, t, seconds / thread_speedup(t), t * seconds / thread_speedup(t)) for t in counts]
 
 
-def job_limit(total_seconds: float, cores: int, floor_seconds: float) -> float:
-    """Longest job the plan aims at: the total over the cores, but not below the longest indivisible run."""
-    return max(total_seconds / max(1, cores), floor_seconds)
+def choose_options(options: Mapping[K, Sequence[Option]], cores: int, floor_seconds: float = 0.0,
+                   extra_seconds: float = 0.0) -> dict[K, Option]:
+    """One option per group: those of the job limit that gives the shortest estimated makespan.
+
+    For a job limit L each group takes its first option whose longest job is within L (else
+    its shortest). A makespan is at least the longest job and at least the CPU time over the
+    cores, so the estimate is the larger of the two (and of ``floor_seconds``); every option's
+    longest job is tried as L, and among estimates within 0.1 % of the best the largest L is
+    kept: it splits least, so it costs least CPU time. With few cores the CPU time dominates
+    and nothing is split or threaded.
+    """
+    def pick(limit: float) -> dict[K, Option]:
+        return {key: next((o for o in opts if o[2] <= limit), min(opts, key=lambda o: o[2]))
+                for key, opts in options.items()}
+
+    def estimate(chosen: Mapping[K, Option]) -> float:
+        cpu = extra_seconds + sum(o[3] for o in chosen.values())
+        return max([floor_seconds, cpu / max(1, cores)] + [o[2] for o in chosen.values()])
+
+    limits = sorted({o[2] for opts in options.values() for o in opts}, reverse=True)
+    scored = [(estimate(pick(limit)), limit) for limit in limits] or [(0.0, math.inf)]
+    best = min(score for score, _ in scored)
+    return pick(max(limit for score, limit in scored if score <= best * (1 + 1e-3)))
 
 
 def split_groups(
@@ -197,57 +230,25 @@ def split_groups(
     floor_seconds : float
         The longest job that cannot be split (a single run at its threads).
     extra_seconds : float
-        Seconds of the other jobs (convex solves ...), counted in the total.
+        CPU seconds of the other jobs (convex solves ...), counted in the total.
 
     Returns
     -------
     dict
-        Key -> the runs of each job.
+        Key -> the runs of each job (:func:`choose_options` over :func:`split_options`).
     """
     base = {key: -(-len(runs) // max_batch) for key, runs in groups.items()}
     if cores is None:
         return {key: even_chunks(runs, base[key]) for key, runs in groups.items()}
-    times = {key: split_times(iterations[key], run_iteration_seconds[key], curves[key], base[key]) for key in groups}
-    limit = job_limit(extra_seconds + sum(sum(t) for t in times.values()), cores, floor_seconds)
-    out: dict[K, list[list[T]]] = {}
-    for key, runs in groups.items():
-        its, secs, curve, n = iterations[key], run_iteration_seconds[key], curves[key], len(runs)
-        k = base[key]
-        if max(times[key]) > limit:
-            k = best_split(its, secs, curve, base[key], limit, cores)
-        out[key] = even_chunks(runs, k) if k == base[key] else chunks_by_iterations(runs, k, its)
-    return out
+    options = {key: split_options(iterations[key], run_iteration_seconds[key], curves[key], base[key],
+                                  floor_seconds) for key in groups}
+    chosen = choose_options(options, cores, floor_seconds, extra_seconds)
+    return {key: cut(runs, chosen[key][0], base[key], iterations[key]) for key, runs in groups.items()}
 
 
-def best_split(iterations: Sequence[float], run_iteration_seconds: Sequence[float], curve: Mapping[int, float],
-               first: int, limit: float, cores: int) -> int:
-    """Number of jobs for a group whose longest job exceeds ``limit``.
-
-    The fewest jobs whose longest is within ``limit``; when no split gets there (its longest
-    run alone is near the limit, or the step costs nearly as much for few runs as for many),
-    the split that minimizes its longest job plus the CPU time it adds spread over the
-    ``cores``: a makespan is at least the longest job and at least the CPU time over the cores.
-    """
-    base = sum(split_times(iterations, run_iteration_seconds, curve, first))
-    best, best_score = first, math.inf
-    for k in range(first, len(iterations) + 1):
-        times = split_times(iterations, run_iteration_seconds, curve, k)
-        if max(times) <= limit:
-            return k
-        score = max(times) + (sum(times) - base) / cores
-        if score < best_score * (1 - 1e-3):
-            best, best_score = k, score
-    return best
-
-
-def longest_single_run(iterations: Mapping[K, Sequence[float]], run_iteration_seconds: Mapping[K, Sequence[float]],
-                       curves: Mapping[K, Mapping[int, float]],
-                       speedup: Callable[[K], float] = lambda key: 1.0) -> float:
-    """Seconds of the longest run trained alone, at its threads' ``speedup``."""
-    best = 0.0
-    for key, its in iterations.items():
-        best = max([best] + [i * c / speedup(key) for i, c in zip(its, run_iteration_seconds[key])])
-    return best
+def cut(runs: Sequence[T], n_jobs: int, first: int, iterations: Sequence[float]) -> list[list[T]]:
+    """``runs`` in ``n_jobs`` jobs: even chunks as on a workstation when not split further."""
+    return even_chunks(runs, n_jobs) if n_jobs == first else chunks_by_iterations(runs, n_jobs, iterations)
 
 
 def cost_curve(task: str, optimizer: str, shared_operator: bool) -> Mapping[int, float]:
@@ -290,39 +291,32 @@ def plan_jobs(
     Returns
     -------
     dict
-        Key -> its jobs (runs as :func:`split_groups` cuts them; threads by :func:`job_threads`
-        against the total over the cores).
+        Key -> its jobs: a group of one run on a matrix of at least ``threads_min_entries``
+        entries chooses among thread counts (:func:`thread_options`), any other among cuts
+        (:func:`split_options`), all together by :func:`choose_options`.
     """
     max_batch = int(engine.get("max_batch_runs", 64))
     cores = engine.get("cores")
     if cores is None:
         return {key: [PlannedJob(c) for c in chunks]
                 for key, chunks in split_groups(groups, {}, {}, {}, max_batch).items()}
-    cores = int(cores)
     threads = int(engine.get("threads") or 1)
     min_entries = int(engine.get("threads_min_entries") or THREADS_MIN_ENTRIES)
     min_seconds = engine.get("threads_min_seconds")
     info = {key: describe(key) for key in groups}
-    curves = {key: cost_curve(*info[key][:3]) for key in groups}
     costs = {key: run_costs(key, runs) for key, runs in groups.items()}
     its = {key: list(c[0]) for key, c in costs.items()}
     secs = {key: list(c[1]) for key, c in costs.items()}
-    total = sum(sum(split_times(its[key], secs[key], curves[key], -(-len(groups[key]) // max_batch)))
-                for key in groups)
-
-    def run_threads(key: K, seconds: float) -> int:
-        return job_threads(1, info[key][3], threads, seconds, total / cores, min_entries,
-                           None if min_seconds is None else float(min_seconds))
-
-    floor = max((i * c / thread_speedup(run_threads(key, i * c)) for key in groups
-                 for i, c in zip(its[key], secs[key])), default=0.0)
-    split = split_groups(groups, its, secs, curves, max_batch, cores, floor)
-    out: dict[K, list[PlannedJob[T]]] = {}
-    for key, chunks in split.items():
-        index = {id(r): i for i, r in enumerate(groups[key])}
-        out[key] = []
-        for chunk in chunks:
-            rows = [index[id(r)] for r in chunk]
-            seconds = group_seconds([its[key][i] for i in rows], [secs[key][i] for i in rows], curves[key])
-            out[key].append(PlannedJob(list(chunk), run_threads(key, seconds) if len(chunk) == 1 else 1))
-    return out
+    threaded = {key for key in groups
+                if len(groups[key]) == 1 and math.prod(int(x) for x in info[key][3]) >= min_entries}
+    floor = max([its[k][0] * secs[k][0] / thread_speedup(threads) for k in threaded]
+                + [i * c for k in groups if k not in threaded for i, c in zip(its[k], secs[k])], default=0.0)
+    base = {key: -(-len(runs) // max_batch) for key, runs in groups.items()}
+    options = {key: thread_options(its[key][0] * secs[key][0], threads,
+                                   None if min_seconds is None else float(min_seconds)) if key in threaded
+               else split_options(its[key], secs[key], cost_curve(*info[key][:3]), base[key], floor)
+               for key in groups}
+    chosen = choose_options(options, int(cores), floor)
+    return {key: [PlannedJob(list(runs), chosen[key][1])] if key in threaded
+            else [PlannedJob(c) for c in cut(runs, chosen[key][0], base[key], its[key])]
+            for key, runs in groups.items()}
