@@ -4,13 +4,14 @@ The DAG is the workflow's own: ``snakemake -n --forceall --config recompute=[all
 configured preset, parsed job by job (rule, wildcards, inputs, outputs, threads); a job
 depends on the jobs whose outputs it reads. Each job's CPU seconds:
 
-* a **training batch**: its runs' iteration counts (the archive's runs tables; a run the
-  archive lacks: :func:`bench_pipeline.arora_iterations`, counted as estimated) integrated
-  over the shrinking batch (``batching.group_seconds``: runs leave as they stop, the
-  per-run cost follows the measured per-group-size curve), scaled so that every archived
-  job's batching gives exactly its measured ``cpu_seconds``; a run in another batching
-  keeps its archived job's scale. A job of one run on ``t`` threads takes its time over
-  the speed-up of ``t`` threads (``batching.thread_speedup``).
+* a **training batch**: the planner's own cost model (``implicit_reg.arora2019.job_costs``):
+  its runs' iteration counts from the archive's runs tables, their CPU seconds per iteration
+  from the measured ``cpu_seconds`` of the archived jobs that trained them, integrated over
+  the shrinking batch along the measured per-group-size curve (``batching.group_seconds``),
+  so that every archived job's own batching gets exactly its measured time and another
+  batching of the same runs its modelled one. A run the archive lacks: the median of its
+  kind, else the spec's estimates (counted as estimated). A job of one run on ``t`` threads
+  takes its time over the measured speed-up of ``t`` threads (``batching.thread_speedup``).
 * a **convex solve** or **Razin & Cohen job**: the archive entry of its provenance key or
   job name, else the median of the archived jobs of its rule (estimated);
 * data sets, tables, figures, the report: :data:`SMALL_JOB_SECONDS` each.
@@ -34,6 +35,7 @@ import json
 import re
 import statistics
 import subprocess
+import sys
 import tempfile
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -42,8 +44,9 @@ from pathlib import Path
 import yaml
 from _common import ROOT, entry, print_entries, validated, write_json
 
-from implicit_reg.arora2019 import batching
-from implicit_reg.arora2019.plan import SHARED_OPERATOR_TASKS, build_plan
+from implicit_reg.results.archive import ResultStore, recompute_figures
+from implicit_reg.arora2019 import job_costs
+from implicit_reg.arora2019.plan import _estimated_run_costs, build_plan
 
 CORES = (2, 16, 64, 256)
 #: threads of a single-run job on a cluster node (profiles/slurm*/cluster.yaml)
@@ -103,7 +106,7 @@ def dry_run(config_file: Path, engine: dict, cores: int) -> str:
     with tempfile.TemporaryDirectory() as tmp:
         extra = Path(tmp) / "engine.yaml"
         extra.write_text(yaml.safe_dump({"engine": engine}))
-        cmd = [str(ROOT / ".venv" / "bin" / "snakemake"), "-n", "--nolock", "--forceall", "--cores", str(cores), "--configfile",
+        cmd = [sys.executable, "-m", "snakemake", "-n", "--nolock", "--forceall", "--cores", str(cores), "--configfile",
                str(config_file), str(extra), "--config", "recompute=[all]"]
         return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=True).stdout
 
@@ -116,71 +119,38 @@ def archive_entries(manifest: Path) -> dict[str, dict]:
 class Costs:
     """Seconds of every job from the archive (see the module docstring)."""
 
-    def __init__(self, config: dict, manifest: Path) -> None:
-        from bench_pipeline import arora_iterations, read_archive_iterations
-
+    def __init__(self, manifest: Path) -> None:
+        self.archive_dir = manifest.parent if manifest.is_file() else None
         self.entries = [e for e in archive_entries(manifest).values() if e.get("cpu_seconds") is not None]
-        self.iters, rows = read_archive_iterations(manifest)
-        plan = build_plan(config)  # every run of the preset, in the default batching
-        self.runs = {r.run_id: r for b in plan.batches.values() for r in b.runs}
-        self.keys = plan.run_keys
+        self.measured = job_costs.read_archived_runs(manifest.parent)
         self.estimated_runs = 0
-        for rid, run in self.runs.items():
-            if rid not in self.iters:
-                self.iters[rid] = arora_iterations(run, {}, rows)[0]
-                self.estimated_runs += 1
-        # Per run: CPU seconds per iteration alone (B = 1), from its archived job's measured time.
-        rid_of = {key: rid for rid, key in self.keys.items()}
-        self.alone: dict[str, float] = {}
-        for e in self.entries:
-            if e["kind"] != DEEP_FACTORIZATION:
-                continue
-            rids = [rid_of[k] for k in e["keys"].values() if k in rid_of]
-            if not rids or len(rids) != len(e["keys"]):
-                continue
-            curve = self.curve(self.runs[rids[0]])
-            unit = batching.group_seconds([self.iters[r] for r in rids], [1.0] * len(rids), curve, 1)
-            for r in rids:
-                self.alone[r] = e["cpu_seconds"] / unit if unit else 0.0
-        by_kind: dict[tuple, list[float]] = defaultdict(list)
-        for rid, c in self.alone.items():
-            by_kind[self.kind(self.runs[rid])].append(c)
-        self.kind_median = {k: statistics.median(v) for k, v in by_kind.items()}
         self.by_job = {e["job"]: e["cpu_seconds"] for e in self.entries}
         self.by_key = {k: e["cpu_seconds"] for e in self.entries for k in e["keys"].values()}
 
-    @staticmethod
-    def kind(run) -> tuple:
-        d = run.dataset
-        return (d.task, run.schedule.optimizer, d.n_obs, run.depth)
+    def training(self, batches: list) -> dict[str, tuple[float, float, bool]]:
+        """Run id -> (iterations, CPU seconds per iteration alone, measured?), as the planner has them.
 
-    @staticmethod
-    def curve(run):
-        return batching.cost_curve(run.dataset.task, run.schedule.optimizer, run.dataset.task in SHARED_OPERATOR_TASKS)
+        Costed per group of runs sharing data set, depth and schedule, in the planner's order,
+        so that an estimated run gets the planner's estimate.
+        """
+        groups: dict[tuple, list] = defaultdict(list)
+        keys: dict[str, str] = {}
+        for b in batches:
+            groups[(b.dataset, b.depth, b.schedule)].extend(b.runs)
+            keys.update(b.keys)
+        out = {}
+        for key, runs in groups.items():
+            runs.sort(key=lambda r: (r.depth, r.init, -r.init_scale, -r.lr, r.seed, r.run_id))
+            its, secs, flags = job_costs.run_costs(runs, keys, self.measured, lambda rs: _estimated_run_costs(key, rs))
+            out.update({r.run_id: (i, c, f) for r, i, c, f in zip(runs, its, secs, flags)})
+        self.estimated_runs = sum(1 for c in out.values() if not c[2])
+        return out
 
-    def run_alone(self, rid: str) -> tuple[float, bool]:
-        """CPU seconds per iteration of a run alone, and whether its archived job measured it."""
-        if rid in self.alone:
-            return self.alone[rid], True
-        run = self.runs[rid]
-        kind = self.kind(run)
-        if kind in self.kind_median:
-            return self.kind_median[kind], False
-        near = [k for k in self.kind_median if k[:2] == kind[:2] and k[3] == kind[3]]
-        near = near or [k for k in self.kind_median if k[:2] == kind[:2]]
-        k = min(near, key=lambda k: abs(k[2] - kind[2]))
-        scale = kind[2] / k[2] if kind[0] in SHARED_OPERATOR_TASKS else 1.0
-        return self.kind_median[k] * scale, False
-
-    def batch(self, runs: list, threads: int) -> tuple[float, bool]:
-        rids = [r.run_id for r in runs]
-        keys = sorted(self.keys[r] for r in rids)
-        for e in self.entries:  # the archive's own batching: its measured time
-            if e["kind"] == DEEP_FACTORIZATION and sorted(e["keys"].values()) == keys:
-                return e["cpu_seconds"] / batching.thread_speedup(threads), True
-        alone = [self.run_alone(r) for r in rids]
-        secs = batching.group_seconds([self.iters[r] for r in rids], [a for a, _ in alone], self.curve(runs[0]), 1)
-        return secs / batching.thread_speedup(threads), all(m for _, m in alone)
+    def batch(self, batch, runs: dict[str, tuple[float, float, bool]], threads: int) -> tuple[float, bool]:
+        costs = [runs[r.run_id] for r in batch.runs]
+        curve = job_costs.group_curve(batch.dataset.task, batch.schedule.optimizer)
+        return (job_costs.job_seconds([c[0] for c in costs], [c[1] for c in costs], curve, threads),
+                all(c[2] for c in costs))
 
     def other(self, job: Job, razin_jobs, convex_keys: dict[str, str]) -> tuple[float, bool]:
         if job.rule == "min_nuclear_norm":
@@ -212,7 +182,10 @@ def cost_dag(jobs: list[Job], config: dict, costs: Costs) -> None:
     """Fill in every job's seconds (and whether measured) for the plan of ``config``."""
     from implicit_reg.razin2020.plan import RazinPlan
 
-    plan = build_plan(config)
+    with tempfile.TemporaryDirectory() as nothing_finished:  # the plan snakemake makes with the archive
+        plan = build_plan(config, ResultStore(nothing_finished, costs.archive_dir), recompute=recompute_figures(config),
+                          results_dir="results")
+    runs = costs.training(list(plan.batches.values()))
     razin = RazinPlan(config["razin2020"], config["seed"], config.get("instances", 0))
     razin_jobs: dict[str, list] = defaultdict(list)
     for rj in razin.planned_jobs():
@@ -221,7 +194,8 @@ def cost_dag(jobs: list[Job], config: dict, costs: Costs) -> None:
     for job in jobs:
         if job.rule == "train_factorization_batch":
             batch = plan.batches[job.wildcards["batch"]]
-            job.seconds, job.measured = costs.batch(batch.runs, job.threads)
+            assert batch.threads == job.threads, (batch.name, batch.threads, job.threads)
+            job.seconds, job.measured = costs.batch(batch, runs, job.threads)
         else:
             job.seconds, job.measured = costs.other(job, razin_jobs, convex_keys)
 
@@ -300,7 +274,7 @@ def benchmark(config_file: Path = ROOT / "config" / "config.yaml",
               manifest: Path = ROOT / "archive" / "paper" / "manifest.json", cores=CORES,
               plot: Path | None = None) -> list[dict]:
     base = yaml.safe_load(config_file.read_text())
-    costs = Costs(validated(json.loads(json.dumps(base))), manifest)
+    costs = Costs(manifest)
     before = scenario(config_file, base, {}, costs)
     total = sum(j.seconds for j in before)
     measured = sum(j.seconds for j in before if j.measured)

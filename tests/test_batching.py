@@ -78,11 +78,31 @@ def test_a_split_that_only_multiplies_cpu_time_is_not_made() -> None:
     assert len(jobs["row"]) == 1
 
 
-def test_threads_only_for_one_run_on_a_large_matrix() -> None:
-    assert batching.job_threads(1, (943, 1682), 8) == 8
-    assert batching.job_threads(2, (943, 1682), 8) == 1
-    assert batching.job_threads(1, (100, 100), 8) == 1
-    assert batching.thread_speedup(1) == 1.0 and 1.0 < batching.thread_speedup(8) < 8.0
+def test_threads_only_where_they_shorten_the_makespan() -> None:
+    """A long single run on a large matrix gets the fewest threads that bring it within the rest."""
+    movielens, small = (943, 1682), (100, 100)
+    groups = {"ml": ["ml-d3"], "rows": list(range(64))}
+    its, secs = {"ml": [7200.0], "rows": [3600.0] * 64}, {"ml": [1.0], "rows": [1.0] * 64}
+    shapes = {"ml": movielens, "rows": small}
+    def plan(cores, threads=8, **engine):
+        return batching.plan_jobs(groups, {"cores": cores, "threads": threads, **engine},
+                                  lambda key, runs: (its[key], secs[key]),
+                                  lambda key: ("completion", "gd", False, shapes[key]))
+    # 64 runs of 1 h on 64 cores: 2 h alone is the makespan; 3 threads get it within 1.1 h (2.19x)
+    assert [j.threads for j in plan(64)["ml"]] == [3]
+    assert [len(j.runs) for j in plan(64)["rows"]] == [1] * 64
+    # on 2 cores the CPU time decides: no thread, no split
+    assert [j.threads for j in plan(2)["ml"]] == [1] and [len(j.runs) for j in plan(2)["rows"]] == [32, 32]
+    assert [j.threads for j in plan(2, threads_min_seconds=0)["ml"]] == [8]
+    shapes["ml"] = small
+    assert [j.threads for j in plan(64)["ml"]] == [1]
+    assert [j.threads for j in plan(64, threads_min_entries=1000)["ml"]] == [3]
+
+
+def test_thread_speedup_is_the_measured_one() -> None:
+    # a MovieLens step 1.795x faster on 2 threads than on 1 (bench/results.json, median of 7 rounds)
+    assert batching.thread_speedup(2) == pytest.approx(1.795, rel=1e-3)
+    assert batching.thread_speedup(1) == 1.0 and 4.4 < batching.thread_speedup(8) < 4.5
 
 
 def _config(name: str, **engine) -> dict:
@@ -106,6 +126,27 @@ def test_two_cores_plan_is_the_default_plan() -> None:
     assert sorted(build_plan(_config("test.yaml", cores=2)).batches) == sorted(build_plan(_config("test.yaml")).batches)
 
 
+def test_cluster_plan_keeps_its_job_names_while_jobs_finish(tmp_path: Path) -> None:
+    """A cluster job plans again when it starts: its batch must still be in the plan."""
+    from implicit_reg.results.archive import ResultStore
+    from implicit_reg.results.job_records import JobRecord, write_job_record
+
+    config = _config("test.yaml", cores=8, threads=2, threads_min_entries=1000, threads_min_seconds=0)
+    before = build_plan(config, ResultStore(tmp_path / "results"))
+    done = sorted(before.batches)[::2]
+    for name in done:  # these jobs finished: their tables and record are in results/
+        batch = before.batches[name]
+        out = tmp_path / "results" / "runs" / name
+        out.mkdir(parents=True)
+        (out / "runs.parquet").write_bytes(b"x")
+        write_job_record(out / "provenance.json", JobRecord(kind="arora2019.deep_factorization", job=name,
+                                                            keys=dict(batch.keys),
+                                                            tables={"runs": "runs.parquet"}))
+    after = build_plan(config, ResultStore(tmp_path / "results"))
+    assert sorted(after.batches) == sorted(set(before.batches) - set(done))
+    assert all(after.batches[n].threads == before.batches[n].threads for n in after.batches)
+
+
 def _sensing(n: int, m: int):
     rng = np.random.default_rng(1)
     gt = matrix_data.low_rank_ground_truth(n, n, 2, rng)
@@ -125,6 +166,27 @@ def test_a_run_gives_the_same_numbers_in_any_group() -> None:
                             dtype=torch.float32).run()
         np.testing.assert_array_equal(whole.final_products[group], part.final_products)
         np.testing.assert_array_equal(whole.final["iterations"][group], part.final["iterations"])
+
+
+def test_split_groups_on_two_threads_give_the_unsplit_single_thread_numbers() -> None:
+    """What a cluster plan changes (groups, threads) changes no number: bit for bit."""
+    problem = _sensing(20, 700)
+    depths = [2, 3, 4, 2, 3, 4]
+    init = [initial_factors(problem.shape, d, "gaussian", 1e-2, np.random.default_rng(s)) for s, d in enumerate(depths)]
+    lrs = [1e-2, 3e-3] * 3
+    sched = Schedule(max_iters=300, log_every=100, sync_every=50, train_loss_tol=1e-4)
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        whole = BatchTrainer(problem, init, lrs, sched, dtype=torch.float32).run()
+        torch.set_num_threads(2)
+        for group in batching.chunks_by_iterations(list(range(6)), 3, [float(d) for d in depths]):
+            part = BatchTrainer(problem, [init[i] for i in group], [lrs[i] for i in group], sched,
+                                dtype=torch.float32).run()
+            np.testing.assert_array_equal(whole.final_products[group], part.final_products)
+            np.testing.assert_array_equal(whole.final["iterations"][group], part.final["iterations"])
+    finally:
+        torch.set_num_threads(before)
 
 
 def test_threads_give_the_same_numbers() -> None:

@@ -32,6 +32,11 @@ daemons, then the test preset's ~80 jobs as Slurm jobs. Each Slurm job starts
 snakemake twice (sbatch, then srun) before its script runs, ~25-30 s per job
 on the loaded 2-core machine, two jobs at a time: 26 min measured there (the
 local run of the same preset takes a few minutes). The wall time is printed.
+With the cluster setting of ``profiles/slurm/cluster.yaml`` at test size
+(:data:`CLUSTER_SETTING`: two groups of runs split in two jobs each, the three
+MovieLens runs on 2 threads, ``--cpus-per-task=2``), its figure tables and
+scorecard equal the local run's (``tests/preset_reference.py``): the numbers
+depend neither on the groups nor on the threads.
 ``IMPLICIT_REG_SLURM_TIMEOUT`` (seconds, default 2700) bounds the run. The
 file is named ``test_zz_*`` so that pytest runs it after every other test
 module. Afterwards no daemon runs, ``/etc/slurm`` is as before, the plugin is
@@ -59,6 +64,8 @@ import yaml
 from workflow_support import BIN, ROOT, copy_repo
 
 TIMEOUT = int(os.environ.get("IMPLICIT_REG_SLURM_TIMEOUT", "2700"))  # seconds for the whole run
+CLUSTER_FILE = "profiles/slurm/cluster.yaml"
+CLUSTER_SETTING = {"cores": 8, "threads": 2, "threads_min_entries": 1000, "threads_min_seconds": 0}
 GPU_RULE = "train_factorization_batch"
 SUBMITTED = re.compile(r"Job (\d+) has been submitted with SLURM jobid (\d+) \(log: (\S+)\)\.")
 
@@ -105,6 +112,32 @@ def test_slurm_profile_names_real_rules_and_never_lowers_their_limits() -> None:
                 assert value >= rules[rule][key], (rule, key, value, rules[rule][key])
 
 
+def _cluster_plan() -> tuple[list[str], list[str]]:
+    """Groups of runs the test's cluster setting splits, and its threaded jobs (the plan of config/test.yaml)."""
+    from implicit_reg.arora2019.plan import build_plan
+    from implicit_reg.pipeline.config import load_schema, validate_config
+
+    def plan(engine: dict):
+        config = yaml.safe_load((ROOT / "config" / "test.yaml").read_text())
+        config["engine"].update(engine)
+        return build_plan(validate_config(config, load_schema(ROOT / "workflow" / "schemas" / "config.schema.yaml")))
+
+    groups: dict[tuple, int] = {}
+    cluster = plan(CLUSTER_SETTING)
+    for batch in cluster.batches.values():
+        key = (batch.dataset.name, batch.depth, batch.schedule)
+        groups[key] = groups.get(key, 0) + 1
+    split = [f"{k[0]}-d{k[1]}" for k, n in groups.items() if n > 1
+             and n > sum(1 for b in plan({}).batches.values() if (b.dataset.name, b.depth, b.schedule) == k)]
+    return split, sorted(name for name, b in cluster.batches.items() if b.threads > 1)
+
+
+def test_the_slurm_test_splits_groups_and_threads_jobs() -> None:
+    """The cluster setting the Slurm test runs with splits groups and threads jobs (no Slurm needed)."""
+    split, threaded = _cluster_plan()
+    assert len(split) >= 2 and len(threaded) >= 1, (split, threaded)
+
+
 @pytest.fixture(scope="module")
 def local_slurm(tmp_path_factory: pytest.TempPathFactory):
     """A running single-node Slurm with one fake GPU (see tests/slurm_cluster.py)."""
@@ -149,8 +182,11 @@ def test_test_preset_runs_through_slurm(local_slurm: sc.LocalSlurm, tmp_path_fac
     for var in list(env):
         if var.startswith(("SLURM_", "SBATCH_", "SRUN_")) or var == "CUDA_VISIBLE_DEVICES":
             del env[var]
+    # The profile's cluster setting at test size: 8 cores split the two longest groups of
+    # runs in two, and the MovieLens runs (40 x 30) count as large and get 2 threads.
+    (work / CLUSTER_FILE).write_text(yaml.safe_dump({"engine": CLUSTER_SETTING}))
     cmd = [sys.executable, "-m", "snakemake", "--workflow-profile", "profiles/slurm",
-           "--configfile", "config/test.yaml", "--jobs", "4", "--verbose"]
+           "--configfile", "config/test.yaml", CLUSTER_FILE, "--jobs", "4", "--verbose"]
     t0 = time.monotonic()
     out = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True, timeout=TIMEOUT)
     wall = time.monotonic() - t0
@@ -204,3 +240,15 @@ def test_test_preset_runs_through_slurm(local_slurm: sc.LocalSlurm, tmp_path_fac
 
     pdf = work / "paper" / "build" / "report.pdf"
     assert pdf.is_file() and pdf.stat().st_size > 10_000, pdf
+
+    # The cluster plan: groups split in several jobs, threaded jobs asking Slurm for their
+    # threads, and the same tables as the local, unsplit, single-thread run (the reference).
+    split, threaded = _cluster_plan()
+    assert split and threaded
+    train_calls = [c for c in calls if f"--comment rule_{GPU_RULE}" in c]
+    assert sum("--cpus-per-task=2" in c for c in train_calls) >= len(threaded), train_calls
+    threaded_logs = [work / "logs" / GPU_RULE / f"{name}.log" for name in threaded]
+    assert all(p.is_file() for p in threaded_logs), threaded_logs
+    from preset_reference import compare
+
+    assert compare(work) == []

@@ -7,7 +7,7 @@ from pathlib import Path
 from snakemake.logging import logger
 
 from implicit_reg.pipeline import memory, planning
-from implicit_reg.arora2019 import batching, plan as arora_plan
+from implicit_reg.arora2019 import plan as arora_plan
 from implicit_reg.pipeline.config import movielens_file
 from implicit_reg.core.data_files import require_local_file
 from implicit_reg.figures.notebooks import notebook_file
@@ -141,17 +141,17 @@ def observations_mem_mb(wildcards):
     )
 
 
-def batch_mem_mb(wildcards):
-    """Estimated peak memory of a training batch (data, factors and buffers of its runs)."""
-    return memory.batch_mb(PLAN.batches[wildcards.batch], config["dtype"])
+def batch_mem_mb(wildcards, attempt):
+    """Estimated peak memory of a training batch (data, factors and buffers of its runs).
+
+    Multiplied by the attempt: a job killed at its memory limit (Slurm) retries with more.
+    """
+    return memory.batch_mb(PLAN.batches[wildcards.batch], config["dtype"]) * attempt
 
 
 def batch_threads(wildcards):
-    """engine.threads for a single run on a large matrix (MovieLens), else 1 (implicit_reg.arora2019.batching)."""
-    batch = PLAN.batches[wildcards.batch]
-    return batching.job_threads(
-        len(batch.runs), batch.dataset.shape, config["engine"]["threads"]
-    )
+    """The threads the plan gave the batch: engine.threads for one long run on a large matrix, else 1."""
+    return PLAN.batches[wildcards.batch].threads
 
 
 def movielens_input(wildcards):

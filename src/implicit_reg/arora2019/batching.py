@@ -20,16 +20,23 @@ A run's numbers do not depend on the group it trains in (the engine trains each
 run on its own factors; its provenance key names no batch), so a split changes
 job names, never run keys: archived and finished runs are still found.
 
-Only a job of one run whose matrix is large (MovieLens, 943 × 1682) gets
-``engine.threads`` threads: batched small matrices gain more from the other
-cores running other jobs. Thread speed-ups follow Amdahl's law with the parallel
-fraction :data:`THREADS_PARALLEL_FRACTION`.
+Only a job of one run whose matrix is large (MovieLens, 943 × 1682; at least
+``engine.threads_min_entries`` entries) gets threads, and only as many of
+``engine.threads`` as bring it within the total over the cores: batched small
+matrices gain more from the other cores running other jobs, and a thread that
+cannot shorten the makespan only costs CPU time. Thread speed-ups follow Amdahl's
+law with the measured parallel fraction :data:`THREADS_PARALLEL_FRACTION`.
+
+Costs are CPU seconds per iteration of a run *alone* (a group of one); the planner
+takes them from the archive's measurements where it holds the run
+(:mod:`implicit_reg.arora2019.job_costs`), as ``bench/bench_makespan.py`` does.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Callable, Hashable, Mapping, Sequence, TypeVar
+from dataclasses import dataclass
+from typing import Callable, Generic, Hashable, Mapping, Sequence, TypeVar
 
 T = TypeVar("T")
 K = TypeVar("K", bound=Hashable)
@@ -45,14 +52,15 @@ SHARED_OPERATOR_COST: dict[int, float] = {1: 15.6, 2: 10.2, 4: 5.36, 8: 3.02, 12
 COMPLETION_COST: dict[int, float] = {1: 1.30, 24: 1.0}
 #: Plain gradient descent batches (the dynamics figures) are charged per run: no sharing assumed.
 NO_SHARING: dict[int, float] = {1: 1.0}
-#: Share of a MovieLens depth-3 step assumed to run in parallel on torch threads (Amdahl).
-#: NOT yet measured: ``bench/bench_batching.py`` measures the 2-thread speed-up, but on the
-#: shared 2-core machine (load average 8.8) 2 threads were slower than 1; replace this with
-#: its figure from a quiet machine. It only sets the planner's floor and the simulated time
-#: of a threaded job.
-THREADS_PARALLEL_FRACTION = 0.6
-#: A single-run job whose matrix has at least this many entries gets ``engine.threads`` threads
-#: (MovieLens: 943 × 1682 = 1.6 M; the synthetic matrices are 100 × 100).
+#: Share of a MovieLens depth-3 step that runs in parallel on torch threads (Amdahl), from the
+#: measured 2-thread speed-up of 1.795 (``bench/bench_batching.py``: a step of the sampled path,
+#: 943 × 1682, 132.6 ms at 1 thread, 74.2 ms at 2, medians of 7 rounds on this 2-core machine
+#: at load average 0.49; bench/results.json): 0.886, so 2.98x at 4 threads, 4.45x at 8, 5.90x at
+#: 16. The 943 × 1682 by 1682 × 1682 product alone scaled 1.96x at 2 threads.
+THREADS_PARALLEL_FRACTION = 0.886
+#: A single-run job whose matrix has at least this many entries may get threads (the default of
+#: ``engine.threads_min_entries``; MovieLens: 943 × 1682 = 1.6 M; the synthetic matrices are
+#: 100 × 100, whose steps are too short to share out).
 THREADS_MIN_ENTRIES = 250_000
 
 
@@ -106,7 +114,7 @@ def chunks_by_iterations(runs: Sequence[T], n_groups: int, iterations: Sequence[
 
 
 def group_seconds(iterations: Sequence[float], run_iteration_seconds: Sequence[float],
-                  curve: Mapping[int, float], whole: int) -> float:
+                  curve: Mapping[int, float], whole: int = 1) -> float:
     """Seconds of one job training runs of ``iterations``, runs leaving as they stop.
 
     ``run_iteration_seconds`` are the runs' costs per iteration in a group of ``whole`` runs;
@@ -115,20 +123,21 @@ def group_seconds(iterations: Sequence[float], run_iteration_seconds: Sequence[f
     """
     order = sorted(range(len(iterations)), key=lambda i: iterations[i])
     ref = relative_cost(curve, whole)
+    active_seconds = sum(run_iteration_seconds)
     total, done = 0.0, 0.0
     for k, i in enumerate(order):
-        active = order[k:]
-        total += (iterations[i] - done) * sum(run_iteration_seconds[j] for j in active) \
-            * relative_cost(curve, len(active)) / ref
+        total += (iterations[i] - done) * active_seconds * relative_cost(curve, len(order) - k) / ref
+        active_seconds -= run_iteration_seconds[i]
         done = iterations[i]
     return total
 
 
 def split_times(iterations: Sequence[float], run_iteration_seconds: Sequence[float],
                 curve: Mapping[int, float], n_groups: int) -> list[float]:
-    """Seconds of each job when the runs are cut into ``n_groups`` (:func:`chunks_by_iterations`)."""
+    """Seconds of each job when the runs, at ``run_iteration_seconds`` each alone, are cut into
+    ``n_groups`` (:func:`chunks_by_iterations`)."""
     n = len(iterations)
-    return [group_seconds([iterations[i] for i in g], [run_iteration_seconds[i] for i in g], curve, n)
+    return [group_seconds([iterations[i] for i in g], [run_iteration_seconds[i] for i in g], curve, 1)
             for g in chunks_by_iterations(list(range(n)), n_groups, iterations)]
 
 
@@ -137,15 +146,60 @@ def thread_speedup(threads: int, parallel_fraction: float = THREADS_PARALLEL_FRA
     return 1.0 / ((1.0 - parallel_fraction) + parallel_fraction / max(1, threads))
 
 
-def job_threads(n_runs: int, shape: Sequence[int], threads: int) -> int:
-    """Threads of a training job: ``threads`` for one run on a large matrix, else 1."""
-    entries = math.prod(int(s) for s in shape)
-    return max(1, int(threads)) if n_runs == 1 and entries >= THREADS_MIN_ENTRIES else 1
+#: One way to run a group of runs: (jobs, threads of a one-run job, longest job seconds, CPU seconds).
+Option = tuple[int, int, float, float]
 
 
-def job_limit(total_seconds: float, cores: int, floor_seconds: float) -> float:
-    """Longest job the plan aims at: the total over the cores, but not below the longest indivisible run."""
-    return max(total_seconds / max(1, cores), floor_seconds)
+def split_options(iterations: Sequence[float], run_iteration_seconds: Sequence[float], curve: Mapping[int, float],
+                  first: int, floor_seconds: float = 0.0) -> list[Option]:
+    """The ways to cut a group into ``first`` jobs or more (:func:`split_times`), fewest jobs first.
+
+    Cuts stop where the longest job is within ``floor_seconds`` (no makespan gets below the
+    longest indivisible job, so more jobs would only add CPU time) or at one run per job.
+    """
+    out: list[Option] = []
+    for k in range(first, len(iterations) + 1):
+        times = split_times(iterations, run_iteration_seconds, curve, k)
+        out.append((k, 1, max(times), sum(times)))
+        if max(times) <= floor_seconds:
+            break
+    return out
+
+
+def thread_options(seconds: float, threads: int, min_seconds: float | None = None) -> list[Option]:
+    """The ways to run one run of ``seconds`` (one thread) on 1 to ``threads`` threads, fewest first.
+
+    Its CPU time is the threads it holds for as long as it runs. Longer than ``min_seconds``:
+    only all ``threads``.
+    """
+    top = max(1, int(threads))
+    counts = [top] if min_seconds is not None and seconds > min_seconds else range(1, top + 1)
+    return [(1, t, seconds / thread_speedup(t), t * seconds / thread_speedup(t)) for t in counts]
+
+
+def choose_options(options: Mapping[K, Sequence[Option]], cores: int, floor_seconds: float = 0.0,
+                   extra_seconds: float = 0.0) -> dict[K, Option]:
+    """One option per group: those of the job limit that gives the shortest estimated makespan.
+
+    For a job limit L each group takes its first option whose longest job is within L (else
+    its shortest). A makespan is at least the longest job and at least the CPU time over the
+    cores, so the estimate is the larger of the two (and of ``floor_seconds``); every option's
+    longest job is tried as L, and among estimates within 0.1 % of the best the largest L is
+    kept: it splits least, so it costs least CPU time. With few cores the CPU time dominates
+    and nothing is split or threaded.
+    """
+    def pick(limit: float) -> dict[K, Option]:
+        return {key: next((o for o in opts if o[2] <= limit), min(opts, key=lambda o: o[2]))
+                for key, opts in options.items()}
+
+    def estimate(chosen: Mapping[K, Option]) -> float:
+        cpu = extra_seconds + sum(o[3] for o in chosen.values())
+        return max([floor_seconds, cpu / max(1, cores)] + [o[2] for o in chosen.values()])
+
+    limits = sorted({o[2] for opts in options.values() for o in opts}, reverse=True)
+    scored = [(estimate(pick(limit)), limit) for limit in limits] or [(0.0, math.inf)]
+    best = min(score for score, _ in scored)
+    return pick(max(limit for score, limit in scored if score <= best * (1 + 1e-3)))
 
 
 def split_groups(
@@ -165,8 +219,7 @@ def split_groups(
     groups : mapping
         Key (data set, depth, schedule) -> the runs sharing it, in the planner's order.
     iterations, run_iteration_seconds : mapping
-        Key -> each run's iterations, and its seconds per iteration when the whole group
-        trains together.
+        Key -> each run's iterations, and its seconds per iteration alone (a group of one).
     curves : mapping
         Key -> per-run cost by group size (:data:`SHARED_OPERATOR_COST`, ...).
     max_batch : int
@@ -175,60 +228,27 @@ def split_groups(
         Job slots of the whole run (``engine.cores``); None: even chunks of at most
         ``max_batch`` (a workstation), no estimate used.
     floor_seconds : float
-        The longest job that cannot be split (a single run at its threads, a convex solve).
+        The longest job that cannot be split (a single run at its threads).
     extra_seconds : float
-        Seconds of the other jobs (convex solves ...), counted in the total.
+        CPU seconds of the other jobs (convex solves ...), counted in the total.
 
     Returns
     -------
     dict
-        Key -> the runs of each job.
+        Key -> the runs of each job (:func:`choose_options` over :func:`split_options`).
     """
     base = {key: -(-len(runs) // max_batch) for key, runs in groups.items()}
     if cores is None:
         return {key: even_chunks(runs, base[key]) for key, runs in groups.items()}
-    times = {key: split_times(iterations[key], run_iteration_seconds[key], curves[key], base[key]) for key in groups}
-    limit = job_limit(extra_seconds + sum(sum(t) for t in times.values()), cores, floor_seconds)
-    out: dict[K, list[list[T]]] = {}
-    for key, runs in groups.items():
-        its, secs, curve, n = iterations[key], run_iteration_seconds[key], curves[key], len(runs)
-        k = base[key]
-        if max(times[key]) > limit:
-            k = best_split(its, secs, curve, base[key], limit, cores)
-        out[key] = even_chunks(runs, k) if k == base[key] else chunks_by_iterations(runs, k, its)
-    return out
+    options = {key: split_options(iterations[key], run_iteration_seconds[key], curves[key], base[key],
+                                  floor_seconds) for key in groups}
+    chosen = choose_options(options, cores, floor_seconds, extra_seconds)
+    return {key: cut(runs, chosen[key][0], base[key], iterations[key]) for key, runs in groups.items()}
 
 
-def best_split(iterations: Sequence[float], run_iteration_seconds: Sequence[float], curve: Mapping[int, float],
-               first: int, limit: float, cores: int) -> int:
-    """Number of jobs for a group whose longest job exceeds ``limit``.
-
-    The fewest jobs whose longest is within ``limit``; when no split gets there (its longest
-    run alone is near the limit, or the step costs nearly as much for few runs as for many),
-    the split that minimizes its longest job plus the CPU time it adds spread over the
-    ``cores``: a makespan is at least the longest job and at least the CPU time over the cores.
-    """
-    base = sum(split_times(iterations, run_iteration_seconds, curve, first))
-    best, best_score = first, math.inf
-    for k in range(first, len(iterations) + 1):
-        times = split_times(iterations, run_iteration_seconds, curve, k)
-        if max(times) <= limit:
-            return k
-        score = max(times) + (sum(times) - base) / cores
-        if score < best_score * (1 - 1e-3):
-            best, best_score = k, score
-    return best
-
-
-def longest_single_run(iterations: Mapping[K, Sequence[float]], run_iteration_seconds: Mapping[K, Sequence[float]],
-                       curves: Mapping[K, Mapping[int, float]],
-                       speedup: Callable[[K], float] = lambda key: 1.0) -> float:
-    """Seconds of the longest run trained alone, at its threads' ``speedup``."""
-    best = 0.0
-    for key, its in iterations.items():
-        scale = relative_cost(curves[key], 1) / relative_cost(curves[key], len(its)) / speedup(key)
-        best = max([best] + [i * c * scale for i, c in zip(its, run_iteration_seconds[key])])
-    return best
+def cut(runs: Sequence[T], n_jobs: int, first: int, iterations: Sequence[float]) -> list[list[T]]:
+    """``runs`` in ``n_jobs`` jobs: even chunks as on a workstation when not split further."""
+    return even_chunks(runs, n_jobs) if n_jobs == first else chunks_by_iterations(runs, n_jobs, iterations)
 
 
 def cost_curve(task: str, optimizer: str, shared_operator: bool) -> Mapping[int, float]:
@@ -240,12 +260,20 @@ def cost_curve(task: str, optimizer: str, shared_operator: bool) -> Mapping[int,
     return NO_SHARING
 
 
+@dataclass
+class PlannedJob(Generic[T]):
+    """One training job: its runs and the threads it gets."""
+
+    runs: list[T]
+    threads: int = 1
+
+
 def plan_jobs(
     groups: Mapping[K, Sequence[T]],
     engine: Mapping[str, object],
     run_costs: Callable[[K, Sequence[T]], tuple[Sequence[float], Sequence[float]]],
     describe: Callable[[K], tuple[str, str, bool, Sequence[int]]],
-) -> dict[K, list[list[T]]]:
+) -> dict[K, list[PlannedJob[T]]]:
     """The training jobs of the planner's groups for the ``engine`` section of the config.
 
     Parameters
@@ -253,27 +281,42 @@ def plan_jobs(
     groups : mapping
         Key (data set, depth, schedule) -> the runs to train, in the planner's order.
     engine : mapping
-        ``max_batch_runs``, and ``cores`` / ``threads`` when the run has more cores.
+        ``max_batch_runs``, and ``cores`` / ``threads`` / ``threads_min_entries`` /
+        ``threads_min_seconds`` when the run has more cores.
     run_costs : callable
-        (key, runs) -> (each run's estimated iterations, its seconds per iteration when the
-        runs train together).
+        (key, runs) -> (each run's iterations, its CPU seconds per iteration alone).
     describe : callable
         key -> (task, optimizer, shared operator?, matrix shape).
 
     Returns
     -------
     dict
-        Key -> the runs of each job (see :func:`split_groups`).
+        Key -> its jobs: a group of one run on a matrix of at least ``threads_min_entries``
+        entries chooses among thread counts (:func:`thread_options`), any other among cuts
+        (:func:`split_options`), all together by :func:`choose_options`.
     """
     max_batch = int(engine.get("max_batch_runs", 64))
     cores = engine.get("cores")
     if cores is None:
-        return split_groups(groups, {}, {}, {}, max_batch)
-    threads = int(engine.get("threads", 1))
+        return {key: [PlannedJob(c) for c in chunks]
+                for key, chunks in split_groups(groups, {}, {}, {}, max_batch).items()}
+    threads = int(engine.get("threads") or 1)
+    min_entries = int(engine.get("threads_min_entries") or THREADS_MIN_ENTRIES)
+    min_seconds = engine.get("threads_min_seconds")
     info = {key: describe(key) for key in groups}
-    curves = {key: cost_curve(*info[key][:3]) for key in groups}
     costs = {key: run_costs(key, runs) for key, runs in groups.items()}
     its = {key: list(c[0]) for key, c in costs.items()}
     secs = {key: list(c[1]) for key, c in costs.items()}
-    floor = longest_single_run(its, secs, curves, lambda key: thread_speedup(job_threads(1, info[key][3], threads)))
-    return split_groups(groups, its, secs, curves, max_batch, int(cores), floor)
+    threaded = {key for key in groups
+                if len(groups[key]) == 1 and math.prod(int(x) for x in info[key][3]) >= min_entries}
+    floor = max([its[k][0] * secs[k][0] / thread_speedup(threads) for k in threaded]
+                + [i * c for k in groups if k not in threaded for i, c in zip(its[k], secs[k])], default=0.0)
+    base = {key: -(-len(runs) // max_batch) for key, runs in groups.items()}
+    options = {key: thread_options(its[key][0] * secs[key][0], threads,
+                                   None if min_seconds is None else float(min_seconds)) if key in threaded
+               else split_options(its[key], secs[key], cost_curve(*info[key][:3]), base[key], floor)
+               for key in groups}
+    chosen = choose_options(options, int(cores), floor)
+    return {key: [PlannedJob(list(runs), chosen[key][1])] if key in threaded
+            else [PlannedJob(c) for c in cut(runs, chosen[key][0], base[key], its[key])]
+            for key, runs in groups.items()}

@@ -241,10 +241,13 @@ def build_plan(
     # Where each run is read from: a finished job, an archive entry, or a batch to train.
     located: dict[str, tuple[str, str, str]] = {}  # run id -> (runs path, trajectories path, group)
     missing: dict[tuple, list[Run]] = {}
+    computed: dict[tuple, list[Run]] = {}  # runs not restored from the archive: missing or finished here
     for rid in sorted(runs_by_id):
         run, key = runs_by_id[rid], run_keys[rid]
         use_archive = not recompute.intersection(figures_of_run[rid])
         source = store.find(key, use_archive=use_archive) if store is not None else None
+        if source is None or source.origin == "local":
+            computed.setdefault(run.batch_key, []).append(run)
         if source is not None:
             counts[source.origin] += 1
             located[rid] = (archive.entry_table_path(source, "runs"),
@@ -254,13 +257,12 @@ def build_plan(
             counts["stale"] += 1
         missing.setdefault(run.batch_key, []).append(run)
     batches: dict[str, Batch] = {}
-    for group in missing.values():
+    for group in (*missing.values(), *computed.values()):
         group.sort(key=lambda r: (r.depth, r.init, -r.init_scale, -r.lr, r.seed, r.run_id))
-    # Even chunks of at most max_batch_runs; with engine.cores, long groups split further.
-    jobs = batching.plan_jobs(missing, config["engine"], _estimated_run_costs, _group_description)
-    for (dataset, depth, schedule), chunks in jobs.items():
-        for chunk in chunks:
-            batch = Batch(dataset, depth, schedule, chunk, {r.run_id: run_keys[r.run_id] for r in chunk})
+    for chunk, threads, (dataset, depth, schedule) in _training_jobs(missing, computed, config, run_keys, store):
+        if chunk:
+            batch = Batch(dataset, depth, schedule, chunk, {r.run_id: run_keys[r.run_id] for r in chunk},
+                          threads=threads)
             batch.figures = sorted({f for r in chunk for f in figures_of_run[r.run_id]})
             batches[batch.name] = batch
             for r in chunk:
@@ -297,11 +299,44 @@ def build_plan(
                 run_keys=run_keys, counts=counts, results_dir=results_dir)
 
 
+def _training_jobs(missing: dict[tuple, list[Run]], computed: dict[tuple, list[Run]], config: dict[str, Any],
+                   run_keys: dict[str, str], store: "archive.ResultStore | None",
+                   ) -> list[tuple[list[Run], int, tuple]]:
+    """(runs, threads, group key) of every training job of the missing runs.
+
+    Without ``engine.cores``: even chunks of each group's missing runs. With it, the split
+    (:func:`batching.plan_jobs`) is made over every run this configuration computes, finished
+    here or not, and each job keeps its missing runs: the plan, and so every job name, stays
+    the same while jobs finish (a cluster job plans again when it starts, and must find its
+    batch). Costs are the archive's measurements where it holds the run (what ``--recompute``
+    redoes), else the spec's estimates.
+    """
+    engine = config["engine"]
+    if engine.get("cores") is None:
+        jobs = batching.plan_jobs(missing, engine, _estimated_run_costs, _group_description)
+        return [(j.runs, j.threads, key) for key, group in jobs.items() for j in group]
+    from implicit_reg.arora2019 import job_costs
+
+    measured = job_costs.read_archived_runs(store.archive_dir if store is not None else None)
+
+    def costs(key: tuple, runs: list[Run]) -> tuple[list[float], list[float]]:
+        return job_costs.run_costs(runs, run_keys, measured, lambda r: _estimated_run_costs(key, r))[:2]
+
+    todo = {r.run_id for group in missing.values() for r in group}
+    jobs = batching.plan_jobs(computed, engine, costs, _group_description)
+    return [([r for r in j.runs if r.run_id in todo], j.threads, key) for key, group in jobs.items() for j in group]
+
+
 def _estimated_run_costs(key: tuple, runs: list[Run]) -> tuple[list[float], list[float]]:
-    """Each run's estimated iterations and CPU seconds per iteration in one batch of ``runs``."""
+    """Each run's estimated iterations and CPU seconds per iteration alone (a group of one)."""
     batch = Batch(key[0], key[1], key[2], list(runs))
+    alone = batching.relative_cost(_curve(key), 1) / batching.relative_cost(_curve(key), len(runs))
     return ([costs.run_iterations(batch, r.lr, r.init_scale, r.depth) for r in runs],
-            [costs.run_iteration_seconds(batch, r.depth) for r in runs])
+            [costs.run_iteration_seconds(batch, r.depth) * alone for r in runs])
+
+
+def _curve(key: tuple) -> Any:
+    return batching.cost_curve(*_group_description(key)[:3])
 
 
 def _group_description(key: tuple) -> tuple[str, str, bool, tuple[int, int]]:

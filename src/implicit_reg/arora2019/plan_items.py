@@ -249,6 +249,8 @@ class Batch:
     keys: dict[str, str] = field(default_factory=dict)
     #: the figures whose tables read this batch
     figures: list[str] = field(default_factory=list)
+    #: torch threads of its job (``engine.threads`` for one long run on a large matrix, else 1)
+    threads: int = 1
 
     @property
     def name(self) -> str:
