@@ -1,6 +1,6 @@
-"""What splitting a batch costs, and what threads give a single long run.
+"""What splitting a batch costs, and what threads give a long job.
 
-Two measurements that the cores-aware plan (``implicit_reg.arora2019.batching``)
+Three measurements that the cores-aware plan (``implicit_reg.arora2019.batching``)
 and the makespan simulation (``bench_makespan.py``) use:
 
 * **group sizes** — per-run cost of a sensing shared-operator batch of B runs
@@ -17,6 +17,9 @@ and the makespan simulation (``bench_makespan.py``) use:
   law through the 2-thread speed-up gives the parallel fraction, hence what T
   threads would give. The load average during the measurement is reported: the
   machine is shared, and a busy second core makes the 2-thread figure low.
+* **sensing threads** — shared-operator sensing groups of B = 1, 4, 12 runs of the
+  paper's rank-5 row at m = 2000 and 5000, the same way (wall time per step at 1 and
+  2 threads, interleaved rounds; final products after 200 steps compared bit for bit).
 
 Usage::
 
@@ -170,8 +173,70 @@ def threads(rounds: int, steps: int) -> list[dict]:
     return out
 
 
+def _wall_per_group_step(problem, runs: list, threads: int, steps: int) -> float:
+    torch.set_num_threads(threads)
+    trainer = group_trainer(problem, runs, steps + 1)
+    start = {}
+
+    def on_first(grads, step, original=trainer._step_size):
+        start.setdefault("t", time.perf_counter())
+        return original(grads, step)
+
+    trainer._step_size = on_first
+    trainer.run()
+    return (time.perf_counter() - start["t"]) / steps
+
+
+def group_trainer(problem, runs: list, steps: int) -> BatchTrainer:
+    """A shared-operator sensing group of the paper's runs, for ``steps`` steps (no run stops)."""
+    init = [initial_factors(problem.shape, r.depth, r.init, r.init_scale, np.random.default_rng(r.init_seed))
+            for r in runs]
+    sched = Schedule(optimizer="grouprmsprop", max_iters=steps, train_loss_tol=-1.0, log_every=10**9, sync_every=100,
+                     checkpoint_seconds=0)
+    return BatchTrainer(problem, init, [r.lr for r in runs], sched, dtype=torch.float32)
+
+
+def sensing_threads(m: int, rounds: int, steps: int, sizes=(1, 4, 12)) -> list[dict]:
+    """Speed-up of shared-operator sensing groups of the paper's row at m on 2 threads over 1 (wall
+    time, interleaved rounds), and whether 200 steps give the same factors bit for bit."""
+    from bench_sensing import sensing_problem
+
+    _, problem = sensing_problem(m)
+    row = paper_row(m)
+    load_before = os.getloadavg()[0]
+    out = []
+    for size in sizes:
+        runs = evenly(row, size)
+        _wall_per_group_step(problem, runs, 1, 3)
+        wall = {1: [], 2: []}
+        for _ in range(rounds):  # interleaved: both thread counts see the machine of the moment
+            for k in (1, 2):
+                wall[k].append(_wall_per_group_step(problem, runs, k, steps))
+        products = {}
+        for k in (1, 2):
+            torch.set_num_threads(k)
+            products[k] = group_trainer(problem, runs, 200).run().final_products
+        torch.set_num_threads(1)
+        speed = median(np.asarray(wall[1]) / np.asarray(wall[2]))
+        same = all(np.array_equal(a, b) for a, b in zip(products[1], products[2]))
+        out += [
+            entry(f"sensing m={m} shared-operator group of B={size}: wall time per step at 1 thread (ratio: over "
+                  "2 threads, the speed-up)", median(wall[1]) * 1e3, "ms", speed, group_size=size, m=m,
+                  rounds=rounds),
+            entry(f"sensing m={m} group of B={size}: parallel fraction from the 2-thread speed-up (Amdahl)",
+                  min(1.0, max(0.0, 2.0 * (1.0 - 1.0 / speed))), ""),
+            entry(f"sensing m={m} group of B={size} at 2 threads: final products equal to 1 thread's bit for bit "
+                  "(1 yes, 0 no)", float(same), ""),
+        ]
+    load = (load_before + os.getloadavg()[0]) / 2
+    out.append(entry(f"load average of the machine during the sensing m={m} thread measurement (2 cores)", load, ""))
+    return out
+
+
 def benchmark(quick: bool = False) -> list[dict]:
     entries = threads(3 if quick else 7, 5 if quick else 15)
+    for m in (2000, 5000):
+        entries += sensing_threads(m, 3 if quick else 5, 10 if quick else 20)
     for m in (2000, 5000):
         entries += group_sizes(m, 3 if quick else 6)
     return entries

@@ -10,8 +10,8 @@ depends on the jobs whose outputs it reads. Each job's CPU seconds:
   the shrinking batch along the measured per-group-size curve (``batching.group_seconds``),
   so that every archived job's own batching gets exactly its measured time and another
   batching of the same runs its modelled one. A run the archive lacks: the median of its
-  kind, else the spec's estimates (counted as estimated). A job of one run on ``t`` threads
-  takes its time over the measured speed-up of ``t`` threads (``batching.thread_speedup``).
+  kind, else the spec's estimates (counted as estimated). A job on ``t`` threads
+  takes its time over the measured speed-up of ``t`` threads for its task (``batching.task_speedup``).
 * a **convex solve** or **Razin & Cohen job**: the archive entry of its provenance key or
   job name, else the median of the archived jobs of its rule (estimated);
 * data sets, tables, figures, the report: :data:`SMALL_JOB_SECONDS` each.
@@ -149,7 +149,7 @@ class Costs:
     def batch(self, batch, runs: dict[str, tuple[float, float, bool]], threads: int) -> tuple[float, bool]:
         costs = [runs[r.run_id] for r in batch.runs]
         curve = job_costs.group_curve(batch.dataset.task, batch.schedule.optimizer)
-        return (job_costs.job_seconds([c[0] for c in costs], [c[1] for c in costs], curve, threads),
+        return (job_costs.job_seconds([c[0] for c in costs], [c[1] for c in costs], curve, batch.dataset.task, threads),
                 all(c[2] for c in costs))
 
     def other(self, job: Job, razin_jobs, convex_keys: dict[str, str]) -> tuple[float, bool]:

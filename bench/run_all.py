@@ -82,6 +82,8 @@ def write_markdown(entries: list[dict], meta: dict, path: Path) -> None:
         "tensor": "4. Tensor completion (CP) and CP-rank estimation",
         "pipeline": "5. Whole pipeline at paper scale (CPU hours)",
         "profile": "6. Where the engines' time goes (torch.profiler, share of CPU time)",
+        "batching": "7. Splitting batches and threads (the plan for engine.cores)",
+        "makespan": "8. Pipeline makespan on N cores (simulated from the archive)",
     }
     for key, title in titles.items():
         rows = [e for e in entries if e["bench"] == key]

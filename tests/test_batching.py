@@ -80,29 +80,54 @@ def test_a_split_that_only_multiplies_cpu_time_is_not_made() -> None:
 
 def test_threads_only_where_they_shorten_the_makespan() -> None:
     """A long single run on a large matrix gets the fewest threads that bring it within the rest."""
-    movielens, small = (943, 1682), (100, 100)
+    movielens, small = 943 * 1682, 100 * 100
     groups = {"ml": ["ml-d3"], "rows": list(range(64))}
     its, secs = {"ml": [7200.0], "rows": [3600.0] * 64}, {"ml": [1.0], "rows": [1.0] * 64}
-    shapes = {"ml": movielens, "rows": small}
-    def plan(cores, threads=8, **engine):
+    entries = {"ml": movielens, "rows": small}
+    def plan(cores, threads=8, task="movielens", **engine):
         return batching.plan_jobs(groups, {"cores": cores, "threads": threads, **engine},
                                   lambda key, runs: (its[key], secs[key]),
-                                  lambda key: ("completion", "gd", False, shapes[key]))
+                                  lambda key: (task if key == "ml" else "completion", "gd", False, entries[key]))
     # 64 runs of 1 h on 64 cores: 2 h alone is the makespan; 3 threads get it within 1.1 h (2.19x)
     assert [j.threads for j in plan(64)["ml"]] == [3]
     assert [len(j.runs) for j in plan(64)["rows"]] == [1] * 64
+    assert [j.threads for j in plan(64)["rows"]] == [1] * 64  # completion is not measured on threads
     # on 2 cores the CPU time decides: no thread, no split
     assert [j.threads for j in plan(2)["ml"]] == [1] and [len(j.runs) for j in plan(2)["rows"]] == [32, 32]
     assert [j.threads for j in plan(2, threads_min_seconds=0)["ml"]] == [8]
-    shapes["ml"] = small
+    assert [j.threads for j in plan(64, task="completion")["ml"]] == [1]
+    entries["ml"] = small
     assert [j.threads for j in plan(64)["ml"]] == [1]
     assert [j.threads for j in plan(64, threads_min_entries=1000)["ml"]] == [3]
 
 
+def test_a_shared_operator_group_takes_threads_before_it_splits_to_single_runs() -> None:
+    """Threads cost a sensing group far less CPU time than cuts into runs that each read the operator."""
+    groups = {"row": list(range(48)), "rest": list(range(200))}
+    its = {"row": [4000.0] * 40 + [12000.0] * 8, "rest": [3600.0] * 200}
+    secs = {"row": [0.3] * 48, "rest": [1.0] * 200}
+    info = {"row": ("sensing", "grouprmsprop", True, 2000 * 100 * 100), "rest": ("completion", "gd", False, 10_000)}
+    plan = batching.plan_jobs(groups, {"cores": 256, "threads": 8}, lambda key, runs: (its[key], secs[key]),
+                              info.__getitem__)
+    row = plan["row"]
+    assert all(j.threads == row[0].threads for j in row) and row[0].threads > 1
+    # never a job per run: each run alone would cost 15.6x its share of the whole row's step
+    assert len(row) < 48
+    alone_hours = max(its["row"]) * secs["row"][0] / 3600
+    longest = max(batching.group_seconds([its["row"][i] for i in range(48) if i in set(j.runs)],
+                                         [secs["row"][0]] * len(j.runs), batching.SHARED_OPERATOR_COST)
+                  / batching.task_speedup("sensing", j.threads) for j in row) / 3600
+    # the longest job is within the longest single run on one thread (3.3 h)
+    assert longest <= alone_hours + 1e-9
+
+
 def test_thread_speedup_is_the_measured_one() -> None:
-    # a MovieLens step 1.795x faster on 2 threads than on 1 (bench/results.json, median of 7 rounds)
-    assert batching.thread_speedup(2) == pytest.approx(1.795, rel=1e-3)
-    assert batching.thread_speedup(1) == 1.0 and 4.4 < batching.thread_speedup(8) < 4.5
+    # a MovieLens step 1.795x faster on 2 threads than on 1 (bench/results.json, median of 7 rounds);
+    # a sensing group at least 1.82x (m = 5000, one run; more runs and m = 2000 scaled better)
+    assert batching.task_speedup("movielens", 2) == pytest.approx(1.795, rel=1e-3)
+    assert batching.task_speedup("sensing", 2) == pytest.approx(1.823, rel=1e-3)
+    assert batching.task_speedup("movielens", 1) == 1.0 and 4.4 < batching.task_speedup("movielens", 8) < 4.5
+    assert batching.task_speedup("completion", 8) == 1.0
 
 
 def _config(name: str, **engine) -> dict:

@@ -22,7 +22,10 @@ def test_an_archived_jobs_runs_give_back_its_measured_time() -> None:
     # gd: no sharing, so 300 s over 300 run-iterations
     assert measured.seconds["ka"] == pytest.approx(1.0) and measured.by_kind[("completion", "gd", 2000, 3)] == 1.0
     curve = job_costs.group_curve("completion", "gd")
-    assert job_costs.job_seconds([100, 200], [measured.seconds["ka"]] * 2, curve) == pytest.approx(300.0)
+    assert job_costs.job_seconds([100, 200], [measured.seconds["ka"]] * 2, curve, "completion") == pytest.approx(300.0)
+    # a MovieLens job on 2 threads: the measured 2-thread speed-up
+    movielens = job_costs.job_seconds([100, 200], [1.0] * 2, curve, "movielens", threads=2)
+    assert movielens == pytest.approx(300.0 / 1.795, rel=1e-3)
 
 
 def test_shared_operator_jobs_are_shared_out_along_the_measured_curve() -> None:

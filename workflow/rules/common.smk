@@ -150,7 +150,7 @@ def batch_mem_mb(wildcards, attempt):
 
 
 def batch_threads(wildcards):
-    """The threads the plan gave the batch: engine.threads for one long run on a large matrix, else 1."""
+    """The threads the plan gave the batch (1 unless engine.cores and engine.threads are set)."""
     return PLAN.batches[wildcards.batch].threads
 
 

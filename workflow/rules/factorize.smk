@@ -20,7 +20,7 @@ rule train_factorization_batch:
         batch=batch_name_regex(),
     conda:
         f"{ENVS}/compute.yaml"
-    # engine.threads for one run on a large matrix (MovieLens); the numbers do not depend on it.
+    # the plan's threads for the job (engine.cores and engine.threads); numbers do not depend on it.
     threads: batch_threads
     resources:
         mem_mb=batch_mem_mb,

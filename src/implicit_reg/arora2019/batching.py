@@ -7,25 +7,24 @@ paid once, and two cores are kept busy by the other jobs.
 
 On a cluster (``engine.cores`` = the job slots the run gets, set by the Slurm
 profile) the longest batches would leave all other slots idle at the end: the
-whole paper at paper scale is about 19 CPU hours, so 64 cores could finish it in
-about 20 minutes, but its longest batches take 2 hours each. A group whose
-estimated longest job exceeds the *job limit* is split into more groups, runs of
-similar iteration counts together: the limit is the estimated total over the cores, but never below
-the longest run that cannot be split (a single run: MovieLens at depth 3), since
-smaller jobs would then only cost CPU time. Splitting pays for the lost sharing:
-the per-run cost of a group of B runs over the cost in the whole group follows
-the measured curves :data:`SHARED_OPERATOR_COST` and :data:`COMPLETION_COST`.
+whole paper at paper scale is about 20 CPU hours, so 64 cores could finish it in
+about 20 minutes, but its longest batches take 2 hours each. Each group of runs
+then has *options*: cut into more jobs (runs of similar iteration counts together),
+each job on 1 to ``engine.threads`` threads where its task was measured to scale
+(:data:`THREADS_PARALLEL_FRACTION`: sensing groups and MovieLens, whose steps read at
+least ``engine.threads_min_entries`` entries). Cutting pays for the lost sharing (the
+per-run cost of a group of B runs follows the measured curves
+:data:`SHARED_OPERATOR_COST` and :data:`COMPLETION_COST`); a thread pays its core for
+the job's whole time, at the speed-up of Amdahl's law. :func:`choose_options` keeps, for
+the job limit of least estimated makespan (the longest job, or the CPU time over the
+cores), each group's cheapest option within it; no job is asked to get below the
+longest indivisible one (a single run on all its threads). On two cores the CPU time
+decides, and nothing is cut or threaded.
 
-A run's numbers do not depend on the group it trains in (the engine trains each
-run on its own factors; its provenance key names no batch), so a split changes
-job names, never run keys: archived and finished runs are still found.
-
-Only a job of one run whose matrix is large (MovieLens, 943 × 1682; at least
-``engine.threads_min_entries`` entries) gets threads, and only as many of
-``engine.threads`` as bring it within the total over the cores: batched small
-matrices gain more from the other cores running other jobs, and a thread that
-cannot shorten the makespan only costs CPU time. Thread speed-ups follow Amdahl's
-law with the measured parallel fraction :data:`THREADS_PARALLEL_FRACTION`.
+A run's numbers do not depend on the group it trains in or on its threads (the engine
+trains each run on its own factors; its provenance key names neither; 2 threads give
+the same products bit for bit, ``tests/test_batching.py``), so a split changes job
+names, never run keys: archived and finished runs are still found.
 
 Costs are CPU seconds per iteration of a run *alone* (a group of one); the planner
 takes them from the archive's measurements where it holds the run
@@ -34,6 +33,7 @@ takes them from the archive's measurements where it holds the run
 
 from __future__ import annotations
 
+import bisect
 import math
 from dataclasses import dataclass
 from typing import Callable, Generic, Hashable, Mapping, Sequence, TypeVar
@@ -52,15 +52,23 @@ SHARED_OPERATOR_COST: dict[int, float] = {1: 15.6, 2: 10.2, 4: 5.36, 8: 3.02, 12
 COMPLETION_COST: dict[int, float] = {1: 1.30, 24: 1.0}
 #: Plain gradient descent batches (the dynamics figures) are charged per run: no sharing assumed.
 NO_SHARING: dict[int, float] = {1: 1.0}
-#: Share of a MovieLens depth-3 step that runs in parallel on torch threads (Amdahl), from the
-#: measured 2-thread speed-up of 1.795 (``bench/bench_batching.py``: a step of the sampled path,
-#: 943 × 1682, 132.6 ms at 1 thread, 74.2 ms at 2, medians of 7 rounds on this 2-core machine
-#: at load average 0.49; bench/results.json): 0.886, so 2.98x at 4 threads, 4.45x at 8, 5.90x at
-#: 16. The 943 × 1682 by 1682 × 1682 product alone scaled 1.96x at 2 threads.
-THREADS_PARALLEL_FRACTION = 0.886
-#: A single-run job whose matrix has at least this many entries may get threads (the default of
-#: ``engine.threads_min_entries``; MovieLens: 943 × 1682 = 1.6 M; the synthetic matrices are
-#: 100 × 100, whose steps are too short to share out).
+#: Share of a training step that runs in parallel on torch threads (Amdahl), by task, from the
+#: measured 2-thread speed-ups S (p = 2(1 - 1/S); on this 2-core machine at load average below
+#: 1.2, medians of 5-7 interleaved rounds, ``bench/bench_batching.py``; bench/results.json):
+#:
+#: * ``movielens``: a depth-3 step of the sampled path, 943 × 1682: 132.6 ms at 1 thread,
+#:   74.2 ms at 2, S = 1.795, p = 0.886 (the 943 × 1682 by 1682 × 1682 product alone: 1.96x);
+#: * ``sensing``: a shared-operator group of the paper's rank-5 row, n = 100: at m = 5000,
+#:   S = 1.82 for one run, 1.86 for 4, 1.85 for 12; at m = 2000, 1.92, 1.85, 1.86 (final
+#:   products bit for bit those of one thread). The smallest, p = 0.903, is taken for every group.
+#:
+#: Completion at n = 100 is not listed: its steps were not measured on threads, so it gets none.
+#: At 8 threads p = 0.886 gives 4.45x and p = 0.903 4.76x: an extrapolation from 2 cores, which
+#: a node whose memory bandwidth the threads share may not reach.
+THREADS_PARALLEL_FRACTION: dict[str, float] = {"movielens": 0.886, "sensing": 0.903}
+#: A job whose step reads at least this many entries may get threads (the default of
+#: ``engine.threads_min_entries``): the matrix's for completion and MovieLens (943 × 1682 =
+#: 1.6 M), the measurement operator's for sensing (m × n², 20 M at m = 2000, n = 100).
 THREADS_MIN_ENTRIES = 250_000
 
 
@@ -141,9 +149,14 @@ def split_times(iterations: Sequence[float], run_iteration_seconds: Sequence[flo
             for g in chunks_by_iterations(list(range(n)), n_groups, iterations)]
 
 
-def thread_speedup(threads: int, parallel_fraction: float = THREADS_PARALLEL_FRACTION) -> float:
+def thread_speedup(threads: int, parallel_fraction: float) -> float:
     """Amdahl's law: the speed-up of ``threads`` threads on a step whose ``parallel_fraction`` runs in parallel."""
     return 1.0 / ((1.0 - parallel_fraction) + parallel_fraction / max(1, threads))
+
+
+def task_speedup(task: str, threads: int) -> float:
+    """The speed-up of a ``task`` job on ``threads`` threads (1 for a task not measured on threads)."""
+    return thread_speedup(threads, THREADS_PARALLEL_FRACTION.get(task, 0.0))
 
 
 #: One way to run a group of runs: (jobs, threads of a one-run job, longest job seconds, CPU seconds).
@@ -166,40 +179,65 @@ def split_options(iterations: Sequence[float], run_iteration_seconds: Sequence[f
     return out
 
 
-def thread_options(seconds: float, threads: int, min_seconds: float | None = None) -> list[Option]:
-    """The ways to run one run of ``seconds`` (one thread) on 1 to ``threads`` threads, fewest first.
+def with_threads(options: Sequence[Option], threads: int, fraction: float,
+                 min_seconds: float | None = None) -> list[Option]:
+    """Each of ``options`` (on one thread) on 1 to ``threads`` threads, for a step whose
+    ``fraction`` runs in parallel.
 
-    Its CPU time is the threads it holds for as long as it runs. Longer than ``min_seconds``:
-    only all ``threads``.
+    A job of ``t`` threads holds them for as long as it runs: its CPU time is ``t`` times its
+    wall time. An option whose longest job at one thread exceeds ``min_seconds`` is offered on
+    all ``threads`` only (``engine.threads_min_seconds``: threads for every long job).
     """
     top = max(1, int(threads))
-    counts = [top] if min_seconds is not None and seconds > min_seconds else range(1, top + 1)
-    return [(1, t, seconds / thread_speedup(t), t * seconds / thread_speedup(t)) for t in counts]
+    out: list[Option] = []
+    for jobs, _, longest, cpu in options:
+        counts = [top] if min_seconds is not None and longest > min_seconds else range(1, top + 1)
+        for t in counts:
+            s = thread_speedup(t, fraction)
+            out.append((jobs, t, longest / s, t * cpu / s))
+    return out
 
 
 def choose_options(options: Mapping[K, Sequence[Option]], cores: int, floor_seconds: float = 0.0,
                    extra_seconds: float = 0.0) -> dict[K, Option]:
     """One option per group: those of the job limit that gives the shortest estimated makespan.
 
-    For a job limit L each group takes its first option whose longest job is within L (else
-    its shortest). A makespan is at least the longest job and at least the CPU time over the
-    cores, so the estimate is the larger of the two (and of ``floor_seconds``); every option's
-    longest job is tried as L, and among estimates within 0.1 % of the best the largest L is
-    kept: it splits least, so it costs least CPU time. With few cores the CPU time dominates
-    and nothing is split or threaded.
+    For a job limit L each group takes, among its options whose longest job is within L, the
+    one of least CPU time, then of fewest jobs and threads (none within L: its shortest). A makespan is at least the longest job
+    and at least the CPU time over the cores, so the estimate is the larger of the two (and of
+    ``floor_seconds``); every option's longest job is tried as L, and among estimates within
+    0.1 % of the best the largest L is kept: it splits least, so it costs least CPU time. With
+    few cores the CPU time dominates and nothing is split or threaded.
     """
+    # per group, options by longest job, and the cheapest (least CPU) of each prefix of them
+    ordered = {key: sorted(opts, key=lambda o: (o[2], o[3], o[0], o[1])) for key, opts in options.items()}
+    longest = {key: [o[2] for o in opts] for key, opts in ordered.items()}
+    cheapest: dict[K, list[Option]] = {}
+    for key, opts in ordered.items():
+        best: list[Option] = []
+        for o in opts:
+            b = best[-1] if best else None
+            # equal CPU time: fewer jobs and threads (a split that costs nothing gains nothing)
+            better = b is None or o[3] < b[3] * (1 - 1e-9) or (o[3] <= b[3] * (1 + 1e-9) and o[:2] < b[:2])
+            best.append(o if better else b)
+        cheapest[key] = best
+
     def pick(limit: float) -> dict[K, Option]:
-        return {key: next((o for o in opts if o[2] <= limit), min(opts, key=lambda o: o[2]))
-                for key, opts in options.items()}
+        out = {}
+        for key, opts in ordered.items():
+            i = bisect.bisect_right(longest[key], limit)
+            out[key] = cheapest[key][i - 1] if i else opts[0]
+        return out
 
     def estimate(chosen: Mapping[K, Option]) -> float:
         cpu = extra_seconds + sum(o[3] for o in chosen.values())
         return max([floor_seconds, cpu / max(1, cores)] + [o[2] for o in chosen.values()])
 
-    limits = sorted({o[2] for opts in options.values() for o in opts}, reverse=True)
+    limits = sorted({o[2] for opts in options.values() for o in opts if o[2] >= floor_seconds * (1 - 1e-9)}
+                    | {max((min(ls) for ls in longest.values()), default=0.0)}, reverse=True)
     scored = [(estimate(pick(limit)), limit) for limit in limits] or [(0.0, math.inf)]
-    best = min(score for score, _ in scored)
-    return pick(max(limit for score, limit in scored if score <= best * (1 + 1e-3)))
+    best_score = min(score for score, _ in scored)
+    return pick(max(limit for score, limit in scored if score <= best_score * (1 + 1e-3)))
 
 
 def split_groups(
@@ -272,7 +310,7 @@ def plan_jobs(
     groups: Mapping[K, Sequence[T]],
     engine: Mapping[str, object],
     run_costs: Callable[[K, Sequence[T]], tuple[Sequence[float], Sequence[float]]],
-    describe: Callable[[K], tuple[str, str, bool, Sequence[int]]],
+    describe: Callable[[K], tuple[str, str, bool, int]],
 ) -> dict[K, list[PlannedJob[T]]]:
     """The training jobs of the planner's groups for the ``engine`` section of the config.
 
@@ -286,14 +324,16 @@ def plan_jobs(
     run_costs : callable
         (key, runs) -> (each run's iterations, its CPU seconds per iteration alone).
     describe : callable
-        key -> (task, optimizer, shared operator?, matrix shape).
+        key -> (task, optimizer, shared operator?, entries its step reads: the matrix's, or
+        the measurement operator's for sensing).
 
     Returns
     -------
     dict
-        Key -> its jobs: a group of one run on a matrix of at least ``threads_min_entries``
-        entries chooses among thread counts (:func:`thread_options`), any other among cuts
-        (:func:`split_options`), all together by :func:`choose_options`.
+        Key -> its jobs. Every group chooses among its cuts (:func:`split_options`); one of a
+        task measured on threads (:data:`THREADS_PARALLEL_FRACTION`) whose step reads at least
+        ``threads_min_entries`` entries also among thread counts for them (:func:`with_threads`);
+        all together by :func:`choose_options`. The jobs of a group get the same threads.
     """
     max_batch = int(engine.get("max_batch_runs", 64))
     cores = engine.get("cores")
@@ -307,16 +347,17 @@ def plan_jobs(
     costs = {key: run_costs(key, runs) for key, runs in groups.items()}
     its = {key: list(c[0]) for key, c in costs.items()}
     secs = {key: list(c[1]) for key, c in costs.items()}
-    threaded = {key for key in groups
-                if len(groups[key]) == 1 and math.prod(int(x) for x in info[key][3]) >= min_entries}
-    floor = max([its[k][0] * secs[k][0] / thread_speedup(threads) for k in threaded]
-                + [i * c for k in groups if k not in threaded for i, c in zip(its[k], secs[k])], default=0.0)
+    fraction = {key: THREADS_PARALLEL_FRACTION.get(info[key][0], 0.0) if int(info[key][3]) >= min_entries else 0.0
+                for key in groups}
+    top = {key: thread_speedup(threads, fraction[key]) for key in groups}
+    # the longest indivisible job: one run alone, on every thread where threads help it
+    floor = max((i * c / top[k] for k in groups for i, c in zip(its[k], secs[k])), default=0.0)
     base = {key: -(-len(runs) // max_batch) for key, runs in groups.items()}
-    options = {key: thread_options(its[key][0] * secs[key][0], threads,
-                                   None if min_seconds is None else float(min_seconds)) if key in threaded
-               else split_options(its[key], secs[key], cost_curve(*info[key][:3]), base[key], floor)
-               for key in groups}
+    options: dict[K, list[Option]] = {}
+    for key in groups:
+        cuts = split_options(its[key], secs[key], cost_curve(*info[key][:3]), base[key], floor * top[key])
+        options[key] = with_threads(cuts, threads, fraction[key], None if min_seconds is None else float(min_seconds)) \
+            if fraction[key] > 0 and threads > 1 else cuts
     chosen = choose_options(options, int(cores), floor)
-    return {key: [PlannedJob(list(runs), chosen[key][1])] if key in threaded
-            else [PlannedJob(c) for c in cut(runs, chosen[key][0], base[key], its[key])]
+    return {key: [PlannedJob(c, chosen[key][1]) for c in cut(runs, chosen[key][0], base[key], its[key])]
             for key, runs in groups.items()}

@@ -165,6 +165,6 @@ def run_costs(runs: Sequence[Run], keys: Mapping[str, str], archived: ArchivedRu
 
 
 def job_seconds(iterations: Sequence[float], seconds_alone: Sequence[float], curve: Mapping[int, float],
-                threads: int = 1) -> float:
-    """Wall seconds of one training job of these runs on ``threads`` threads (CPU seconds at one)."""
-    return batching.group_seconds(iterations, seconds_alone, curve, 1) / batching.thread_speedup(threads)
+                task: str, threads: int = 1) -> float:
+    """Wall seconds of one ``task`` training job of these runs on ``threads`` threads (CPU seconds at one)."""
+    return batching.group_seconds(iterations, seconds_alone, curve, 1) / batching.task_speedup(task, threads)

@@ -339,10 +339,16 @@ def _curve(key: tuple) -> Any:
     return batching.cost_curve(*_group_description(key)[:3])
 
 
-def _group_description(key: tuple) -> tuple[str, str, bool, tuple[int, int]]:
-    """(task, optimizer, shared operator?, matrix shape) of a batch key, for :mod:`batching`."""
+def _group_description(key: tuple) -> tuple[str, str, bool, int]:
+    """(task, optimizer, shared operator?, entries a step reads) of a batch key, for :mod:`batching`.
+
+    A step reads the matrix (completion, MovieLens), or the measurement operator, m × n²
+    (sensing): what threads share out.
+    """
     dataset, _, schedule = key
-    return dataset.task, schedule.optimizer, dataset.task in SHARED_OPERATOR_TASKS, tuple(dataset.shape)
+    shared = dataset.task in SHARED_OPERATOR_TASKS
+    entries = int(dataset.shape[0]) * int(dataset.shape[1]) * (int(dataset.n_obs) if dataset.task == "sensing" else 1)
+    return dataset.task, schedule.optimizer, shared, entries
 
 
 def _add_convex_variants(spread: FigurePlan, fig: dict[str, Any], config: dict[str, Any], where: str) -> None:

@@ -249,7 +249,7 @@ class Batch:
     keys: dict[str, str] = field(default_factory=dict)
     #: the figures whose tables read this batch
     figures: list[str] = field(default_factory=list)
-    #: torch threads of its job (``engine.threads`` for one long run on a large matrix, else 1)
+    #: torch threads of its job (1 unless ``engine.cores`` and ``engine.threads`` are set)
     threads: int = 1
 
     @property
