@@ -34,7 +34,7 @@ on the loaded 2-core machine, two jobs at a time: 26 min measured there (the
 local run of the same preset takes a few minutes). The wall time is printed.
 With the cluster setting of ``profiles/slurm/cluster.yaml`` at test size
 (:data:`CLUSTER_SETTING`: two groups of runs split in two jobs each, the three
-MovieLens runs on 2 threads, ``--cpus-per-task=2``), its figure tables and
+MovieLens runs and three sensing groups on 2 threads, ``--cpus-per-task=2``), its figure tables and
 scorecard equal the local run's (``tests/preset_reference.py``): the numbers
 depend neither on the groups nor on the threads.
 ``IMPLICIT_REG_SLURM_TIMEOUT`` (seconds, default 2700) bounds the run. The
@@ -138,6 +138,30 @@ def test_the_slurm_test_splits_groups_and_threads_jobs() -> None:
     assert len(split) >= 2 and len(threaded) >= 1, (split, threaded)
 
 
+def _training_mem_mb(*config: str) -> dict[str, int]:
+    """Each training job's declared mem_mb in a dry run of the test preset (``--config`` values)."""
+    out = subprocess.run([str(BIN / "snakemake"), "-n", "--nolock", "--forceall", "--configfile", "config/test.yaml",
+                          "--config", "use_archive=False", *config], cwd=ROOT, capture_output=True, text=True,
+                         timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    jobs = {}
+    for block in out.stdout.split("\nrule ")[1:]:
+        if block.startswith("train_factorization_batch:"):
+            batch = re.search(r"wildcards: batch=(\S+)", block).group(1)
+            jobs[batch] = int(re.search(r"mem_mb=(\d+)", block).group(1))
+    return jobs
+
+
+def test_the_cluster_setting_adds_the_job_overhead_to_the_memory_estimates() -> None:
+    """profiles/slurm/cluster.yaml's job_overhead_mb (two Snakemake processes per Slurm job) is added to
+    the estimate-based mem_mb of the training jobs, which the profile no longer overrides."""
+    overhead = yaml.safe_load((ROOT / "profiles" / "slurm" / "cluster.yaml").read_text())["job_overhead_mb"]
+    assert overhead >= 300
+    plain, cluster = _training_mem_mb(), _training_mem_mb(f"job_overhead_mb={overhead}")
+    assert plain and plain.keys() == cluster.keys()
+    assert all(cluster[b] == plain[b] + overhead for b in plain), (plain, cluster)
+
+
 @pytest.fixture(scope="module")
 def local_slurm(tmp_path_factory: pytest.TempPathFactory):
     """A running single-node Slurm with one fake GPU (see tests/slurm_cluster.py)."""
@@ -183,7 +207,8 @@ def test_test_preset_runs_through_slurm(local_slurm: sc.LocalSlurm, tmp_path_fac
         if var.startswith(("SLURM_", "SBATCH_", "SRUN_")) or var == "CUDA_VISIBLE_DEVICES":
             del env[var]
     # The profile's cluster setting at test size: 8 cores split the two longest groups of
-    # runs in two, and the MovieLens runs (40 x 30) count as large and get 2 threads.
+    # runs in two, and the MovieLens runs (40 x 30) and the sensing groups count as large
+    # and get 2 threads.
     (work / CLUSTER_FILE).write_text(yaml.safe_dump({"engine": CLUSTER_SETTING}))
     cmd = [sys.executable, "-m", "snakemake", "--workflow-profile", "profiles/slurm",
            "--configfile", "config/test.yaml", CLUSTER_FILE, "--jobs", "4", "--verbose"]

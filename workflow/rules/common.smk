@@ -128,12 +128,15 @@ def observations_record(wildcards):
 
 def ground_truth_mem_mb(wildcards):
     """Estimated peak memory of drawing a ground truth and its singular values."""
-    return memory.ground_truth_mb(PLAN.ground_truths[wildcards.ground_truth])
+    return (
+        memory.ground_truth_mb(PLAN.ground_truths[wildcards.ground_truth])
+        + config["job_overhead_mb"]
+    )
 
 
 def observations_mem_mb(wildcards):
     """Estimated peak memory of drawing a data set's observations."""
-    return max(
+    return config["job_overhead_mb"] + max(
         memory.observations_mb(d)
         for d in PLAN.datasets.values()
         if d.ground_truth_name == wildcards.ground_truth
@@ -146,7 +149,8 @@ def batch_mem_mb(wildcards, attempt):
 
     Multiplied by the attempt: a job killed at its memory limit (Slurm) retries with more.
     """
-    return memory.batch_mb(PLAN.batches[wildcards.batch], config["dtype"]) * attempt
+    estimate = memory.batch_mb(PLAN.batches[wildcards.batch], config["dtype"])
+    return (estimate + config["job_overhead_mb"]) * attempt
 
 
 def batch_threads(wildcards):
@@ -202,7 +206,10 @@ def convex_section(wildcards):
 def convex_mem_mb(wildcards):
     """Memory of a solve: a sensing solve holds its dense operator in SCS (17 GB at m = 5000)."""
     dataset = PLAN.convex_jobs[wildcards.job].dataset
-    return memory_mb(dataset.task, dataset.n_obs, dataset.shape)
+    return (
+        memory_mb(dataset.task, dataset.n_obs, dataset.shape)
+        + config["job_overhead_mb"]
+    )
 
 
 def convex_runtime(wildcards):
