@@ -103,9 +103,10 @@ def movielens_trainer(problem, steps: int, depth: int = 3) -> BatchTrainer:
     return BatchTrainer(problem, init, [0.1], sched)
 
 
-def _wall_per_step(problem, threads: int, steps: int) -> float:
+def _wall_per_step(trainer: BatchTrainer, threads: int, steps: int) -> float:
+    """Wall seconds per step of ``trainer`` (built for ``steps`` + 1 steps) on ``threads`` threads,
+    from the end of its first step: set-up and the first step's allocations are left out."""
     torch.set_num_threads(threads)
-    trainer = movielens_trainer(problem, steps + 1)
     start = {}
 
     def on_first(grads, step, original=trainer._step_size):
@@ -144,10 +145,10 @@ def threads(rounds: int, steps: int) -> list[dict]:
     load_before = os.getloadavg()[0]
     run = {1: [], 2: []}
     mm = {1: [], 2: []}
-    _wall_per_step(problem, 1, 2)
+    _wall_per_step(movielens_trainer(problem, 3), 1, 2)
     for _ in range(rounds):  # interleaved: both thread counts see the machine of the moment
         for k in (1, 2):
-            run[k].append(_wall_per_step(problem, k, steps))
+            run[k].append(_wall_per_step(movielens_trainer(problem, steps + 1), k, steps))
             mm[k].append(_wall_products(k, 5))
     torch.set_num_threads(1)
     load = (load_before + os.getloadavg()[0]) / 2
@@ -173,20 +174,6 @@ def threads(rounds: int, steps: int) -> list[dict]:
     return out
 
 
-def _wall_per_group_step(problem, runs: list, threads: int, steps: int) -> float:
-    torch.set_num_threads(threads)
-    trainer = group_trainer(problem, runs, steps + 1)
-    start = {}
-
-    def on_first(grads, step, original=trainer._step_size):
-        start.setdefault("t", time.perf_counter())
-        return original(grads, step)
-
-    trainer._step_size = on_first
-    trainer.run()
-    return (time.perf_counter() - start["t"]) / steps
-
-
 def group_trainer(problem, runs: list, steps: int) -> BatchTrainer:
     """A shared-operator sensing group of the paper's runs, for ``steps`` steps (no run stops)."""
     init = [initial_factors(problem.shape, r.depth, r.init, r.init_scale, np.random.default_rng(r.init_seed))
@@ -207,11 +194,11 @@ def sensing_threads(m: int, rounds: int, steps: int, sizes=(1, 4, 12)) -> list[d
     out = []
     for size in sizes:
         runs = evenly(row, size)
-        _wall_per_group_step(problem, runs, 1, 3)
+        _wall_per_step(group_trainer(problem, runs, 4), 1, 3)
         wall = {1: [], 2: []}
         for _ in range(rounds):  # interleaved: both thread counts see the machine of the moment
             for k in (1, 2):
-                wall[k].append(_wall_per_group_step(problem, runs, k, steps))
+                wall[k].append(_wall_per_step(group_trainer(problem, runs, steps + 1), k, steps))
         products = {}
         for k in (1, 2):
             torch.set_num_threads(k)

@@ -28,24 +28,27 @@
    log says it ran on the CPU), and that ``paper/build/report.pdf`` was built.
 
 Cost: ~15 s for apt-get (first time only), ~3 s for pip, ~1 s to start the
-daemons, then the test preset's ~80 jobs as Slurm jobs. Each Slurm job starts
-snakemake twice (sbatch, then srun) before its script runs, ~25-30 s per job
-on the loaded 2-core machine, two jobs at a time: 26 min measured there (the
-local run of the same preset takes a few minutes). The wall time is printed.
+daemons, then the test preset's 76 jobs as Slurm jobs. Each Slurm job starts
+snakemake twice (sbatch, then srun) before its script runs, two jobs at a time
+(one when a job has 2 threads): 702 s measured on the quiet 2-core machine
+(2026-12-07; 26 min on a loaded one). The wall time is printed.
 With the cluster setting of ``profiles/slurm/cluster.yaml`` at test size
 (:data:`CLUSTER_SETTING`: two groups of runs split in two jobs each, the three
-MovieLens runs and three sensing groups on 2 threads, ``--cpus-per-task=2``), its figure tables and
-scorecard equal the local run's (``tests/preset_reference.py``): the numbers
-depend neither on the groups nor on the threads.
+MovieLens runs and three sensing groups on 2 threads, ``--cpus-per-task=2``),
+its figure tables and scorecard equal the local run's
+(``tests/preset_reference.py``): the numbers depend neither on the groups nor
+on the threads.
 ``IMPLICIT_REG_SLURM_TIMEOUT`` (seconds, default 2700) bounds the run. The
 file is named ``test_zz_*`` so that pytest runs it after every other test
 module. Afterwards no daemon runs, ``/etc/slurm`` is as before, the plugin is
 uninstalled if the fixture installed it, and the Debian packages stay (they
 cost nothing without a ``slurm.conf``; see ``tests/slurm_cluster.py``).
 
-Two quick checks need no Slurm and run everywhere: ``profiles/slurm-cpu`` is
-``profiles/slurm`` without the GPU request, and the profile's per-rule
-resources name existing rules and never lower a rule's own mem_mb/runtime.
+Quick checks need no Slurm and run everywhere: ``profiles/slurm-cpu`` is
+``profiles/slurm`` without the GPU request; the profile's per-rule resources
+name existing rules and never lower a rule's own mem_mb/runtime; the cluster
+setting adds ``job_overhead_mb`` to the training jobs' memory estimates; and
+the test's cluster setting does split groups and thread jobs.
 """
 
 from __future__ import annotations
