@@ -4,6 +4,13 @@
 # Figures go into `snakemake --report` under one category per paper; the caption
 # (workflow/report/figure.rst) names the paper's figure and the notebook.
 
+# Seconds of work each: on a cluster they run where Snakemake runs, not as Slurm jobs
+# that would wait in the queue and start Snakemake twice for them (report.smk too).
+
+
+localrules:
+    render_figure,
+
 
 rule render_figure:
     input:

@@ -32,6 +32,14 @@ INSTANCE_TABLES = sorted(
 )
 
 
+# Seconds of work (latexmk included): where Snakemake runs, on a cluster too.
+
+
+localrules:
+    report_fragments,
+    report_pdf,
+
+
 rule report_fragments:
     input:
         published="config/published.yaml",
