@@ -29,10 +29,11 @@
    log says it ran on the CPU), and that ``paper/build/report.pdf`` was built.
 
 Cost: ~15 s for apt-get (first time only), ~3 s for pip, ~1 s to start the
-daemons, then the test preset's jobs as Slurm jobs (59 of its 77; the rest local). Each Slurm job starts
-snakemake twice (sbatch, then srun) before its script runs, two jobs at a time
-(one when a job has 2 threads): 702 s measured on the quiet 2-core machine
-(2026-12-07; 26 min on a loaded one). The wall time is printed.
+daemons, then the test preset's jobs as Slurm jobs (59 of its 77; the rest local).
+Each Slurm job starts snakemake twice (sbatch, then srun) before its script runs,
+two jobs at a time (one when a job has 2 threads): 578 s measured on the quiet
+2-core machine (2026-12-07; 702 s when the figures and the report were Slurm jobs
+too, 26 min on a loaded machine before the cluster setting). The wall time is printed.
 With the cluster setting of ``profiles/slurm/cluster.yaml`` at test size
 (:data:`CLUSTER_SETTING`: two groups of runs split in two jobs each, the three
 MovieLens runs and three sensing groups on 2 threads, ``--cpus-per-task=2``),
