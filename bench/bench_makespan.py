@@ -46,7 +46,7 @@ from _common import ROOT, entry, print_entries, validated, write_json
 
 from implicit_reg.results.archive import ResultStore, recompute_figures
 from implicit_reg.arora2019 import job_costs
-from implicit_reg.arora2019.plan import _estimated_run_costs, build_plan
+from implicit_reg.arora2019.plan import build_plan, group_run_costs
 
 CORES = (2, 16, 64, 256)
 #: threads of a single-run job on a cluster node (profiles/slurm*/cluster.yaml)
@@ -140,8 +140,8 @@ class Costs:
             keys.update(b.keys)
         out = {}
         for key, runs in groups.items():
-            runs.sort(key=lambda r: (r.depth, r.init, -r.init_scale, -r.lr, r.seed, r.run_id))
-            its, secs, flags = job_costs.run_costs(runs, keys, self.measured, lambda rs: _estimated_run_costs(key, rs))
+            runs.sort(key=lambda r: r.order)
+            its, secs, flags = group_run_costs(key, runs, keys, self.measured)
             out.update({r.run_id: (i, c, f) for r, i, c, f in zip(runs, its, secs, flags)})
         self.estimated_runs = sum(1 for c in out.values() if not c[2])
         return out

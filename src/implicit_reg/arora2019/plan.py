@@ -24,7 +24,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Iterable
 
 from implicit_reg.results import archive
-from implicit_reg.arora2019 import batching, costs
+from implicit_reg.arora2019 import batching, costs, job_costs
 from implicit_reg.arora2019.plan_items import (  # noqa: F401 - the plan's vocabulary, re-exported
     SAMPLING_SUFFIXES,
     SHARED_OPERATOR_TASKS,
@@ -258,7 +258,7 @@ def build_plan(
         missing.setdefault(run.batch_key, []).append(run)
     batches: dict[str, Batch] = {}
     for group in (*missing.values(), *computed.values()):
-        group.sort(key=lambda r: (r.depth, r.init, -r.init_scale, -r.lr, r.seed, r.run_id))
+        group.sort(key=lambda r: r.order)
     for chunk, threads, (dataset, depth, schedule) in _training_jobs(missing, computed, config, run_keys, store):
         if chunk:
             batch = Batch(dataset, depth, schedule, chunk, {r.run_id: run_keys[r.run_id] for r in chunk},
@@ -315,28 +315,43 @@ def _training_jobs(missing: dict[tuple, list[Run]], computed: dict[tuple, list[R
     if engine.get("cores") is None:
         jobs = batching.plan_jobs(missing, engine, _estimated_run_costs, _group_description)
         return [(j.runs, j.threads, key) for key, group in jobs.items() for j in group]
-    from implicit_reg.arora2019 import job_costs
-
     measured = job_costs.read_archived_runs(store.archive_dir if store is not None else None)
 
-    def costs(key: tuple, runs: list[Run]) -> tuple[list[float], list[float]]:
-        return job_costs.run_costs(runs, run_keys, measured, lambda r: _estimated_run_costs(key, r))[:2]
+    def measured_costs(key: tuple, runs: list[Run]) -> tuple[list[float], list[float]]:
+        return group_run_costs(key, runs, run_keys, measured)[:2]
 
     todo = {r.run_id for group in missing.values() for r in group}
-    jobs = batching.plan_jobs(computed, engine, costs, _group_description)
+    jobs = batching.plan_jobs(computed, engine, measured_costs, _group_description)
     return [([r for r in j.runs if r.run_id in todo], j.threads, key) for key, group in jobs.items() for j in group]
+
+
+def group_run_costs(key: tuple, runs: list[Run], run_keys: dict[str, str], measured: job_costs.ArchivedRuns,
+                    ) -> tuple[list[float], list[float], list[bool]]:
+    """The costs the cluster plan splits a group by: each run's iterations and CPU seconds per
+    iteration alone, and whether both were measured (:func:`job_costs.run_costs`: the archive's
+    measurements, else the estimates of :mod:`implicit_reg.arora2019.costs`).
+
+    Parameters
+    ----------
+    key : tuple
+        The group's (data set, depth, schedule).
+    runs : list of Run
+        Its runs, in the planner's order (:attr:`Run.order`).
+    run_keys : dict
+        Run id -> provenance key.
+    measured : job_costs.ArchivedRuns
+        What the archive measured (:func:`job_costs.read_archived_runs`).
+    """
+    return job_costs.run_costs(runs, run_keys, measured, lambda rs: _estimated_run_costs(key, rs))
 
 
 def _estimated_run_costs(key: tuple, runs: list[Run]) -> tuple[list[float], list[float]]:
     """Each run's estimated iterations and CPU seconds per iteration alone (a group of one)."""
     batch = Batch(key[0], key[1], key[2], list(runs))
-    alone = batching.relative_cost(_curve(key), 1) / batching.relative_cost(_curve(key), len(runs))
+    curve = job_costs.group_curve(batch.dataset.task, batch.schedule.optimizer)
+    alone = batching.relative_cost(curve, 1) / batching.relative_cost(curve, len(runs))
     return ([costs.run_iterations(batch, r.lr, r.init_scale, r.depth) for r in runs],
             [costs.run_iteration_seconds(batch, r.depth) * alone for r in runs])
-
-
-def _curve(key: tuple) -> Any:
-    return batching.cost_curve(*_group_description(key)[:3])
 
 
 def _group_description(key: tuple) -> tuple[str, str, bool, int]:

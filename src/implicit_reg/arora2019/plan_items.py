@@ -155,6 +155,11 @@ class Run:
         depth = 0 if self.dataset.task in SHARED_OPERATOR_TASKS else self.depth
         return (self.dataset, depth, self.schedule)
 
+    @property
+    def order(self) -> tuple:
+        """Where the run stands in its group: by depth, init, decreasing scale and learning rate, seed."""
+        return (self.depth, self.init, -self.init_scale, -self.lr, self.seed, self.run_id)
+
 
 def _short_hash(obj: Any) -> str:
     text = json.dumps(obj, sort_keys=True, default=str)
