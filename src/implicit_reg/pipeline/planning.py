@@ -295,7 +295,9 @@ def prepare(
 def config_keys(configfiles: list[str], root: str | Path = ".") -> set[str]:
     """Every provenance key a config needs: Arora runs and solves, Razin & Cohen jobs.
 
-    The files are merged in order over ``config/config.yaml``, as Snakemake does.
+    The files are merged in order over ``config/config.yaml``, as Snakemake does, and
+    validated by :func:`validated_config` (sweep overrides and the team's data copies
+    included), as the workflow's start does.
 
     Parameters
     ----------
@@ -311,18 +313,11 @@ def config_keys(configfiles: list[str], root: str | Path = ".") -> set[str]:
     """
     import yaml
 
-    from implicit_reg.arora2019.plan import build_plan
-    from implicit_reg.razin2020.plan import RazinPlan
-
     root = Path(root)
     config: dict[str, Any] = yaml.safe_load((root / "config" / "config.yaml").read_text())
     for f in configfiles:
         merge_config(config, yaml.safe_load(Path(f).read_text()) or {})
-    schemas = root / "workflow" / "schemas"
-    config = select_figures(validate_config(config, load_schema(schemas / "config.schema.yaml")))
-    config["razin2020"] = validate_config(config["razin2020"], load_schema(schemas / "razin2020.schema.yaml"),
-                                          "razin2020")
-    plan = build_plan(config)
-    keys = set(plan.run_keys.values()) | {job.key for job in plan.convex_jobs.values()}
-    razin = RazinPlan(config["razin2020"], config["seed"], config.get("instances", 0))
-    return keys | razin.all_job_keys()
+    # validated as the workflow's start validates it, so the keys are the ones its jobs write
+    plans = build_plans(validated_config(config, root / "workflow" / "schemas", root))
+    arora, razin = plans["arora2019"], plans["razin2020"]
+    return set(arora.run_keys.values()) | {job.key for job in arora.convex_jobs.values()} | razin.all_job_keys()
